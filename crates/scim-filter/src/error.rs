@@ -46,7 +46,11 @@ pub enum FilterError {
 }
 
 fn found_suffix(found: &str) -> String {
-    if found.is_empty() { ", found end of input".to_owned() } else { format!(", found {found:?}") }
+    if found.is_empty() {
+        ", found end of input".to_owned()
+    } else {
+        format!(", found {found:?}")
+    }
 }
 
 impl FilterError {

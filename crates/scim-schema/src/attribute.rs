@@ -162,6 +162,8 @@ impl AttributeDef {
     /// The sub-attribute of this complex attribute named `name`, compared case-insensitively
     /// (RFC 7643 section 2.1: attribute names are case-insensitive).
     pub fn sub_attribute(&self, name: &str) -> Option<&AttributeDef> {
-        self.sub_attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+        self.sub_attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
     }
 }

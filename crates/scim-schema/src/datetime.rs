@@ -89,20 +89,27 @@ impl DateTime {
             return None;
         }
         // A leap second (…:60) is the last instant of its minute's 59th second.
-        let (second, nanos) = if second == 60 { (59, 999_999_999) } else { (second, nanos) };
+        let (second, nanos) = if second == 60 {
+            (59, 999_999_999)
+        } else {
+            (second, nanos)
+        };
         let days = days_from_civil(year, month, day);
-        let unix_seconds = days * 86_400
-            + i64::from(hour) * 3600
-            + i64::from(minute) * 60
-            + i64::from(second)
-            - offset_seconds;
-        Some(DateTime { unix_seconds, nanos })
+        let unix_seconds =
+            days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)
+                - offset_seconds;
+        Some(DateTime {
+            unix_seconds,
+            nanos,
+        })
     }
 }
 
 fn two_digits(b: &[u8], at: usize) -> Option<u32> {
     match (b.get(at), b.get(at + 1)) {
-        (Some(h @ b'0'..=b'9'), Some(l @ b'0'..=b'9')) => Some(u32::from(h - b'0') * 10 + u32::from(l - b'0')),
+        (Some(h @ b'0'..=b'9'), Some(l @ b'0'..=b'9')) => {
+            Some(u32::from(h - b'0') * 10 + u32::from(l - b'0'))
+        }
         _ => None,
     }
 }
@@ -173,12 +180,20 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.unix_seconds, 1_305_261_754);
         assert!(DateTime::parse("2011-05-13T04:42:34.5Z").unwrap() > a);
-        assert_eq!(DateTime::parse("1970-01-01T00:00:00").unwrap().unix_seconds, 0);
+        assert_eq!(
+            DateTime::parse("1970-01-01T00:00:00").unwrap().unix_seconds,
+            0
+        );
         assert_eq!(
             DateTime::parse("1999-12-31T24:00:00Z").unwrap(),
             DateTime::parse("2000-01-01T00:00:00Z").unwrap()
         );
-        assert_eq!(DateTime::parse("1969-12-31T23:59:59Z").unwrap().unix_seconds, -1);
+        assert_eq!(
+            DateTime::parse("1969-12-31T23:59:59Z")
+                .unwrap()
+                .unix_seconds,
+            -1
+        );
     }
 
     #[test]

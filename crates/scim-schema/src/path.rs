@@ -50,12 +50,20 @@ pub fn is_path_byte(b: u8) -> bool {
 impl AttrPath {
     /// A path with no schema URN and no sub-attribute.
     pub fn simple(name: impl Into<String>) -> Self {
-        AttrPath { schema: None, name: name.into(), sub_attr: None }
+        AttrPath {
+            schema: None,
+            name: name.into(),
+            sub_attr: None,
+        }
     }
 
     /// A path `name.sub` with no schema URN.
     pub fn with_sub(name: impl Into<String>, sub: impl Into<String>) -> Self {
-        AttrPath { schema: None, name: name.into(), sub_attr: Some(sub.into()) }
+        AttrPath {
+            schema: None,
+            name: name.into(),
+            sub_attr: Some(sub.into()),
+        }
     }
 
     /// Parses a whole string as an attribute path.
@@ -93,7 +101,11 @@ impl AttrPath {
             }
             None => None,
         };
-        Ok(AttrPath { schema, name: name.to_owned(), sub_attr })
+        Ok(AttrPath {
+            schema,
+            name: name.to_owned(),
+            sub_attr,
+        })
     }
 }
 
@@ -109,7 +121,10 @@ pub fn check_attr_name(name: &str) -> Result<(), usize> {
         Some(b) if b.is_ascii_alphabetic() => {}
         _ => return Err(0),
     }
-    match bytes.iter().position(|&b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) {
+    match bytes
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
         Some(pos) => Err(pos),
         None => Ok(()),
     }
@@ -141,7 +156,10 @@ mod tests {
 
     #[test]
     fn parses_simple_sub_and_urn_paths() {
-        assert_eq!(AttrPath::parse("userName").unwrap(), AttrPath::simple("userName"));
+        assert_eq!(
+            AttrPath::parse("userName").unwrap(),
+            AttrPath::simple("userName")
+        );
         assert_eq!(
             AttrPath::parse("name.familyName").unwrap(),
             AttrPath::with_sub("name", "familyName")
@@ -156,7 +174,10 @@ mod tests {
         );
         assert_eq!(p.name, "manager");
         assert_eq!(p.sub_attr.as_deref(), Some("value"));
-        assert_eq!(AttrPath::parse("members.$ref").unwrap().sub_attr.as_deref(), Some("$ref"));
+        assert_eq!(
+            AttrPath::parse("members.$ref").unwrap().sub_attr.as_deref(),
+            Some("$ref")
+        );
     }
 
     #[test]
@@ -171,7 +192,12 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for s in ["userName", "name.givenName", "urn:x:y:2.0:User:employeeNumber", "members.$ref"] {
+        for s in [
+            "userName",
+            "name.givenName",
+            "urn:x:y:2.0:User:employeeNumber",
+            "members.$ref",
+        ] {
             assert_eq!(AttrPath::parse(s).unwrap().to_string(), s);
         }
     }

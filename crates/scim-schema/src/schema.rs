@@ -25,7 +25,9 @@ pub struct Schema {
 impl Schema {
     /// The top-level attribute named `name`, compared case-insensitively.
     pub fn attribute(&self, name: &str) -> Option<&AttributeDef> {
-        self.attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+        self.attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -106,7 +108,12 @@ impl ResourceSchema {
         extensions: Vec<(Arc<Schema>, bool)>,
         common: Arc<Vec<AttributeDef>>,
     ) -> Self {
-        ResourceSchema { resource_type, core, extensions, common }
+        ResourceSchema {
+            resource_type,
+            core,
+            extensions,
+            common,
+        }
     }
 
     /// The resource type.
@@ -126,7 +133,10 @@ impl ResourceSchema {
 
     /// The extension schema whose URN is `urn` (case-insensitive).
     pub fn extension(&self, urn: &str) -> Option<&Schema> {
-        self.extensions.iter().map(|(s, _)| s.as_ref()).find(|s| s.id.eq_ignore_ascii_case(urn))
+        self.extensions
+            .iter()
+            .map(|(s, _)| s.as_ref())
+            .find(|s| s.id.eq_ignore_ascii_case(urn))
     }
 
     /// The common attributes (`id`, `externalId`, `meta`).
@@ -151,7 +161,8 @@ impl ResourceSchema {
             None => match self.top_level(&path.name) {
                 Some(a) => (AttrLocation::TopLevel, a),
                 None => self.extensions.iter().find_map(|(s, _)| {
-                    s.attribute(&path.name).map(|a| (AttrLocation::Extension(s.id.as_str()), a))
+                    s.attribute(&path.name)
+                        .map(|a| (AttrLocation::Extension(s.id.as_str()), a))
                 })?,
             },
         };
@@ -159,7 +170,11 @@ impl ResourceSchema {
             Some(sub) => Some(attribute.sub_attribute(sub)?),
             None => None,
         };
-        Some(ResolvedAttr { location, attribute, sub_attribute })
+        Some(ResolvedAttr {
+            location,
+            attribute,
+            sub_attribute,
+        })
     }
 
     fn top_level(&self, name: &str) -> Option<&AttributeDef> {
