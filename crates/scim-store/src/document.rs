@@ -1,0 +1,461 @@
+//! Backend-independent handling of resource documents: what every store does to a document on
+//! its way in (canonical attribute names, server-owned attributes dropped, members split off,
+//! index entries computed) and on its way out (`id` and `meta` assembled).
+//!
+//! Index entries are computed here, in Rust, with [`scim_schema::fold_case`], so that the
+//! folded columns a backend indexes are exactly what the scim-filter evaluator compares, and
+//! SQL push-down can never disagree with it (RFC 7643 section 2.2 `caseExact`).
+
+use crate::error::{Result, StoreError};
+use crate::types::ResourceKind;
+use scim_schema::{
+    AttrLocation, AttrPath, AttributeDef, AttributeType, DateTime, ResourceSchema, ScimType,
+    Uniqueness, fold_case,
+};
+use serde_json::{Map, Value};
+
+/// The multi-valued attribute values a backend indexes in a side table (for `co`/`sw`/`eq`
+/// filters without reading documents): `(kind, attribute, sub-attribute)`.
+pub const INDEXED_VALUES: &[(ResourceKind, &str, &str)] =
+    &[(ResourceKind::User, "emails", "value")];
+
+/// A document ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// The attributes (canonical names; no `id`, `meta`, `members` or `groups`).
+    pub body: Map<String, Value>,
+    /// For a Group: the ids of its members, deduplicated, in the order given.
+    pub members: Option<Vec<String>>,
+    /// What the backend indexes.
+    pub index: IndexEntries,
+}
+
+/// The values a backend keeps in indexed columns.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IndexEntries {
+    /// `userName` as written (Users).
+    pub user_name: Option<String>,
+    /// `userName` folded, the uniqueness key (RFC 7643 section 4.1: caseExact false).
+    pub user_name_fold: Option<String>,
+    /// `externalId` as written (RFC 7643 section 3.1: caseExact true).
+    pub external_id: Option<String>,
+    /// `displayName`, folded.
+    pub display_name_fold: Option<String>,
+    /// `active` (Users).
+    pub active: Option<bool>,
+    /// `(attribute path, folded value)` for each of [`INDEXED_VALUES`].
+    pub values: Vec<(String, String)>,
+    /// The values of attributes marked `uniqueness: server` or `global` (RFC 7643 section 7),
+    /// other than `userName` and `id`.
+    pub unique: Vec<UniqueValue>,
+}
+
+/// One value that must be unique within the tenant and resource type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueValue {
+    /// The attribute's path, e.g. `urn:...:enterprise:2.0:User:employeeNumber`.
+    pub attribute: String,
+    /// The comparison key: folded unless the attribute is `caseExact`.
+    pub key: String,
+    /// The value as written, for the error message.
+    pub value: String,
+}
+
+/// Canonicalises and checks `document` for storage as a `kind`, and computes its index entries.
+pub fn prepare(kind: ResourceKind, schema: &ResourceSchema, document: Value) -> Result<Prepared> {
+    let Value::Object(object) = document else {
+        return Err(syntax("a resource must be a JSON object"));
+    };
+    let mut body = canonicalize(schema, object)?;
+    for key in ["id", "meta"] {
+        body.remove(key);
+    }
+    let members = match kind {
+        ResourceKind::Group => Some(take_members(&mut body)?),
+        ResourceKind::User => {
+            // RFC 7643 section 4.1.2: `groups` is readOnly, derived from group membership.
+            body.remove("groups");
+            None
+        }
+    };
+    let index = index_entries(kind, schema, &body)?;
+    Ok(Prepared {
+        body,
+        members,
+        index,
+    })
+}
+
+/// The served document: `schemas`, `id`, the attributes, `derived` (`members` or `groups`) if
+/// given, then `meta` (RFC 7643 section 3.1).
+pub fn assemble(
+    kind: ResourceKind,
+    id: &str,
+    version: u64,
+    created: DateTime,
+    last_modified: DateTime,
+    body: &Map<String, Value>,
+    derived: Option<(&str, Value)>,
+) -> Value {
+    let mut out = Map::with_capacity(body.len() + 3);
+    if let Some(schemas) = body.get("schemas") {
+        out.insert("schemas".to_owned(), schemas.clone());
+    }
+    out.insert("id".to_owned(), Value::String(id.to_owned()));
+    for (k, v) in body {
+        if k != "schemas" {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    if let Some((name, value)) = derived {
+        out.insert(name.to_owned(), value);
+    }
+    out.insert(
+        "meta".to_owned(),
+        meta(kind, version, created, last_modified),
+    );
+    Value::Object(out)
+}
+
+/// `meta` (RFC 7643 section 3.1), without `location`.
+pub fn meta(kind: ResourceKind, version: u64, created: DateTime, last_modified: DateTime) -> Value {
+    let mut meta = Map::with_capacity(4);
+    meta.insert("resourceType".to_owned(), kind.resource_type().into());
+    meta.insert("created".to_owned(), created.to_string().into());
+    meta.insert("lastModified".to_owned(), last_modified.to_string().into());
+    meta.insert("version".to_owned(), format!("W/\"{version}\"").into());
+    Value::Object(meta)
+}
+
+/// The attributes of a stored document: everything but `id`, `meta` and the derived attributes,
+/// i.e. what [`prepare`] produced. Two writes with equal bodies (and equal members) are the same.
+pub fn body_of(document: &Value) -> Map<String, Value> {
+    let mut body = document.as_object().cloned().unwrap_or_default();
+    for key in ["id", "meta", "members", "groups"] {
+        body.remove(key);
+    }
+    body
+}
+
+/// The current instant, truncated to milliseconds: `meta` prints milliseconds, and an indexed
+/// timestamp must be exactly the instant its printed form parses back to, or a `meta.lastModified`
+/// filter would disagree between SQL and the evaluator.
+pub fn now() -> DateTime {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let unix_seconds = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+    DateTime {
+        unix_seconds,
+        nanos: since.subsec_millis() * 1_000_000,
+    }
+}
+
+/// Nanoseconds since the epoch, the form timestamps are indexed in (`i64` spans ±292 years).
+pub fn to_nanos(t: DateTime) -> i64 {
+    t.unix_seconds
+        .saturating_mul(1_000_000_000)
+        .saturating_add(i64::from(t.nanos))
+}
+
+/// The inverse of [`to_nanos`].
+pub fn from_nanos(ns: i64) -> DateTime {
+    let nanos = u32::try_from(ns.rem_euclid(1_000_000_000)).unwrap_or(0);
+    DateTime {
+        unix_seconds: ns.div_euclid(1_000_000_000),
+        nanos,
+    }
+}
+
+fn syntax(detail: impl Into<String>) -> StoreError {
+    StoreError::Invalid {
+        scim_type: ScimType::InvalidSyntax,
+        detail: detail.into(),
+    }
+}
+
+/// Renames every known attribute (and sub-attribute, and extension URN key) to the schema's
+/// spelling (RFC 7643 section 2.1: names are case-insensitive), so that stored documents, JSON
+/// path push-down and the evaluator's exact-key lookup all see one spelling.
+fn canonicalize(schema: &ResourceSchema, object: Map<String, Value>) -> Result<Map<String, Value>> {
+    let mut out = Map::with_capacity(object.len());
+    for (key, value) in object {
+        let (name, value) = if key == "schemas" {
+            (key, value)
+        } else if let Some(extension) = schema.extension(&key) {
+            let value = match value {
+                Value::Object(inner) => {
+                    Value::Object(canonicalize_attrs(&extension.attributes, inner)?)
+                }
+                other => other,
+            };
+            (extension.id.clone(), value)
+        } else {
+            match AttrPath::parse(&key).ok().and_then(|p| schema.resolve(&p)) {
+                Some(resolved)
+                    if resolved.location == AttrLocation::TopLevel && !key.contains(':') =>
+                {
+                    let def = resolved.attribute;
+                    (def.name.clone(), canonicalize_value(def, value)?)
+                }
+                _ => (key, value),
+            }
+        };
+        if out.contains_key(&name) {
+            return Err(syntax(format!(
+                "attribute {name:?} appears twice (names are case-insensitive)"
+            )));
+        }
+        out.insert(name, value);
+    }
+    Ok(out)
+}
+
+fn canonicalize_attrs(
+    defs: &[AttributeDef],
+    object: Map<String, Value>,
+) -> Result<Map<String, Value>> {
+    let mut out = Map::with_capacity(object.len());
+    for (key, value) in object {
+        let (name, value) = match defs.iter().find(|d| d.name.eq_ignore_ascii_case(&key)) {
+            Some(def) => (def.name.clone(), canonicalize_value(def, value)?),
+            None => (key, value),
+        };
+        if out.contains_key(&name) {
+            return Err(syntax(format!(
+                "attribute {name:?} appears twice (names are case-insensitive)"
+            )));
+        }
+        out.insert(name, value);
+    }
+    Ok(out)
+}
+
+fn canonicalize_value(def: &AttributeDef, value: Value) -> Result<Value> {
+    if def.kind != AttributeType::Complex {
+        return Ok(value);
+    }
+    Ok(match value {
+        Value::Object(inner) => Value::Object(canonicalize_attrs(&def.sub_attributes, inner)?),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| match item {
+                    Value::Object(inner) => {
+                        canonicalize_attrs(&def.sub_attributes, inner).map(Value::Object)
+                    }
+                    other => Ok(other),
+                })
+                .collect::<Result<_>>()?,
+        ),
+        other => other,
+    })
+}
+
+/// Splits a Group's `members` off its body (RFC 7643 section 4.2): the ids, deduplicated.
+fn take_members(body: &mut Map<String, Value>) -> Result<Vec<String>> {
+    let mut ids: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    match body.remove("members") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.into_iter().enumerate() {
+                let id = item.get("value").and_then(Value::as_str).ok_or_else(|| {
+                    syntax(format!(
+                        "members[{i}] must be an object with a string \"value\""
+                    ))
+                })?;
+                if seen.insert(id.to_owned()) {
+                    ids.push(id.to_owned());
+                }
+            }
+        }
+        Some(_) => return Err(syntax("members must be an array")),
+    }
+    Ok(ids)
+}
+
+/// An optional string attribute the store indexes; any other JSON type is refused, because the
+/// index would no longer mirror what the evaluator sees.
+fn opt_string<'a>(body: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => no_nul(name, s).map(Some),
+        Some(other) => Err(StoreError::invalid_value(format!(
+            "{name} must be a string, not {}",
+            json_type(other)
+        ))),
+    }
+}
+
+/// Indexed strings never contain U+0000: SQLite's text functions stop at it, and push-down
+/// relies on no indexed value containing it.
+fn no_nul<'a>(name: &str, s: &'a str) -> Result<&'a str> {
+    if s.contains('\0') {
+        Err(StoreError::invalid_value(format!(
+            "{name} must not contain U+0000"
+        )))
+    } else {
+        Ok(s)
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn index_entries(
+    kind: ResourceKind,
+    schema: &ResourceSchema,
+    body: &Map<String, Value>,
+) -> Result<IndexEntries> {
+    let mut index = IndexEntries::default();
+    if kind == ResourceKind::User {
+        let user_name = opt_string(body, "userName")?
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                // RFC 7643 section 4.1.1: "Each User MUST include a non-empty userName value."
+                StoreError::Invalid {
+                    scim_type: ScimType::InvalidValue,
+                    detail: "userName is required and must not be empty (RFC 7643 section 4.1.1)"
+                        .into(),
+                }
+            })?;
+        index.user_name = Some(user_name.to_owned());
+        index.user_name_fold = Some(fold_case(user_name).into_owned());
+        index.active = match body.get("active") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(other) => {
+                return Err(StoreError::invalid_value(format!(
+                    "active must be a boolean, not {}",
+                    json_type(other)
+                )));
+            }
+        };
+    }
+    index.external_id = opt_string(body, "externalId")?.map(str::to_owned);
+    index.display_name_fold = opt_string(body, "displayName")?.map(|s| fold_case(s).into_owned());
+    for &(k, attr, sub) in INDEXED_VALUES {
+        if k != kind {
+            continue;
+        }
+        let path = format!("{attr}.{sub}");
+        let mut push = |v: &str| index.values.push((path.clone(), fold_case(v).into_owned()));
+        let elements: Vec<&Value> = match body.get(attr) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(single) => vec![single],
+        };
+        for element in elements {
+            // Non-objects hold no sub-attribute: the evaluator finds nothing in them either.
+            let Some(value) = element.as_object().and_then(|o| o.get(sub)) else {
+                continue;
+            };
+            match value {
+                Value::Null => {}
+                Value::String(s) => push(no_nul(&path, s)?),
+                Value::Array(items) => {
+                    for item in items {
+                        match item {
+                            Value::String(s) => push(no_nul(&path, s)?),
+                            Value::Null => {}
+                            other => {
+                                return Err(StoreError::invalid_value(format!(
+                                    "{path} must be a string, not {}",
+                                    json_type(other)
+                                )));
+                            }
+                        }
+                    }
+                }
+                other => {
+                    return Err(StoreError::invalid_value(format!(
+                        "{path} must be a string, not {}",
+                        json_type(other)
+                    )));
+                }
+            }
+        }
+    }
+    index.values.sort();
+    index.values.dedup();
+    collect_unique(schema, body, &mut index.unique);
+    Ok(index)
+}
+
+/// Collects the values of every `uniqueness: server|global` attribute (RFC 7643 section 7),
+/// top-level or sub-attribute, core or extension, except `id` (the store assigns it) and
+/// `userName` (indexed in its own column).
+fn collect_unique(schema: &ResourceSchema, body: &Map<String, Value>, out: &mut Vec<UniqueValue>) {
+    let core = schema.core();
+    let mut visit = |prefix: Option<&str>, holder: &Map<String, Value>, defs: &[AttributeDef]| {
+        for def in defs {
+            if def.name == "id" || (prefix.is_none() && def.name == "userName") {
+                continue;
+            }
+            let Some(value) = holder.get(&def.name) else {
+                continue;
+            };
+            let path = match prefix {
+                Some(urn) => format!("{urn}:{}", def.name),
+                None => def.name.clone(),
+            };
+            if def.uniqueness != Uniqueness::None {
+                unique_leaves(&path, def, value, out);
+            }
+            for sub in def
+                .sub_attributes
+                .iter()
+                .filter(|s| s.uniqueness != Uniqueness::None)
+            {
+                let elements: Vec<&Value> = match value {
+                    Value::Array(items) => items.iter().collect(),
+                    single => vec![single],
+                };
+                for element in elements {
+                    if let Some(v) = element.as_object().and_then(|o| o.get(&sub.name)) {
+                        unique_leaves(&format!("{path}.{}", sub.name), sub, v, out);
+                    }
+                }
+            }
+        }
+    };
+    visit(None, body, &core.attributes);
+    visit(None, body, schema.common());
+    for (extension, _) in schema.extensions() {
+        if let Some(Value::Object(inner)) = body.get(&extension.id) {
+            visit(Some(&extension.id), inner, &extension.attributes);
+        }
+    }
+    out.sort_by(|a, b| (&a.attribute, &a.key).cmp(&(&b.attribute, &b.key)));
+    out.dedup_by(|a, b| a.attribute == b.attribute && a.key == b.key);
+}
+
+fn unique_leaves(path: &str, def: &AttributeDef, value: &Value, out: &mut Vec<UniqueValue>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|v| unique_leaves(path, def, v, out)),
+        Value::String(s) => out.push(UniqueValue {
+            attribute: path.to_owned(),
+            key: if def.case_exact || def.kind == AttributeType::Binary {
+                s.clone()
+            } else {
+                fold_case(s).into_owned()
+            },
+            value: s.clone(),
+        }),
+        Value::Number(n) => out.push(UniqueValue {
+            attribute: path.to_owned(),
+            key: n.to_string(),
+            value: n.to_string(),
+        }),
+        _ => {}
+    }
+}

@@ -1,0 +1,289 @@
+//! Connections: how each one is configured, the single writer thread with group commit, and
+//! the pool of readers.
+
+use super::{Durability, SqliteOptions};
+use crate::error::{Result, StoreError};
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{Connection, OpenFlags};
+use scim_schema::fold_case;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(format!("sqlite: {e}"))
+    }
+}
+
+/// Opens and configures one connection. Every connection gets the busy timeout, so that a
+/// reader meeting a checkpoint, or a second process, waits instead of failing with
+/// `SQLITE_BUSY` ("database is locked").
+pub(crate) fn open_connection(
+    path: &Path,
+    options: &SqliteOptions,
+    write: bool,
+) -> Result<Connection> {
+    let flags = if write {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(options.busy_timeout)?;
+    if write {
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!(
+                "{}: cannot use WAL journal mode (got {mode}); is it on a network file system?",
+                path.display()
+            )));
+        }
+    }
+    let synchronous = match options.durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "cache_size", -options.cache_kib)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    register_functions(&conn)?;
+    Ok(conn)
+}
+
+/// SQL functions every connection has. `scim_fold` is [`fold_case`], Unicode-aware, which
+/// SQLite's `lower()` and `NOCASE` are not (they fold ASCII only).
+fn register_functions(conn: &Connection) -> Result<()> {
+    conn.create_scalar_function(
+        "scim_fold",
+        1,
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_DETERMINISTIC
+            | FunctionFlags::SQLITE_INNOCUOUS,
+        |ctx| {
+            let value: Option<String> = ctx.get(0)?;
+            Ok(value.map(|s| fold_case(&s).into_owned()))
+        },
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer
+
+/// A unit of work run on the writer connection inside the current batch's transaction.
+pub(crate) trait WriteJob: Send {
+    /// Runs the work; `true` if it succeeded (its changes are kept).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the batch's transaction is over: `commit_error` is the COMMIT's
+    /// failure, if it failed (then nothing of the batch was kept).
+    fn finish(self: Box<Self>, commit_error: Option<StoreError>);
+}
+
+struct Pending<T, F> {
+    work: Option<F>,
+    result: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> WriteJob for Pending<T, F> {
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let result = work(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit_error: Option<StoreError>) {
+        let answer = match (commit_error, self.result) {
+            (Some(e), Some(Ok(_)) | None) => Err(e),
+            (None, None) => Err(StoreError::Backend("write was not run".into())),
+            (_, Some(result)) => result,
+        };
+        // The caller may have gone away (request cancelled); the write stands regardless.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// The handle on the writer thread: the only place that writes to the database, so writes
+/// never contend for SQLite's lock.
+pub(crate) struct Writer {
+    queue: Mutex<Option<mpsc::Sender<Box<dyn WriteJob>>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// The most writes committed in one transaction: bounds the latency a batch adds to its first
+/// write, and the memory a batch holds.
+const MAX_BATCH: usize = 512;
+
+impl Writer {
+    pub(crate) fn start(conn: Connection) -> Result<Writer> {
+        let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>();
+        let thread = std::thread::Builder::new()
+            .name("scim-store-writer".into())
+            .spawn(move || run_writer(conn, rx))
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        Ok(Writer {
+            queue: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Runs `work` in the writer's next transaction and answers once it is committed (and so
+    /// durable to the configured [`Durability`]).
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Box<dyn WriteJob> = Box::new(Pending {
+            work: Some(work),
+            result: None,
+            reply,
+        });
+        {
+            let queue = self
+                .queue
+                .lock()
+                .map_err(|_| StoreError::Backend("writer queue poisoned".into()))?;
+            let Some(queue) = queue.as_ref() else {
+                return Err(StoreError::Backend("the store is closed".into()));
+            };
+            queue
+                .send(job)
+                .map_err(|_| StoreError::Backend("the writer thread has stopped".into()))?;
+        }
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the writer thread stopped before answering".into()))?
+    }
+
+    /// Stops accepting writes, lets the writer finish the queued ones, and waits for it.
+    pub(crate) fn close(&self) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.take();
+        }
+        if let Ok(mut thread) = self.thread.lock() {
+            if let Some(handle) = thread.take() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The writer loop: take every queued write (group commit), run each in its own savepoint so
+/// that one failing write (a uniqueness conflict, a version mismatch) rolls back alone, commit
+/// once, then answer everyone. Acknowledging only after COMMIT is what makes an acknowledged
+/// write durable.
+fn run_writer(conn: Connection, rx: mpsc::Receiver<Box<dyn WriteJob>>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(&conn, batch);
+    }
+}
+
+fn run_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>) {
+    let fail = |batch: Vec<Box<dyn WriteJob>>, message: String| {
+        for job in batch {
+            job.finish(Some(StoreError::Backend(message.clone())));
+        }
+    };
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        return fail(batch, StoreError::from(e).to_string());
+    }
+    // The savepoint machinery itself failing (not a job failing) dooms the whole batch.
+    if let Some(e) = batch
+        .iter_mut()
+        .find_map(|job| run_in_savepoint(conn, job.as_mut()).err())
+    {
+        let _ = conn.execute_batch("ROLLBACK");
+        return fail(batch, e.to_string());
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => batch.into_iter().for_each(|job| job.finish(None)),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            fail(batch, StoreError::from(e).to_string());
+        }
+    }
+}
+
+fn run_in_savepoint(conn: &Connection, job: &mut dyn WriteJob) -> Result<()> {
+    conn.execute_batch("SAVEPOINT job")?;
+    let ok = job.run(conn);
+    conn.execute_batch(if ok {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    })?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The readers
+
+/// A small pool of read-only connections. In WAL mode readers never block the writer nor each
+/// other, and each read transaction sees one consistent snapshot.
+pub(crate) struct ReadPool {
+    path: PathBuf,
+    options: SqliteOptions,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    pub(crate) fn new(path: PathBuf, options: SqliteOptions) -> ReadPool {
+        ReadPool {
+            path,
+            options,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `work` on a pooled connection in a blocking thread.
+    pub(crate) async fn read<T, F>(self: &Arc<Self>, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let pool = Arc::clone(self);
+        tokio::task::spawn_blocking(move || pool.with(work))
+            .await
+            .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+
+    fn with<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match conn {
+            Some(conn) => conn,
+            None => open_connection(&self.path, &self.options, false)?,
+        };
+        let result = work(&conn);
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < self.options.max_idle_readers {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+}

@@ -1,0 +1,177 @@
+//! Versioned schema migrations, applied on open.
+//!
+//! The database's version is `PRAGMA user_version`; each migration moves it up by one, in the
+//! writer's transaction, so an interrupted upgrade leaves the previous version intact. A
+//! database written by a newer scimd (a version above [`LATEST`]) is refused rather than
+//! misread. `PRAGMA application_id` marks the file as a scimd store.
+
+use crate::document;
+use crate::error::{Result, StoreError};
+use crate::types::{ResourceKind, ResourceSchemas};
+use rusqlite::{Connection, params};
+
+/// `PRAGMA application_id` of a scimd store ("SCIM" in ASCII).
+pub(crate) const APPLICATION_ID: i32 = 0x5343_494d;
+
+/// The schema version this build writes (`PRAGMA user_version`).
+pub const LATEST: i64 = 2;
+
+/// Version 1: tenants, tokens, resources with their hot columns, membership rows, events.
+pub(crate) const V1: &str = r#"
+CREATE TABLE tenants (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT NOT NULL UNIQUE,
+    created_ns  INTEGER NOT NULL,
+    last_seq    INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE TABLE tokens (
+    id          TEXT PRIMARY KEY,
+    tenant      INTEGER NOT NULL REFERENCES tenants(id),
+    label       TEXT NOT NULL,
+    scope       TEXT NOT NULL,
+    digest      BLOB NOT NULL UNIQUE,
+    created_ns  INTEGER NOT NULL,
+    revoked_ns  INTEGER
+) STRICT;
+CREATE INDEX tokens_by_tenant ON tokens(tenant, created_ns);
+
+-- rid: a never-reused surrogate key (AUTOINCREMENT), so membership rows and cursors can name a
+-- resource by a small integer that can never come to mean another resource.
+CREATE TABLE resources (
+    rid                INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant             INTEGER NOT NULL REFERENCES tenants(id),
+    kind               INTEGER NOT NULL,
+    id                 TEXT NOT NULL,
+    id_fold            TEXT NOT NULL,
+    version            INTEGER NOT NULL,
+    created_ns         INTEGER NOT NULL,
+    modified_ns        INTEGER NOT NULL,
+    user_name_fold     TEXT,
+    external_id        TEXT,
+    display_name_fold  TEXT,
+    active             INTEGER,
+    doc                TEXT NOT NULL
+) STRICT;
+-- Ids are unique per tenant across resource types, case-insensitively, so that a member
+-- `value` (caseExact false, RFC 7643 section 4.2) names one resource.
+CREATE UNIQUE INDEX resources_id ON resources(tenant, id_fold);
+-- RFC 7643 section 4.1: userName unique per tenant, caseExact false (folded).
+CREATE UNIQUE INDEX resources_user_name ON resources(tenant, kind, user_name_fold);
+CREATE INDEX resources_kind ON resources(tenant, kind);
+CREATE INDEX resources_external_id ON resources(tenant, kind, external_id);
+CREATE INDEX resources_display_name ON resources(tenant, kind, display_name_fold);
+CREATE INDEX resources_active ON resources(tenant, kind, active);
+CREATE INDEX resources_modified ON resources(tenant, kind, modified_ns);
+
+CREATE TABLE members (
+    group_rid   INTEGER NOT NULL,
+    member_rid  INTEGER NOT NULL,
+    PRIMARY KEY (group_rid, member_rid)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX members_by_member ON members(member_rid, group_rid);
+
+CREATE TABLE events (
+    tenant      INTEGER NOT NULL,
+    seq         INTEGER NOT NULL,
+    kind        INTEGER NOT NULL,
+    id          TEXT NOT NULL,
+    op          TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    at_ns       INTEGER NOT NULL,
+    actor       TEXT NOT NULL,
+    request_id  TEXT,
+    PRIMARY KEY (tenant, seq)
+) STRICT, WITHOUT ROWID;
+"#;
+
+/// Version 2: side tables for multi-valued indexed values (`emails.value`) and for every
+/// `uniqueness: server` attribute; filled from the existing documents.
+pub(crate) const V2: &str = r#"
+CREATE TABLE resource_values (
+    tenant      INTEGER NOT NULL,
+    kind        INTEGER NOT NULL,
+    attr        TEXT NOT NULL,
+    value_fold  TEXT NOT NULL,
+    rid         INTEGER NOT NULL,
+    PRIMARY KEY (tenant, kind, attr, value_fold, rid)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX resource_values_by_rid ON resource_values(rid);
+
+CREATE TABLE unique_values (
+    tenant  INTEGER NOT NULL,
+    kind    INTEGER NOT NULL,
+    attr    TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    rid     INTEGER NOT NULL,
+    PRIMARY KEY (tenant, kind, attr, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX unique_values_by_rid ON unique_values(rid);
+"#;
+
+/// Brings the database up to [`LATEST`].
+pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Result<()> {
+    let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if app_id != 0 && app_id != APPLICATION_ID {
+        return Err(StoreError::Backend(format!(
+            "this SQLite file belongs to another application (application_id {app_id:#x})"
+        )));
+    }
+    if version > LATEST {
+        return Err(StoreError::Backend(format!(
+            "the database is at schema version {version}, newer than this build's {LATEST}: \
+             upgrade scimd"
+        )));
+    }
+    for target in (version + 1)..=LATEST {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        match target {
+            1 => tx.execute_batch(V1)?,
+            2 => {
+                tx.execute_batch(V2)?;
+                backfill_v2(&tx, schemas)?;
+            }
+            _ => unreachable_version(target)?,
+        }
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.pragma_update(None, "user_version", target)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn unreachable_version(target: i64) -> Result<()> {
+    Err(StoreError::Backend(format!(
+        "no migration to schema version {target}"
+    )))
+}
+
+/// Computes the version 2 side tables of every stored resource.
+fn backfill_v2(conn: &Connection, schemas: &ResourceSchemas) -> Result<()> {
+    let mut select = conn.prepare("SELECT rid, tenant, kind, doc FROM resources")?;
+    let mut rows = select.query([])?;
+    let mut insert_value = conn.prepare(
+        "INSERT OR IGNORE INTO resource_values (tenant, kind, attr, value_fold, rid) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut insert_unique = conn.prepare(
+        "INSERT OR IGNORE INTO unique_values (tenant, kind, attr, key, rid) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    while let Some(row) = rows.next()? {
+        let (rid, tenant, code, doc): (i64, i64, i64, String) =
+            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+        let Some(kind) = ResourceKind::from_code(code) else {
+            continue;
+        };
+        let value: serde_json::Value = serde_json::from_str(&doc)
+            .map_err(|e| StoreError::Backend(format!("resource {rid} holds invalid JSON: {e}")))?;
+        let prepared = document::prepare(kind, schemas.get(kind), value)?;
+        for (attr, fold) in &prepared.index.values {
+            insert_value.execute(params![tenant, code, attr, fold, rid])?;
+        }
+        for unique in &prepared.index.unique {
+            insert_unique.execute(params![tenant, code, unique.attribute, unique.key, rid])?;
+        }
+    }
+    Ok(())
+}

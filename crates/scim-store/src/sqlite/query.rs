@@ -1,0 +1,1007 @@
+//! Queries (RFC 7644 section 3.4.2): filter push-down, sorting, index and cursor paging.
+//!
+//! # Push-down
+//!
+//! The filter is first compiled with the scim-filter evaluator (so a filter the evaluator
+//! rejects is rejected here too, with its error). Then it is rewritten in negation normal form
+//! (`not` pushed down to the comparisons, De Morgan; `ne` is `not eq`, as the evaluator defines
+//! it) and each comparison becomes one of:
+//!
+//! - **exact** SQL, which selects exactly the resources the evaluator would: comparisons on the
+//!   indexed columns (`userName`, `displayName`, `externalId`, `id`, `active`,
+//!   `meta.lastModified`, `meta.created`), on `emails.value` through its side table, and
+//!   `members.value eq` / `members pr` through the membership rows. A negated exact comparison
+//!   is `(sql) IS NOT 1`, which is also true where SQL says NULL (an absent attribute), just as
+//!   `not` is true where the evaluator finds no value;
+//! - **a superset** (for a positive occurrence, e.g. one conjunct of a complex value filter),
+//!   or `1` (anything else: attributes only in the JSON document, negations of supersets).
+//!
+//! If any part was not exact, the whole filter is also checked in process by the evaluator,
+//! called from SQL as `scim_match(doc, derived)` on the rows the SQL pre-filter lets through,
+//! so counting, sorting and paging still happen in SQL and are never wrong. A filter on an
+//! indexed attribute never scans the tenant: the exact conditions are index lookups, and the
+//! evaluator only sees what they select (see the `EXPLAIN QUERY PLAN` tests).
+//!
+//! # Paging
+//!
+//! Index paging is `LIMIT`/`OFFSET` over the sorted rows. Cursor paging (RFC 9865) is keyset
+//! paging: the cursor holds the sort key and the row id of the last resource returned, so a
+//! page is an index seek, whatever its depth, and concurrent inserts or deletes neither skip
+//! nor repeat resources that did not change.
+
+use super::read;
+use crate::document::to_nanos;
+use crate::error::{Result, StoreError};
+use crate::token;
+use crate::types::{Paging, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, TenantId};
+use rusqlite::Connection;
+use rusqlite::functions::FunctionFlags;
+use rusqlite::types::Value as SqlValue;
+use scim_filter::eval::{CompiledFilter, UnknownAttributes};
+use scim_filter::{CompValue, CompareOp, Comparison, Filter, ValuePath};
+use scim_schema::{
+    AttrLocation, AttrPath, AttributeDef, AttributeType, DateTime, ResourceSchema, fold_case,
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Runs `query` for `kind` in `tenant`, in one read transaction (one consistent snapshot).
+pub(crate) fn run(
+    conn: &Connection,
+    schemas: &ResourceSchemas,
+    tenant: TenantId,
+    kind: ResourceKind,
+    query: &Query,
+) -> Result<QueryPage> {
+    let tx = conn.unchecked_transaction()?;
+    let mut registered = Registered::default();
+    let result = run_in(&tx, schemas, tenant, kind, query, &mut registered);
+    // Per-query functions hold the compiled filter; drop them (re-registering also expires
+    // cached statements, so only what was registered is removed).
+    if registered.matcher {
+        let _ = conn.remove_function("scim_match", 2);
+    }
+    if registered.sorter {
+        let _ = conn.remove_function("scim_sort", 1);
+    }
+    tx.finish()?;
+    result
+}
+
+/// Which per-query SQL functions were registered.
+#[derive(Default)]
+struct Registered {
+    matcher: bool,
+    sorter: bool,
+}
+
+fn run_in(
+    conn: &Connection,
+    schemas: &ResourceSchemas,
+    tenant: TenantId,
+    kind: ResourceKind,
+    query: &Query,
+    registered: &mut Registered,
+) -> Result<QueryPage> {
+    let schema = schemas.get(kind);
+    let mut condition = String::from("r.tenant = ? AND r.kind = ?");
+    let mut params: Vec<SqlValue> = vec![tenant.key().into(), kind.code().into()];
+    if let Some(filter) = &query.filter {
+        let compiled = CompiledFilter::with_mode(filter, schema, UnknownAttributes::Lenient)?;
+        let pushed = push_down(filter, schema, kind, tenant);
+        condition.push_str(" AND ");
+        condition.push_str(&pushed.sql);
+        params.extend(pushed.params);
+        if !pushed.exact {
+            register_match(
+                conn,
+                compiled,
+                pushed.derived.then(|| read::derived_json_sql(kind).0),
+            )?;
+            registered.matcher = true;
+            let derived = if pushed.derived {
+                read::derived_json_sql(kind).1
+            } else {
+                "NULL"
+            };
+            condition.push_str(&format!(" AND scim_match(r.doc, {derived})"));
+        }
+    }
+    let key = sort_key(conn, schema, kind, query.sort_by.as_ref())?;
+    registered.sorter = key
+        .as_ref()
+        .is_some_and(|k| k.expr.starts_with("scim_sort"));
+    let descending = query.sort_order == SortOrder::Descending && key.is_some();
+    let count_all = || -> Result<u64> {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT count(*) FROM resources r WHERE {condition}"
+        ))?;
+        let total: i64 = stmt.query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
+        Ok(u64::try_from(total).unwrap_or(0))
+    };
+    let limit = query
+        .count
+        .map_or(-1, |c| i64::try_from(c).unwrap_or(i64::MAX));
+    let order = order_by(key.as_ref(), descending);
+    let key_column = key.as_ref().map_or("NULL".to_owned(), |k| k.expr.clone());
+
+    let (start_index, rows, next_cursor, total_results) = match &query.paging {
+        Paging::Index { start_index } => {
+            let start_index = (*start_index).max(1);
+            let rows = if limit == 0 {
+                Vec::new()
+            } else {
+                let offset = i64::try_from(start_index - 1).unwrap_or(i64::MAX);
+                let sql = format!(
+                    "SELECT r.rid, {key_column} FROM resources r WHERE {condition} ORDER BY {order} LIMIT ? OFFSET ?"
+                );
+                let mut all = params.clone();
+                all.push(limit.into());
+                all.push(offset.into());
+                page_rows(conn, &sql, &all)?
+            };
+            // A first page that is not full holds every match: no need to count them.
+            let complete = start_index == 1
+                && limit != 0
+                && (limit < 0 || rows.len() < usize::try_from(limit).unwrap_or(usize::MAX));
+            let total = if complete {
+                rows.len() as u64
+            } else {
+                count_all()?
+            };
+            (start_index, rows, None, total)
+        }
+        Paging::Cursor(cursor) => {
+            let fingerprint = fingerprint(kind, query);
+            let mut condition = condition.clone();
+            let mut all = params.clone();
+            if let Some(cursor) = cursor {
+                let (after_key, after_rid) = decode_cursor(cursor, &fingerprint)?;
+                condition.push_str(" AND ");
+                condition.push_str(&keyset(
+                    key.as_ref(),
+                    descending,
+                    after_key,
+                    after_rid,
+                    &mut all,
+                ));
+            }
+            if limit == 0 {
+                (1, Vec::new(), None, count_all()?)
+            } else {
+                // One more than asked tells whether a next page exists.
+                let fetch = if limit < 0 {
+                    -1
+                } else {
+                    limit.saturating_add(1)
+                };
+                let sql = format!(
+                    "SELECT r.rid, {key_column} FROM resources r WHERE {condition} ORDER BY {order} LIMIT ?"
+                );
+                all.push(fetch.into());
+                let mut rows = page_rows(conn, &sql, &all)?;
+                let more = limit >= 0 && rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+                if more {
+                    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                }
+                let next = match rows.last() {
+                    Some((rid, key)) if more => Some(encode_cursor(&fingerprint, key, *rid)),
+                    _ => None,
+                };
+                let total = if cursor.is_none() && !more {
+                    rows.len() as u64
+                } else {
+                    count_all()?
+                };
+                (1, rows, next, total)
+            }
+        }
+    };
+    let mut resources = Vec::with_capacity(rows.len());
+    for (rid, _) in rows {
+        if let Some(row) = read::row_by_rid(conn, rid)? {
+            resources.push(read::resource_of(conn, row, query.members)?);
+        }
+    }
+    Ok(QueryPage {
+        total_results,
+        start_index,
+        resources,
+        next_cursor,
+    })
+}
+
+fn page_rows(conn: &Connection, sql: &str, params: &[SqlValue]) -> Result<Vec<(i64, SqlValue)>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Registers the evaluator as `scim_match(doc, derived)` for this query.
+fn register_match(
+    conn: &Connection,
+    compiled: CompiledFilter,
+    derived_name: Option<&'static str>,
+) -> Result<()> {
+    let compiled = Arc::new(compiled);
+    conn.create_scalar_function(
+        "scim_match",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        move |ctx| {
+            let doc = ctx
+                .get_raw(0)
+                .as_str()
+                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+            let mut doc: Value = serde_json::from_str(doc)
+                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+            if let (Some(name), Ok(derived)) = (derived_name, ctx.get_raw(1).as_str()) {
+                let derived: Value = serde_json::from_str(derived)
+                    .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+                if let Value::Object(object) = &mut doc {
+                    read::insert_before_meta(object, name, derived);
+                }
+            }
+            Ok(compiled.matches(&doc))
+        },
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Push-down
+
+/// A filter translated to SQL over the row aliased `r`.
+pub(crate) struct PushedDown {
+    /// The condition.
+    pub sql: String,
+    /// Its parameters, in order.
+    pub params: Vec<SqlValue>,
+    /// Whether the condition alone decides the filter (no in-process finishing needed).
+    pub exact: bool,
+    /// Whether finishing needs the derived attribute (`groups` / `members`).
+    pub derived: bool,
+}
+
+/// Translates `filter` (see the module documentation).
+pub(crate) fn push_down(
+    filter: &Filter,
+    schema: &ResourceSchema,
+    kind: ResourceKind,
+    tenant: TenantId,
+) -> PushedDown {
+    let mut t = Translator {
+        schema,
+        kind,
+        tenant: tenant.key(),
+        params: Vec::new(),
+        exact: true,
+        derived: false,
+    };
+    let sql = t.translate(filter, false);
+    PushedDown {
+        sql,
+        params: t.params,
+        exact: t.exact,
+        derived: t.derived,
+    }
+}
+
+/// The attributes SQL answers exactly from indexed columns or side tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hot {
+    UserName,
+    DisplayName,
+    ExternalId,
+    Id,
+    Active,
+    Modified,
+    Created,
+    /// `emails.value` (or `emails`, which compares `value`).
+    Email,
+    /// `members.value` (or `members`).
+    Member,
+}
+
+enum Leaf {
+    Exact(String),
+    Superset(String),
+    Unknown,
+}
+
+struct Translator<'a> {
+    schema: &'a ResourceSchema,
+    kind: ResourceKind,
+    tenant: i64,
+    params: Vec<SqlValue>,
+    exact: bool,
+    derived: bool,
+}
+
+impl<'a> Translator<'a> {
+    fn translate(&mut self, filter: &Filter, negated: bool) -> String {
+        match filter {
+            Filter::And(a, b) | Filter::Or(a, b) => {
+                let is_and = matches!(filter, Filter::And(..));
+                let left = self.translate(a, negated);
+                let right = self.translate(b, negated);
+                // De Morgan: under negation `and` becomes `or` and vice versa.
+                let op = if is_and != negated { "AND" } else { "OR" };
+                format!("({left} {op} {right})")
+            }
+            Filter::Not(inner) => self.translate(inner, !negated),
+            Filter::Compare(Comparison {
+                path,
+                op: CompareOp::Ne,
+                value,
+            }) => {
+                // The evaluator's definition: `a ne v` is `not (a eq v)`.
+                let eq = Filter::Compare(Comparison {
+                    path: path.clone(),
+                    op: CompareOp::Eq,
+                    value: value.clone(),
+                });
+                self.translate(&eq, !negated)
+            }
+            Filter::Compare(Comparison {
+                path,
+                op: CompareOp::Eq,
+                value: CompValue::Null,
+            }) => {
+                // `eq null` is exactly "not present".
+                self.translate(&Filter::Present(path.clone()), !negated)
+            }
+            leaf => {
+                let translated = match leaf {
+                    Filter::Compare(c) => self.compare(c),
+                    Filter::Present(path) => self.present(path),
+                    Filter::ValuePath(vp) => self.value_path(vp),
+                    _ => Leaf::Unknown,
+                };
+                match translated {
+                    Leaf::Exact(sql) if negated => match sql.as_str() {
+                        "0" => "1".to_owned(),
+                        "1" => "0".to_owned(),
+                        _ => format!("(({sql}) IS NOT 1)"),
+                    },
+                    Leaf::Exact(sql) => sql,
+                    Leaf::Superset(sql) => {
+                        self.exact = false;
+                        if negated { "1".to_owned() } else { sql }
+                    }
+                    Leaf::Unknown => {
+                        self.exact = false;
+                        self.note_derived(leaf);
+                        "1".to_owned()
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records whether the evaluator will need the derived attribute for this leaf.
+    fn note_derived(&mut self, leaf: &Filter) {
+        let path = match leaf {
+            Filter::Compare(c) => &c.path,
+            Filter::Present(p) => p,
+            Filter::ValuePath(vp) => &vp.attr,
+            _ => return,
+        };
+        let derived = read::derived_json_sql(self.kind).0;
+        if path.name.eq_ignore_ascii_case(derived) {
+            self.derived = true;
+        }
+    }
+
+    fn param(&mut self, value: impl Into<SqlValue>) {
+        self.params.push(value.into());
+    }
+
+    /// Which indexed attribute `path` designates, with its definition (the `value`
+    /// sub-attribute for a complex attribute named without one).
+    fn hot(&self, path: &AttrPath) -> Option<(Hot, &'a AttributeDef)> {
+        let schema: &'a ResourceSchema = self.schema;
+        let resolved = schema.resolve(path)?;
+        if resolved.location != AttrLocation::TopLevel {
+            return None;
+        }
+        let attribute = resolved.attribute;
+        let sub = resolved.sub_attribute;
+        let name = attribute.name.as_str();
+        let string =
+            |d: &AttributeDef| matches!(d.kind, AttributeType::String | AttributeType::Reference);
+        let hot = match (self.kind, name, sub.map(|s| s.name.as_str())) {
+            (ResourceKind::User, "userName", None) if string(attribute) => {
+                (Hot::UserName, attribute)
+            }
+            (_, "displayName", None) if string(attribute) => (Hot::DisplayName, attribute),
+            (_, "externalId", None) if string(attribute) => (Hot::ExternalId, attribute),
+            (_, "id", None) if string(attribute) => (Hot::Id, attribute),
+            (ResourceKind::User, "active", None) if attribute.kind == AttributeType::Boolean => {
+                (Hot::Active, attribute)
+            }
+            (_, "meta", Some("lastModified")) => (Hot::Modified, sub?),
+            (_, "meta", Some("created")) => (Hot::Created, sub?),
+            (ResourceKind::User, "emails", Some("value")) if string(sub?) => (Hot::Email, sub?),
+            (ResourceKind::User, "emails", None) => (
+                Hot::Email,
+                attribute.sub_attribute("value").filter(|d| string(d))?,
+            ),
+            (ResourceKind::Group, "members", Some("value")) if string(sub?) => (Hot::Member, sub?),
+            (ResourceKind::Group, "members", None) => (
+                Hot::Member,
+                attribute.sub_attribute("value").filter(|d| string(d))?,
+            ),
+            _ => return None,
+        };
+        if matches!(hot.0, Hot::Modified | Hot::Created) && hot.1.kind != AttributeType::DateTime {
+            return None;
+        }
+        Some(hot)
+    }
+
+    fn compare(&mut self, c: &Comparison) -> Leaf {
+        let Some((hot, def)) = self.hot(&c.path) else {
+            return Leaf::Unknown;
+        };
+        match hot {
+            Hot::Active => match &c.value {
+                CompValue::Bool(b) if c.op == CompareOp::Eq => {
+                    self.param(i64::from(*b));
+                    Leaf::Exact("r.active = ?".into())
+                }
+                CompValue::Bool(_) => Leaf::Unknown,
+                // A literal of another type matches nothing (the evaluator's rule).
+                _ => Leaf::Exact("0".into()),
+            },
+            Hot::Modified | Hot::Created => {
+                let column = if hot == Hot::Modified {
+                    "r.modified_ns"
+                } else {
+                    "r.created_ns"
+                };
+                let CompValue::String(s) = &c.value else {
+                    return Leaf::Exact("0".into());
+                };
+                let Some(op) = ordering_sql(c.op) else {
+                    return Leaf::Unknown;
+                };
+                let Some(at) = DateTime::parse(s) else {
+                    return Leaf::Exact("0".into());
+                };
+                self.param(to_nanos(at));
+                Leaf::Exact(format!("{column} {op} ?"))
+            }
+            _ => {
+                let CompValue::String(literal) = &c.value else {
+                    return Leaf::Exact("0".into());
+                };
+                self.text(hot, def, c.op, literal)
+            }
+        }
+    }
+
+    /// A string comparison on a text column or side table.
+    fn text(&mut self, hot: Hot, def: &AttributeDef, op: CompareOp, literal: &str) -> Leaf {
+        // Folded columns answer caseExact=false attributes; raw ones caseExact=true ones.
+        let folded_column = matches!(
+            hot,
+            Hot::UserName | Hot::DisplayName | Hot::Email | Hot::Member
+        );
+        if folded_column == def.case_exact {
+            return Leaf::Unknown;
+        }
+        let needle = if def.case_exact {
+            literal.to_owned()
+        } else {
+            fold_case(literal).into_owned()
+        };
+        if needle.contains('\0') && !op.is_ordering() {
+            // Indexed values never contain U+0000 (the store refuses them), so no value can
+            // equal, contain, start or end with such a needle.
+            return Leaf::Exact("0".into());
+        }
+        match hot {
+            Hot::Member => {
+                if op != CompareOp::Eq {
+                    return Leaf::Unknown;
+                }
+                self.param(self.tenant);
+                self.param(needle);
+                let mut sql = "r.rid IN (SELECT m.group_rid FROM members m JOIN resources x ON x.rid = m.member_rid \
+                               WHERE x.tenant = ? AND x.id_fold = ?"
+                    .to_owned();
+                if def.case_exact {
+                    self.param(literal.to_owned());
+                    sql.push_str(" AND x.id = ?");
+                }
+                sql.push(')');
+                Leaf::Exact(sql)
+            }
+            Hot::Email => {
+                self.param(self.tenant);
+                self.param(self.kind.code());
+                let cond = self.text_condition("v.value_fold", op, needle);
+                Leaf::Exact(format!(
+                    "r.rid IN (SELECT v.rid FROM resource_values v WHERE v.tenant = ? AND v.kind = ? \
+                     AND v.attr = 'emails.value' AND {cond})"
+                ))
+            }
+            Hot::Id if op == CompareOp::Eq => {
+                // Seek the unique (tenant, id_fold) index, then compare exactly.
+                self.param(fold_case(&needle).into_owned());
+                self.param(needle);
+                Leaf::Exact("(r.id_fold = ? AND r.id = ?)".into())
+            }
+            _ => {
+                let column = match hot {
+                    Hot::UserName => "r.user_name_fold",
+                    Hot::DisplayName => "r.display_name_fold",
+                    Hot::ExternalId => "r.external_id",
+                    _ => "r.id",
+                };
+                Leaf::Exact(self.text_condition(column, op, needle))
+            }
+        }
+    }
+
+    /// `column op needle` with the evaluator's string semantics: code-point order (SQLite's
+    /// BINARY collation compares UTF-8 bytes, which is the same order), substrings by
+    /// characters.
+    fn text_condition(&mut self, column: &str, op: CompareOp, needle: String) -> String {
+        match op {
+            CompareOp::Eq | CompareOp::Ne => {
+                self.param(needle);
+                format!("{column} = ?")
+            }
+            CompareOp::Co => {
+                self.param(needle);
+                format!("instr({column}, ?) > 0")
+            }
+            CompareOp::Sw => match successor(&needle) {
+                // [needle, successor) is exactly the strings starting with needle: an index range.
+                Some(upper) => {
+                    self.param(needle);
+                    self.param(upper);
+                    format!("({column} >= ? AND {column} < ?)")
+                }
+                None => {
+                    self.param(needle);
+                    format!("{column} >= ?")
+                }
+            },
+            CompareOp::Ew => {
+                let chars = i64::try_from(needle.chars().count()).unwrap_or(i64::MAX);
+                self.param(chars);
+                self.param(chars);
+                self.param(needle);
+                format!(
+                    "(length({column}) >= ? AND substr({column}, length({column}) - ? + 1) = ?)"
+                )
+            }
+            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => {
+                self.param(needle);
+                format!("{column} {} ?", ordering_sql(op).unwrap_or("="))
+            }
+        }
+    }
+
+    fn present(&mut self, path: &AttrPath) -> Leaf {
+        let Some((hot, _)) = self.hot(path) else {
+            return Leaf::Unknown;
+        };
+        match hot {
+            Hot::UserName => Leaf::Exact("r.user_name_fold <> ''".into()),
+            Hot::DisplayName => Leaf::Exact("r.display_name_fold <> ''".into()),
+            Hot::ExternalId => Leaf::Exact("r.external_id <> ''".into()),
+            Hot::Active => Leaf::Exact("r.active IS NOT NULL".into()),
+            Hot::Id | Hot::Modified | Hot::Created => Leaf::Exact("1".into()),
+            // `emails pr` is about whole values (an email with only a `type` is present): only
+            // `emails.value pr` is answered by the side table.
+            Hot::Email if path.sub_attr.is_some() => {
+                self.param(self.tenant);
+                self.param(self.kind.code());
+                Leaf::Exact(
+                    "r.rid IN (SELECT v.rid FROM resource_values v WHERE v.tenant = ? AND v.kind = ? \
+                     AND v.attr = 'emails.value' AND v.value_fold <> '')"
+                        .into(),
+                )
+            }
+            Hot::Email => Leaf::Unknown,
+            // Every membership row is a member with a non-empty value.
+            Hot::Member => {
+                Leaf::Exact("EXISTS (SELECT 1 FROM members m WHERE m.group_rid = r.rid)".into())
+            }
+        }
+    }
+
+    fn value_path(&mut self, vp: &ValuePath) -> Leaf {
+        let Some((hot, _)) = self.hot(&vp.attr) else {
+            return Leaf::Unknown;
+        };
+        if !matches!(hot, Hot::Email | Hot::Member) {
+            return Leaf::Unknown;
+        }
+        // `attr[value op "x"]`: the same as `attr.value op "x"` (the value must be an object
+        // holding `value`, which is also all the side tables index).
+        let as_sub = |f: &Filter| -> Option<Filter> {
+            match f {
+                Filter::Compare(c)
+                    if c.path.schema.is_none()
+                        && c.path.sub_attr.is_none()
+                        && c.path.name.eq_ignore_ascii_case("value")
+                        && c.op != CompareOp::Ne
+                        && matches!(c.value, CompValue::String(_)) =>
+                {
+                    Some(Filter::Compare(Comparison {
+                        path: AttrPath {
+                            schema: vp.attr.schema.clone(),
+                            name: vp.attr.name.clone(),
+                            sub_attr: Some("value".into()),
+                        },
+                        op: c.op,
+                        value: c.value.clone(),
+                    }))
+                }
+                _ => None,
+            }
+        };
+        if let Some(Filter::Compare(c)) = as_sub(&vp.filter) {
+            return self.compare(&c);
+        }
+        // `attr[value op "x" and ...]`: any value matching the whole filter matches the
+        // `value` conjunct, so that conjunct alone is a superset.
+        if let Filter::And(..) = vp.filter.as_ref() {
+            let mut pending = vec![vp.filter.as_ref()];
+            while let Some(f) = pending.pop() {
+                match f {
+                    Filter::And(a, b) => {
+                        pending.push(a);
+                        pending.push(b);
+                    }
+                    other => {
+                        if let Some(Filter::Compare(c)) = as_sub(other) {
+                            if let Leaf::Exact(sql) = self.compare(&c) {
+                                self.derived |= hot == Hot::Member;
+                                return Leaf::Superset(sql);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Leaf::Unknown
+    }
+}
+
+fn ordering_sql(op: CompareOp) -> Option<&'static str> {
+    match op {
+        CompareOp::Eq => Some("="),
+        CompareOp::Gt => Some(">"),
+        CompareOp::Ge => Some(">="),
+        CompareOp::Lt => Some("<"),
+        CompareOp::Le => Some("<="),
+        _ => None,
+    }
+}
+
+/// The smallest string greater than every string that starts with `prefix`, in code-point
+/// order: `prefix` with its last character incremented (dropping characters that cannot be).
+/// `None` when there is none (every string is then at least `prefix`... or the prefix is empty).
+pub(crate) fn successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match u32::from(last) {
+            0xD7FF => Some('\u{E000}'),
+            0x10FFFF => None,
+            c => char::from_u32(c + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sorting (RFC 7644 section 3.4.2.3)
+
+pub(crate) struct SortKey {
+    /// The SQL expression of the key.
+    expr: String,
+    /// Whether the key is never NULL (then the order can follow an index).
+    not_null: bool,
+}
+
+fn sort_key(
+    conn: &Connection,
+    schema: &ResourceSchema,
+    kind: ResourceKind,
+    path: Option<&AttrPath>,
+) -> Result<Option<SortKey>> {
+    let Some(path) = path else { return Ok(None) };
+    let Some(resolved) = schema.resolve(path) else {
+        // An attribute the schema does not define has no value on any resource.
+        return Ok(Some(SortKey {
+            expr: "NULL".into(),
+            not_null: false,
+        }));
+    };
+    let def = resolved.target();
+    let top = resolved.location == AttrLocation::TopLevel;
+    let column = match (
+        top,
+        resolved.attribute.name.as_str(),
+        resolved.sub_attribute.map(|s| s.name.as_str()),
+    ) {
+        (true, "userName", None) if kind == ResourceKind::User && !def.case_exact => {
+            Some(("r.user_name_fold", true))
+        }
+        (true, "displayName", None) if !def.case_exact => Some(("r.display_name_fold", false)),
+        (true, "externalId", None) if def.case_exact => Some(("r.external_id", false)),
+        (true, "id", None) if def.case_exact => Some(("r.id", true)),
+        (true, "meta", Some("lastModified")) => Some(("r.modified_ns", true)),
+        (true, "meta", Some("created")) => Some(("r.created_ns", true)),
+        _ => None,
+    };
+    if let Some((expr, not_null)) = column {
+        return Ok(Some(SortKey {
+            expr: expr.into(),
+            not_null,
+        }));
+    }
+    let spec = SortSpec {
+        extension: match resolved.location {
+            AttrLocation::Extension(urn) => Some(urn.to_owned()),
+            AttrLocation::TopLevel => None,
+        },
+        attr: resolved.attribute.name.clone(),
+        sub: resolved.sub_attribute.map(|s| s.name.clone()),
+        kind: def.kind,
+        case_exact: def.case_exact,
+    };
+    conn.create_scalar_function(
+        "scim_sort",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        move |ctx| {
+            let doc = ctx
+                .get_raw(0)
+                .as_str()
+                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+            let doc: Value = serde_json::from_str(doc)
+                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+            Ok(spec.value(&doc))
+        },
+    )?;
+    Ok(Some(SortKey {
+        expr: "scim_sort(r.doc)".into(),
+        not_null: false,
+    }))
+}
+
+/// How to find a resource's sort value in its document.
+struct SortSpec {
+    extension: Option<String>,
+    attr: String,
+    sub: Option<String>,
+    kind: AttributeType,
+    case_exact: bool,
+}
+
+impl SortSpec {
+    /// RFC 7644 section 3.4.2.3: a multi-valued attribute sorts by its primary value, else its
+    /// first; strings by their folded form unless caseExact; dateTime chronologically.
+    fn value(&self, doc: &Value) -> SqlValue {
+        let holder = match &self.extension {
+            Some(urn) => get_key(doc, urn),
+            None => Some(doc),
+        };
+        let value = holder
+            .and_then(|h| get_key(h, &self.attr))
+            .map(primary_or_first);
+        let value = match (&self.sub, value) {
+            (Some(sub), Some(v)) => get_key(v, sub).map(primary_or_first),
+            (None, Some(v)) if v.is_object() => get_key(v, "value"),
+            (None, v) => v,
+            (Some(_), None) => None,
+        };
+        match value {
+            Some(Value::String(s)) if s.is_empty() => SqlValue::Null,
+            Some(Value::String(s)) if self.kind == AttributeType::DateTime => {
+                DateTime::parse(s).map_or(SqlValue::Null, |t| SqlValue::Integer(to_nanos(t)))
+            }
+            Some(Value::String(s)) if self.case_exact => SqlValue::Text(s.clone()),
+            Some(Value::String(s)) => SqlValue::Text(fold_case(s).into_owned()),
+            Some(Value::Number(n)) => n.as_i64().map_or_else(
+                || n.as_f64().map_or(SqlValue::Null, SqlValue::Real),
+                SqlValue::Integer,
+            ),
+            Some(Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
+            _ => SqlValue::Null,
+        }
+    }
+}
+
+fn primary_or_first(value: &Value) -> &Value {
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .find(|v| v.get("primary").and_then(Value::as_bool) == Some(true))
+            .or_else(|| items.first())
+            .unwrap_or(&Value::Null),
+        other => other,
+    }
+}
+
+/// An object member, exactly then ignoring ASCII case (as the evaluator looks them up).
+fn get_key<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
+    let object = value.as_object()?;
+    object.get(key).or_else(|| {
+        object
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+/// RFC 7644 section 3.4.2.3: resources without a value sort last ascending, first descending;
+/// the row id breaks ties so the order is total (cursor paging depends on it).
+fn order_by(key: Option<&SortKey>, descending: bool) -> String {
+    let dir = if descending { "DESC" } else { "ASC" };
+    match key {
+        None => "r.rid ASC".to_owned(),
+        Some(k) if k.not_null => format!("{} {dir}, r.rid {dir}", k.expr),
+        Some(k) => format!("({} IS NULL) {dir}, {} {dir}, r.rid {dir}", k.expr, k.expr),
+    }
+}
+
+/// The rows strictly after `(after_key, after_rid)` in the order of [`order_by`].
+fn keyset(
+    key: Option<&SortKey>,
+    descending: bool,
+    after_key: SqlValue,
+    after_rid: i64,
+    params: &mut Vec<SqlValue>,
+) -> String {
+    let (cmp, rid_cmp) = if descending { ("<", "<") } else { (">", ">") };
+    match key {
+        None => {
+            params.push(after_rid.into());
+            "r.rid > ?".to_owned()
+        }
+        Some(k) if k.not_null => {
+            params.push(after_key);
+            params.push(after_rid.into());
+            format!("({}, r.rid) {cmp} (?, ?)", k.expr)
+        }
+        Some(k) => {
+            let e = &k.expr;
+            if after_key == SqlValue::Null {
+                params.push(after_rid.into());
+                if descending {
+                    // Nulls come first descending; after them, every non-null.
+                    format!("(({e} IS NULL AND r.rid {rid_cmp} ?) OR {e} IS NOT NULL)")
+                } else {
+                    format!("({e} IS NULL AND r.rid {rid_cmp} ?)")
+                }
+            } else {
+                params.push(after_key);
+                params.push(after_rid.into());
+                let after_non_null = format!("({e} IS NOT NULL AND ({e}, r.rid) {cmp} (?, ?))");
+                if descending {
+                    after_non_null
+                } else {
+                    format!("({after_non_null} OR {e} IS NULL)")
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cursors (RFC 9865)
+
+/// What a cursor is bound to: a cursor from one query is refused by another.
+fn fingerprint(kind: ResourceKind, query: &Query) -> String {
+    let filter = query
+        .filter
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let sort = query
+        .sort_by
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let text = format!("{kind}\u{0}{filter}\u{0}{sort}\u{0}{:?}", query.sort_order);
+    token::hex(&Sha256::digest(text.as_bytes())[..8])
+}
+
+fn encode_cursor(fingerprint: &str, key: &SqlValue, rid: i64) -> String {
+    let key = match key {
+        SqlValue::Integer(i) => Value::from(*i),
+        SqlValue::Real(f) => Value::from(*f),
+        SqlValue::Text(s) => Value::from(s.as_str()),
+        SqlValue::Null | SqlValue::Blob(_) => Value::Null,
+    };
+    let json = Value::Array(vec![fingerprint.into(), key, rid.into()]).to_string();
+    token::hex(json.as_bytes())
+}
+
+fn decode_cursor(cursor: &str, fingerprint: &str) -> Result<(SqlValue, i64)> {
+    let invalid = |why: &str| StoreError::InvalidCursor(why.to_owned());
+    let bytes = token::unhex(cursor).ok_or_else(|| invalid("not a cursor this server issued"))?;
+    let value: Value =
+        serde_json::from_slice(&bytes).map_err(|_| invalid("not a cursor this server issued"))?;
+    let [fp, key, rid] = value.as_array().map(Vec::as_slice).unwrap_or_default() else {
+        return Err(invalid("not a cursor this server issued"));
+    };
+    if fp.as_str() != Some(fingerprint) {
+        return Err(invalid(
+            "the cursor belongs to a query with another filter, sortBy or sortOrder",
+        ));
+    }
+    let rid = rid
+        .as_i64()
+        .ok_or_else(|| invalid("not a cursor this server issued"))?;
+    let key = match key {
+        Value::Null => SqlValue::Null,
+        Value::String(s) => SqlValue::Text(s.clone()),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => SqlValue::Integer(i),
+            None => SqlValue::Real(n.as_f64().unwrap_or(0.0)),
+        },
+        _ => return Err(invalid("not a cursor this server issued")),
+    };
+    Ok((key, rid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn successor_bounds_exactly_the_strings_with_the_prefix() {
+        assert_eq!(successor("abc").as_deref(), Some("abd"));
+        assert_eq!(successor("é").as_deref(), Some("ê"));
+        assert_eq!(successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(successor(""), None);
+        assert_eq!(successor("\u{10FFFF}"), None);
+        for s in ["abc", "abcz", "abc\u{10FFFF}x"] {
+            assert!(("abc".."abd").contains(&s), "{s}");
+        }
+        for s in ["abd", "ab", "abb\u{10FFFF}"] {
+            assert!(!("abc".."abd").contains(&s), "{s}");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_are_bound_to_their_query() {
+        let fp = "0011223344556677";
+        for key in [
+            SqlValue::Null,
+            SqlValue::Integer(-5),
+            SqlValue::Real(2.5),
+            SqlValue::Text("élodie".into()),
+        ] {
+            let cursor = encode_cursor(fp, &key, 42);
+            assert_eq!(decode_cursor(&cursor, fp).unwrap(), (key, 42));
+            assert!(matches!(
+                decode_cursor(&cursor, "ffffffffffffffff"),
+                Err(StoreError::InvalidCursor(_))
+            ));
+        }
+        for bad in ["", "zz", "00", &token::hex(b"[1,2]")] {
+            assert!(
+                matches!(decode_cursor(bad, fp), Err(StoreError::InvalidCursor(_))),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Reading resources back, with their derived attributes; tenants, tokens and events.
+
+use crate::document::{from_nanos, to_nanos};
+use crate::error::{Result, StoreError};
+use crate::token;
+use crate::types::{
+    ChangeEvent, ChangeOp, Members, ResourceKind, StoredResource, Tenant, TenantId, TokenInfo,
+    TokenScope,
+};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use scim_schema::fold_case;
+use serde_json::{Map, Value};
+
+/// The columns [`resource_from_row`] reads, in order.
+pub(crate) const RESOURCE_COLUMNS: &str =
+    "r.rid, r.kind, r.id, r.version, r.created_ns, r.modified_ns, r.doc";
+
+/// A stored row, before its derived attributes are added.
+pub(crate) struct StoredRow {
+    pub rid: i64,
+    pub kind: ResourceKind,
+    pub id: String,
+    pub version: u64,
+    pub created_ns: i64,
+    pub modified_ns: i64,
+    pub doc: String,
+}
+
+pub(crate) fn row_of(row: &Row<'_>) -> rusqlite::Result<StoredRow> {
+    let code: i64 = row.get(1)?;
+    let version: i64 = row.get(3)?;
+    Ok(StoredRow {
+        rid: row.get(0)?,
+        kind: ResourceKind::from_code(code).unwrap_or(ResourceKind::User),
+        id: row.get(2)?,
+        version: u64::try_from(version).unwrap_or(0),
+        created_ns: row.get(4)?,
+        modified_ns: row.get(5)?,
+        doc: row.get(6)?,
+    })
+}
+
+/// The row of resource `id` (exact id: `id` is caseExact, RFC 7643 section 3.1).
+pub(crate) fn find_row(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+) -> Result<Option<StoredRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE r.tenant = ?1 AND r.id_fold = ?2 AND r.id = ?3 AND r.kind = ?4"
+    ))?;
+    Ok(stmt
+        .query_row(
+            params![tenant.key(), fold_case(id), id, kind.code()],
+            row_of,
+        )
+        .optional()?)
+}
+
+/// The row with surrogate key `rid`.
+pub(crate) fn row_by_rid(conn: &Connection, rid: i64) -> Result<Option<StoredRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE r.rid = ?1"
+    ))?;
+    Ok(stmt.query_row([rid], row_of).optional()?)
+}
+
+/// Turns a row into the served resource, adding `members` (Groups, when asked) or `groups`
+/// (Users) from the membership rows.
+pub(crate) fn resource_of(
+    conn: &Connection,
+    row: StoredRow,
+    members: Members,
+) -> Result<StoredResource> {
+    let mut document: Value = serde_json::from_str(&row.doc)
+        .map_err(|e| StoreError::Backend(format!("resource {} holds invalid JSON: {e}", row.id)))?;
+    let derived = match row.kind {
+        ResourceKind::User => Some(("groups", groups_of(conn, row.rid)?)),
+        ResourceKind::Group if members == Members::Include => {
+            Some(("members", members_of(conn, row.rid)?))
+        }
+        ResourceKind::Group => None,
+    };
+    if let (Some((name, values)), Value::Object(object)) = (derived, &mut document) {
+        if !values.is_empty() {
+            insert_before_meta(object, name, Value::Array(values));
+        }
+    }
+    Ok(StoredResource {
+        id: row.id,
+        kind: row.kind,
+        version: row.version,
+        created: from_nanos(row.created_ns),
+        last_modified: from_nanos(row.modified_ns),
+        document,
+    })
+}
+
+/// Inserts `name` just before `meta`, so `meta` stays last as RFC 7643's examples show it.
+pub(crate) fn insert_before_meta(object: &mut Map<String, Value>, name: &str, value: Value) {
+    let meta = object.remove("meta");
+    object.insert(name.to_owned(), value);
+    if let Some(meta) = meta {
+        object.insert("meta".to_owned(), meta);
+    }
+}
+
+/// A User's `groups` (RFC 7643 section 4.1.2): the groups it is a direct member of. `$ref` is
+/// left to the server, which knows its base URL.
+pub(crate) fn groups_of(conn: &Connection, member_rid: i64) -> Result<Vec<Value>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT g.id, g.doc ->> '$.displayName' FROM members m JOIN resources g ON g.rid = m.group_rid \
+         WHERE m.member_rid = ?1 ORDER BY g.rid",
+    )?;
+    let rows = stmt.query_map([member_rid], |row| {
+        let id: String = row.get(0)?;
+        let display: Option<String> = row.get(1)?;
+        Ok(member_value(id, display, "direct"))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A Group's `members` (RFC 7643 section 4.2): `value`, `display` (the member's displayName,
+/// or a User's userName) and `type`. `$ref` is left to the server.
+pub(crate) fn members_of(conn: &Connection, group_rid: i64) -> Result<Vec<Value>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT x.id, x.kind, coalesce(x.doc ->> '$.displayName', x.doc ->> '$.userName') \
+         FROM members m JOIN resources x ON x.rid = m.member_rid WHERE m.group_rid = ?1 ORDER BY m.member_rid",
+    )?;
+    let rows = stmt.query_map([group_rid], |row| {
+        let id: String = row.get(0)?;
+        let kind = ResourceKind::from_code(row.get(1)?).unwrap_or(ResourceKind::User);
+        let display: Option<String> = row.get(2)?;
+        Ok(member_value(id, display, kind.resource_type()))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn member_value(id: String, display: Option<String>, kind: &str) -> Value {
+    let mut object = Map::with_capacity(3);
+    object.insert("value".to_owned(), Value::String(id));
+    if let Some(display) = display {
+        object.insert("display".to_owned(), Value::String(display));
+    }
+    object.insert("type".to_owned(), Value::String(kind.to_owned()));
+    Value::Object(object)
+}
+
+/// The SQL of the derived attribute of `kind`, as a JSON array, for the row aliased `r`: what
+/// the in-process evaluator is given when a filter names `groups` or `members` in a way SQL
+/// does not decide by itself. Same content as [`groups_of`] / [`members_of`].
+pub(crate) fn derived_json_sql(kind: ResourceKind) -> (&'static str, &'static str) {
+    match kind {
+        ResourceKind::User => (
+            "groups",
+            "(SELECT json_group_array(json_object('value', g.id, 'display', g.doc ->> '$.displayName', 'type', 'direct')) \
+             FROM members m JOIN resources g ON g.rid = m.group_rid WHERE m.member_rid = r.rid)",
+        ),
+        ResourceKind::Group => (
+            "members",
+            "(SELECT json_group_array(json_object('value', x.id, 'display', coalesce(x.doc ->> '$.displayName', x.doc ->> '$.userName'), \
+             'type', CASE x.kind WHEN 1 THEN 'User' ELSE 'Group' END)) \
+             FROM members m JOIN resources x ON x.rid = m.member_rid WHERE m.group_rid = r.rid)",
+        ),
+    }
+}
+
+// ---- tenants, tokens, events ---------------------------------------------------------------
+
+pub(crate) fn tenant_of(row: &Row<'_>) -> rusqlite::Result<Tenant> {
+    Ok(Tenant {
+        id: TenantId::from_key(row.get(0)?),
+        name: row.get(1)?,
+        created: from_nanos(row.get(2)?),
+    })
+}
+
+pub(crate) fn tenant_by_name(conn: &Connection, name: &str) -> Result<Option<Tenant>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, name, created_ns FROM tenants WHERE name = ?1")?;
+    Ok(stmt.query_row([name], tenant_of).optional()?)
+}
+
+pub(crate) fn list_tenants(conn: &Connection) -> Result<Vec<Tenant>> {
+    let mut stmt = conn.prepare_cached("SELECT id, name, created_ns FROM tenants ORDER BY name")?;
+    let rows = stmt.query_map([], tenant_of)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn token_of(row: &Row<'_>) -> rusqlite::Result<TokenInfo> {
+    let scope: String = row.get(2)?;
+    let revoked: Option<i64> = row.get(4)?;
+    Ok(TokenInfo {
+        id: row.get(0)?,
+        label: row.get(1)?,
+        scope: TokenScope::from_name(&scope).unwrap_or(TokenScope::Scim),
+        created: from_nanos(row.get(3)?),
+        revoked: revoked.map(from_nanos),
+    })
+}
+
+pub(crate) fn list_tokens(conn: &Connection, tenant: TenantId) -> Result<Vec<TokenInfo>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, label, scope, created_ns, revoked_ns FROM tokens WHERE tenant = ?1 ORDER BY created_ns, id",
+    )?;
+    let rows = stmt.query_map([tenant.key()], token_of)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn authenticate(conn: &Connection, secret: &str) -> Result<Option<(Tenant, TokenInfo)>> {
+    if !secret.starts_with(token::SECRET_PREFIX) {
+        return Ok(None);
+    }
+    let digest = token::digest(secret);
+    let mut stmt = conn.prepare_cached(
+        "SELECT k.id, k.label, k.scope, k.created_ns, k.revoked_ns, k.digest, t.id, t.name, t.created_ns \
+         FROM tokens k JOIN tenants t ON t.id = k.tenant WHERE k.digest = ?1",
+    )?;
+    let found = stmt
+        .query_row([&digest[..]], |row| {
+            let info = token_of(row)?;
+            let stored: Vec<u8> = row.get(5)?;
+            let tenant = Tenant {
+                id: TenantId::from_key(row.get(6)?),
+                name: row.get(7)?,
+                created: from_nanos(row.get(8)?),
+            };
+            Ok((tenant, info, stored))
+        })
+        .optional()?;
+    Ok(found.and_then(|(tenant, info, stored)| {
+        (token::digests_equal(&stored, &digest) && info.revoked.is_none()).then_some((tenant, info))
+    }))
+}
+
+pub(crate) fn events(
+    conn: &Connection,
+    tenant: TenantId,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<ChangeEvent>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, kind, id, op, version, at_ns, actor, request_id FROM events \
+         WHERE tenant = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![tenant.key(), after, limit], |row| {
+        let seq: i64 = row.get(0)?;
+        let kind: i64 = row.get(1)?;
+        let op: String = row.get(3)?;
+        let version: i64 = row.get(4)?;
+        Ok(ChangeEvent {
+            seq: u64::try_from(seq).unwrap_or(0),
+            kind: ResourceKind::from_code(kind).unwrap_or(ResourceKind::User),
+            id: row.get(2)?,
+            op: ChangeOp::from_name(&op).unwrap_or(ChangeOp::Patched),
+            version: u64::try_from(version).unwrap_or(0),
+            at: from_nanos(row.get(5)?),
+            actor: row.get(6)?,
+            request_id: row.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Nanoseconds of `t`, re-exported for the writers.
+pub(crate) fn nanos(t: scim_schema::DateTime) -> i64 {
+    to_nanos(t)
+}

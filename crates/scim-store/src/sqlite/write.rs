@@ -1,0 +1,732 @@
+//! Writes, run on the writer connection inside the current batch's transaction (see
+//! [`super::conn::Writer`]). Each function either succeeds entirely or returns an error, and
+//! the writer rolls its savepoint back: a failed write leaves neither data nor an event.
+
+use super::read::{self, StoredRow, nanos};
+use crate::document::{self, IndexEntries, Prepared};
+use crate::error::{Result, StoreError};
+use crate::token;
+use crate::types::{
+    ChangeOp, IssuedToken, Members, ResourceKind, StoredResource, Tenant, TenantId, TokenScope,
+    WriteContext,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use scim_schema::{DateTime, ScimType, fold_case};
+use std::collections::HashSet;
+
+pub(crate) fn create_tenant(conn: &Connection, name: &str) -> Result<Tenant> {
+    token::check_tenant_name(name)?;
+    if read::tenant_by_name(conn, name)?.is_some() {
+        return Err(StoreError::TenantExists(name.to_owned()));
+    }
+    let created = document::now();
+    let id: i64 = conn.query_row(
+        "INSERT INTO tenants (name, created_ns) VALUES (?1, ?2) RETURNING id",
+        params![name, nanos(created)],
+        |r| r.get(0),
+    )?;
+    Ok(Tenant {
+        id: TenantId::from_key(id),
+        name: name.to_owned(),
+        created,
+    })
+}
+
+pub(crate) fn issue_token(
+    conn: &Connection,
+    tenant: TenantId,
+    label: &str,
+    scope: TokenScope,
+) -> Result<IssuedToken> {
+    ensure_tenant(conn, tenant)?;
+    let id = token::new_token_id()?;
+    let secret = token::new_secret()?;
+    conn.execute(
+        "INSERT INTO tokens (id, tenant, label, scope, digest, created_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, tenant.key(), label, scope.as_str(), &token::digest(&secret)[..], nanos(document::now())],
+    )?;
+    Ok(IssuedToken { id, secret })
+}
+
+pub(crate) fn revoke_token(conn: &Connection, tenant: TenantId, token_id: &str) -> Result<bool> {
+    let changed = conn.execute(
+        "UPDATE tokens SET revoked_ns = ?1 WHERE tenant = ?2 AND id = ?3 AND revoked_ns IS NULL",
+        params![nanos(document::now()), tenant.key(), token_id],
+    )?;
+    Ok(changed == 1)
+}
+
+fn ensure_tenant(conn: &Connection, tenant: TenantId) -> Result<()> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")?;
+    if stmt.exists([tenant.key()])? {
+        Ok(())
+    } else {
+        Err(StoreError::TenantNotFound(tenant.to_string()))
+    }
+}
+
+/// Appends the change event, in the caller's transaction (the change feed's guarantee: an
+/// event exists exactly for each committed change).
+#[allow(clippy::too_many_arguments)]
+fn append_event(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    op: ChangeOp,
+    version: u64,
+    at: DateTime,
+    ctx: &WriteContext,
+) -> Result<()> {
+    let mut next = conn.prepare_cached(
+        "UPDATE tenants SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
+    )?;
+    let seq: i64 = next
+        .query_row([tenant.key()], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::TenantNotFound(tenant.to_string()))?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO events (tenant, seq, kind, id, op, version, at_ns, actor, request_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    insert.execute(params![
+        tenant.key(),
+        seq,
+        kind.code(),
+        id,
+        op.as_str(),
+        version_sql(version),
+        nanos(at),
+        ctx.actor,
+        ctx.request_id
+    ])?;
+    Ok(())
+}
+
+fn version_sql(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
+}
+
+/// Fails with [`StoreError::Uniqueness`] if another resource (not `own_rid`) of the tenant holds
+/// one of the values that must be unique. The unique indexes back this check up, but checking
+/// first names the attribute in the error.
+fn check_unique(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: ResourceKind,
+    index: &IndexEntries,
+    own_rid: Option<i64>,
+) -> Result<()> {
+    let own = own_rid.unwrap_or(-1);
+    if let (Some(fold), Some(raw)) = (&index.user_name_fold, &index.user_name) {
+        let mut stmt = conn.prepare_cached(
+            "SELECT 1 FROM resources WHERE tenant = ?1 AND kind = ?2 AND user_name_fold = ?3 AND rid <> ?4",
+        )?;
+        if stmt.exists(params![tenant.key(), kind.code(), fold, own])? {
+            return Err(StoreError::Uniqueness {
+                attribute: "userName".into(),
+                value: raw.clone(),
+            });
+        }
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT 1 FROM unique_values WHERE tenant = ?1 AND kind = ?2 AND attr = ?3 AND key = ?4 AND rid <> ?5",
+    )?;
+    for unique in &index.unique {
+        if stmt.exists(params![
+            tenant.key(),
+            kind.code(),
+            unique.attribute,
+            unique.key,
+            own
+        ])? {
+            return Err(StoreError::Uniqueness {
+                attribute: unique.attribute.clone(),
+                value: unique.value.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Writes the side-table entries of resource `rid`, replacing any it had.
+fn write_index(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: ResourceKind,
+    rid: i64,
+    index: &IndexEntries,
+    fresh: bool,
+) -> Result<()> {
+    if !fresh {
+        conn.prepare_cached("DELETE FROM resource_values WHERE rid = ?1")?
+            .execute([rid])?;
+        conn.prepare_cached("DELETE FROM unique_values WHERE rid = ?1")?
+            .execute([rid])?;
+    }
+    let mut insert_value = conn.prepare_cached(
+        "INSERT OR IGNORE INTO resource_values (tenant, kind, attr, value_fold, rid) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (attr, fold) in &index.values {
+        insert_value.execute(params![tenant.key(), kind.code(), attr, fold, rid])?;
+    }
+    let mut insert_unique = conn.prepare_cached(
+        "INSERT INTO unique_values (tenant, kind, attr, key, rid) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for unique in &index.unique {
+        insert_unique.execute(params![
+            tenant.key(),
+            kind.code(),
+            unique.attribute,
+            unique.key,
+            rid
+        ])?;
+    }
+    Ok(())
+}
+
+/// Resolves member ids to rows of the tenant (case-insensitively: `members.value` is caseExact
+/// false, RFC 7643 section 4.2). Every member must exist; a group may not contain itself.
+pub(crate) fn resolve_members(
+    conn: &Connection,
+    tenant: TenantId,
+    ids: &[String],
+    group_rid: Option<i64>,
+) -> Result<Vec<i64>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT rid FROM resources WHERE tenant = ?1 AND id_fold = ?2")?;
+    let mut rids = Vec::with_capacity(ids.len());
+    let mut seen = HashSet::with_capacity(ids.len());
+    for id in ids {
+        let rid: Option<i64> = stmt
+            .query_row(params![tenant.key(), fold_case(id)], |r| r.get(0))
+            .optional()?;
+        let Some(rid) = rid else {
+            return Err(StoreError::invalid_value(format!(
+                "members: {id:?} is not the id of a User or Group of this tenant"
+            )));
+        };
+        if Some(rid) == group_rid {
+            return Err(StoreError::invalid_value(format!(
+                "members: a group cannot be a member of itself ({id:?})"
+            )));
+        }
+        if seen.insert(rid) {
+            rids.push(rid);
+        }
+    }
+    Ok(rids)
+}
+
+/// Adds membership rows; rows already there are left alone.
+pub(crate) fn add_members(conn: &Connection, group_rid: i64, member_rids: &[i64]) -> Result<usize> {
+    let mut insert = conn
+        .prepare_cached("INSERT OR IGNORE INTO members (group_rid, member_rid) VALUES (?1, ?2)")?;
+    let mut added = 0;
+    for rid in member_rids {
+        added += insert.execute([group_rid, *rid])?;
+    }
+    Ok(added)
+}
+
+/// Removes membership rows; absent rows are ignored.
+pub(crate) fn remove_members(
+    conn: &Connection,
+    group_rid: i64,
+    member_rids: &[i64],
+) -> Result<usize> {
+    let mut delete =
+        conn.prepare_cached("DELETE FROM members WHERE group_rid = ?1 AND member_rid = ?2")?;
+    let mut removed = 0;
+    for rid in member_rids {
+        removed += delete.execute([group_rid, *rid])?;
+    }
+    Ok(removed)
+}
+
+fn member_rids(conn: &Connection, group_rid: i64) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached("SELECT member_rid FROM members WHERE group_rid = ?1")?;
+    let rows = stmt.query_map([group_rid], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Inserts a new resource; returns its rid. `id` is the store's UUID, or an imported id.
+pub(crate) fn insert_resource(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    prepared: &Prepared,
+    ctx: &WriteContext,
+) -> Result<i64> {
+    let id_fold = fold_case(id);
+    let mut taken =
+        conn.prepare_cached("SELECT 1 FROM resources WHERE tenant = ?1 AND id_fold = ?2")?;
+    if taken.exists(params![tenant.key(), id_fold])? {
+        return Err(StoreError::Uniqueness {
+            attribute: "id".into(),
+            value: id.to_owned(),
+        });
+    }
+    check_unique(conn, tenant, kind, &prepared.index, None)?;
+    let member_rids = match &prepared.members {
+        Some(ids) => resolve_members(conn, tenant, ids, None)?,
+        None => Vec::new(),
+    };
+    let now = document::now();
+    let version = 1;
+    let doc = document::assemble(kind, id, version, now, now, &prepared.body, None);
+    let doc = serde_json::to_string(&doc).map_err(StoreError::backend)?;
+    let index = &prepared.index;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO resources (tenant, kind, id, id_fold, version, created_ns, modified_ns, user_name_fold, \
+         external_id, display_name_fold, active, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING rid",
+    )?;
+    let rid: i64 = insert.query_row(
+        params![
+            tenant.key(),
+            kind.code(),
+            id,
+            id_fold,
+            version_sql(version),
+            nanos(now),
+            index.user_name_fold,
+            index.external_id,
+            index.display_name_fold,
+            index.active,
+            doc
+        ],
+        |r| r.get(0),
+    )?;
+    write_index(conn, tenant, kind, rid, index, true)?;
+    add_members(conn, rid, &member_rids)?;
+    append_event(conn, tenant, kind, id, ChangeOp::Created, version, now, ctx)?;
+    Ok(rid)
+}
+
+pub(crate) fn create(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: ResourceKind,
+    prepared: &Prepared,
+    ctx: &WriteContext,
+) -> Result<StoredResource> {
+    ensure_tenant(conn, tenant)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let rid = insert_resource(conn, tenant, kind, &id, prepared, ctx)?;
+    load(conn, rid, Members::Include)
+}
+
+/// Loads the served form of resource `rid`.
+pub(crate) fn load(conn: &Connection, rid: i64, members: Members) -> Result<StoredResource> {
+    let row = read::row_by_rid(conn, rid)?
+        .ok_or_else(|| StoreError::Backend(format!("resource {rid} vanished")))?;
+    read::resource_of(conn, row, members)
+}
+
+/// The current row of a resource, checked against the expected version (RFC 7644 section 3.14).
+pub(crate) fn current(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    expected_version: Option<u64>,
+) -> Result<StoredRow> {
+    let row = read::find_row(conn, tenant, kind, id)?.ok_or_else(|| StoreError::NotFound {
+        kind,
+        id: id.to_owned(),
+    })?;
+    if let Some(expected) = expected_version {
+        if expected != row.version {
+            return Err(StoreError::VersionMismatch {
+                expected,
+                actual: row.version,
+            });
+        }
+    }
+    Ok(row)
+}
+
+/// Writes a new version of an existing resource: body, index entries, event. The caller has
+/// checked that something changed.
+pub(crate) fn update_resource(
+    conn: &Connection,
+    tenant: TenantId,
+    row: &StoredRow,
+    prepared: &Prepared,
+    op: ChangeOp,
+    ctx: &WriteContext,
+) -> Result<u64> {
+    check_unique(conn, tenant, row.kind, &prepared.index, Some(row.rid))?;
+    let now = document::now();
+    let version = row.version.saturating_add(1);
+    let created = document::from_nanos(row.created_ns);
+    let doc = document::assemble(
+        row.kind,
+        &row.id,
+        version,
+        created,
+        now,
+        &prepared.body,
+        None,
+    );
+    let doc = serde_json::to_string(&doc).map_err(StoreError::backend)?;
+    let index = &prepared.index;
+    let mut update = conn.prepare_cached(
+        "UPDATE resources SET version = ?2, modified_ns = ?3, user_name_fold = ?4, external_id = ?5, \
+         display_name_fold = ?6, active = ?7, doc = ?8 WHERE rid = ?1",
+    )?;
+    update.execute(params![
+        row.rid,
+        version_sql(version),
+        nanos(now),
+        index.user_name_fold,
+        index.external_id,
+        index.display_name_fold,
+        index.active,
+        doc
+    ])?;
+    write_index(conn, tenant, row.kind, row.rid, index, false)?;
+    append_event(conn, tenant, row.kind, &row.id, op, version, now, ctx)?;
+    Ok(version)
+}
+
+/// Bumps a resource's version and `meta.lastModified` without touching its body or index
+/// entries: a Group whose only change is its membership (members are rows, not body).
+pub(crate) fn touch_resource(
+    conn: &Connection,
+    tenant: TenantId,
+    row: &StoredRow,
+    op: ChangeOp,
+    ctx: &WriteContext,
+) -> Result<u64> {
+    let body = document::body_of(&parse(&row.doc)?);
+    let now = document::now();
+    let version = row.version.saturating_add(1);
+    let created = document::from_nanos(row.created_ns);
+    let doc = document::assemble(row.kind, &row.id, version, created, now, &body, None);
+    let doc = serde_json::to_string(&doc).map_err(StoreError::backend)?;
+    conn.prepare_cached(
+        "UPDATE resources SET version = ?2, modified_ns = ?3, doc = ?4 WHERE rid = ?1",
+    )?
+    .execute(params![row.rid, version_sql(version), nanos(now), doc])?;
+    append_event(conn, tenant, row.kind, &row.id, op, version, now, ctx)?;
+    Ok(version)
+}
+
+pub(crate) fn parse(doc: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(doc)
+        .map_err(|e| StoreError::Backend(format!("stored document is invalid JSON: {e}")))
+}
+
+pub(crate) fn replace(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    prepared: &Prepared,
+    expected_version: Option<u64>,
+    ctx: &WriteContext,
+) -> Result<StoredResource> {
+    let row = current(conn, tenant, kind, id, expected_version)?;
+    replace_row(
+        conn,
+        tenant,
+        row,
+        prepared,
+        ChangeOp::Replaced,
+        ctx,
+        Members::Include,
+    )
+}
+
+pub(crate) fn delete(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    expected_version: Option<u64>,
+    ctx: &WriteContext,
+) -> Result<()> {
+    let row = current(conn, tenant, kind, id, expected_version)?;
+    for sql in [
+        "DELETE FROM members WHERE group_rid = ?1",
+        "DELETE FROM members WHERE member_rid = ?1",
+        "DELETE FROM resource_values WHERE rid = ?1",
+        "DELETE FROM unique_values WHERE rid = ?1",
+        "DELETE FROM resources WHERE rid = ?1",
+    ] {
+        conn.prepare_cached(sql)?.execute([row.rid])?;
+    }
+    append_event(
+        conn,
+        tenant,
+        kind,
+        &row.id,
+        ChangeOp::Deleted,
+        row.version,
+        document::now(),
+        ctx,
+    )
+}
+
+/// Checks an imported id: a non-empty string without control characters, at most 255 bytes.
+pub(crate) fn check_imported_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
+        return Err(StoreError::Invalid {
+            scim_type: ScimType::InvalidValue,
+            detail: format!("imported id {id:?} must be 1 to 255 bytes without control characters"),
+        });
+    }
+    Ok(())
+}
+
+/// Is resource `id` (compared as the plan says) a member of group `group_rid`?
+fn is_member(conn: &Connection, group_rid: i64, id: &str, case_exact: bool) -> Result<bool> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT x.id FROM members m JOIN resources x ON x.rid = m.member_rid \
+         WHERE m.group_rid = ?1 AND x.id_fold = ?2",
+    )?;
+    let ids = stmt.query_map(params![group_rid, fold_case(id)], |r| r.get::<_, String>(0))?;
+    for found in ids {
+        if !case_exact || found? == id {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The rids of existing resources of the tenant named by `ids`; unknown ids are skipped
+/// (removing a resource that does not exist removes nothing).
+fn existing_rids(conn: &Connection, tenant: TenantId, ids: &[String]) -> Result<Vec<i64>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT rid FROM resources WHERE tenant = ?1 AND id_fold = ?2")?;
+    let mut rids = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(rid) = stmt
+            .query_row(params![tenant.key(), fold_case(id)], |r| r.get(0))
+            .optional()?
+        {
+            rids.push(rid);
+        }
+    }
+    Ok(rids)
+}
+
+/// PATCH (RFC 7644 section 3.5.2) in the writer's transaction: read, apply, validate, write.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn patch(
+    conn: &Connection,
+    schema: &scim_schema::ResourceSchema,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    request: &scim_patch::PatchRequest,
+    settings: &crate::PatchSettings,
+    expected_version: Option<u64>,
+    ctx: &WriteContext,
+    members: Members,
+) -> Result<crate::PatchResult> {
+    let row = current(conn, tenant, kind, id, expected_version)?;
+    let rid = row.rid;
+    let stored = parse(&row.doc)?;
+    if kind == ResourceKind::Group {
+        match scim_patch::plan_group_patch(request, schema, &settings.patch)? {
+            scim_patch::GroupPatchPlan::Delta {
+                members: delta,
+                rest,
+            } => {
+                return patch_group_delta(
+                    conn, schema, tenant, row, &stored, &delta, &rest, settings, ctx, members,
+                );
+            }
+            scim_patch::GroupPatchPlan::NeedsMembers { .. } => {
+                // An operation reads the members (e.g. a filter on `display`): apply the whole
+                // request to the group with its members, then write it like a replacement.
+                let full = read::resource_of(conn, row, Members::Include)?.document;
+                let outcome = scim_patch::apply(&full, schema, request, &settings.patch)?;
+                if !outcome.changed {
+                    return Ok(crate::PatchResult {
+                        resource: load(conn, rid, members)?,
+                        changed: false,
+                    });
+                }
+                let validated = scim_schema::validate::for_replace(
+                    schema,
+                    &outcome.resource,
+                    &full,
+                    &settings.validation,
+                )?;
+                let prepared = document::prepare(kind, schema, validated)?;
+                let row = current(conn, tenant, kind, id, None)?;
+                let before = row.version;
+                let resource = replace_row(
+                    conn,
+                    tenant,
+                    row,
+                    &prepared,
+                    ChangeOp::Patched,
+                    ctx,
+                    members,
+                )?;
+                let changed = resource.version != before;
+                return Ok(crate::PatchResult { resource, changed });
+            }
+        }
+    }
+    let outcome = scim_patch::apply(&stored, schema, request, &settings.patch)?;
+    if !outcome.changed {
+        return Ok(crate::PatchResult {
+            resource: read::resource_of(conn, row, members)?,
+            changed: false,
+        });
+    }
+    let validated = scim_schema::validate::for_replace(
+        schema,
+        &outcome.resource,
+        &stored,
+        &settings.validation,
+    )?;
+    let prepared = document::prepare(kind, schema, validated)?;
+    if document::body_of(&stored) == prepared.body {
+        // Validation normalised the change away (e.g. a readOnly attribute): nothing changed.
+        return Ok(crate::PatchResult {
+            resource: read::resource_of(conn, row, members)?,
+            changed: false,
+        });
+    }
+    update_resource(conn, tenant, &row, &prepared, ChangeOp::Patched, ctx)?;
+    Ok(crate::PatchResult {
+        resource: load(conn, rid, members)?,
+        changed: true,
+    })
+}
+
+/// Writes `prepared` (with its member list) over `row`, as a replacement does; returns the
+/// resource (unchanged if nothing differed).
+fn replace_row(
+    conn: &Connection,
+    tenant: TenantId,
+    row: StoredRow,
+    prepared: &Prepared,
+    op: ChangeOp,
+    ctx: &WriteContext,
+    members: Members,
+) -> Result<StoredResource> {
+    let old_body = document::body_of(&parse(&row.doc)?);
+    let (to_add, to_remove) = match &prepared.members {
+        Some(ids) => {
+            let wanted = resolve_members(conn, tenant, ids, Some(row.rid))?;
+            let have: HashSet<i64> = member_rids(conn, row.rid)?.into_iter().collect();
+            let wanted_set: HashSet<i64> = wanted.iter().copied().collect();
+            let add: Vec<i64> = wanted
+                .into_iter()
+                .filter(|rid| !have.contains(rid))
+                .collect();
+            let remove: Vec<i64> = have
+                .into_iter()
+                .filter(|rid| !wanted_set.contains(rid))
+                .collect();
+            (add, remove)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    if old_body == prepared.body && to_add.is_empty() && to_remove.is_empty() {
+        return read::resource_of(conn, row, members);
+    }
+    add_members(conn, row.rid, &to_add)?;
+    remove_members(conn, row.rid, &to_remove)?;
+    let rid = row.rid;
+    update_resource(conn, tenant, &row, prepared, op, ctx)?;
+    load(conn, rid, members)
+}
+
+/// A group PATCH planned as a membership delta: O(k) row changes for k members named, plus the
+/// other operations applied to the group's document (which holds no members).
+#[allow(clippy::too_many_arguments)]
+fn patch_group_delta(
+    conn: &Connection,
+    schema: &scim_schema::ResourceSchema,
+    tenant: TenantId,
+    row: StoredRow,
+    stored: &serde_json::Value,
+    delta: &scim_patch::MembershipDelta,
+    rest: &scim_patch::PatchRequest,
+    settings: &crate::PatchSettings,
+    ctx: &WriteContext,
+    members: Members,
+) -> Result<crate::PatchResult> {
+    let rid = row.rid;
+    delta.check_preconditions(|id| {
+        is_member(conn, rid, id, delta.ids_case_exact).unwrap_or(false)
+    })?;
+    // The body first: a failing operation must leave the members untouched (the savepoint
+    // rolls everything back anyway, but failing early does no work).
+    let mut prepared = None;
+    if !rest.operations.is_empty() {
+        let outcome = scim_patch::apply(stored, schema, rest, &settings.patch)?;
+        if outcome.changed {
+            let validated = scim_schema::validate::for_replace(
+                schema,
+                &outcome.resource,
+                stored,
+                &settings.validation,
+            )?;
+            let p = document::prepare(row.kind, schema, validated)?;
+            if document::body_of(stored) != p.body {
+                prepared = Some(p);
+            }
+        }
+    }
+    let mut removed: HashSet<i64> = HashSet::new();
+    let mut added: HashSet<i64> = HashSet::new();
+    if let Some(all) = &delta.replace_all {
+        let ids: Vec<String> = all.iter().map(|m| m.value.clone()).collect();
+        let wanted = resolve_members(conn, tenant, &ids, Some(rid))?;
+        let have: HashSet<i64> = member_rids(conn, rid)?.into_iter().collect();
+        let wanted_set: HashSet<i64> = wanted.iter().copied().collect();
+        let remove: Vec<i64> = have
+            .iter()
+            .copied()
+            .filter(|r| !wanted_set.contains(r))
+            .collect();
+        let add: Vec<i64> = wanted.into_iter().filter(|r| !have.contains(r)).collect();
+        remove_members(conn, rid, &remove)?;
+        add_members(conn, rid, &add)?;
+        removed.extend(remove);
+        added.extend(add);
+    } else {
+        if !delta.remove.is_empty() {
+            for member_rid in existing_rids(conn, tenant, &delta.remove)? {
+                if remove_members(conn, rid, &[member_rid])? > 0 {
+                    removed.insert(member_rid);
+                }
+            }
+        }
+        if !delta.add.is_empty() {
+            let ids: Vec<String> = delta.add.iter().map(|m| m.value.clone()).collect();
+            for member_rid in resolve_members(conn, tenant, &ids, Some(rid))? {
+                if add_members(conn, rid, &[member_rid])? > 0 {
+                    added.insert(member_rid);
+                }
+            }
+        }
+    }
+    // A member removed and added back by the same request did not change.
+    let members_changed = removed.symmetric_difference(&added).next().is_some();
+    let changed = match (&prepared, members_changed) {
+        (Some(p), _) => {
+            update_resource(conn, tenant, &row, p, ChangeOp::Patched, ctx)?;
+            true
+        }
+        (None, true) => {
+            touch_resource(conn, tenant, &row, ChangeOp::Patched, ctx)?;
+            true
+        }
+        (None, false) => false,
+    };
+    Ok(crate::PatchResult {
+        resource: load(conn, rid, members)?,
+        changed,
+    })
+}
