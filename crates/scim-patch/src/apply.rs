@@ -57,13 +57,14 @@
 
 use crate::dialects;
 use crate::error::{Location, PatchError};
-use crate::request::{Op, PatchOperation, PatchOptions, PatchRequest, json_kind, parse_path_at};
+use crate::request::{Op, PatchOperation, PatchOptions, PatchRequest, parse_path_at};
 use crate::value::{
     covers, find_key, get_ci, is_assigned, is_reference_list, reference_key, same_value, scim_eq,
     strip_nulls,
 };
 use scim_filter::eval::CompiledValueFilter;
 use scim_filter::{Filter, PatchPath};
+use scim_schema::json_kind;
 use scim_schema::path::check_attr_name;
 use scim_schema::validate::{ValidationOptions, check_element, check_value};
 use scim_schema::{
@@ -1285,8 +1286,23 @@ fn sub_of_every_value(
         return Ok(());
     }
     let mut values = take_values(slot);
-    for v in &mut values {
-        if let Value::Object(object) = v {
+    let every = 0..values.len();
+    remove_sub_attribute(cx, attr, sub, &mut values, every)?;
+    *slot = Value::Array(values);
+    Ok(())
+}
+
+/// Removes sub-attribute `sub` from the values at `indices` (checking its mutability), then
+/// drops values left with nothing assigned.
+fn remove_sub_attribute(
+    cx: &Cx<'_>,
+    attr: &AttributeDef,
+    sub: &AttributeDef,
+    values: &mut Vec<Value>,
+    indices: impl IntoIterator<Item = usize>,
+) -> Result<(), PatchError> {
+    for i in indices {
+        if let Some(Value::Object(object)) = values.get_mut(i) {
             if let Some(k) = find_key(object, &sub.name) {
                 let before = object.shift_remove(&k).unwrap_or(Value::Null);
                 check_change(
@@ -1300,7 +1316,6 @@ fn sub_of_every_value(
         }
     }
     values.retain(is_assigned);
-    *slot = Value::Array(values);
     Ok(())
 }
 
@@ -1353,21 +1368,7 @@ fn filtered_values(
             values.retain(|_| keep.next().unwrap_or(true));
         }
         (Op::Remove, Some(sub)) => {
-            for &i in &matched {
-                if let Some(Value::Object(object)) = values.get_mut(i) {
-                    if let Some(k) = find_key(object, &sub.name) {
-                        let before = object.shift_remove(&k).unwrap_or(Value::Null);
-                        check_change(
-                            cx,
-                            sub,
-                            &format!("{}.{}", attr.name, sub.name),
-                            &before,
-                            &Value::Null,
-                        )?;
-                    }
-                }
-            }
-            values.retain(is_assigned);
+            remove_sub_attribute(cx, attr, sub, &mut values, matched.iter().copied())?;
         }
         (Op::Add | Op::Replace, Some(sub)) => {
             let name = format!("{}.{}", attr.name, sub.name);

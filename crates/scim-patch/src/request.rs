@@ -3,6 +3,7 @@
 use crate::dialects;
 use crate::error::{Location, PatchError};
 use scim_filter::{FilterError, Limits, PatchPath, parse_patch_path_with};
+use scim_schema::json_kind;
 use serde_json::{Map, Value};
 
 /// The message schema URN every PATCH body carries (RFC 7644 section 3.5.2).
@@ -483,16 +484,4 @@ fn duplicate(at: &Location, name: &str) -> PatchError {
             "\"{name}\" appears more than once with different case (member names are case-insensitive)"
         ),
     )
-}
-
-/// "a string", "an array" ... for error messages.
-pub(crate) fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }

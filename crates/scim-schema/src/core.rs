@@ -65,6 +65,22 @@ pub const ENTERPRISE_USER_JSON: &str = include_str!("../schemas/enterprise_user.
 /// The User and Group resource types (RFC 7643 section 8.6).
 pub const RESOURCE_TYPES_JSON: &str = include_str!("../schemas/resource_types.json");
 
+/// The full enterprise User of RFC 7643 section 8.3, as a server would store and serve it.
+pub const EXAMPLE_ENTERPRISE_USER_JSON: &str =
+    include_str!("../schemas/examples/enterprise_user.json");
+
+/// The RFC 7643 section 8.3 example (a User with the Enterprise extension, every core attribute
+/// set): one realistic document for documentation, tests, fuzzing and benchmarks in every crate.
+pub fn example_enterprise_user() -> Value {
+    static EXAMPLE: LazyLock<Value> = LazyLock::new(|| {
+        serde_json::from_str(EXAMPLE_ENTERPRISE_USER_JSON).unwrap_or_else(|e| {
+            // The file is part of the build and a unit test parses it.
+            panic!("embedded schemas/examples/enterprise_user.json is invalid: {e}")
+        })
+    });
+    EXAMPLE.clone()
+}
+
 static COMMON: LazyLock<Arc<Vec<AttributeDef>>> = LazyLock::new(|| {
     let parsed = serde_json::from_str::<Value>(COMMON_JSON)
         .map_err(|e| e.to_string())
@@ -130,6 +146,16 @@ pub fn group() -> ResourceSchema {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_example_user_is_valid_for_create() {
+        let example = example_enterprise_user();
+        let validated =
+            crate::validate::for_create(&user(), &example, &crate::ValidationOptions::default());
+        assert!(validated.is_ok(), "{validated:?}");
+        assert_eq!(example["userName"], "bjensen@example.com");
+    }
+
     use super::*;
     use crate::attribute::{AttributeType, Mutability, Returned, Uniqueness};
     use crate::path::AttrPath;

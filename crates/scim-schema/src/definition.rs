@@ -7,7 +7,7 @@
 //! definitions are then checked for the rules of the RFC that serde cannot express.
 
 use crate::attribute::{AttributeDef, AttributeType, Uniqueness};
-use crate::error::SchemaError;
+use crate::error::{SchemaError, json_kind};
 use crate::path::{check_attr_name, is_path_byte};
 use crate::schema::{ResourceType, Schema};
 use serde_json::{Map, Value};
@@ -67,17 +67,6 @@ fn def_error(definition: &str, path: &str, detail: impl Into<String>) -> SchemaE
         definition: definition.to_owned(),
         path: path.to_owned(),
         detail: detail.into(),
-    }
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::path::PathError;
 use crate::scim_type::ScimType;
+use serde_json::Value;
 
 /// Why a resource, an attribute value, an `attributes`/`excludedAttributes` parameter or a
 /// schema definition was rejected.
@@ -111,5 +112,18 @@ impl SchemaError {
             path: path.into(),
             detail: detail.into(),
         }
+    }
+}
+
+/// How error details name a JSON value's kind: "a string", "an array", "null" ... Shared by
+/// every crate's errors so that messages read the same whichever layer rejects the input.
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }

@@ -65,7 +65,7 @@ pub mod validate;
 
 pub use attribute::{AttributeDef, AttributeType, Mutability, Returned, Uniqueness};
 pub use datetime::DateTime;
-pub use error::SchemaError;
+pub use error::{SchemaError, json_kind};
 pub use path::{AttrPath, PathError};
 pub use projection::{AttributeSelection, ProjectionPlan, Selector, project};
 pub use registry::SchemaRegistry;
