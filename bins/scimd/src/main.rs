@@ -1,0 +1,502 @@
+//! `scimd`: the SCIM 2.0 provisioning server and its operator commands.
+//!
+//! ```text
+//! scimd [--database DB] [--config FILE] serve [--listen ADDR] [--tls-cert F --tls-key F] ...
+//! scimd [--database DB] tenant create NAME | list | delete NAME --yes
+//! scimd [--database DB] token issue --tenant NAME [--label L] | list --tenant NAME | revoke --tenant NAME ID
+//! scimd [--database DB] migrate
+//! ```
+//!
+//! Stable contract (scripts rely on it): `--database` is global (before or after the
+//! subcommand), a file path or `sqlite://` URL; `tenant create NAME` prints exactly one line,
+//! `{"tenant":"NAME","scim_base":"/t/NAME/scim/v2","token":"<secret>"}`; `serve` serves until
+//! SIGTERM or Ctrl-C. Tokens issued or revoked while a server runs take effect at once, because
+//! the server checks every request's token in the database.
+
+mod settings;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use scim_server::{Limits, Server, ServerConfig};
+use scim_store::sqlite::{Durability, SqliteOptions, SqliteStore};
+use scim_store::{ResourceKind, ResourceSchemas, Store, Tenant, TokenScope};
+use serde_json::json;
+use settings::{Database, FileConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Threads of tokio's blocking pool, where the store's reads (and password hashing) run.
+const BLOCKING_THREADS: usize = 8;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "scimd",
+    version,
+    about = "SCIM 2.0 provisioning server",
+    propagate_version = true
+)]
+struct Cli {
+    /// Database: a file path or sqlite:// URL [default: ./scimd.db].
+    #[arg(long, global = true, env = "SCIMD_DATABASE")]
+    database: Option<String>,
+
+    /// TOML configuration file (flags > SCIMD_* environment > file > defaults).
+    #[arg(long, global = true, env = "SCIMD_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Durability of acknowledged writes: full (fsync at commit) or normal [default: full].
+    #[arg(long, global = true, env = "SCIMD_DURABILITY")]
+    durability: Option<DurabilityArg>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DurabilityArg {
+    Full,
+    Normal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve SCIM until SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage a tenant's bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SCIMD_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Public origin for meta.location, e.g. https://scim.example.com [default: from Host].
+    #[arg(long, env = "SCIMD_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
+    #[arg(long, env = "SCIMD_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "SCIMD_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Log format [default: text].
+    #[arg(long, env = "SCIMD_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+    /// Largest request body outside /Bulk, in bytes [default: 1048576].
+    #[arg(long, env = "SCIMD_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Largest request head, in bytes [default: 16384].
+    #[arg(long, env = "SCIMD_MAX_HEADER_BYTES")]
+    max_header_bytes: Option<usize>,
+    /// Seconds a client may take to send a request head [default: 10].
+    #[arg(long, env = "SCIMD_HEADER_READ_TIMEOUT_SECS")]
+    header_read_timeout_secs: Option<u64>,
+    /// Seconds one request may take [default: 30].
+    #[arg(long, env = "SCIMD_REQUEST_TIMEOUT_SECS")]
+    request_timeout_secs: Option<u64>,
+    /// Most connections served at once [default: 1024].
+    #[arg(long, env = "SCIMD_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// filter.maxResults: the largest page [default: 1000].
+    #[arg(long, env = "SCIMD_MAX_RESULTS")]
+    max_results: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant and its first token; prints one JSON line.
+    Create {
+        /// The tenant's name: [a-z0-9-]{1,63}.
+        name: String,
+    },
+    /// List tenants, one JSON line each.
+    List,
+    /// Delete a tenant's data: revokes every token and deletes every user and group.
+    Delete {
+        /// The tenant's name.
+        name: String,
+        /// Confirm.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Issue a token; prints one JSON line with the secret (shown only once).
+    Issue {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// A label, e.g. the identity provider's name.
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+    /// List a tenant's tokens (never their secrets), one JSON line each.
+    List {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a token; effective for the very next request.
+    Revoke {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The token's id (from `token list`).
+        id: String,
+    },
+}
+
+/// A failure the command reports on stderr before exiting with status 1.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("configuration: {0}")]
+    Config(#[from] settings::ConfigError),
+    #[error("store: {0}")]
+    Store(#[from] scim_store::StoreError),
+    #[error("server: {0}")]
+    Server(#[from] scim_server::ServerError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The store reads on tokio's blocking pool. Bounding it to as many threads as the store
+    // keeps idle read connections means no read ever opens a fresh connection, and caps the
+    // threads (and their malloc arenas) under load.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("scimd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scimd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let file = settings::load_file(cli.config.as_deref())?;
+    let log_format = match &cli.command {
+        Command::Serve(args) => match (args.log_format, file.server.log_format.as_deref()) {
+            (Some(format), _) => format,
+            (None, Some("json")) => LogFormat::Json,
+            (None, Some("text") | None) => LogFormat::Text,
+            (None, Some(other)) => {
+                return Err(CliError::Usage(format!(
+                    "server.log_format {other:?}: expected \"text\" or \"json\""
+                )));
+            }
+        },
+        _ => LogFormat::Text,
+    };
+    init_logging(log_format, matches!(cli.command, Command::Serve(_)));
+    let store = open_store(&cli, &file)?;
+    let result = match cli.command {
+        Command::Serve(args) => serve(store.clone(), args, &file).await,
+        Command::Migrate => {
+            println!(
+                "{}",
+                json!({"database": store.path().display().to_string(), "schema_version": scim_store::sqlite::SCHEMA_VERSION})
+            );
+            Ok(())
+        }
+        Command::Tenant(command) => tenant(&*store, command).await,
+        Command::Token(command) => token(&*store, command).await,
+    };
+    store.close();
+    result
+}
+
+fn init_logging(format: LogFormat, serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_env("SCIMD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn open_store(cli: &Cli, file: &FileConfig) -> Result<Arc<SqliteStore>, CliError> {
+    let text = cli
+        .database
+        .clone()
+        .or_else(|| file.database.clone())
+        .unwrap_or_else(|| settings::DEFAULT_DATABASE.to_owned());
+    let Database::Sqlite(path) = settings::parse_database(&text)?;
+    let durability = match (cli.durability, file.durability.as_deref()) {
+        (Some(DurabilityArg::Full), _) | (None, Some("full") | None) => Durability::Full,
+        (Some(DurabilityArg::Normal), _) | (None, Some("normal")) => Durability::Normal,
+        (None, Some(other)) => {
+            return Err(CliError::Usage(format!(
+                "durability {other:?}: expected \"full\" or \"normal\""
+            )));
+        }
+    };
+    let registry = scim_schema::SchemaRegistry::new();
+    let schemas = ResourceSchemas::from_registry(&registry)
+        .ok_or_else(|| CliError::Usage("the schema registry lacks User or Group".into()))?;
+    // A smaller page cache than the store's default: every connection (the writer and each
+    // idle reader) has its own, and a provisioning directory's hot set is small.
+    let options = SqliteOptions {
+        durability,
+        cache_kib: file.sqlite.cache_kib.unwrap_or(4 * 1024),
+        max_idle_readers: file.sqlite.readers.unwrap_or(BLOCKING_THREADS),
+        ..SqliteOptions::default()
+    };
+    Ok(Arc::new(SqliteStore::open(&path, schemas, options)?))
+}
+
+async fn tenant_named(store: &dyn Store, name: &str) -> Result<Tenant, CliError> {
+    store
+        .tenant_by_name(name)
+        .await?
+        .ok_or_else(|| CliError::Usage(format!("no tenant named {name:?}")))
+}
+
+async fn tenant(store: &dyn Store, command: TenantCommand) -> Result<(), CliError> {
+    match command {
+        TenantCommand::Create { name } => {
+            let tenant = store.create_tenant(&name).await?;
+            let token = store
+                .issue_token(&tenant.id, "initial", TokenScope::Scim)
+                .await?;
+            println!(
+                "{}",
+                json!({"tenant": tenant.name, "scim_base": scim_server::tenant_base_path(&tenant.name), "token": token.secret})
+            );
+        }
+        TenantCommand::List => {
+            for tenant in store.list_tenants().await? {
+                println!(
+                    "{}",
+                    json!({"tenant": tenant.name, "scim_base": scim_server::tenant_base_path(&tenant.name), "created": tenant.created.to_string()})
+                );
+            }
+        }
+        TenantCommand::Delete { name, yes } => {
+            if !yes {
+                return Err(CliError::Usage(format!(
+                    "tenant delete removes every user and group of {name:?} and revokes its tokens; add --yes to confirm"
+                )));
+            }
+            let tenant = tenant_named(store, &name).await?;
+            let mut revoked = 0;
+            for token in store.list_tokens(&tenant.id).await? {
+                if token.revoked.is_none() && store.revoke_token(&tenant.id, &token.id).await? {
+                    revoked += 1;
+                }
+            }
+            // Groups first, so that deleting users does not rewrite memberships one by one.
+            let ctx = scim_store::WriteContext::actor("scimd tenant delete");
+            let mut deleted = 0u64;
+            for kind in [ResourceKind::Group, ResourceKind::User] {
+                loop {
+                    let query = scim_store::Query {
+                        count: Some(500),
+                        members: scim_store::Members::Exclude,
+                        ..Default::default()
+                    };
+                    let page = store.query(&tenant.id, kind, &query).await?;
+                    if page.resources.is_empty() {
+                        break;
+                    }
+                    for resource in page.resources {
+                        match store
+                            .delete(&tenant.id, kind, &resource.id, None, &ctx)
+                            .await
+                        {
+                            Ok(()) | Err(scim_store::StoreError::NotFound { .. }) => deleted += 1,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+            }
+            println!(
+                "{}",
+                json!({"tenant": tenant.name, "tokens_revoked": revoked, "resources_deleted": deleted})
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn token(store: &dyn Store, command: TokenCommand) -> Result<(), CliError> {
+    match command {
+        TokenCommand::Issue { tenant, label } => {
+            let tenant = tenant_named(store, &tenant).await?;
+            let token = store
+                .issue_token(&tenant.id, &label, TokenScope::Scim)
+                .await?;
+            println!(
+                "{}",
+                json!({"tenant": tenant.name, "id": token.id, "label": label, "token": token.secret})
+            );
+        }
+        TokenCommand::List { tenant } => {
+            let tenant = tenant_named(store, &tenant).await?;
+            for token in store.list_tokens(&tenant.id).await? {
+                println!(
+                    "{}",
+                    json!({
+                        "id": token.id,
+                        "label": token.label,
+                        "scope": token.scope.as_str(),
+                        "created": token.created.to_string(),
+                        "revoked": token.revoked.map(|t| t.to_string()),
+                    })
+                );
+            }
+        }
+        TokenCommand::Revoke { tenant, id } => {
+            let tenant = tenant_named(store, &tenant).await?;
+            if !store.revoke_token(&tenant.id, &id).await? {
+                return Err(CliError::Usage(format!(
+                    "tenant {:?} has no active token {id:?}",
+                    tenant.name
+                )));
+            }
+            println!("{}", json!({"tenant": tenant.name, "revoked": id}));
+        }
+    }
+    Ok(())
+}
+
+async fn serve(
+    store: Arc<SqliteStore>,
+    args: ServeArgs,
+    file: &FileConfig,
+) -> Result<(), CliError> {
+    let defaults = Limits::default();
+    let limits = &file.limits;
+    let limits = Limits {
+        max_body_bytes: args
+            .max_body_bytes
+            .or(limits.max_body_bytes)
+            .unwrap_or(defaults.max_body_bytes),
+        max_header_bytes: args
+            .max_header_bytes
+            .or(limits.max_header_bytes)
+            .unwrap_or(defaults.max_header_bytes),
+        header_read_timeout: match args
+            .header_read_timeout_secs
+            .or(limits.header_read_timeout_secs)
+        {
+            Some(s) => settings::seconds("header_read_timeout_secs", s)?,
+            None => defaults.header_read_timeout,
+        },
+        request_timeout: match args.request_timeout_secs.or(limits.request_timeout_secs) {
+            Some(s) => settings::seconds("request_timeout_secs", s)?,
+            None => defaults.request_timeout,
+        },
+        max_connections: args
+            .max_connections
+            .or(limits.max_connections)
+            .unwrap_or(defaults.max_connections),
+        shutdown_grace: match limits.shutdown_grace_secs {
+            Some(s) => settings::seconds("shutdown_grace_secs", s)?,
+            None => defaults.shutdown_grace,
+        },
+    };
+    let base = ServerConfig::default();
+    let config = ServerConfig {
+        public_base_url: args.public_url.or_else(|| file.server.public_url.clone()),
+        limits,
+        max_results: args
+            .max_results
+            .or(file.scim.max_results)
+            .unwrap_or(base.max_results),
+        default_count: file.scim.default_count.unwrap_or(base.default_count),
+        bulk_max_operations: file
+            .scim
+            .bulk_max_operations
+            .unwrap_or(base.bulk_max_operations),
+        bulk_max_payload: file.scim.bulk_max_payload.unwrap_or(base.bulk_max_payload),
+        strict_filters: file.scim.strict_filters.unwrap_or(base.strict_filters),
+        ..base
+    };
+    scim_server::check_config(&config)?;
+    let tls_cert = args.tls_cert.or_else(|| file.server.tls_cert.clone());
+    let tls_key = args.tls_key.or_else(|| file.server.tls_key.clone());
+    let tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some(scim_server::load_tls_config(&cert, &key)?),
+        (None, None) => None,
+        _ => {
+            return Err(CliError::Usage(
+                "TLS needs both a certificate and a key (--tls-cert, --tls-key)".into(),
+            ));
+        }
+    };
+    let listen = match args.listen.or(file.server.listen) {
+        Some(address) => address,
+        None => settings::DEFAULT_LISTEN
+            .parse()
+            .map_err(|e| CliError::Usage(format!("default listen address: {e}")))?,
+    };
+    let listener = scim_server::bind(listen).await?;
+    let local = listener.local_addr()?;
+
+    // First run: give the operator something to connect an identity provider to.
+    if store.list_tenants().await?.is_empty() {
+        let tenant = store.create_tenant("default").await?;
+        let token = store
+            .issue_token(&tenant.id, "initial", TokenScope::Scim)
+            .await?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let origin = config
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{local}"));
+        println!("Created tenant \"default\". Give your identity provider:");
+        println!(
+            "  SCIM base URL: {}{}",
+            origin.trim_end_matches('/'),
+            scim_server::tenant_base_path("default")
+        );
+        println!("  Bearer token:  {}", token.secret);
+        println!(
+            "The token is shown only this once; `scimd token issue --tenant default` makes another."
+        );
+    }
+
+    let server = Server::new(
+        store.clone() as Arc<dyn Store>,
+        scim_schema::SchemaRegistry::new(),
+        config,
+        tls,
+    )?;
+    server.run(listener, scim_server::shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! Configuration: command-line flags, `SCIMD_*` environment variables and a TOML file, merged
+//! with this precedence: **flags > environment > file > defaults**.
+//!
+//! clap reads a flag or, when the flag is absent, its environment variable; the values it
+//! leaves unset are taken from the file (`--config FILE`, `SCIMD_CONFIG`), then from the
+//! defaults below.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default database: SQLite in the working directory.
+pub const DEFAULT_DATABASE: &str = "./scimd.db";
+/// The default listen address: loopback only, so that a first run exposes nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The TOML configuration file. Every key is optional.
+///
+/// ```toml
+/// database = "/var/lib/scimd/scimd.db"   # or "sqlite:///var/lib/scimd/scimd.db"
+/// durability = "full"                     # or "normal" (see README)
+///
+/// [server]
+/// listen = "0.0.0.0:8443"
+/// public_url = "https://scim.example.com"
+/// log_format = "json"                     # or "text"
+/// tls_cert = "/etc/scimd/cert.pem"
+/// tls_key = "/etc/scimd/key.pem"
+///
+/// [limits]
+/// max_body_bytes = 1048576
+/// max_header_bytes = 16384
+/// header_read_timeout_secs = 10
+/// request_timeout_secs = 30
+/// max_connections = 1024
+/// shutdown_grace_secs = 30
+///
+/// [sqlite]
+/// cache_kib = 4096                        # page cache per connection
+/// readers = 8                             # idle read connections kept
+///
+/// [scim]
+/// max_results = 1000
+/// default_count = 100
+/// bulk_max_operations = 1000
+/// bulk_max_payload = 1048576
+/// strict_filters = true
+/// ```
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Database path or URL.
+    pub database: Option<String>,
+    /// `full` or `normal`.
+    pub durability: Option<String>,
+    /// The `[server]` table.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// The `[limits]` table.
+    #[serde(default)]
+    pub limits: LimitsSection,
+    /// The `[scim]` table.
+    #[serde(default)]
+    pub scim: ScimSection,
+    /// The `[sqlite]` table.
+    #[serde(default)]
+    pub sqlite: SqliteSection,
+}
+
+/// `[sqlite]`: memory the embedded database may use.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteSection {
+    /// Page cache per connection, in KiB (default 4096).
+    pub cache_kib: Option<i64>,
+    /// Idle read connections kept open (default 8).
+    pub readers: Option<usize>,
+}
+
+/// `[server]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Listen address.
+    pub listen: Option<SocketAddr>,
+    /// Public origin for `meta.location`.
+    pub public_url: Option<String>,
+    /// `json` or `text`.
+    pub log_format: Option<String>,
+    /// TLS certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    pub tls_key: Option<PathBuf>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Largest request body outside `/Bulk`.
+    pub max_body_bytes: Option<usize>,
+    /// Largest request head.
+    pub max_header_bytes: Option<usize>,
+    /// Slow-client cut-off.
+    pub header_read_timeout_secs: Option<u64>,
+    /// Per-request timeout.
+    pub request_timeout_secs: Option<u64>,
+    /// Concurrent connection cap.
+    pub max_connections: Option<usize>,
+    /// Graceful shutdown wait.
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+/// `[scim]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScimSection {
+    /// `filter.maxResults`.
+    pub max_results: Option<u32>,
+    /// Page size without `count`.
+    pub default_count: Option<u32>,
+    /// `bulk.maxOperations`.
+    pub bulk_max_operations: Option<u32>,
+    /// `bulk.maxPayloadSize`.
+    pub bulk_max_payload: Option<u64>,
+    /// Refuse filters on undefined attributes.
+    pub strict_filters: Option<bool>,
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// Why.
+        source: toml::de::Error,
+    },
+    /// A value is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Loads the file, if one is named.
+pub fn load_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Where the database is, from a file path or a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+}
+
+/// Parses `--database`: a file path, `sqlite://PATH` or `sqlite:PATH`.
+pub fn parse_database(text: &str) -> Result<Database, ConfigError> {
+    if let Some(path) = text
+        .strip_prefix("sqlite://")
+        .or_else(|| text.strip_prefix("sqlite:"))
+    {
+        if path.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "--database {text:?}: the URL names no file"
+            )));
+        }
+        return Ok(Database::Sqlite(PathBuf::from(path)));
+    }
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        return Err(ConfigError::Invalid(
+            "--database: the PostgreSQL store is not part of this build yet; use a file path or sqlite:// URL".into(),
+        ));
+    }
+    if text.contains("://") {
+        return Err(ConfigError::Invalid(format!(
+            "--database {text:?}: unknown URL scheme (expected sqlite://)"
+        )));
+    }
+    if text.is_empty() {
+        return Err(ConfigError::Invalid("--database: empty path".into()));
+    }
+    Ok(Database::Sqlite(PathBuf::from(text)))
+}
+
+/// Seconds as a duration, refusing zero (a zero timeout would refuse every request).
+pub fn seconds(name: &str, value: u64) -> Result<Duration, ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::Invalid(format!(
+            "{name} must be at least 1 second"
+        )));
+    }
+    Ok(Duration::from_secs(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            parse_database("./x.db").unwrap(),
+            Database::Sqlite("./x.db".into())
+        );
+        assert_eq!(
+            parse_database("sqlite:///tmp/x.db").unwrap(),
+            Database::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(
+            parse_database("sqlite://x.db").unwrap(),
+            Database::Sqlite("x.db".into())
+        );
+        assert!(parse_database("postgres://h/db").is_err());
+        assert!(parse_database("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn file_rejects_unknown_keys() {
+        let err = toml::from_str::<FileConfig>("[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("listne"), "{err}");
+        let ok: FileConfig =
+            toml::from_str("database = \"a.db\"\n[limits]\nmax_connections = 5\n").unwrap();
+        assert_eq!(ok.limits.max_connections, Some(5));
+    }
+}

@@ -1,0 +1,374 @@
+//! The binary's stable contract, tested on the real `scimd` executable: `tenant create` prints
+//! exactly one JSON line; `--database` is accepted before or after the subcommand; `serve`
+//! serves until SIGTERM; tokens issued and revoked from the CLI take effect on the running
+//! server at once; the first `serve` creates tenant `default`.
+
+// Test support functions below: a failure there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../../crates/scim-server/tests/common/client.rs"]
+mod client;
+
+use client::Client;
+use http::Method;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SCIMD: &str = env!("CARGO_BIN_EXE_scimd");
+
+fn scimd(args: &[&str]) -> Output {
+    Command::new(SCIMD)
+        .args(args)
+        .env_remove("SCIMD_DATABASE")
+        .env_remove("SCIMD_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn ok_stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `scimd serve`, killed with SIGTERM when dropped.
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Running {
+    fn start(db: &Path, extra: &[&str]) -> Running {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut args = vec![
+            "--database",
+            db.to_str().unwrap(),
+            "serve",
+            "--listen",
+            &listen,
+        ];
+        args.extend_from_slice(extra);
+        let child = Command::new(SCIMD)
+            .args(&args)
+            .env_remove("SCIMD_DATABASE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr: SocketAddr = listen.parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "scimd did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Running { child, addr }
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "scimd did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[test]
+fn tenant_create_prints_exactly_one_json_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let out = ok_stdout(&scimd(&[
+        "--database",
+        db.to_str().unwrap(),
+        "tenant",
+        "create",
+        "acme",
+    ]));
+    assert_eq!(out.lines().count(), 1, "{out:?}");
+    assert!(out.ends_with('\n'));
+    let line: Value = serde_json::from_str(out.trim_end()).unwrap();
+    let object = line.as_object().unwrap();
+    assert_eq!(
+        object.keys().collect::<Vec<_>>(),
+        ["tenant", "scim_base", "token"]
+    );
+    assert_eq!(line["tenant"], json!("acme"));
+    assert_eq!(line["scim_base"], json!("/t/acme/scim/v2"));
+    let token = line["token"].as_str().unwrap();
+    assert!(token.len() >= 64, "at least 256 bits: {token}");
+
+    // --database after the subcommand, and as a sqlite:// URL.
+    let url = format!("sqlite://{}", db.display());
+    let out = ok_stdout(&scimd(&["tenant", "create", "beta", "--database", &url]));
+    assert_eq!(out.lines().count(), 1);
+    let listed = ok_stdout(&scimd(&[
+        "tenant",
+        "list",
+        "--database",
+        db.to_str().unwrap(),
+    ]));
+    let names: Vec<String> = listed
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["tenant"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(names, ["acme", "beta"]);
+
+    // delete needs --yes; then it revokes the tenant's tokens and removes its resources.
+    let dbs = db.to_str().unwrap();
+    let unconfirmed = scimd(&["--database", dbs, "tenant", "delete", "beta"]);
+    assert!(!unconfirmed.status.success());
+    let deleted = ok_stdout(&scimd(&[
+        "--database",
+        dbs,
+        "tenant",
+        "delete",
+        "beta",
+        "--yes",
+    ]));
+    let deleted: Value = serde_json::from_str(deleted.trim()).unwrap();
+    assert_eq!(
+        deleted,
+        json!({"tenant": "beta", "tokens_revoked": 1, "resources_deleted": 0})
+    );
+    let tokens = ok_stdout(&scimd(&[
+        "--database",
+        dbs,
+        "token",
+        "list",
+        "--tenant",
+        "beta",
+    ]));
+    assert!(
+        tokens
+            .lines()
+            .all(|l| !serde_json::from_str::<Value>(l).unwrap()["revoked"].is_null())
+    );
+
+    let again = scimd(&[
+        "--database",
+        db.to_str().unwrap(),
+        "tenant",
+        "create",
+        "acme",
+    ]);
+    assert!(!again.status.success());
+    assert!(again.stdout.is_empty());
+    let bad = scimd(&[
+        "--database",
+        db.to_str().unwrap(),
+        "tenant",
+        "create",
+        "Not A Name",
+    ]);
+    assert!(!bad.status.success());
+    assert!(bad.stdout.is_empty());
+}
+
+#[test]
+fn migrate_and_config_precedence() {
+    let dir = tempfile::tempdir().unwrap();
+    let from_file = dir.path().join("file.db");
+    let config = dir.path().join("scimd.toml");
+    std::fs::write(
+        &config,
+        format!("database = {:?}\n", from_file.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = ok_stdout(&scimd(&["--config", config.to_str().unwrap(), "migrate"]));
+    assert!(out.contains("file.db"), "{out}");
+    assert!(from_file.exists());
+
+    // A flag beats the environment, which beats the file.
+    let from_env = dir.path().join("env.db");
+    let from_flag = dir.path().join("flag.db");
+    let env_run = Command::new(SCIMD)
+        .args(["--config", config.to_str().unwrap(), "migrate"])
+        .env("SCIMD_DATABASE", &from_env)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&env_run.stdout).contains("env.db"));
+    let flag_run = Command::new(SCIMD)
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "migrate",
+            "--database",
+            from_flag.to_str().unwrap(),
+        ])
+        .env("SCIMD_DATABASE", &from_env)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&flag_run.stdout).contains("flag.db"));
+
+    std::fs::write(&config, "databse = \"typo.db\"\n").unwrap();
+    let typo = scimd(&["--config", config.to_str().unwrap(), "migrate"]);
+    assert!(!typo.status.success());
+    assert!(String::from_utf8_lossy(&typo.stderr).contains("databse"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_tokens_take_effect_on_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let dbs = db.to_str().unwrap().to_owned();
+    let created: Value = serde_json::from_str(
+        ok_stdout(&scimd(&["--database", &dbs, "tenant", "create", "live"])).trim(),
+    )
+    .unwrap();
+    let mut server = Running::start(&db, &[]);
+    let first = Client::new(server.addr, "live", created["token"].as_str().unwrap());
+
+    let user =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "cli-user"});
+    let reply = first.post("/Users", &user).await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+
+    // Issue a second token while the server runs: it works at once.
+    let issued: Value = serde_json::from_str(
+        ok_stdout(&scimd(&[
+            "token",
+            "issue",
+            "--tenant",
+            "live",
+            "--label",
+            "okta",
+            "--database",
+            &dbs,
+        ]))
+        .trim(),
+    )
+    .unwrap();
+    let second = Client::new(server.addr, "live", issued["token"].as_str().unwrap());
+    assert_eq!(second.get("/Users").await.status, 200);
+
+    // Revoke the first: the very next request with it is refused; the second still works.
+    let tokens = ok_stdout(&scimd(&[
+        "--database",
+        &dbs,
+        "token",
+        "list",
+        "--tenant",
+        "live",
+    ]));
+    assert!(
+        !tokens.contains(created["token"].as_str().unwrap()),
+        "token list never shows secrets"
+    );
+    let first_id = tokens
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|t| t["label"] == json!("initial"))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok_stdout(&scimd(&[
+        "--database",
+        &dbs,
+        "token",
+        "revoke",
+        "--tenant",
+        "live",
+        &first_id,
+    ]));
+    let refused = first.get("/Users").await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(
+        refused.header("www-authenticate"),
+        Some("Bearer realm=\"scimd\"")
+    );
+    assert_eq!(second.get("/Users").await.json()["totalResults"], json!(1));
+    let healthz = client::send(server.addr, false, Method::GET, "/healthz", &[], None).await;
+    assert_eq!(healthz.status, 200);
+
+    let status = server.terminate();
+    assert!(status.success(), "scimd exits 0 on SIGTERM: {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_serve_creates_the_default_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("first.db");
+    let mut server = Running::start(&db, &[]);
+    // Read the announcement printed before serving.
+    let mut stdout = server.child.stdout.take().unwrap();
+    let text = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut text = String::new();
+        let mut buf = [0u8; 512];
+        while !text.contains("shown only this once") {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+        text
+    })
+    .await
+    .unwrap();
+    let base = format!("http://{}/t/default/scim/v2", server.addr);
+    assert!(text.contains(&base), "{text}");
+    let token = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Bearer token:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let c = Client::new(server.addr, "default", &token);
+    assert_eq!(c.get("/ServiceProviderConfig").await.status, 200);
+    assert!(server.terminate().success());
+
+    // The second serve creates nothing and prints no token.
+    let mut again = Running::start(&db, &[]);
+    assert!(again.terminate().success());
+    let mut rest = String::new();
+    use std::io::Read;
+    again
+        .child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut rest)
+        .unwrap();
+    assert!(!rest.contains("Bearer token"), "{rest}");
+}

@@ -1,0 +1,203 @@
+//! The one error type of this crate, [`ApiError`]: every failure a request can meet, turned
+//! into the SCIM error response of RFC 7644 section 3.12; and [`ServerError`], for what can
+//! go wrong starting the server.
+
+use crate::response::{self, Body};
+use http::{HeaderValue, Response, StatusCode, header};
+use scim_filter::FilterError;
+use scim_patch::PatchError;
+use scim_schema::{SchemaError, ScimType, core};
+use scim_store::StoreError;
+use serde_json::{Map, Value};
+
+/// A request that failed, as the client is told (RFC 7644 section 3.12): an HTTP status, an
+/// optional `scimType` and a `detail` that says what was wrong and where.
+///
+/// Converted from the errors of every layer below (`SchemaError`, `FilterError`,
+/// `PatchError`, `StoreError`) with their own `scimType` and status, so the server never
+/// guesses; only a storage failure is a 500, and its detail stays in the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status} {}: {detail}", scim_type.unwrap_or("-"))]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The `scimType` keyword (RFC 7644 section 3.12, Table 9), where one applies.
+    pub scim_type: Option<&'static str>,
+    /// What was wrong, and where.
+    pub detail: String,
+    /// An `Allow` header for 405 answers.
+    pub allow: Option<&'static str>,
+    /// Whether to add `WWW-Authenticate` (401 answers, RFC 6750 section 3).
+    pub challenge: bool,
+}
+
+impl ApiError {
+    /// An error with this status, no `scimType`, and `detail`.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            scim_type: None,
+            detail: detail.into(),
+            allow: None,
+            challenge: false,
+        }
+    }
+
+    /// An error whose status is the one RFC 7644 section 3.12 pairs with `scim_type`.
+    pub fn scim(scim_type: ScimType, detail: impl Into<String>) -> Self {
+        let status = StatusCode::from_u16(scim_type.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        ApiError {
+            scim_type: Some(scim_type.as_str()),
+            ..ApiError::new(status, detail)
+        }
+    }
+
+    /// 400 `invalidSyntax`: the request body is not what the endpoint accepts.
+    pub fn invalid_syntax(detail: impl Into<String>) -> Self {
+        ApiError::scim(ScimType::InvalidSyntax, detail)
+    }
+
+    /// 400 `invalidValue`: a query parameter or value is not acceptable.
+    pub fn invalid_value(detail: impl Into<String>) -> Self {
+        ApiError::scim(ScimType::InvalidValue, detail)
+    }
+
+    /// 400 `invalidFilter`.
+    pub fn invalid_filter(detail: impl Into<String>) -> Self {
+        ApiError::scim(ScimType::InvalidFilter, detail)
+    }
+
+    /// 401 with `WWW-Authenticate: Bearer realm="scimd"` (RFC 6750 section 3).
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        ApiError {
+            challenge: true,
+            ..ApiError::new(StatusCode::UNAUTHORIZED, detail)
+        }
+    }
+
+    /// 404.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    /// 405 with the methods the endpoint allows.
+    pub fn method_not_allowed(method: &http::Method, allow: &'static str) -> Self {
+        ApiError {
+            allow: Some(allow),
+            ..ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("method {method} is not allowed here; allowed: {allow}"),
+            )
+        }
+    }
+
+    /// 412: the `If-Match` precondition failed (RFC 7644 section 3.14).
+    pub fn precondition_failed(detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::PRECONDITION_FAILED, detail)
+    }
+
+    /// 413 (RFC 7644 section 3.7.4 for bulk requests; any body beyond the limit otherwise).
+    pub fn payload_too_large(detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, detail)
+    }
+
+    /// 500, with a detail that reveals nothing of the server's internals.
+    pub fn internal(request_id: &str) -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal server error; quote request id {request_id} to the operator"),
+        )
+    }
+
+    /// The error as a SCIM error document (RFC 7644 section 3.12): `schemas`, `status` as a
+    /// string, `scimType` when there is one, `detail`.
+    pub fn to_json(&self) -> Value {
+        let mut doc = Map::with_capacity(4);
+        doc.insert(
+            "schemas".into(),
+            Value::Array(vec![Value::String(core::ERROR.into())]),
+        );
+        doc.insert(
+            "status".into(),
+            Value::String(self.status.as_u16().to_string()),
+        );
+        if let Some(scim_type) = self.scim_type {
+            doc.insert("scimType".into(), Value::String(scim_type.into()));
+        }
+        doc.insert("detail".into(), Value::String(self.detail.clone()));
+        Value::Object(doc)
+    }
+
+    /// The error as an HTTP response.
+    pub fn into_response(self) -> Response<Body> {
+        let mut response = response::json(self.status, &self.to_json());
+        if let Some(allow) = self.allow {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if self.challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"scimd\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<SchemaError> for ApiError {
+    fn from(e: SchemaError) -> Self {
+        ApiError::scim(e.scim_type(), e.to_string())
+    }
+}
+
+impl From<FilterError> for ApiError {
+    fn from(e: FilterError) -> Self {
+        ApiError::scim(e.scim_type(), format!("filter: {e}"))
+    }
+}
+
+impl From<PatchError> for ApiError {
+    fn from(e: PatchError) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        ApiError {
+            scim_type: Some(e.scim_type().as_str()),
+            ..ApiError::new(status, e.to_string())
+        }
+    }
+}
+
+/// Maps a store error; a backend failure becomes a 500 whose detail is logged, not sent.
+pub(crate) fn from_store(e: StoreError, request_id: &str) -> ApiError {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        tracing::error!(request_id, error = %e, "store failure");
+        return ApiError::internal(request_id);
+    }
+    let detail = match &e {
+        StoreError::Filter(f) => format!("filter: {f}"),
+        other => other.to_string(),
+    };
+    ApiError {
+        scim_type: e.scim_type(),
+        ..ApiError::new(status, detail)
+    }
+}
+
+/// Why the server could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Binding or accepting on the listening socket failed.
+    #[error("listening socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The configuration is inconsistent.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The schema registry lacks the User or Group resource type.
+    #[error("schemas: {0}")]
+    Schema(String),
+}

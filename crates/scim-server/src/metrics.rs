@@ -1,0 +1,207 @@
+//! Prometheus metrics in the text exposition format (version 0.0.4), written by hand: a few
+//! counters and histograms do not justify a metrics framework.
+//!
+//! Labels are drawn from fixed sets (route templates such as `/Users/{id}`, methods, status
+//! codes, store operations), never from request data, so the number of series is bounded.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (bound, slot) in BUCKETS.iter().zip(self.counts.iter_mut()) {
+            if seconds <= *bound {
+                *slot += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    fn write(&self, out: &mut String, name: &str, labels: &str) {
+        for (bound, count) in BUCKETS.iter().zip(self.counts.iter()) {
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
+#[derive(Debug, Default)]
+struct Series {
+    requests: BTreeMap<(&'static str, String, u16), u64>,
+    request_latency: BTreeMap<&'static str, Histogram>,
+    store_latency: BTreeMap<&'static str, Histogram>,
+    store_errors: BTreeMap<&'static str, u64>,
+}
+
+/// The server's metrics. One per server, shared by every connection.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    series: Mutex<Series>,
+    connections_open: AtomicU64,
+    connections_total: AtomicU64,
+}
+
+impl Metrics {
+    /// Records one answered request.
+    pub fn request(
+        &self,
+        route: &'static str,
+        method: &http::Method,
+        status: u16,
+        latency: Duration,
+    ) {
+        if let Ok(mut series) = self.series.lock() {
+            *series
+                .requests
+                .entry((route, method.as_str().to_owned(), status))
+                .or_default() += 1;
+            series
+                .request_latency
+                .entry(route)
+                .or_default()
+                .observe(latency.as_secs_f64());
+        }
+    }
+
+    /// Records one store call.
+    pub fn store(&self, operation: &'static str, latency: Duration, failed: bool) {
+        if let Ok(mut series) = self.series.lock() {
+            series
+                .store_latency
+                .entry(operation)
+                .or_default()
+                .observe(latency.as_secs_f64());
+            if failed {
+                *series.store_errors.entry(operation).or_default() += 1;
+            }
+        }
+    }
+
+    /// A connection was accepted.
+    pub fn connection_opened(&self) {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        self.connections_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection was closed.
+    pub fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The exposition text served at `/metrics`.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        let series = match self.series.lock() {
+            Ok(series) => series,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        out.push_str("# HELP scimd_http_requests_total HTTP requests answered, by route template, method and status.\n");
+        out.push_str("# TYPE scimd_http_requests_total counter\n");
+        for ((route, method, status), count) in &series.requests {
+            let _ = writeln!(
+                out,
+                "scimd_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {count}"
+            );
+        }
+        out.push_str("# HELP scimd_http_request_duration_seconds Time from request head to response, by route template.\n");
+        out.push_str("# TYPE scimd_http_request_duration_seconds histogram\n");
+        for (route, histogram) in &series.request_latency {
+            histogram.write(
+                &mut out,
+                "scimd_http_request_duration_seconds",
+                &format!("route=\"{route}\""),
+            );
+        }
+        out.push_str("# HELP scimd_store_operation_duration_seconds Time spent in store calls, by operation.\n");
+        out.push_str("# TYPE scimd_store_operation_duration_seconds histogram\n");
+        for (operation, histogram) in &series.store_latency {
+            histogram.write(
+                &mut out,
+                "scimd_store_operation_duration_seconds",
+                &format!("operation=\"{operation}\""),
+            );
+        }
+        out.push_str(
+            "# HELP scimd_store_errors_total Store calls that failed with a storage error.\n",
+        );
+        out.push_str("# TYPE scimd_store_errors_total counter\n");
+        for (operation, count) in &series.store_errors {
+            let _ = writeln!(
+                out,
+                "scimd_store_errors_total{{operation=\"{operation}\"}} {count}"
+            );
+        }
+        drop(series);
+        out.push_str("# HELP scimd_connections_open Connections currently open.\n");
+        out.push_str("# TYPE scimd_connections_open gauge\n");
+        let _ = writeln!(
+            out,
+            "scimd_connections_open {}",
+            self.connections_open.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP scimd_connections_total Connections accepted since start.\n");
+        out.push_str("# TYPE scimd_connections_total counter\n");
+        let _ = writeln!(
+            out,
+            "scimd_connections_total {}",
+            self.connections_total.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let m = Metrics::default();
+        m.request(
+            "/Users/{id}",
+            &http::Method::GET,
+            200,
+            Duration::from_micros(700),
+        );
+        m.request(
+            "/Users/{id}",
+            &http::Method::GET,
+            404,
+            Duration::from_millis(30),
+        );
+        let text = m.render();
+        assert!(text.contains(
+            "scimd_http_requests_total{route=\"/Users/{id}\",method=\"GET\",status=\"200\"} 1"
+        ));
+        assert!(text.contains(
+            "scimd_http_request_duration_seconds_bucket{route=\"/Users/{id}\",le=\"0.0005\"} 0"
+        ));
+        assert!(text.contains(
+            "scimd_http_request_duration_seconds_bucket{route=\"/Users/{id}\",le=\"0.001\"} 1"
+        ));
+        assert!(text.contains(
+            "scimd_http_request_duration_seconds_bucket{route=\"/Users/{id}\",le=\"0.05\"} 2"
+        ));
+        assert!(
+            text.contains("scimd_http_request_duration_seconds_count{route=\"/Users/{id}\"} 2")
+        );
+    }
+}

@@ -1,0 +1,429 @@
+//! The resource endpoints (RFC 7644 sections 3.3 to 3.6): create, get, replace, patch,
+//! delete, for `/Users` and `/Groups`. The operations themselves are shared with `/Bulk`;
+//! the `http_*` functions add what is particular to a single HTTP request (query parameters,
+//! conditional headers, status codes, headers).
+
+use crate::error::{ApiError, from_store};
+use crate::password;
+use crate::request::{self, EtagCondition, QueryParams};
+use crate::response::{self, Body};
+use crate::service::{AppState, Ctx};
+use http::{HeaderMap, Response, StatusCode, header};
+use scim_patch::PatchRequest;
+use scim_schema::{AttrPath, AttributeSelection, ProjectionPlan, validate};
+use scim_store::{Members, PatchResult, PatchSettings, ResourceKind, StoredResource};
+use serde_json::Value;
+
+/// The `attributes` / `excludedAttributes` parameters of a request (RFC 7644 section 3.9).
+pub(crate) fn selection_of(query: &QueryParams) -> Result<AttributeSelection, ApiError> {
+    Ok(AttributeSelection::from_params(
+        query.get("attributes")?,
+        query.get("excludedAttributes")?,
+    )?)
+}
+
+/// The collection segment of a resource type's endpoint.
+pub(crate) fn collection(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::Group => "Groups",
+        _ => "Users",
+    }
+}
+
+fn not_found(kind: ResourceKind, id: &str) -> ApiError {
+    ApiError::not_found(format!("{kind} {id:?} not found"))
+}
+
+impl AppState {
+    /// Whether a response projected by `selection` needs a Group's members: when it does not
+    /// (`excludedAttributes=members`, or `attributes` not naming them), the store does not
+    /// load them at all.
+    pub(crate) fn members_for(
+        &self,
+        kind: ResourceKind,
+        selection: &AttributeSelection,
+    ) -> Members {
+        if kind == ResourceKind::Group
+            && !selection.includes(&self.group, &AttrPath::simple("members"))
+        {
+            Members::Exclude
+        } else {
+            Members::Include
+        }
+    }
+
+    /// The absolute URI of a resource (`meta.location`, RFC 7643 section 3.1).
+    pub(crate) fn location(&self, ctx: &Ctx, kind: ResourceKind, id: &str) -> String {
+        format!("{}/{}/{id}", ctx.base, collection(kind))
+    }
+
+    /// The served form of a stored resource: `meta.location` and the `$ref` of each member or
+    /// group added (they need the base URL, which only the server knows), then projected.
+    pub(crate) fn render(
+        &self,
+        ctx: &Ctx,
+        resource: StoredResource,
+        plan: &ProjectionPlan<'_>,
+    ) -> Value {
+        let kind = resource.kind;
+        let mut document = resource.document;
+        if let Some(object) = document.as_object_mut() {
+            if let Some(Value::Object(meta)) = object.get_mut("meta") {
+                meta.insert(
+                    "location".into(),
+                    Value::String(self.location(ctx, kind, &resource.id)),
+                );
+            }
+            for (attribute, default_kind) in [
+                ("members", ResourceKind::User),
+                ("groups", ResourceKind::Group),
+            ] {
+                if let Some(Value::Array(items)) = object.get_mut(attribute) {
+                    for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                        let member_kind = match item.get("type").and_then(Value::as_str) {
+                            Some("Group") => ResourceKind::Group,
+                            Some("User") => ResourceKind::User,
+                            _ => default_kind,
+                        };
+                        if let Some(id) = item.get("value").and_then(Value::as_str) {
+                            let reference = self.location(ctx, member_kind, id);
+                            item.insert("$ref".into(), Value::String(reference));
+                        }
+                    }
+                }
+            }
+        }
+        plan.project(&document)
+    }
+
+    /// A 200/201 response with a resource, its `ETag` and, for 201, its `Location`.
+    fn resource_response(
+        &self,
+        ctx: &Ctx,
+        status: StatusCode,
+        resource: StoredResource,
+        selection: &AttributeSelection,
+    ) -> Response<Body> {
+        let etag = resource.etag();
+        let location = self.location(ctx, resource.kind, &resource.id);
+        let plan = ProjectionPlan::new(self.schema(resource.kind), selection);
+        let document = self.render(ctx, resource, &plan);
+        // RFC 7644 sections 3.3 and 3.4.1 show `Location` with the resource's URI.
+        response::with_location(
+            response::with_etag(response::json(status, &document), &etag),
+            &location,
+        )
+    }
+
+    /// The version a conditional write is bound to (RFC 7644 section 3.14): `None` when
+    /// unconditional. A single `If-Match` tag is passed to the store, which checks it in the
+    /// write's transaction; a list of tags is resolved against the current version first.
+    async fn expected_version(
+        &self,
+        ctx: &Ctx,
+        kind: ResourceKind,
+        id: &str,
+        condition: Option<&EtagCondition>,
+    ) -> Result<Option<u64>, ApiError> {
+        let Some(condition) = condition else {
+            return Ok(None);
+        };
+        if let Some(single) = condition.single_version() {
+            return Ok(single);
+        }
+        let current = self
+            .timed(
+                "get",
+                self.store.get(&ctx.tenant.id, kind, id, Members::Exclude),
+            )
+            .await
+            .map_err(|e| from_store(e, &ctx.request_id))?
+            .ok_or_else(|| not_found(kind, id))?;
+        if condition.matches(current.version) {
+            Ok(Some(current.version))
+        } else {
+            Err(ApiError::precondition_failed(format!(
+                "If-Match does not match: the resource is at {}",
+                current.etag()
+            )))
+        }
+    }
+
+    fn store_error(&self, ctx: &Ctx, e: scim_store::StoreError) -> ApiError {
+        match e {
+            scim_store::StoreError::VersionMismatch { actual, .. } => {
+                ApiError::precondition_failed(format!(
+                    "If-Match does not match: the resource is at W/\"{actual}\" (RFC 7644 section 3.14)"
+                ))
+            }
+            other => from_store(other, &ctx.request_id),
+        }
+    }
+
+    // ---- the operations, shared with /Bulk --------------------------------------------------
+
+    /// Creates a resource (RFC 7644 section 3.3) from a request body.
+    pub(crate) async fn op_create(
+        &self,
+        ctx: &Ctx,
+        kind: ResourceKind,
+        body: Value,
+    ) -> Result<StoredResource, ApiError> {
+        if !body.is_object() {
+            return Err(ApiError::invalid_syntax(
+                "the request body must be a JSON object (a SCIM resource)",
+            ));
+        }
+        let mut document = validate::for_create(self.schema(kind), &body, &self.config.validation)?;
+        if kind == ResourceKind::User {
+            password::hash_in_document(&mut document).await?;
+        }
+        self.timed(
+            "create",
+            self.store
+                .create(&ctx.tenant.id, kind, document, &ctx.write_context()),
+        )
+        .await
+        .map_err(|e| self.store_error(ctx, e))
+    }
+
+    /// Replaces a resource (RFC 7644 section 3.5.1). A `password` the body omits is kept:
+    /// RFC 7644 section 3.5.1 lets the server take an omitted writable attribute as "not
+    /// asserted", and identity providers never send the password back.
+    pub(crate) async fn op_replace(
+        &self,
+        ctx: &Ctx,
+        kind: ResourceKind,
+        id: &str,
+        body: Value,
+        condition: Option<&EtagCondition>,
+    ) -> Result<StoredResource, ApiError> {
+        if !body.is_object() {
+            return Err(ApiError::invalid_syntax(
+                "the request body must be a JSON object (a SCIM resource)",
+            ));
+        }
+        let existing = self
+            .timed(
+                "get",
+                self.store.get(&ctx.tenant.id, kind, id, Members::Exclude),
+            )
+            .await
+            .map_err(|e| from_store(e, &ctx.request_id))?
+            .ok_or_else(|| not_found(kind, id))?;
+        let expected = match condition {
+            None => None,
+            Some(c) if c.matches(existing.version) => Some(existing.version),
+            Some(_) => {
+                return Err(ApiError::precondition_failed(format!(
+                    "If-Match does not match: the resource is at {}",
+                    existing.etag()
+                )));
+            }
+        };
+        let mut document = validate::for_replace(
+            self.schema(kind),
+            &body,
+            &existing.document,
+            &self.config.validation,
+        )?;
+        if kind == ResourceKind::User {
+            password::hash_in_document(&mut document).await?;
+            if let (Some(object), Some(old)) =
+                (document.as_object_mut(), existing.document.get("password"))
+            {
+                if !object.keys().any(|k| k.eq_ignore_ascii_case("password")) {
+                    object.insert("password".into(), old.clone());
+                }
+            }
+        }
+        self.timed(
+            "replace",
+            self.store.replace(
+                &ctx.tenant.id,
+                kind,
+                id,
+                document,
+                expected,
+                &ctx.write_context(),
+            ),
+        )
+        .await
+        .map_err(|e| self.store_error(ctx, e))
+    }
+
+    /// Patches a resource (RFC 7644 section 3.5.2); the store applies the PatchOp atomically.
+    pub(crate) async fn op_patch(
+        &self,
+        ctx: &Ctx,
+        kind: ResourceKind,
+        id: &str,
+        mut body: Value,
+        condition: Option<&EtagCondition>,
+        members: Members,
+    ) -> Result<PatchResult, ApiError> {
+        if kind == ResourceKind::User {
+            password::hash_in_patch(&mut body).await?;
+        }
+        let request = PatchRequest::from_json(&body, &self.config.patch)?;
+        let expected = self.expected_version(ctx, kind, id, condition).await?;
+        let settings = PatchSettings {
+            patch: self.config.patch.clone(),
+            validation: self.config.validation,
+        };
+        self.timed(
+            "patch",
+            self.store.patch(
+                &ctx.tenant.id,
+                kind,
+                id,
+                &request,
+                &settings,
+                expected,
+                &ctx.write_context(),
+                members,
+            ),
+        )
+        .await
+        .map_err(|e| self.store_error(ctx, e))
+    }
+
+    /// Deletes a resource (RFC 7644 section 3.6).
+    pub(crate) async fn op_delete(
+        &self,
+        ctx: &Ctx,
+        kind: ResourceKind,
+        id: &str,
+        condition: Option<&EtagCondition>,
+    ) -> Result<(), ApiError> {
+        let expected = self.expected_version(ctx, kind, id, condition).await?;
+        self.timed(
+            "delete",
+            self.store
+                .delete(&ctx.tenant.id, kind, id, expected, &ctx.write_context()),
+        )
+        .await
+        .map_err(|e| self.store_error(ctx, e))
+    }
+
+    // ---- HTTP -------------------------------------------------------------------------------
+
+    /// `POST /Users`, `POST /Groups`: 201 with the resource, `Location` and `ETag`.
+    pub(crate) async fn http_create(
+        &self,
+        ctx: &Ctx,
+        kind: ResourceKind,
+        body: Value,
+        query: &QueryParams,
+    ) -> Result<Response<Body>, ApiError> {
+        let selection = selection_of(query)?;
+        let created = self.op_create(ctx, kind, body).await?;
+        Ok(self.resource_response(ctx, StatusCode::CREATED, created, &selection))
+    }
+
+    /// `GET /Users/{id}` (RFC 7644 section 3.4.1), with `If-None-Match` (304).
+    pub(crate) async fn http_get(
+        &self,
+        ctx: &Ctx,
+        kind: ResourceKind,
+        id: &str,
+        query: &QueryParams,
+        headers: &HeaderMap,
+    ) -> Result<Response<Body>, ApiError> {
+        let selection = selection_of(query)?;
+        let if_none_match = request::etag_condition(headers, header::IF_NONE_MATCH)?;
+        let members = if if_none_match.is_some() {
+            Members::Exclude
+        } else {
+            self.members_for(kind, &selection)
+        };
+        let mut found = self
+            .timed("get", self.store.get(&ctx.tenant.id, kind, id, members))
+            .await
+            .map_err(|e| from_store(e, &ctx.request_id))?
+            .ok_or_else(|| not_found(kind, id))?;
+        if let Some(condition) = if_none_match {
+            if condition.matches(found.version) {
+                return Ok(response::with_etag(
+                    response::empty(StatusCode::NOT_MODIFIED),
+                    &found.etag(),
+                ));
+            }
+            let wanted = self.members_for(kind, &selection);
+            if wanted == Members::Include && kind == ResourceKind::Group {
+                found = self
+                    .timed("get", self.store.get(&ctx.tenant.id, kind, id, wanted))
+                    .await
+                    .map_err(|e| from_store(e, &ctx.request_id))?
+                    .ok_or_else(|| not_found(kind, id))?;
+            }
+        }
+        Ok(self.resource_response(ctx, StatusCode::OK, found, &selection))
+    }
+
+    /// `PUT /Users/{id}` (RFC 7644 section 3.5.1), with `If-Match` (412).
+    pub(crate) async fn http_replace(
+        &self,
+        ctx: &Ctx,
+        kind: ResourceKind,
+        id: &str,
+        body: Value,
+        query: &QueryParams,
+        headers: &HeaderMap,
+    ) -> Result<Response<Body>, ApiError> {
+        let selection = selection_of(query)?;
+        let condition = request::etag_condition(headers, header::IF_MATCH)?;
+        let replaced = self
+            .op_replace(ctx, kind, id, body, condition.as_ref())
+            .await?;
+        Ok(self.resource_response(ctx, StatusCode::OK, replaced, &selection))
+    }
+
+    /// `PATCH /Users/{id}` (RFC 7644 section 3.5.2): 200 with the resource projected by
+    /// `attributes`/`excludedAttributes`; but a Group answers 204 unless the client asked for
+    /// attributes, so that a membership change never loads, serialises and sends back a group
+    /// of 100,000 members (section 3.5.2 allows 204 No Content).
+    pub(crate) async fn http_patch(
+        &self,
+        ctx: &Ctx,
+        kind: ResourceKind,
+        id: &str,
+        body: Value,
+        query: &QueryParams,
+        headers: &HeaderMap,
+    ) -> Result<Response<Body>, ApiError> {
+        let selection = selection_of(query)?;
+        let condition = request::etag_condition(headers, header::IF_MATCH)?;
+        let wants_body = kind != ResourceKind::Group
+            || query.has("attributes")
+            || query.has("excludedAttributes");
+        let members = if wants_body {
+            self.members_for(kind, &selection)
+        } else {
+            Members::Exclude
+        };
+        let patched = self
+            .op_patch(ctx, kind, id, body, condition.as_ref(), members)
+            .await?;
+        if !wants_body {
+            return Ok(response::with_etag(
+                response::empty(StatusCode::NO_CONTENT),
+                &patched.resource.etag(),
+            ));
+        }
+        Ok(self.resource_response(ctx, StatusCode::OK, patched.resource, &selection))
+    }
+
+    /// `DELETE /Users/{id}` (RFC 7644 section 3.6): 204.
+    pub(crate) async fn http_delete(
+        &self,
+        ctx: &Ctx,
+        kind: ResourceKind,
+        id: &str,
+        headers: &HeaderMap,
+    ) -> Result<Response<Body>, ApiError> {
+        let condition = request::etag_condition(headers, header::IF_MATCH)?;
+        self.op_delete(ctx, kind, id, condition.as_ref()).await?;
+        Ok(response::empty(StatusCode::NO_CONTENT))
+    }
+}

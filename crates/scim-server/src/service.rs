@@ -1,0 +1,526 @@
+//! The service: one function from a request to a response, with routing, authentication, the
+//! request timeout, metrics and the request log around the endpoint handlers.
+
+use crate::config::ServerConfig;
+use crate::error::{ApiError, ServerError, from_store};
+use crate::metrics::Metrics;
+use crate::request::{self, QueryParams};
+use crate::response::{self, Body};
+use http::{Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use scim_schema::{
+    AuthenticationScheme, BulkConfig, FilterConfig, ResourceSchema, SchemaRegistry,
+    ServiceProviderConfig, Supported,
+};
+use scim_store::{ResourceKind, Store, StoreError, Tenant, TokenScope, WriteContext};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Everything a request handler needs, shared by all connections.
+pub struct AppState {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) registry: SchemaRegistry,
+    pub(crate) user: ResourceSchema,
+    pub(crate) group: ResourceSchema,
+    pub(crate) config: ServerConfig,
+    pub(crate) spc: ServiceProviderConfig,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) tls: bool,
+    pub(crate) draining: AtomicBool,
+    /// Request ids are this process's random prefix and a counter: unique across restarts
+    /// without a system call per request.
+    request_prefix: String,
+    request_counter: AtomicU64,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The authenticated caller of one request under `/t/{tenant}/scim/v2`.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    /// The request's id (also in the log and on the change event).
+    pub request_id: String,
+    /// The tenant the token belongs to (and the URL names).
+    pub tenant: Tenant,
+    /// The token's label, recorded as the actor of changes.
+    pub actor: String,
+    /// The tenant's absolute SCIM base URL, e.g. `https://host/t/acme/scim/v2`.
+    pub base: String,
+}
+
+impl Ctx {
+    pub(crate) fn write_context(&self) -> WriteContext {
+        WriteContext {
+            actor: self.actor.clone(),
+            request_id: Some(self.request_id.clone()),
+        }
+    }
+}
+
+/// What the request log records besides method, status and latency.
+#[derive(Debug, Default)]
+pub(crate) struct RequestLog {
+    pub route: &'static str,
+    pub tenant: Option<String>,
+}
+
+/// The resource endpoints of RFC 7644 section 3.2 that this server serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint<'a> {
+    Collection(ResourceKind),
+    Resource(ResourceKind, &'a str),
+    Search(Option<ResourceKind>),
+    Bulk,
+    Schemas,
+    Schema(&'a str),
+    ResourceTypes,
+    ResourceType(&'a str),
+    ServiceProviderConfig,
+    Me,
+}
+
+impl Endpoint<'_> {
+    fn route(&self) -> &'static str {
+        match self {
+            Endpoint::Collection(ResourceKind::Group) => "/Groups",
+            Endpoint::Collection(_) => "/Users",
+            Endpoint::Resource(ResourceKind::Group, _) => "/Groups/{id}",
+            Endpoint::Resource(_, _) => "/Users/{id}",
+            Endpoint::Search(None) => "/.search",
+            Endpoint::Search(Some(ResourceKind::Group)) => "/Groups/.search",
+            Endpoint::Search(Some(_)) => "/Users/.search",
+            Endpoint::Bulk => "/Bulk",
+            Endpoint::Schemas => "/Schemas",
+            Endpoint::Schema(_) => "/Schemas/{id}",
+            Endpoint::ResourceTypes => "/ResourceTypes",
+            Endpoint::ResourceType(_) => "/ResourceTypes/{id}",
+            Endpoint::ServiceProviderConfig => "/ServiceProviderConfig",
+            Endpoint::Me => "/Me",
+        }
+    }
+}
+
+fn kind_of(segment: &str) -> Option<ResourceKind> {
+    match segment {
+        "Users" => Some(ResourceKind::User),
+        "Groups" => Some(ResourceKind::Group),
+        _ => None,
+    }
+}
+
+fn endpoint_of<'a>(segments: &[&'a str]) -> Option<Endpoint<'a>> {
+    Some(match segments {
+        [".search"] => Endpoint::Search(None),
+        ["Bulk"] => Endpoint::Bulk,
+        ["Schemas"] => Endpoint::Schemas,
+        ["Schemas", id] => Endpoint::Schema(id),
+        ["ResourceTypes"] => Endpoint::ResourceTypes,
+        ["ResourceTypes", name] => Endpoint::ResourceType(name),
+        ["ServiceProviderConfig"] => Endpoint::ServiceProviderConfig,
+        ["Me", ..] => Endpoint::Me,
+        [collection] => Endpoint::Collection(kind_of(collection)?),
+        [collection, ".search"] => Endpoint::Search(Some(kind_of(collection)?)),
+        [collection, id] => Endpoint::Resource(kind_of(collection)?, id),
+        _ => return None,
+    })
+}
+
+/// Whether `name` can be a tenant name (`[a-z0-9-]{1,63}`, as the store requires).
+fn is_tenant_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl AppState {
+    /// Builds the state; fails if `registry` lacks the User or Group resource type.
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: SchemaRegistry,
+        config: ServerConfig,
+        tls: bool,
+    ) -> Result<Self, ServerError> {
+        let user = registry.resource_schema("User").cloned().ok_or_else(|| {
+            ServerError::Schema("the schema registry has no User resource type".into())
+        })?;
+        let group = registry.resource_schema("Group").cloned().ok_or_else(|| {
+            ServerError::Schema("the schema registry has no Group resource type".into())
+        })?;
+        if config.max_results == 0 {
+            return Err(ServerError::Config("max_results must be at least 1".into()));
+        }
+        let spc = ServiceProviderConfig {
+            documentation_uri: None,
+            patch: Supported::YES,
+            bulk: BulkConfig {
+                supported: true,
+                max_operations: config.bulk_max_operations,
+                max_payload_size: config.bulk_max_payload,
+            },
+            filter: FilterConfig {
+                supported: true,
+                max_results: config.max_results,
+            },
+            // Passwords can be set (PUT, PATCH, POST) and are stored hashed: RFC 7643 section 5
+            // "changePassword".
+            change_password: Supported::YES,
+            sort: Supported::YES,
+            etag: Supported::YES,
+            authentication_schemes: vec![AuthenticationScheme::oauth_bearer_token(true)],
+        };
+        Ok(AppState {
+            store,
+            registry,
+            user,
+            group,
+            config,
+            spc,
+            metrics: Arc::new(Metrics::default()),
+            tls,
+            draining: AtomicBool::new(false),
+            request_prefix: uuid::Uuid::new_v4()
+                .simple()
+                .to_string()
+                .chars()
+                .take(12)
+                .collect(),
+            request_counter: AtomicU64::new(0),
+        })
+    }
+
+    fn next_request_id(&self) -> String {
+        let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n:x}", self.request_prefix)
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Marks the server as shutting down: `/readyz` answers 503 from now on.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn schema(&self, kind: ResourceKind) -> &ResourceSchema {
+        match kind {
+            ResourceKind::Group => &self.group,
+            _ => &self.user,
+        }
+    }
+
+    /// Runs a store call, recording its latency and failures under `operation`.
+    pub(crate) async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = call.await;
+        let failed = matches!(result, Err(StoreError::Backend(_)));
+        self.metrics.store(operation, started.elapsed(), failed);
+        result
+    }
+
+    /// Answers one request: never fails, never panics on input; logs one line per request.
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let started = Instant::now();
+        let request_id = self.next_request_id();
+        let method = req.method().clone();
+        let mut log = RequestLog {
+            route: "other",
+            tenant: None,
+        };
+        let timeout = self.config.limits.request_timeout;
+        let outcome =
+            tokio::time::timeout(timeout, self.dispatch(req, &request_id, &mut log)).await;
+        let mut response = match outcome {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => error.into_response(),
+            Err(_) => {
+                let mut r = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "the request took longer than the server's limit of {} ms",
+                        timeout.as_millis()
+                    ),
+                )
+                .into_response();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+                r
+            }
+        };
+        if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-request-id", value);
+        }
+        let status = response.status().as_u16();
+        let latency = started.elapsed();
+        self.metrics.request(log.route, &method, status, latency);
+        tracing::info!(
+            request_id = %request_id,
+            tenant = log.tenant.as_deref().unwrap_or("-"),
+            method = %method,
+            route = log.route,
+            status,
+            latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+            "request"
+        );
+        response
+    }
+
+    async fn dispatch(
+        &self,
+        req: Request<Incoming>,
+        request_id: &str,
+        log: &mut RequestLog,
+    ) -> Result<Response<Body>, ApiError> {
+        let path = req.uri().path().to_owned();
+        match path.as_str() {
+            "/healthz" => {
+                log.route = "/healthz";
+                return Ok(response::text(
+                    StatusCode::OK,
+                    "text/plain; charset=utf-8",
+                    "ok\n".into(),
+                ));
+            }
+            "/readyz" => {
+                log.route = "/readyz";
+                return Ok(self.readiness().await);
+            }
+            "/metrics" => {
+                log.route = "/metrics";
+                return Ok(response::text(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    self.metrics.render(),
+                ));
+            }
+            _ => {}
+        }
+        let Some(rest) = path.strip_prefix("/t/") else {
+            return Err(ApiError::not_found(format!(
+                "no endpoint at {path}; SCIM endpoints are under /t/{{tenant}}/scim/v2"
+            )));
+        };
+        let (tenant_name, rest) = rest.split_once('/').unwrap_or((rest, ""));
+        let Some(after) = rest
+            .strip_prefix("scim/v2")
+            .filter(|a| a.is_empty() || a.starts_with('/'))
+        else {
+            return Err(ApiError::not_found(format!(
+                "no endpoint at {path}; the SCIM base is /t/{tenant_name}/scim/v2"
+            )));
+        };
+        if !is_tenant_name(tenant_name) {
+            return Err(ApiError::not_found(format!(
+                "{tenant_name:?} is not a tenant name"
+            )));
+        }
+        let segments: Vec<&str> = after.split('/').filter(|s| !s.is_empty()).collect();
+        let endpoint = endpoint_of(&segments);
+        log.route = endpoint.map_or("other", |e| e.route());
+
+        let ctx = self.authenticate(&req, tenant_name, request_id).await?;
+        log.tenant = Some(ctx.tenant.name.clone());
+        let Some(endpoint) = endpoint else {
+            return Err(ApiError::not_found(format!(
+                "no SCIM endpoint at {after:?} (endpoints: /Users, /Groups, /.search, /Bulk, /Schemas, /ResourceTypes, /ServiceProviderConfig, /Me)"
+            )));
+        };
+        let method = req.method().clone();
+        let query = QueryParams::parse(req.uri().query())?;
+        match (endpoint, &method) {
+            (Endpoint::Collection(kind), &Method::GET) => self.list(&ctx, kind, &query).await,
+            (Endpoint::Collection(kind), &Method::POST) => {
+                let body = self
+                    .json_body(req, self.config.limits.max_body_bytes, "the request body")
+                    .await?;
+                self.http_create(&ctx, kind, body, &query).await
+            }
+            (Endpoint::Collection(_), _) => Err(ApiError::method_not_allowed(&method, "GET, POST")),
+            (Endpoint::Resource(kind, id), &Method::GET) => {
+                self.http_get(&ctx, kind, id, &query, req.headers()).await
+            }
+            (Endpoint::Resource(kind, id), &Method::PUT) => {
+                let headers = req.headers().clone();
+                let body = self
+                    .json_body(req, self.config.limits.max_body_bytes, "the request body")
+                    .await?;
+                self.http_replace(&ctx, kind, id, body, &query, &headers)
+                    .await
+            }
+            (Endpoint::Resource(kind, id), &Method::PATCH) => {
+                let headers = req.headers().clone();
+                let body = self
+                    .json_body(req, self.config.limits.max_body_bytes, "the request body")
+                    .await?;
+                self.http_patch(&ctx, kind, id, body, &query, &headers)
+                    .await
+            }
+            (Endpoint::Resource(kind, id), &Method::DELETE) => {
+                self.http_delete(&ctx, kind, id, req.headers()).await
+            }
+            (Endpoint::Resource(..), _) => Err(ApiError::method_not_allowed(
+                &method,
+                "GET, PUT, PATCH, DELETE",
+            )),
+            (Endpoint::Search(kind), &Method::POST) => {
+                let body = self
+                    .json_body(req, self.config.limits.max_body_bytes, "the request body")
+                    .await?;
+                self.search(&ctx, kind, &body).await
+            }
+            (Endpoint::Search(_), _) => Err(ApiError::method_not_allowed(&method, "POST")),
+            (Endpoint::Bulk, &Method::POST) => {
+                let limit = usize::try_from(self.config.bulk_max_payload).unwrap_or(usize::MAX);
+                let body = self
+                    .json_body(req, limit, "the bulk request (maxPayloadSize)")
+                    .await?;
+                self.bulk(&ctx, body).await
+            }
+            (Endpoint::Bulk, _) => Err(ApiError::method_not_allowed(&method, "POST")),
+            (Endpoint::Me, _) => Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "/Me is not implemented: bearer tokens belong to a tenant's provisioning client, not to a user (RFC 7644 section 3.11)",
+            )),
+            (Endpoint::Schemas, &Method::GET) => self.discovery(&ctx, &query, Discovery::Schemas),
+            (Endpoint::Schema(id), &Method::GET) => {
+                self.discovery(&ctx, &query, Discovery::Schema(id))
+            }
+            (Endpoint::ResourceTypes, &Method::GET) => {
+                self.discovery(&ctx, &query, Discovery::ResourceTypes)
+            }
+            (Endpoint::ResourceType(name), &Method::GET) => {
+                self.discovery(&ctx, &query, Discovery::ResourceType(name))
+            }
+            (Endpoint::ServiceProviderConfig, &Method::GET) => {
+                self.discovery(&ctx, &query, Discovery::ServiceProviderConfig)
+            }
+            (
+                Endpoint::Schemas
+                | Endpoint::Schema(_)
+                | Endpoint::ResourceTypes
+                | Endpoint::ResourceType(_)
+                | Endpoint::ServiceProviderConfig,
+                _,
+            ) => Err(ApiError::method_not_allowed(&method, "GET")),
+        }
+    }
+
+    async fn readiness(&self) -> Response<Body> {
+        if self.draining.load(Ordering::SeqCst) {
+            return response::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                "shutting down\n".into(),
+            );
+        }
+        match self
+            .timed("tenant_by_name", self.store.tenant_by_name("readyz-probe"))
+            .await
+        {
+            Ok(_) => response::text(
+                StatusCode::OK,
+                "text/plain; charset=utf-8",
+                "ready\n".into(),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness probe: store unavailable");
+                response::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain; charset=utf-8",
+                    "store unavailable\n".into(),
+                )
+            }
+        }
+    }
+
+    /// Checks the bearer token (RFC 6750 section 2.1) against the store on every request, so a
+    /// revocation takes effect at once. Every failure gets the same answer, so that nobody
+    /// learns which tenants exist.
+    async fn authenticate(
+        &self,
+        req: &Request<Incoming>,
+        tenant_name: &str,
+        request_id: &str,
+    ) -> Result<Ctx, ApiError> {
+        let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+            return Err(ApiError::unauthorized(
+                "authentication required: send Authorization: Bearer <token>",
+            ));
+        };
+        let text = value.to_str().unwrap_or("");
+        let secret = match text.split_once(' ') {
+            Some((scheme, token))
+                if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+            {
+                token.trim()
+            }
+            _ => {
+                return Err(ApiError::unauthorized(
+                    "the Authorization header must be: Bearer <token>",
+                ));
+            }
+        };
+        let found = self
+            .timed("authenticate", self.store.authenticate(secret))
+            .await
+            .map_err(|e| from_store(e, request_id))?;
+        match found {
+            Some((tenant, token))
+                if tenant.name == tenant_name && token.scope == TokenScope::Scim =>
+            {
+                let origin = match &self.config.public_base_url {
+                    Some(base) => base.trim_end_matches('/').to_owned(),
+                    None => request::origin_from(req.uri(), req.headers(), self.tls)?,
+                };
+                let base = format!("{origin}/t/{}/scim/v2", tenant.name);
+                Ok(Ctx {
+                    request_id: request_id.to_owned(),
+                    tenant,
+                    actor: token.label,
+                    base,
+                })
+            }
+            _ => Err(ApiError::unauthorized(format!(
+                "the bearer token is not valid for tenant {tenant_name:?} (unknown, revoked, or issued for another tenant)"
+            ))),
+        }
+    }
+
+    async fn json_body(
+        &self,
+        req: Request<Incoming>,
+        limit: usize,
+        what: &str,
+    ) -> Result<serde_json::Value, ApiError> {
+        request::check_content_type(req.headers())?;
+        let (parts, body) = req.into_parts();
+        let bytes = request::read_body(&parts.headers, body, limit, what).await?;
+        request::parse_json(&bytes)
+    }
+}
+
+/// Which discovery document (RFC 7644 section 4).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Discovery<'a> {
+    Schemas,
+    Schema(&'a str),
+    ResourceTypes,
+    ResourceType(&'a str),
+    ServiceProviderConfig,
+}
