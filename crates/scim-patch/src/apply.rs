@@ -613,7 +613,9 @@ impl<'a> Engine<'a> {
                 extension.id
             )));
         };
-        for (key, v) in attributes {
+        // Python clients built on scim2-models name the extension inside its own object.
+        let attributes = scim_schema::validate::without_own_schemas(attributes, &extension.id);
+        for (key, v) in attributes.iter() {
             let at = Location {
                 operation: cx.value_at.operation,
                 member: format!("{}.{key}", cx.value_at.member),

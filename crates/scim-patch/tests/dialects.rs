@@ -398,3 +398,42 @@ fn extension_urn_as_path() {
         json!(["urn:ietf:params:scim:schemas:core:2.0:User"])
     );
 }
+
+/// scim2-models (Python) puts `"schemas": [<the extension URN>]` inside an extension object.
+/// The key restates the extension, so both modes drop it; a different URN there is still an
+/// undefined attribute.
+#[test]
+fn extension_object_naming_itself() {
+    let message = patch(json!([{
+        "op": "add",
+        "path": ENTERPRISE,
+        "value": {"schemas": [ENTERPRISE], "employeeNumber": "42"}
+    }]));
+    let (lenient, strict) = both(&enterprise_user(), &user_schema(), message);
+    assert_eq!(lenient.resource[ENTERPRISE]["employeeNumber"], "42");
+    assert!(lenient.resource[ENTERPRISE].get("schemas").is_none());
+    // The URN as a path is itself a dialect; strict mode takes it as a path-less key.
+    assert_eq!(strict_error(strict), ScimType::InvalidPath);
+    let pathless = patch(json!([{
+        "op": "add",
+        "value": {ENTERPRISE: {"schemas": [ENTERPRISE], "employeeNumber": "42"}}
+    }]));
+    let (lenient_pathless, strict_pathless) = both(&enterprise_user(), &user_schema(), pathless);
+    assert_eq!(lenient_pathless.resource, lenient.resource);
+    assert_eq!(strict_pathless.unwrap().resource, lenient.resource);
+
+    let foreign = patch(json!([{
+        "op": "add",
+        "path": ENTERPRISE,
+        "value": {"schemas": ["urn:example:other"], "employeeNumber": "42"}
+    }]));
+    assert!(
+        run(
+            &enterprise_user(),
+            &user_schema(),
+            &foreign,
+            &PatchOptions::default()
+        )
+        .is_err()
+    );
+}

@@ -424,7 +424,7 @@ impl Checker<'_> {
                             ),
                         ));
                     }
-                    Some(body)
+                    Some(without_own_schemas(body, &ext.id))
                 }
                 Some(other) => {
                     return Err(SchemaError::invalid_value(
@@ -448,7 +448,7 @@ impl Checker<'_> {
             let old_ext = existing
                 .and_then(|e| get_ignore_case(e, &ext.id))
                 .and_then(Value::as_object);
-            let mut ext_out = match body {
+            let mut ext_out = match &body {
                 Some(body) => self.complex_body(&ext.attributes, body, &loc, || {
                     format!("unknown attribute of extension {:?}", ext.id)
                 })?,
@@ -944,3 +944,29 @@ fn is_base64(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// An extension object as clients built on scim2-models (Python) send it: with a `"schemas"` key
+/// naming the extension itself. The extension schema defines no such attribute (RFC 7643
+/// sections 4.3 and 8.7.1), but the key says nothing the enclosing `schemas` does not already say,
+/// so it is dropped rather than rejected as unknown. Any other `schemas` value inside an
+/// extension is left in place and rejected like any undefined attribute.
+pub fn without_own_schemas<'a>(
+    body: &'a Map<String, Value>,
+    extension_urn: &str,
+) -> std::borrow::Cow<'a, Map<String, Value>> {
+    let own = |v: &Value| match v {
+        Value::Array(urns) => urns.iter().all(|u| {
+            u.as_str()
+                .is_some_and(|u| u.eq_ignore_ascii_case(extension_urn))
+        }),
+        _ => false,
+    };
+    match body.iter().find(|(k, _)| k.eq_ignore_ascii_case("schemas")) {
+        Some((key, value)) if own(value) => {
+            let mut cleaned = body.clone();
+            cleaned.shift_remove(key);
+            std::borrow::Cow::Owned(cleaned)
+        }
+        _ => std::borrow::Cow::Borrowed(body),
+    }
+}

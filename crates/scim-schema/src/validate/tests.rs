@@ -787,3 +787,32 @@ fn loc_renders_paths() {
     assert_eq!(emails.index(2).child("type").render(), "emails[2].type");
     assert_eq!(Loc::root(Part::Raw("")).child("a").render(), "a");
 }
+
+/// scim2-models (Python) sends `"schemas": [<the extension URN>]` inside an extension object;
+/// it is dropped, while any other `schemas` value there stays an unknown attribute.
+#[test]
+fn extension_object_naming_itself_is_accepted() {
+    let user = core::user();
+    let body = |inner: serde_json::Value| {
+        json!({
+            "schemas": [USER, ENTERPRISE_USER],
+            "userName": "bjensen",
+            ENTERPRISE_USER: inner,
+        })
+    };
+    let out = for_create(
+        &user,
+        &body(json!({"schemas": [ENTERPRISE_USER], "employeeNumber": "701984"})),
+        &ValidationOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(out[ENTERPRISE_USER], json!({"employeeNumber": "701984"}));
+
+    let err = for_create(
+        &user,
+        &body(json!({"schemas": ["urn:example:other"], "employeeNumber": "701984"})),
+        &ValidationOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.scim_type(), ScimType::InvalidSyntax);
+}
