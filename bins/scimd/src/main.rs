@@ -17,6 +17,7 @@ mod settings;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use scim_server::{Limits, Server, ServerConfig};
+use scim_store::postgres::{PostgresOptions, PostgresStore};
 use scim_store::sqlite::{Durability, SqliteOptions, SqliteStore};
 use scim_store::{ResourceKind, ResourceSchemas, Store, Tenant, TokenScope};
 use serde_json::json;
@@ -218,21 +219,54 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         _ => LogFormat::Text,
     };
     init_logging(log_format, matches!(cli.command, Command::Serve(_)));
-    let store = open_store(&cli, &file)?;
+    let backend = open_store(&cli, &file).await?;
+    let store = backend.store();
     let result = match cli.command {
-        Command::Serve(args) => serve(store.clone(), args, &file).await,
+        Command::Serve(args) => serve(store, args, &file).await,
         Command::Migrate => {
-            println!(
-                "{}",
-                json!({"database": store.path().display().to_string(), "schema_version": scim_store::sqlite::SCHEMA_VERSION})
-            );
+            println!("{}", backend.describe());
             Ok(())
         }
         Command::Tenant(command) => tenant(&*store, command).await,
         Command::Token(command) => token(&*store, command).await,
     };
-    store.close();
+    backend.close();
     result
+}
+
+/// The store `--database` chose. Both are migrated when opened.
+enum Backend {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PostgresStore>),
+}
+
+impl Backend {
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Backend::Sqlite(store) => store.clone(),
+            Backend::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// What `scimd migrate` prints: the database and the schema version it is now at.
+    fn describe(&self) -> serde_json::Value {
+        match self {
+            Backend::Sqlite(store) => json!({
+                "database": store.path().display().to_string(),
+                "schema_version": scim_store::sqlite::SCHEMA_VERSION,
+            }),
+            Backend::Postgres(_) => json!({
+                "database": "postgres",
+                "schema_version": scim_store::postgres::SCHEMA_VERSION,
+            }),
+        }
+    }
+
+    fn close(&self) {
+        if let Backend::Sqlite(store) = self {
+            store.close();
+        }
+    }
 }
 
 fn init_logging(format: LogFormat, serving: bool) {
@@ -249,13 +283,13 @@ fn init_logging(format: LogFormat, serving: bool) {
     };
 }
 
-fn open_store(cli: &Cli, file: &FileConfig) -> Result<Arc<SqliteStore>, CliError> {
+async fn open_store(cli: &Cli, file: &FileConfig) -> Result<Backend, CliError> {
     let text = cli
         .database
         .clone()
         .or_else(|| file.database.clone())
         .unwrap_or_else(|| settings::DEFAULT_DATABASE.to_owned());
-    let Database::Sqlite(path) = settings::parse_database(&text)?;
+    let database = settings::parse_database(&text)?;
     let durability = match (cli.durability, file.durability.as_deref()) {
         (Some(DurabilityArg::Full), _) | (None, Some("full") | None) => Durability::Full,
         (Some(DurabilityArg::Normal), _) | (None, Some("normal")) => Durability::Normal,
@@ -268,6 +302,13 @@ fn open_store(cli: &Cli, file: &FileConfig) -> Result<Arc<SqliteStore>, CliError
     let registry = scim_schema::SchemaRegistry::new();
     let schemas = ResourceSchemas::from_registry(&registry)
         .ok_or_else(|| CliError::Usage("the schema registry lacks User or Group".into()))?;
+    let path = match database {
+        Database::Sqlite(path) => path,
+        Database::Postgres(url) => {
+            let store = PostgresStore::connect(&url, schemas, PostgresOptions::default()).await?;
+            return Ok(Backend::Postgres(Arc::new(store)));
+        }
+    };
     // A smaller page cache than the store's default: every connection (the writer and each
     // idle reader) has its own, and a provisioning directory's hot set is small.
     let options = SqliteOptions {
@@ -276,7 +317,9 @@ fn open_store(cli: &Cli, file: &FileConfig) -> Result<Arc<SqliteStore>, CliError
         max_idle_readers: file.sqlite.readers.unwrap_or(BLOCKING_THREADS),
         ..SqliteOptions::default()
     };
-    Ok(Arc::new(SqliteStore::open(&path, schemas, options)?))
+    Ok(Backend::Sqlite(Arc::new(SqliteStore::open(
+        &path, schemas, options,
+    )?)))
 }
 
 async fn tenant_named(store: &dyn Store, name: &str) -> Result<Tenant, CliError> {
@@ -394,11 +437,7 @@ async fn token(store: &dyn Store, command: TokenCommand) -> Result<(), CliError>
     Ok(())
 }
 
-async fn serve(
-    store: Arc<SqliteStore>,
-    args: ServeArgs,
-    file: &FileConfig,
-) -> Result<(), CliError> {
+async fn serve(store: Arc<dyn Store>, args: ServeArgs, file: &FileConfig) -> Result<(), CliError> {
     let defaults = Limits::default();
     let limits = &file.limits;
     let limits = Limits {
@@ -492,7 +531,7 @@ async fn serve(
     }
 
     let server = Server::new(
-        store.clone() as Arc<dyn Store>,
+        store.clone(),
         scim_schema::SchemaRegistry::new(),
         config,
         tls,

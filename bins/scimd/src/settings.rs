@@ -172,9 +172,12 @@ pub fn load_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
 pub enum Database {
     /// An SQLite file.
     Sqlite(PathBuf),
+    /// A PostgreSQL server, by its `postgres://` URL (for several replicas on one directory).
+    Postgres(String),
 }
 
-/// Parses `--database`: a file path, `sqlite://PATH` or `sqlite:PATH`.
+/// Parses `--database`: a file path, `sqlite://PATH`, `sqlite:PATH`, or a `postgres://` /
+/// `postgresql://` URL.
 pub fn parse_database(text: &str) -> Result<Database, ConfigError> {
     if let Some(path) = text
         .strip_prefix("sqlite://")
@@ -188,13 +191,11 @@ pub fn parse_database(text: &str) -> Result<Database, ConfigError> {
         return Ok(Database::Sqlite(PathBuf::from(path)));
     }
     if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-        return Err(ConfigError::Invalid(
-            "--database: the PostgreSQL store is not part of this build yet; use a file path or sqlite:// URL".into(),
-        ));
+        return Ok(Database::Postgres(text.to_owned()));
     }
     if text.contains("://") {
         return Err(ConfigError::Invalid(format!(
-            "--database {text:?}: unknown URL scheme (expected sqlite://)"
+            "--database {text:?}: unknown URL scheme (expected sqlite:// or postgres://)"
         )));
     }
     if text.is_empty() {
@@ -231,7 +232,10 @@ mod tests {
             parse_database("sqlite://x.db").unwrap(),
             Database::Sqlite("x.db".into())
         );
-        assert!(parse_database("postgres://h/db").is_err());
+        assert_eq!(
+            parse_database("postgres://h/db").unwrap(),
+            Database::Postgres("postgres://h/db".into())
+        );
         assert!(parse_database("mysql://h/db").is_err());
     }
 

@@ -53,15 +53,14 @@ struct Running {
 
 impl Running {
     fn start(db: &Path, extra: &[&str]) -> Running {
+        Running::start_on(db.to_str().unwrap(), extra)
+    }
+
+    /// `scimd serve` on `database`: a file path or a `sqlite://` / `postgres://` URL.
+    fn start_on(database: &str, extra: &[&str]) -> Running {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
-        let mut args = vec![
-            "--database",
-            db.to_str().unwrap(),
-            "serve",
-            "--listen",
-            &listen,
-        ];
+        let mut args = vec!["--database", database, "serve", "--listen", &listen];
         args.extend_from_slice(extra);
         let child = Command::new(SCIMD)
             .args(&args)

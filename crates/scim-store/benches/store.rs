@@ -155,6 +155,44 @@ fn benches(c: &mut Criterion) {
         })
     });
 
+    // As the server calls the store: from a task on a runtime worker thread (where a read runs
+    // in `block_in_place`), not from the thread blocked in `block_on`.
+    let ids = Arc::new(d.user_ids.clone());
+    c.bench_function("get by id, from a runtime worker", |b| {
+        b.iter_custom(|iters| {
+            let (store, ids) = (Arc::clone(store), Arc::clone(&ids));
+            rt.block_on(rt.spawn(async move {
+                let started = Instant::now();
+                for k in 0..iters {
+                    let i = usize::try_from(k).unwrap() * 7919 % USERS;
+                    let r = store
+                        .get(&t, ResourceKind::User, &ids[i], Members::Include)
+                        .await
+                        .unwrap();
+                    black_box(r.unwrap());
+                }
+                started.elapsed()
+            }))
+            .unwrap()
+        })
+    });
+    let queries = Arc::new(by_user_name.clone());
+    c.bench_function("query userName eq, from a runtime worker", |b| {
+        b.iter_custom(|iters| {
+            let (store, queries) = (Arc::clone(store), Arc::clone(&queries));
+            rt.block_on(rt.spawn(async move {
+                let started = Instant::now();
+                for k in 0..iters {
+                    let q = &queries[usize::try_from(k).unwrap() % queries.len()];
+                    let page = store.query(&t, ResourceKind::User, q).await.unwrap();
+                    assert_eq!(page.total_results, 1);
+                }
+                started.elapsed()
+            }))
+            .unwrap()
+        })
+    });
+
     c.bench_function("query emails co (1 result of 200,000 emails)", |b| {
         b.iter(|| {
             i = (i + 7919) % USERS;
@@ -168,6 +206,41 @@ fn benches(c: &mut Criterion) {
                 .block_on(store.query(&t, ResourceKind::User, &q))
                 .unwrap();
             assert!(page.total_results >= 1);
+        })
+    });
+
+    // An attribute without a column (only in the JSON document): about 100 of 100,000 match.
+    c.bench_function(
+        "query name.familyName eq (JSON attribute, 103 results)",
+        |b| {
+            b.iter(|| {
+                i = (i + 1) % 977;
+                let filter = parse_filter(&format!("name.familyName eq \"family{i}\"")).unwrap();
+                let q = Query {
+                    filter: Some(filter),
+                    count: Some(100),
+                    ..Query::default()
+                };
+                let page = rt
+                    .block_on(store.query(&t, ResourceKind::User, &q))
+                    .unwrap();
+                assert!(page.total_results >= 102);
+            })
+        },
+    );
+
+    // totalResults of an unfiltered list: all 100,000 users.
+    let first_page = Query {
+        count: Some(10),
+        members: Members::Exclude,
+        ..Query::default()
+    };
+    c.bench_function("query without filter, 10 of 100,000 (totalResults)", |b| {
+        b.iter(|| {
+            let page = rt
+                .block_on(store.query(&t, ResourceKind::User, &first_page))
+                .unwrap();
+            assert!(page.total_results >= USERS as u64);
         })
     });
 

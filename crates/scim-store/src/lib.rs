@@ -37,6 +37,9 @@ pub mod document;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

@@ -97,6 +97,20 @@ fn hot_filters_use_indexes() {
             let plan = store.explain(&t.id, ResourceKind::Group, &q).await.unwrap();
             assert!(!scans_tenant(&plan), "{text}:\n{}", plan.join("\n"));
         }
+        // `co` / `ew` on emails start from the trigram index, not from every value.
+        for text in ["emails co \"example\"", "emails.value ew \"ple.com\""] {
+            let q = Query {
+                filter: Some(parse_filter(text).unwrap()),
+                ..Query::default()
+            };
+            let plan = store.explain(&t.id, ResourceKind::User, &q).await.unwrap();
+            let step = |prefix: &str| plan.iter().position(|s| s.starts_with(prefix));
+            assert!(
+                matches!((step("SCAN f VIRTUAL TABLE"), step("SEARCH v")), (Some(f), Some(v)) if f < v),
+                "{text}:\n{}",
+                plan.join("\n")
+            );
+        }
         // The check can fail: a filter on a JSON-only attribute does scan.
         let q = Query {
             filter: Some(parse_filter("title eq \"x\"").unwrap()),
@@ -158,6 +172,60 @@ fn older_databases_are_migrated() {
             .unwrap()
             .unwrap();
         assert_eq!(u.document["userName"], "Old");
+        // The per-type counter (schema version 3) counted what was there, and keeps counting.
+        let count_only = Query {
+            count: Some(0),
+            ..Query::default()
+        };
+        let total = async |store: &SqliteStore| {
+            store
+                .query(&t.id, ResourceKind::User, &count_only)
+                .await
+                .unwrap()
+                .total_results
+        };
+        assert_eq!(total(&store).await, 1);
+        let ctx = WriteContext::actor("test");
+        let ids = store
+            .import(
+                &t.id,
+                ResourceKind::User,
+                vec![json!({"userName": "a"}), json!({"userName": "b"})],
+                &ctx,
+            )
+            .await
+            .unwrap()
+            .ids;
+        assert_eq!(total(&store).await, 3);
+        store
+            .delete(&t.id, ResourceKind::User, &ids[0], None, &ctx)
+            .await
+            .unwrap();
+        assert_eq!(total(&store).await, 2);
+        let failed = store
+            .import(
+                &t.id,
+                ResourceKind::User,
+                vec![json!({"userName": "c"}), json!({"userName": "B"})],
+                &ctx,
+            )
+            .await;
+        assert!(
+            failed.is_err(),
+            "a userName conflict fails the whole import"
+        );
+        assert_eq!(
+            total(&store).await,
+            2,
+            "a rolled-back import counts nothing"
+        );
+        // The trigram index (schema version 4) was filled from the existing values.
+        let q = Query {
+            filter: Some(parse_filter("emails co \"D@EXAMPLE\"").unwrap()),
+            ..Query::default()
+        };
+        let page = store.query(&t.id, ResourceKind::User, &q).await.unwrap();
+        assert_eq!(page.total_results, 1);
     });
     drop(store);
     let conn = Connection::open(&path).unwrap();
@@ -165,6 +233,89 @@ fn older_databases_are_migrated() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
+}
+
+/// The trigram index behind `emails co` / `ew` follows every write: create, replace, patch,
+/// delete, and a rolled-back write leaves it as it was.
+#[test]
+fn email_substring_index_follows_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        dir.path().join("trigrams.db"),
+        testkit::schemas(),
+        SqliteOptions::default(),
+    )
+    .unwrap();
+    runtime().block_on(async {
+        let t = store.create_tenant("trigrams").await.unwrap();
+        let ctx = WriteContext::actor("test");
+        let matching = async |text: &str| -> Vec<String> {
+            let q = Query {
+                filter: Some(parse_filter(text).unwrap()),
+                ..Query::default()
+            };
+            let page = store.query(&t.id, ResourceKind::User, &q).await.unwrap();
+            page.resources.into_iter().map(|r| r.id).collect()
+        };
+        let user = |name: &str, email: &str| {
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name, "emails": [{"value": email}, {"value": "shared@Example.org"}]})
+        };
+        let a = store
+            .create(&t.id, ResourceKind::User, user("a", "Alpha.Élodie@x.org"), &ctx)
+            .await
+            .unwrap()
+            .id;
+        let b = store
+            .create(&t.id, ResourceKind::User, user("b", "beta@y.org"), &ctx)
+            .await
+            .unwrap()
+            .id;
+        assert_eq!(matching("emails co \"PHA.éLO\"").await, vec![a.clone()]);
+        assert_eq!(matching("emails ew \"@X.ORG\"").await, vec![a.clone()]);
+        assert_eq!(matching("emails co \"red@exa\"").await.len(), 2);
+        // A needle spanning two values of one resource matches neither value.
+        assert!(matching("emails co \"org\\nsha\"").await.is_empty());
+        store
+            .replace(&t.id, ResourceKind::User, &a, user("a", "gamma@x.org"), None, &ctx)
+            .await
+            .unwrap();
+        assert!(matching("emails co \"pha.élo\"").await.is_empty());
+        assert_eq!(matching("emails co \"gamma@\"").await, vec![a.clone()]);
+        let conflict = store
+            .replace(&t.id, ResourceKind::User, &b, user("A", "delta@x.org"), None, &ctx)
+            .await;
+        assert!(conflict.is_err(), "userName a is taken");
+        assert!(matching("emails co \"delta\"").await.is_empty());
+        assert_eq!(matching("emails co \"beta@y\"").await, vec![b.clone()]);
+        let options = scim_patch::PatchOptions::default();
+        let patch = scim_patch::PatchRequest::from_json(
+            &json!({"schemas": [scim_patch::PATCH_OP_URN],
+                    "Operations": [{"op": "add", "path": "emails", "value": [{"value": "EPSILON@z.org"}]}]}),
+            &options,
+        )
+        .unwrap();
+        store
+            .patch(
+                &t.id,
+                ResourceKind::User,
+                &b,
+                &patch,
+                &scim_store::PatchSettings::default(),
+                None,
+                &ctx,
+                Members::Exclude,
+            )
+            .await
+            .unwrap();
+        assert_eq!(matching("emails co \"silon@z\"").await, vec![b.clone()]);
+        assert_eq!(matching("emails co \"beta@y\"").await, vec![b.clone()]);
+        store
+            .delete(&t.id, ResourceKind::User, &b, None, &ctx)
+            .await
+            .unwrap();
+        assert!(matching("emails co \"beta@y\"").await.is_empty());
+        assert_eq!(matching("emails co \"shared@\"").await, vec![a]);
+    });
 }
 
 /// A database from a newer scimd, or another application's SQLite file, is refused.

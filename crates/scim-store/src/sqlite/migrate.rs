@@ -14,7 +14,7 @@ use rusqlite::{Connection, params};
 pub(crate) const APPLICATION_ID: i32 = 0x5343_494d;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const LATEST: i64 = 2;
+pub const LATEST: i64 = 4;
 
 /// Version 1: tenants, tokens, resources with their hot columns, membership rows, events.
 pub(crate) const V1: &str = r#"
@@ -109,6 +109,46 @@ CREATE TABLE unique_values (
 CREATE INDEX unique_values_by_rid ON unique_values(rid);
 "#;
 
+/// Version 3: how many resources of each type a tenant has, so that `totalResults` of an
+/// unfiltered query (RFC 7644 section 3.4.2.4) is one row, not a count of the tenant. Triggers
+/// keep it, in the transaction of every insert and delete, whatever the write path; the
+/// migration counts what is there.
+pub(crate) const V3: &str = r#"
+CREATE TABLE resource_counts (
+    tenant  INTEGER NOT NULL,
+    kind    INTEGER NOT NULL,
+    count   INTEGER NOT NULL,
+    PRIMARY KEY (tenant, kind)
+) STRICT, WITHOUT ROWID;
+INSERT INTO resource_counts (tenant, kind, count)
+    SELECT tenant, kind, count(*) FROM resources GROUP BY tenant, kind;
+CREATE TRIGGER resources_counted_in AFTER INSERT ON resources BEGIN
+    INSERT INTO resource_counts (tenant, kind, count) VALUES (NEW.tenant, NEW.kind, 1)
+        ON CONFLICT (tenant, kind) DO UPDATE SET count = count + 1;
+END;
+CREATE TRIGGER resources_counted_out AFTER DELETE ON resources BEGIN
+    UPDATE resource_counts SET count = count - 1 WHERE tenant = OLD.tenant AND kind = OLD.kind;
+END;
+"#;
+
+/// Version 4: a trigram index of each resource's side-table values (`emails.value`), so that
+/// `co` and `ew` with a needle of three characters or more search an index instead of every
+/// value of the tenant. One row per resource (rowid = `rid`): its folded values joined by line
+/// feeds. A match is only a candidate; the query checks the side-table rows exactly.
+/// Contentless (the values are in `resource_values` already), `detail=none` (no positions: the
+/// exact check makes them unnecessary, and the index is several times smaller and faster to
+/// build), `case_sensitive 1` (the values are already folded with `fold_case`).
+pub(crate) const V4: &str = r#"
+CREATE VIRTUAL TABLE value_trigrams USING fts5(
+    v, tokenize = 'trigram case_sensitive 1', content = '', contentless_delete = 1, detail = 'none'
+);
+-- Buffer 8 MiB of new entries in memory before writing a segment (1 MiB by default): a bulk
+-- import then writes and merges far fewer segments.
+INSERT INTO value_trigrams (value_trigrams, rank) VALUES ('hashsize', 8388608);
+INSERT INTO value_trigrams (rowid, v)
+    SELECT rid, group_concat(value_fold, char(10)) FROM resource_values GROUP BY rid;
+"#;
+
 /// Brings the database up to [`LATEST`].
 pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Result<()> {
     let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
@@ -132,6 +172,8 @@ pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Resul
                 tx.execute_batch(V2)?;
                 backfill_v2(&tx, schemas)?;
             }
+            3 => tx.execute_batch(V3)?,
+            4 => tx.execute_batch(V4)?,
             _ => unreachable_version(target)?,
         }
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;

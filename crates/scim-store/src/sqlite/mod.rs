@@ -6,8 +6,11 @@
 //! WAL journal mode. One writer thread owns the only write connection and commits every write
 //! queued at that moment in one transaction (group commit: one `fsync` for many writes), each
 //! write in its own savepoint so that a failing one rolls back alone; callers are answered only
-//! after `COMMIT`. Reads run on a small pool of read-only connections in blocking threads and
-//! never wait for the writer. Every connection has a busy timeout
+//! after `COMMIT`. Reads run on a small pool of read-only connections and never wait for the
+//! writer; on a multi-threaded tokio runtime they run on the calling worker inside
+//! `block_in_place` (no thread hop on the read's path; see `ReadPool::read`), elsewhere on the
+//! blocking pool. A single-statement read (a User with its `groups`) needs no explicit
+//! transaction; multi-statement reads (queries, a Group with its members) run in one. Every connection has a busy timeout
 //! ([`SqliteOptions::busy_timeout`]), so neither a checkpoint nor a second process makes a
 //! request fail with `database is locked`.
 //!
@@ -246,15 +249,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<StoredResource>> {
         let (tenant, id) = (*tenant, id.to_owned());
         self.readers
-            .read(move |conn| {
-                let tx = conn.unchecked_transaction()?;
-                let found = match read::find_row(&tx, tenant, kind, &id)? {
-                    Some(row) => Some(read::resource_of(&tx, row, members)?),
-                    None => None,
-                };
-                tx.finish()?;
-                Ok(found)
-            })
+            .read(move |conn| read::get(conn, tenant, kind, &id, members))
             .await
     }
 

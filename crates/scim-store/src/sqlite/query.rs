@@ -13,18 +13,30 @@
 //!   `members.value eq` / `members pr` through the membership rows. A negated exact comparison
 //!   is `(sql) IS NOT 1`, which is also true where SQL says NULL (an absent attribute), just as
 //!   `not` is true where the evaluator finds no value;
-//! - **a superset** (for a positive occurrence, e.g. one conjunct of a complex value filter),
-//!   or `1` (anything else: attributes only in the JSON document, negations of supersets).
+//! - **a superset** for a positive occurrence: one conjunct of a complex value filter on an
+//!   indexed attribute, and every comparison, `pr` and complex value filter on an attribute
+//!   held only in the JSON document (`title`, `name.givenName`, `emails.type`, extension
+//!   attributes under `$."urn:..."`). Those are read with SQLite's JSON functions, walking the
+//!   values as the evaluator does (each element of an array, else the value itself; the
+//!   sub-attribute in each object), with the evaluator's typing and its folding
+//!   (`scim_fold`, i.e. [`fold_case`]; SQLite's `lower()` only where the value is ASCII, where
+//!   the two agree). Numbers and dateTime orderings are left to the evaluator;
+//! - `1` for anything else (unknown attributes, derived `groups` / `members` sub-attributes,
+//!   negations of supersets).
 //!
 //! If any part was not exact, the whole filter is also checked in process by the evaluator,
-//! called from SQL as `scim_match(doc, derived)` on the rows the SQL pre-filter lets through,
-//! so counting, sorting and paging still happen in SQL and are never wrong. A filter on an
-//! indexed attribute never scans the tenant: the exact conditions are index lookups, and the
-//! evaluator only sees what they select (see the `EXPLAIN QUERY PLAN` tests).
+//! called from SQL as `scim_match(doc, derived)` on the rows the SQL pre-filter lets through
+//! (placed so that SQLite runs it last), so counting, sorting and paging still happen in SQL
+//! and are never wrong. A filter on an indexed attribute never scans the tenant: the exact
+//! conditions are index lookups, and the evaluator only sees what they select (see the
+//! `EXPLAIN QUERY PLAN` tests).
 //!
 //! # Paging
 //!
-//! Index paging is `LIMIT`/`OFFSET` over the sorted rows. Cursor paging (RFC 9865) is keyset
+//! `totalResults` of an unfiltered query is the per-type counter that triggers keep (schema
+//! version 3). Index paging is `LIMIT`/`OFFSET` over the sorted rows, except that a filter the
+//! evaluator finishes is run once over all its matches, which gives the page and the count in
+//! one pass. Cursor paging (RFC 9865) is keyset
 //! paging: the cursor holds the sort key and the row id of the last resource returned, so a
 //! page is an index seek, whatever its depth, and concurrent inserts or deletes neither skip
 //! nor repeat resources that did not change.
@@ -34,9 +46,9 @@ use crate::document::to_nanos;
 use crate::error::{Result, StoreError};
 use crate::token;
 use crate::types::{Paging, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, TenantId};
-use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension};
 use scim_filter::eval::{CompiledFilter, UnknownAttributes};
 use scim_filter::{CompValue, CompareOp, Comparison, Filter, ValuePath};
 use scim_schema::{
@@ -44,7 +56,6 @@ use scim_schema::{
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
 
 /// Runs `query` for `kind` in `tenant`, in one read transaction (one consistent snapshot).
 pub(crate) fn run(
@@ -54,26 +65,81 @@ pub(crate) fn run(
     kind: ResourceKind,
     query: &Query,
 ) -> Result<QueryPage> {
-    let tx = conn.unchecked_transaction()?;
-    let mut registered = Registered::default();
-    let result = run_in(&tx, schemas, tenant, kind, query, &mut registered);
-    // Per-query functions hold the compiled filter; drop them (re-registering also expires
-    // cached statements, so only what was registered is removed).
-    if registered.matcher {
-        let _ = conn.remove_function("scim_match", 2);
-    }
-    if registered.sorter {
-        let _ = conn.remove_function("scim_sort", 1);
-    }
-    tx.finish()?;
+    let result = read::in_read_transaction(conn, |conn| run_in(conn, schemas, tenant, kind, query));
+    // The query's evaluator and sort key are not needed past it.
+    QUERY_STATE.with(|state| state.take());
     result
 }
 
-/// Which per-query SQL functions were registered.
+/// What the per-query SQL functions `scim_match` and `scim_sort` use: the query's compiled
+/// filter and sort key. They are registered once per connection ([`register_functions`]) and
+/// find the query's state here, on the thread that steps the query's statements (a connection
+/// is used by one thread at a time). Registering a function per query would expire every
+/// cached statement of the connection (SQLite does that on any function (re)definition), so
+/// every later read would pay a re-parse.
 #[derive(Default)]
-struct Registered {
-    matcher: bool,
-    sorter: bool,
+struct QueryState {
+    matcher: Option<(CompiledFilter, Option<&'static str>)>,
+    sorter: Option<SortSpec>,
+}
+
+thread_local! {
+    static QUERY_STATE: std::cell::RefCell<QueryState> =
+        std::cell::RefCell::new(QueryState::default());
+}
+
+fn function_error(message: &str) -> rusqlite::Error {
+    rusqlite::Error::UserFunctionError(message.into())
+}
+
+/// Registers `scim_match(doc, derived)`, the evaluator finishing a query whose filter SQL does
+/// not decide alone, and `scim_sort(doc)`, the sort key of an attribute without a column.
+pub(crate) fn register_functions(conn: &Connection) -> Result<()> {
+    conn.create_scalar_function(
+        "scim_match",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let doc = ctx
+                .get_raw(0)
+                .as_str()
+                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+            let mut doc: Value = serde_json::from_str(doc)
+                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+            QUERY_STATE.with(|state| {
+                let state = state.borrow();
+                let Some((compiled, derived_name)) = &state.matcher else {
+                    return Err(function_error("scim_match is used outside a query"));
+                };
+                if let (Some(name), Ok(derived)) = (derived_name, ctx.get_raw(1).as_str()) {
+                    let derived: Value = serde_json::from_str(derived)
+                        .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+                    if let Value::Object(object) = &mut doc {
+                        read::insert_before_meta(object, name, derived);
+                    }
+                }
+                Ok(compiled.matches(&doc))
+            })
+        },
+    )?;
+    conn.create_scalar_function(
+        "scim_sort",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let doc = ctx
+                .get_raw(0)
+                .as_str()
+                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+            let doc: Value = serde_json::from_str(doc)
+                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+            QUERY_STATE.with(|state| match &state.borrow().sorter {
+                Some(spec) => Ok(spec.value(&doc)),
+                None => Err(function_error("scim_sort is used outside a query")),
+            })
+        },
+    )?;
+    Ok(())
 }
 
 fn run_in(
@@ -82,11 +148,12 @@ fn run_in(
     tenant: TenantId,
     kind: ResourceKind,
     query: &Query,
-    registered: &mut Registered,
 ) -> Result<QueryPage> {
     let schema = schemas.get(kind);
     let mut condition = String::from("r.tenant = ? AND r.kind = ?");
     let mut params: Vec<SqlValue> = vec![tenant.key().into(), kind.code().into()];
+    // Whether the evaluator finishes the filter in process, row by row.
+    let mut in_process = false;
     if let Some(filter) = &query.filter {
         let compiled = CompiledFilter::with_mode(filter, schema, UnknownAttributes::Lenient)?;
         let pushed = push_down(filter, schema, kind, tenant);
@@ -94,26 +161,35 @@ fn run_in(
         condition.push_str(&pushed.sql);
         params.extend(pushed.params);
         if !pushed.exact {
-            register_match(
-                conn,
-                compiled,
-                pushed.derived.then(|| read::derived_json_sql(kind).0),
-            )?;
-            registered.matcher = true;
+            in_process = true;
+            let derived_name = pushed.derived.then(|| read::derived_json_sql(kind).0);
+            QUERY_STATE.with(|state| state.borrow_mut().matcher = Some((compiled, derived_name)));
             let derived = if pushed.derived {
                 read::derived_json_sql(kind).1
             } else {
                 "NULL"
             };
-            condition.push_str(&format!(" AND scim_match(r.doc, {derived})"));
+            // SQLite evaluates the WHERE terms that hold correlated subqueries (the JSON
+            // pre-filters' EXISTS) after all the others, whatever their order in the text. As
+            // a plain term, the evaluator would run first, on every row the indexes let
+            // through; as a subquery it runs last, on what the pre-filter lets through.
+            condition.push_str(&format!(" AND (SELECT scim_match(r.doc, {derived}))"));
         }
     }
-    let key = sort_key(conn, schema, kind, query.sort_by.as_ref())?;
-    registered.sorter = key
-        .as_ref()
-        .is_some_and(|k| k.expr.starts_with("scim_sort"));
+    let key = sort_key(schema, kind, query.sort_by.as_ref());
     let descending = query.sort_order == SortOrder::Descending && key.is_some();
+    let unfiltered = query.filter.is_none();
     let count_all = || -> Result<u64> {
+        if unfiltered {
+            // Kept by triggers in every write's transaction, and read in this query's.
+            let mut stmt = conn.prepare_cached(
+                "SELECT count FROM resource_counts WHERE tenant = ?1 AND kind = ?2",
+            )?;
+            let total: Option<i64> = stmt
+                .query_row(rusqlite::params![tenant.key(), kind.code()], |r| r.get(0))
+                .optional()?;
+            return Ok(u64::try_from(total.unwrap_or(0)).unwrap_or(0));
+        }
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT count(*) FROM resources r WHERE {condition}"
         ))?;
@@ -127,6 +203,21 @@ fn run_in(
     let key_column = key.as_ref().map_or("NULL".to_owned(), |k| k.expr.clone());
 
     let (start_index, rows, next_cursor, total_results) = match &query.paging {
+        Paging::Index { start_index } if in_process => {
+            // Rows the evaluator must look at are read anyway, so one pass over all matches
+            // gives both the page and totalResults, instead of a page query and a count that
+            // would each run the pre-filter and the evaluator over the tenant.
+            let start_index = (*start_index).max(1);
+            let sql = format!(
+                "SELECT r.rid, {key_column} FROM resources r WHERE {condition} ORDER BY {order}"
+            );
+            let matches = page_rows(conn, &sql, &params)?;
+            let total = matches.len() as u64;
+            let skip = usize::try_from(start_index - 1).unwrap_or(usize::MAX);
+            let take = usize::try_from(limit).unwrap_or(usize::MAX);
+            let rows = matches.into_iter().skip(skip).take(take).collect();
+            (start_index, rows, None, total)
+        }
         Paging::Index { start_index } => {
             let start_index = (*start_index).max(1);
             let rows = if limit == 0 {
@@ -218,37 +309,6 @@ fn page_rows(conn: &Connection, sql: &str, params: &[SqlValue]) -> Result<Vec<(i
         Ok((r.get(0)?, r.get(1)?))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// Registers the evaluator as `scim_match(doc, derived)` for this query.
-fn register_match(
-    conn: &Connection,
-    compiled: CompiledFilter,
-    derived_name: Option<&'static str>,
-) -> Result<()> {
-    let compiled = Arc::new(compiled);
-    conn.create_scalar_function(
-        "scim_match",
-        2,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        move |ctx| {
-            let doc = ctx
-                .get_raw(0)
-                .as_str()
-                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
-            let mut doc: Value = serde_json::from_str(doc)
-                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
-            if let (Some(name), Ok(derived)) = (derived_name, ctx.get_raw(1).as_str()) {
-                let derived: Value = serde_json::from_str(derived)
-                    .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
-                if let Value::Object(object) = &mut doc {
-                    read::insert_before_meta(object, name, derived);
-                }
-            }
-            Ok(compiled.matches(&doc))
-        },
-    )?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -355,6 +415,8 @@ impl<'a> Translator<'a> {
                 self.translate(&Filter::Present(path.clone()), !negated)
             }
             leaf => {
+                // A leaf replaced by a constant must take its parameters with it.
+                let mark = self.params.len();
                 let translated = match leaf {
                     Filter::Compare(c) => self.compare(c),
                     Filter::Present(path) => self.present(path),
@@ -370,9 +432,15 @@ impl<'a> Translator<'a> {
                     Leaf::Exact(sql) => sql,
                     Leaf::Superset(sql) => {
                         self.exact = false;
-                        if negated { "1".to_owned() } else { sql }
+                        if negated {
+                            self.params.truncate(mark);
+                            "1".to_owned()
+                        } else {
+                            sql
+                        }
                     }
                     Leaf::Unknown => {
+                        self.params.truncate(mark);
                         self.exact = false;
                         self.note_derived(leaf);
                         "1".to_owned()
@@ -444,6 +512,13 @@ impl<'a> Translator<'a> {
     }
 
     fn compare(&mut self, c: &Comparison) -> Leaf {
+        match self.hot_compare(c) {
+            Leaf::Unknown => self.json_compare(c),
+            leaf => leaf,
+        }
+    }
+
+    fn hot_compare(&mut self, c: &Comparison) -> Leaf {
         let Some((hot, def)) = self.hot(&c.path) else {
             return Leaf::Unknown;
         };
@@ -521,6 +596,23 @@ impl<'a> Translator<'a> {
                 sql.push(')');
                 Leaf::Exact(sql)
             }
+            Hot::Email
+                if matches!(op, CompareOp::Co | CompareOp::Ew) && needle.chars().count() >= 3 =>
+            {
+                // The trigram index finds the candidates (resources with values holding every
+                // trigram of the needle); their side-table rows are then checked exactly.
+                // CROSS JOIN keeps the index as the outer loop: the planner, knowing nothing
+                // of a MATCH's selectivity, would rather walk every value of the tenant.
+                self.param(trigram_query(&needle));
+                self.param(self.tenant);
+                self.param(self.kind.code());
+                let cond = self.text_condition("v.value_fold", op, needle);
+                Leaf::Exact(format!(
+                    "r.rid IN (SELECT v.rid FROM value_trigrams f CROSS JOIN resource_values v ON v.rid = f.rowid \
+                     WHERE value_trigrams MATCH ? AND v.tenant = ? AND v.kind = ? \
+                     AND v.attr = 'emails.value' AND {cond})"
+                ))
+            }
             Hot::Email => {
                 self.param(self.tenant);
                 self.param(self.kind.code());
@@ -590,6 +682,13 @@ impl<'a> Translator<'a> {
     }
 
     fn present(&mut self, path: &AttrPath) -> Leaf {
+        match self.hot_present(path) {
+            Leaf::Unknown => self.json_present(path),
+            leaf => leaf,
+        }
+    }
+
+    fn hot_present(&mut self, path: &AttrPath) -> Leaf {
         let Some((hot, _)) = self.hot(path) else {
             return Leaf::Unknown;
         };
@@ -619,6 +718,13 @@ impl<'a> Translator<'a> {
     }
 
     fn value_path(&mut self, vp: &ValuePath) -> Leaf {
+        match self.hot_value_path(vp) {
+            Leaf::Unknown => self.json_value_path(vp),
+            leaf => leaf,
+        }
+    }
+
+    fn hot_value_path(&mut self, vp: &ValuePath) -> Leaf {
         let Some((hot, _)) = self.hot(&vp.attr) else {
             return Leaf::Unknown;
         };
@@ -664,10 +770,12 @@ impl<'a> Translator<'a> {
                     }
                     other => {
                         if let Some(Filter::Compare(c)) = as_sub(other) {
+                            let mark = self.params.len();
                             if let Leaf::Exact(sql) = self.compare(&c) {
                                 self.derived |= hot == Hot::Member;
                                 return Leaf::Superset(sql);
                             }
+                            self.params.truncate(mark);
                         }
                     }
                 }
@@ -675,6 +783,362 @@ impl<'a> Translator<'a> {
         }
         Leaf::Unknown
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Push-down of the attributes that live only in the JSON document
+
+/// Where a path's values live in the stored document: the JSON path of the attribute, and the
+/// sub-attribute the comparison reaches inside each of its values, as SQL string literals.
+/// Stored documents use the schema's canonical names (see [`crate::document`]), so a path
+/// spelled with them finds what the evaluator's case-insensitive lookup finds.
+struct JsonTarget<'a> {
+    /// `'$."attr"'` or `'$."urn"."attr"'`.
+    attr: String,
+    /// `'$."sub"'`, relative to one value of the attribute.
+    sub: Option<String>,
+    /// `'$."attr"."sub"'`.
+    attr_sub: Option<String>,
+    /// The definition of what is compared (the sub-attribute, if any).
+    def: &'a AttributeDef,
+}
+
+/// A JSON path as an SQL string literal, or `None` if a name holds a character that could
+/// break out of it (schema names cannot: attribute names are `ALPHA *(nameChar)` and URNs
+/// `urn:` plus `[A-Za-z0-9.:-]`, RFC 7643 section 2.1 and section 8.7).
+fn json_path_literal(names: &[&str]) -> Option<String> {
+    let mut path = String::from("'$");
+    for name in names {
+        let safe = !name.is_empty()
+            && name.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'$')
+            });
+        if !safe {
+            return None;
+        }
+        path.push_str(".\"");
+        path.push_str(name);
+        path.push('"');
+    }
+    path.push('\'');
+    Some(path)
+}
+
+/// What one leaf value must satisfy (a superset of the evaluator's test on it).
+enum JsonTest {
+    /// A string comparison; `needle` is folded unless `case_exact`.
+    Text {
+        op: CompareOp,
+        needle: String,
+        case_exact: bool,
+    },
+    /// `eq true` / `eq false`.
+    Bool(bool),
+    /// `pr`.
+    Present,
+}
+
+impl<'a> Translator<'a> {
+    /// Resolves `path` to where its values live in the document, or `None` when SQL cannot
+    /// find them there: an attribute the schema does not define, a derived attribute (`groups`,
+    /// `members`: rows, not JSON), or `meta` (assembled from columns).
+    fn json_target(&self, path: &AttrPath, compared: bool) -> Option<JsonTarget<'a>> {
+        let schema: &'a ResourceSchema = self.schema;
+        let resolved = schema.resolve(path)?;
+        let attribute = resolved.attribute;
+        let derived = read::derived_json_sql(self.kind).0;
+        if resolved.location == AttrLocation::TopLevel
+            && (attribute.name == derived || attribute.name == "meta")
+        {
+            return None;
+        }
+        let mut sub = resolved.sub_attribute;
+        if compared && sub.is_none() && attribute.kind == AttributeType::Complex {
+            // RFC 7644 section 3.4.2.2: a complex attribute compares its `value`.
+            sub = Some(attribute.sub_attribute("value")?);
+        }
+        if compared && sub.is_some_and(|s| s.kind == AttributeType::Complex) {
+            return None;
+        }
+        let mut names: Vec<&str> = Vec::with_capacity(3);
+        if let AttrLocation::Extension(urn) = resolved.location {
+            names.push(urn);
+        }
+        names.push(&attribute.name);
+        let attr = json_path_literal(&names)?;
+        let (sub_path, attr_sub) = match sub {
+            Some(s) => {
+                names.push(&s.name);
+                (
+                    Some(json_path_literal(&[s.name.as_str()])?),
+                    Some(json_path_literal(&names)?),
+                )
+            }
+            None => (None, None),
+        };
+        Some(JsonTarget {
+            attr,
+            sub: sub_path,
+            attr_sub,
+            def: sub.unwrap_or(attribute),
+        })
+    }
+
+    /// The test a comparison puts on each leaf value, following the evaluator's typing rules;
+    /// `Err(leaf)` when the comparison is decided without looking at values, or not pushed.
+    fn json_test(&self, c: &Comparison, def: &AttributeDef) -> std::result::Result<JsonTest, Leaf> {
+        let text = |case_exact: bool, literal: &str| {
+            if literal.contains('\0') {
+                // SQLite's text functions are not meant for U+0000: leave it to the evaluator.
+                return Err(Leaf::Unknown);
+            }
+            let needle = if case_exact {
+                literal.to_owned()
+            } else {
+                fold_case(literal).into_owned()
+            };
+            Ok(JsonTest::Text {
+                op: c.op,
+                needle,
+                case_exact,
+            })
+        };
+        match (def.kind, &c.value) {
+            (AttributeType::String | AttributeType::Reference, CompValue::String(s)) => {
+                text(def.case_exact, s)
+            }
+            // RFC 7643 section 2.3.6: "A binary is case exact".
+            (AttributeType::Binary, CompValue::String(s)) => text(true, s),
+            // dateTime substring tests compare the string form; the others compare instants,
+            // which SQL cannot read from the text (offsets, fractions): the evaluator decides.
+            (AttributeType::DateTime, CompValue::String(s))
+                if matches!(c.op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) =>
+            {
+                text(def.case_exact, s)
+            }
+            (AttributeType::DateTime, CompValue::String(_)) => Err(Leaf::Unknown),
+            (AttributeType::Boolean, CompValue::Bool(b)) if c.op == CompareOp::Eq => {
+                Ok(JsonTest::Bool(*b))
+            }
+            (AttributeType::Integer | AttributeType::Decimal, CompValue::Number(_)) => {
+                Err(Leaf::Unknown)
+            }
+            (AttributeType::Complex, _) => Err(Leaf::Unknown),
+            // A literal of another type than the attribute's never matches (the evaluator's rule).
+            _ => Err(Leaf::Exact("0".into())),
+        }
+    }
+
+    /// The condition on one leaf value, given the SQL of its JSON type (`json_type`'s names)
+    /// and of its SQL value (`json_extract`'s).
+    fn json_leaf_condition(&mut self, test: &JsonTest, ty: &str, value: &str) -> String {
+        match test {
+            JsonTest::Text {
+                op,
+                needle,
+                case_exact,
+            } => {
+                // Folding is fold_case, the evaluator's. On an ASCII string (as many characters
+                // as bytes) that is ASCII lower-casing, which SQLite's lower() does without
+                // calling back into Rust; only other strings go to scim_fold.
+                let folded = if *case_exact {
+                    value.to_owned()
+                } else {
+                    format!(
+                        "CASE WHEN length({value}) = octet_length({value}) THEN lower({value}) \
+                         ELSE scim_fold({value}) END"
+                    )
+                };
+                let cond = self.text_condition(&folded, *op, needle.clone());
+                format!("({ty} = 'text' AND {cond})")
+            }
+            JsonTest::Bool(true) => format!("{ty} = 'true'"),
+            JsonTest::Bool(false) => format!("{ty} = 'false'"),
+            JsonTest::Present => format!("({ty} <> 'null' AND ({ty} <> 'text' OR {value} <> ''))"),
+        }
+    }
+
+    /// Some value at `path` in the JSON `scope` passes `test`: each element if it is an array,
+    /// else the value itself (the evaluator's rule for multi-valued attributes). The scalar
+    /// functions share one parse of the document per row; `json_each` runs only on arrays.
+    fn json_any_value(&mut self, scope: &str, path: &str, test: &JsonTest) -> String {
+        let in_array = self.json_leaf_condition(test, "l.type", "l.value");
+        let single = self.json_leaf_condition(
+            test,
+            &format!("json_type({scope}, {path})"),
+            &format!("json_extract({scope}, {path})"),
+        );
+        format!(
+            "CASE json_type({scope}, {path}) WHEN 'array' THEN \
+             EXISTS (SELECT 1 FROM json_each({scope}, {path}) l WHERE {in_array}) \
+             ELSE {single} END"
+        )
+    }
+
+    /// Some leaf value of `target` in the JSON `scope` (the document, or one value of a
+    /// complex attribute) passes `test`, exactly as the evaluator walks them: the attribute's
+    /// values (its elements if it is an array, else itself), and for a sub-attribute, the
+    /// sub-attribute's values in each of those that is an object. The shape is read from the
+    /// document, not assumed from the schema, so the condition holds wherever the evaluator
+    /// matches.
+    fn json_any_leaf(&mut self, scope: &str, target: &JsonTarget<'_>, test: &JsonTest) -> String {
+        let attr = &target.attr;
+        match (&target.sub, &target.attr_sub) {
+            (Some(sub), Some(attr_sub)) => {
+                let in_elements = self.json_any_value("a.value", sub, test);
+                let in_object = self.json_any_value(scope, attr_sub, test);
+                format!(
+                    "CASE json_type({scope}, {attr}) \
+                     WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each({scope}, {attr}) a \
+                     WHERE a.type = 'object' AND {in_elements}) \
+                     WHEN 'object' THEN {in_object} ELSE 0 END"
+                )
+            }
+            _ => self.json_any_value(scope, attr, test),
+        }
+    }
+
+    /// A comparison on an attribute held only in the document: a superset pre-filter with
+    /// SQLite's JSON functions (the evaluator finishes the rows it lets through).
+    fn json_compare(&mut self, c: &Comparison) -> Leaf {
+        let Some(target) = self.json_target(&c.path, true) else {
+            return Leaf::Unknown;
+        };
+        match self.json_test(c, target.def) {
+            Ok(test) => Leaf::Superset(self.json_any_leaf("r.doc", &target, &test)),
+            Err(leaf) => leaf,
+        }
+    }
+
+    /// `pr` on an attribute held only in the document: the attribute is there and not
+    /// trivially empty (a superset: e.g. an array of empty values is not present either).
+    fn json_present(&mut self, path: &AttrPath) -> Leaf {
+        let Some(target) = self.json_target(path, false) else {
+            return Leaf::Unknown;
+        };
+        Leaf::Superset(self.json_any_leaf("r.doc", &target, &JsonTest::Present))
+    }
+
+    /// A complex value filter (`emails[type eq "work" and value co "@example.com"]`) on an
+    /// attribute held in the document: some value of it (an object) passes the inner filter's
+    /// pre-filter.
+    fn json_value_path(&mut self, vp: &ValuePath) -> Leaf {
+        let Some(target) = self.json_target(&vp.attr, false) else {
+            return Leaf::Unknown;
+        };
+        if target.sub.is_some() || target.def.kind != AttributeType::Complex {
+            return Leaf::Unknown;
+        }
+        let parent = target.def;
+        let attr = &target.attr;
+        let mark = self.params.len();
+        let single = format!("json_extract(r.doc, {attr})");
+        let (Some(in_values), Some(in_object)) = (
+            self.json_inner(&vp.filter, parent, "e.value"),
+            self.json_inner(&vp.filter, parent, &single),
+        ) else {
+            self.params.truncate(mark);
+            return Leaf::Unknown;
+        };
+        Leaf::Superset(format!(
+            "(EXISTS (SELECT 1 FROM json_each(r.doc, {attr}) e \
+             WHERE e.type = 'object' AND typeof(e.key) = 'integer' AND {in_values}) \
+             OR (json_type(r.doc, {attr}) = 'object' AND {in_object}))"
+        ))
+    }
+
+    /// A superset pre-filter of a value filter's inner filter, on the value `scope` of the
+    /// complex attribute `parent`; `None` if there is none better than "every value".
+    fn json_inner(
+        &mut self,
+        filter: &Filter,
+        parent: &'a AttributeDef,
+        scope: &str,
+    ) -> Option<String> {
+        match filter {
+            Filter::And(a, b) => {
+                let left = self.json_inner(a, parent, scope);
+                let right = self.json_inner(b, parent, scope);
+                match (left, right) {
+                    (Some(l), Some(r)) => Some(format!("({l} AND {r})")),
+                    (one, None) | (None, one) => one,
+                }
+            }
+            Filter::Or(a, b) => {
+                // Both sides must be bounded for the disjunction to be; the parameters of a
+                // side that is dropped must be dropped too.
+                let mark = self.params.len();
+                let left = self.json_inner(a, parent, scope);
+                let right = self.json_inner(b, parent, scope);
+                match (left, right) {
+                    (Some(l), Some(r)) => Some(format!("({l} OR {r})")),
+                    _ => {
+                        self.params.truncate(mark);
+                        None
+                    }
+                }
+            }
+            Filter::Compare(c) if c.op != CompareOp::Ne && c.value != CompValue::Null => {
+                let target = self.json_sub_target(parent, &c.path, true)?;
+                match self.json_test(c, target.def) {
+                    Ok(test) => Some(self.json_any_leaf(scope, &target, &test)),
+                    Err(Leaf::Exact(sql)) => Some(sql),
+                    Err(_) => None,
+                }
+            }
+            Filter::Present(path) => {
+                let target = self.json_sub_target(parent, path, false)?;
+                Some(self.json_any_leaf(scope, &target, &JsonTest::Present))
+            }
+            // Negations and `ne` (a `not`): no positive pre-filter.
+            _ => None,
+        }
+    }
+
+    /// A sub-attribute of `parent` named inside its value filter, as a target relative to
+    /// one value.
+    fn json_sub_target(
+        &self,
+        parent: &'a AttributeDef,
+        path: &AttrPath,
+        compared: bool,
+    ) -> Option<JsonTarget<'a>> {
+        if path.schema.is_some() || path.sub_attr.is_some() {
+            return None;
+        }
+        let def = parent.sub_attribute(&path.name)?;
+        if compared && def.kind == AttributeType::Complex {
+            return None;
+        }
+        Some(JsonTarget {
+            attr: json_path_literal(&[def.name.as_str()])?,
+            sub: None,
+            attr_sub: None,
+            def,
+        })
+    }
+}
+
+/// An FTS5 query for the rows of a trigram index (`detail=none`, so no phrases) holding every
+/// trigram of `needle`: a superset of the values containing `needle`. Long needles are
+/// bounded to 32 trigrams (still a superset).
+fn trigram_query(needle: &str) -> String {
+    let chars: Vec<char> = needle.chars().collect();
+    let mut query = String::new();
+    for window in chars.windows(3).take(32) {
+        if !query.is_empty() {
+            query.push_str(" AND ");
+        }
+        query.push('"');
+        for c in window {
+            if *c == '"' {
+                query.push('"');
+            }
+            query.push(*c);
+        }
+        query.push('"');
+    }
+    query
 }
 
 fn ordering_sql(op: CompareOp) -> Option<&'static str> {
@@ -717,19 +1181,20 @@ pub(crate) struct SortKey {
     not_null: bool,
 }
 
+/// The sort key of `path`: an indexed column, or `scim_sort(r.doc)` (whose spec this sets for
+/// the query).
 fn sort_key(
-    conn: &Connection,
     schema: &ResourceSchema,
     kind: ResourceKind,
     path: Option<&AttrPath>,
-) -> Result<Option<SortKey>> {
-    let Some(path) = path else { return Ok(None) };
+) -> Option<SortKey> {
+    let path = path?;
     let Some(resolved) = schema.resolve(path) else {
         // An attribute the schema does not define has no value on any resource.
-        return Ok(Some(SortKey {
+        return Some(SortKey {
             expr: "NULL".into(),
             not_null: false,
-        }));
+        });
     };
     let def = resolved.target();
     let top = resolved.location == AttrLocation::TopLevel;
@@ -749,10 +1214,10 @@ fn sort_key(
         _ => None,
     };
     if let Some((expr, not_null)) = column {
-        return Ok(Some(SortKey {
+        return Some(SortKey {
             expr: expr.into(),
             not_null,
-        }));
+        });
     }
     let spec = SortSpec {
         extension: match resolved.location {
@@ -764,24 +1229,11 @@ fn sort_key(
         kind: def.kind,
         case_exact: def.case_exact,
     };
-    conn.create_scalar_function(
-        "scim_sort",
-        1,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        move |ctx| {
-            let doc = ctx
-                .get_raw(0)
-                .as_str()
-                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
-            let doc: Value = serde_json::from_str(doc)
-                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
-            Ok(spec.value(&doc))
-        },
-    )?;
-    Ok(Some(SortKey {
+    QUERY_STATE.with(|state| state.borrow_mut().sorter = Some(spec));
+    Some(SortKey {
         expr: "scim_sort(r.doc)".into(),
         not_null: false,
-    }))
+    })
 }
 
 /// How to find a resource's sort value in its document.
@@ -964,6 +1416,96 @@ fn decode_cursor(cursor: &str, fingerprint: &str) -> Result<(SqlValue, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Store;
+    use crate::sqlite::{SqliteOptions, SqliteStore, conn};
+    use serde_json::json;
+
+    /// The JSON pre-filter of attributes without a column is a superset of what the evaluator
+    /// selects (the agreement test checks the end result; this checks the SQL alone), and it
+    /// really filters: on these well-formed documents it selects exactly the matches, so the
+    /// evaluator only sees those.
+    #[test]
+    fn json_prefilters_select_the_matches_in_sql() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prefilter.db");
+        let schemas = ResourceSchemas::core();
+        let store = SqliteStore::open(&path, schemas.clone(), SqliteOptions::default()).unwrap();
+        let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let docs: Vec<Value> = (0..60)
+            .map(|i| {
+                let title = ["Director", "director", "Engineer"][i % 3];
+                json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", enterprise],
+                    "userName": format!("u{i}"),
+                    "title": title,
+                    "name": {"givenName": if i % 6 == 0 { "Élodie" } else { "Bob" }},
+                    "emails": [{"value": format!("e{i}@x.com"),
+                                "type": if i % 4 == 0 { "work" } else { "home" },
+                                "primary": i % 5 == 0}],
+                    enterprise: {"department": if i % 2 == 0 { "Sales" } else { "R&D" },
+                                 "manager": {"value": format!("m{}", i % 7)}},
+                })
+            })
+            .collect();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let tenant = runtime.block_on(async {
+            let t = store.create_tenant("prefilter").await.unwrap().id;
+            let ctx = crate::WriteContext::actor("test");
+            store
+                .import(&t, ResourceKind::User, docs, &ctx)
+                .await
+                .unwrap();
+            t
+        });
+        let reader = conn::open_connection(&path, &SqliteOptions::default(), false).unwrap();
+        let schema = schemas.get(ResourceKind::User);
+        for (text, expected) in [
+            ("title eq \"DIRECTOR\"", 40),
+            ("title co \"rect\"", 40),
+            ("title ne \"engineer\" and title sw \"D\"", 40),
+            ("name.givenName eq \"éLODIE\"", 10),
+            ("emails.type eq \"work\"", 15),
+            ("emails[type eq \"work\" and primary eq true]", 3),
+            ("emails[type eq \"home\" or primary eq true]", 48),
+            ("emails.primary eq true", 12),
+            ("department eq \"sales\"", 30),
+            (&format!("{enterprise}:manager.value sw \"M1\""), 9),
+            ("manager[value eq \"m3\"]", 9),
+            ("nickName pr", 0),
+        ] {
+            let filter = scim_filter::parse_filter(text).unwrap();
+            let pushed = push_down(&filter, schema, ResourceKind::User, tenant);
+            assert!(!pushed.exact, "{text}: the evaluator finishes JSON filters");
+            let sql = format!(
+                "SELECT count(*) FROM resources r WHERE r.tenant = ? AND r.kind = ? AND {}",
+                pushed.sql
+            );
+            let mut params: Vec<SqlValue> =
+                vec![tenant.key().into(), ResourceKind::User.code().into()];
+            params.extend(pushed.params);
+            let in_sql: i64 = reader
+                .query_row(&sql, rusqlite::params_from_iter(params.iter()), |r| {
+                    r.get(0)
+                })
+                .unwrap_or_else(|e| panic!("{text}: {e}\n{sql}"));
+            let query = Query {
+                filter: Some(filter),
+                ..Query::default()
+            };
+            let total = runtime
+                .block_on(store.query(&tenant, ResourceKind::User, &query))
+                .unwrap()
+                .total_results;
+            assert_eq!(total, expected, "{text}: the evaluator's count");
+            assert_eq!(
+                in_sql,
+                i64::try_from(expected).unwrap(),
+                "{text}: the SQL pre-filter alone\n{sql}"
+            );
+        }
+    }
 
     #[test]
     fn successor_bounds_exactly_the_strings_with_the_prefix() {

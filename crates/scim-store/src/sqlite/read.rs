@@ -11,9 +11,17 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use scim_schema::fold_case;
 use serde_json::{Map, Value};
 
-/// The columns [`resource_from_row`] reads, in order.
-pub(crate) const RESOURCE_COLUMNS: &str =
-    "r.rid, r.kind, r.id, r.version, r.created_ns, r.modified_ns, r.doc";
+/// The columns [`row_of`] reads, in order; the last one is a User's derived `groups` as a JSON
+/// array (NULL for other kinds), so that reading a User with its groups is one statement, a
+/// consistent snapshot without an explicit transaction.
+pub(crate) const RESOURCE_COLUMNS: &str = concat!(
+    "r.rid, r.kind, r.id, r.version, r.created_ns, r.modified_ns, r.doc, ",
+    "CASE WHEN r.kind = 1 THEN (SELECT json_group_array(CASE WHEN d IS NULL ",
+    "THEN json_object('value', id, 'type', 'direct') ",
+    "ELSE json_object('value', id, 'display', d, 'type', 'direct') END) ",
+    "FROM (SELECT g.id AS id, g.doc ->> '$.displayName' AS d FROM members m ",
+    "JOIN resources g ON g.rid = m.group_rid WHERE m.member_rid = r.rid ORDER BY m.group_rid)) END"
+);
 
 /// A stored row, before its derived attributes are added.
 pub(crate) struct StoredRow {
@@ -24,6 +32,8 @@ pub(crate) struct StoredRow {
     pub created_ns: i64,
     pub modified_ns: i64,
     pub doc: String,
+    /// A User's `groups`, as a JSON array, read with the row.
+    pub groups_json: Option<String>,
 }
 
 pub(crate) fn row_of(row: &Row<'_>) -> rusqlite::Result<StoredRow> {
@@ -37,6 +47,7 @@ pub(crate) fn row_of(row: &Row<'_>) -> rusqlite::Result<StoredRow> {
         created_ns: row.get(4)?,
         modified_ns: row.get(5)?,
         doc: row.get(6)?,
+        groups_json: row.get(7)?,
     })
 }
 
@@ -47,8 +58,9 @@ pub(crate) fn find_row(
     kind: ResourceKind,
     id: &str,
 ) -> Result<Option<StoredRow>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE r.tenant = ?1 AND r.id_fold = ?2 AND r.id = ?3 AND r.kind = ?4"
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT r.rid, r.kind, r.id, r.version, r.created_ns, r.modified_ns, r.doc, NULL ",
+        "FROM resources r WHERE r.tenant = ?1 AND r.id_fold = ?2 AND r.id = ?3 AND r.kind = ?4"
     ))?;
     Ok(stmt
         .query_row(
@@ -56,6 +68,52 @@ pub(crate) fn find_row(
             row_of,
         )
         .optional()?)
+}
+
+/// Resource `id` as served (RFC 7643 section 3.1, RFC 7644 section 3.4.1). A User and its
+/// `groups` are one statement, so one snapshot; a Group with its members is two, so they run
+/// in one read transaction.
+pub(crate) fn get(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    members: Members,
+) -> Result<Option<StoredResource>> {
+    let find = |conn: &Connection| -> Result<Option<StoredResource>> {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {RESOURCE_COLUMNS} FROM resources r \
+             WHERE r.tenant = ?1 AND r.id_fold = ?2 AND r.id = ?3 AND r.kind = ?4"
+        ))?;
+        let row = stmt
+            .query_row(
+                params![tenant.key(), fold_case(id), id, kind.code()],
+                row_of,
+            )
+            .optional()?;
+        row.map(|row| resource_of(conn, row, members)).transpose()
+    };
+    if kind == ResourceKind::Group && members == Members::Include {
+        in_read_transaction(conn, find)
+    } else {
+        find(conn)
+    }
+}
+
+/// Runs `work` in one read transaction (one snapshot across its statements).
+pub(crate) fn in_read_transaction<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let result = work(conn);
+    // A read transaction has nothing to lose: end it whatever happened.
+    let end = conn
+        .prepare_cached("COMMIT")
+        .and_then(|mut s| s.execute([]));
+    let value = result?;
+    end?;
+    Ok(value)
 }
 
 /// The row with surrogate key `rid`.
@@ -76,7 +134,15 @@ pub(crate) fn resource_of(
     let mut document: Value = serde_json::from_str(&row.doc)
         .map_err(|e| StoreError::Backend(format!("resource {} holds invalid JSON: {e}", row.id)))?;
     let derived = match row.kind {
-        ResourceKind::User => Some(("groups", groups_of(conn, row.rid)?)),
+        ResourceKind::User => Some((
+            "groups",
+            match &row.groups_json {
+                Some(json) => serde_json::from_str(json).map_err(|e| {
+                    StoreError::Backend(format!("groups of {}: invalid JSON: {e}", row.id))
+                })?,
+                None => groups_of(conn, row.rid)?,
+            },
+        )),
         ResourceKind::Group if members == Members::Include => {
             Some(("members", members_of(conn, row.rid)?))
         }

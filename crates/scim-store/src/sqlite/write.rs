@@ -164,6 +164,7 @@ fn write_index(
         conn.prepare_cached("DELETE FROM unique_values WHERE rid = ?1")?
             .execute([rid])?;
     }
+    note_trigram_change(conn, rid)?;
     let mut insert_value = conn.prepare_cached(
         "INSERT OR IGNORE INTO resource_values (tenant, kind, attr, value_fold, rid) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
@@ -181,6 +182,43 @@ fn write_index(
             unique.key,
             rid
         ])?;
+    }
+    Ok(())
+}
+
+/// The temporary table of the resources whose side-table values changed in the writer's
+/// current batch; [`flush_trigrams`] brings the trigram index up to date from it.
+pub(crate) const TRIGRAM_CHANGES: &str =
+    "CREATE TEMP TABLE IF NOT EXISTS trigram_changes (rid INTEGER PRIMARY KEY)";
+
+/// Notes that resource `rid`'s side-table values changed. The trigram index is not written
+/// here: FTS5 writes its pending entries to disk at every statement savepoint, so one insert
+/// per write would make one tiny index segment per write (and merge them); the writer updates
+/// it once per batch instead ([`flush_trigrams`]), and this note rolls back with its write.
+fn note_trigram_change(conn: &Connection, rid: i64) -> Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO temp.trigram_changes (rid) VALUES (?1)")?
+        .execute([rid])?;
+    Ok(())
+}
+
+/// Brings the trigram index up to date for the resources noted in this batch, in the batch's
+/// transaction (before its COMMIT, so the index never disagrees with committed values).
+pub(crate) fn flush_trigrams(conn: &Connection) -> Result<()> {
+    let pending = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM temp.trigram_changes)")?
+        .query_row([], |r| r.get::<_, bool>(0))?;
+    if !pending {
+        return Ok(());
+    }
+    for sql in [
+        // Deleting a rowid the index does not hold is harmless (a tombstone for nothing).
+        "DELETE FROM value_trigrams WHERE rowid IN (SELECT rid FROM temp.trigram_changes)",
+        "INSERT INTO value_trigrams (rowid, v) \
+         SELECT v.rid, group_concat(v.value_fold, char(10)) FROM resource_values v \
+         WHERE v.rid IN (SELECT rid FROM temp.trigram_changes) GROUP BY v.rid",
+        "DELETE FROM temp.trigram_changes",
+    ] {
+        conn.prepare_cached(sql)?.execute([])?;
     }
     Ok(())
 }
@@ -458,6 +496,7 @@ pub(crate) fn delete(
     ] {
         conn.prepare_cached(sql)?.execute([row.rid])?;
     }
+    note_trigram_change(conn, row.rid)?;
     append_event(
         conn,
         tenant,

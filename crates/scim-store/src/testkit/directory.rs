@@ -368,6 +368,16 @@ pub fn user_filters(sample_id: &str, sample_group: &str, mid_instant: &str) -> V
             "hired gt \"2020-01-04T09:00:00Z\" and level lt 3",
             "not (not (userName co \"a\"))",
             "userName co \"a\" and userName co \"b\" and userName co \"c\" or displayName pr",
+            // Attributes held only in the document, pushed down as JSON pre-filters.
+            "emails[type eq \"work\" or primary eq true]",
+            "emails[type eq \"work\" and not (value co \"x\")]",
+            "name[givenName eq \"élodie\" and familyName pr]",
+            "manager[value sw \"MGR-1\"]",
+            "phoneNumbers[type eq \"mobile\"] or title sw \"eng\"",
+            "not (title eq \"engineer\") and name.familyName co \"ü\"",
+            "hired co \"2020-01-0\" and hired sw \"2020\" and hired ew \"z\"",
+            "emails.primary eq true and department pr",
+            "tags[value eq \"vip\"] or tags ew \"É\"",
         ]
         .map(str::to_owned),
     );

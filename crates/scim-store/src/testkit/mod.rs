@@ -90,11 +90,16 @@ where
 }
 
 /// Generates one `#[test]` per kit check for a backend; `$make` is a
-/// `fn(ResourceSchemas) -> Fixture`.
+/// `fn(ResourceSchemas) -> Fixture`. With `skip_if = $skip` (a `fn() -> bool`), each test
+/// returns at once when `$skip()` is true: for a backend that needs a server which may be
+/// absent (`$skip` should say so loudly, or fail when the server is required).
 #[macro_export]
 macro_rules! store_tests {
     ($make:path) => {
-        $crate::store_tests!(@each $make;
+        $crate::store_tests!($make, skip_if = $crate::testkit::never_skip);
+    };
+    ($make:path, skip_if = $skip:path) => {
+        $crate::store_tests!(@each $make, $skip;
             tenants_and_names,
             tokens_authenticate_and_revoke,
             create_assigns_id_meta_and_version,
@@ -119,14 +124,22 @@ macro_rules! store_tests {
             model_based_operation_sequences
         );
     };
-    (@each $make:path; $($check:ident),* $(,)?) => {
+    (@each $make:path, $skip:path; $($check:ident),* $(,)?) => {
         $(
             #[test]
             fn $check() {
+                if $skip() {
+                    return;
+                }
                 $crate::testkit::run($make, $crate::testkit::$check);
             }
         )*
     };
+}
+
+/// The default of [`store_tests!`](crate::store_tests)' `skip_if`: never skip.
+pub fn never_skip() -> bool {
+    false
 }
 
 static TENANT_COUNTER: AtomicU64 = AtomicU64::new(0);

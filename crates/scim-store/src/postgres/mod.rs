@@ -1,0 +1,567 @@
+//! The PostgreSQL store: several scimd replicas serving one directory (tokio-postgres with a
+//! deadpool connection pool).
+//!
+//! The SQL is kept to what the Postgres-wire distributed databases (CockroachDB, YugabyteDB)
+//! also accept: plain tables, B-tree and GIN indexes, `jsonb` containment, CTEs, `ON CONFLICT`,
+//! `RETURNING` and `SELECT ... FOR UPDATE`. No advisory locks, no `LISTEN/NOTIFY`, no server-side
+//! functions: everything that needs Rust (Unicode case folding, the scim-filter evaluator, the
+//! scim-patch engine) runs in the replica.
+//!
+//! # Transactions and concurrency
+//!
+//! Every write is one transaction at the server's default isolation (`READ COMMITTED` on
+//! PostgreSQL, `SERIALIZABLE` on CockroachDB): the resource row is locked first
+//! (`SELECT ... FOR NO KEY UPDATE`), the expected version (RFC 7644 section 3.14) is checked
+//! under that lock, the patch is applied in process, and the new version is written before
+//! `COMMIT`. Two replicas racing on one resource therefore serialise on its row: the second
+//! sees the first's version and fails with [`StoreError::VersionMismatch`] instead of losing an
+//! update.
+//!
+//! Uniqueness (`userName`, ids, every `uniqueness: server` attribute) is enforced by unique
+//! indexes, so it holds across processes: a racing insert that loses gets SQLSTATE `23505`; the
+//! write is then retried once, and its pre-check names the attribute in the
+//! [`StoreError::Uniqueness`] it returns. Serialization failures (`40001`, CockroachDB's retry
+//! errors) and deadlocks (`40P01`) are retried a bounded number of times with jittered backoff
+//! ([`PostgresOptions::max_retries`]).
+//!
+//! # The change feed: gap-free and ordered with many writers
+//!
+//! A sequence (`nextval`) would not do: numbers are handed out at allocation, not at commit, so
+//! a reader could see event 11 committed while event 10's transaction is still open, move past
+//! 10, and never see it. Instead each write allocates its event's number with
+//! `UPDATE tenants SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq`, as the last
+//! statement of its transaction. That takes the tenant row's lock, which is held until
+//! `COMMIT`, so the writers of one tenant take their numbers one after the other, each only
+//! after the previous holder committed (or rolled back, taking its increment with it):
+//!
+//! - sequence order is commit order, and numbers have no gaps (a rolled-back write releases its
+//!   number with its increment);
+//! - when a reader sees event `n` committed, every event below `n` committed before it, so a
+//!   reader that resumes after the highest number it saw never skips a late-committing event.
+//!
+//! The lock is taken last, after the resource row locks, so all writers lock in one order
+//! (resources, then tenant) and cannot deadlock on it; it is held only for the final statements
+//! and `COMMIT`. The price is that the writes of *one tenant* commit one at a time (the writes of
+//! different tenants do not contend); a directory's provisioning traffic is far below what one
+//! row lock sustains.
+//!
+//! # Documents
+//!
+//! Each resource is stored twice: `doc`, the served JSON as text (so attribute order is what
+//! the client sent, as with SQLite), and `attrs`, its attributes as `jsonb` under a GIN index,
+//! which equality filters on attributes without a column of their own are pushed into (see
+//! [`query`]). PostgreSQL's `jsonb` and `text` cannot hold U+0000, so documents containing it
+//! are refused (400 `invalidValue`).
+
+mod migrate;
+mod query;
+mod read;
+mod write;
+
+use crate::document::{self, Prepared};
+use crate::error::{Result, StoreError};
+use crate::store::Store;
+use crate::types::{
+    ChangeEvent, ImportOutcome, IssuedToken, Members, PatchResult, PatchSettings, Query, QueryPage,
+    ResourceKind, ResourceSchemas, StoredResource, Tenant, TenantId, TokenInfo, TokenScope,
+    WriteContext,
+};
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde_json::Value;
+use std::time::Duration;
+use tokio_postgres::error::SqlState;
+
+pub use migrate::LATEST as SCHEMA_VERSION;
+
+/// How to connect a [`PostgresStore`].
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// The most connections the pool opens (per replica). 16 by default.
+    pub max_connections: usize,
+    /// The schema the store's tables live in (PostgreSQL's `search_path`), e.g. to share one
+    /// database between deployments; `None` uses the server's default (`public`). Must be a
+    /// plain lower-case identifier (`[a-z_][a-z0-9_]*`); the schema must exist.
+    pub schema: Option<String>,
+    /// How long to wait for a connection to the server.
+    pub connect_timeout: Duration,
+    /// How many times a write is retried after a serialization failure (`40001`) or a deadlock
+    /// (`40P01`) before the error is returned. 8 by default.
+    pub max_retries: u32,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            max_connections: 16,
+            schema: None,
+            connect_timeout: Duration::from_secs(10),
+            max_retries: 8,
+        }
+    }
+}
+
+/// The PostgreSQL [`Store`]. Any number of instances, in any number of processes, may share one
+/// database: every invariant is enforced by the database (see the module documentation).
+pub struct PostgresStore {
+    pool: Pool,
+    schemas: ResourceSchemas,
+    options: PostgresOptions,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.options.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a step of a transaction failed: a store-level refusal, or the database's error, whose
+/// SQLSTATE decides whether the transaction is retried.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    /// A refusal of the store's own (not found, version mismatch...): returned as is.
+    Store(StoreError),
+    /// The database's error.
+    Pg(tokio_postgres::Error),
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Store(e)
+    }
+}
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Fail::Pg(e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Fail {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Fail::Store(StoreError::Backend(format!("postgres pool: {e}")))
+    }
+}
+
+/// The result of a step inside a transaction.
+pub(crate) type PgResult<T> = std::result::Result<T, Fail>;
+
+impl Fail {
+    fn code(&self) -> Option<&SqlState> {
+        match self {
+            Fail::Pg(e) => e.code(),
+            Fail::Store(_) => None,
+        }
+    }
+
+    /// The error the caller sees. A unique violation that survived the retry (whose pre-check
+    /// would have named the attribute) is named from the index that refused it.
+    fn into_store(self) -> StoreError {
+        match self {
+            Fail::Store(e) => e,
+            Fail::Pg(e) => {
+                let Some(db) = e.as_db_error() else {
+                    return StoreError::Backend(format!("postgres: {e}"));
+                };
+                let constraint = db.constraint().unwrap_or_default();
+                if *db.code() == SqlState::UNIQUE_VIOLATION {
+                    let attribute = match constraint {
+                        "resources_user_name" => "userName",
+                        "resources_id" => "id",
+                        "tenants_name_key" => {
+                            return StoreError::TenantExists(db.detail().unwrap_or("").to_owned());
+                        }
+                        _ => "a unique attribute",
+                    };
+                    return StoreError::Uniqueness {
+                        attribute: attribute.to_owned(),
+                        value: db.detail().unwrap_or("").to_owned(),
+                    };
+                }
+                if *db.code() == SqlState::FOREIGN_KEY_VIOLATION {
+                    return StoreError::invalid_value(format!(
+                        "a resource this write refers to was deleted concurrently ({constraint})"
+                    ));
+                }
+                StoreError::Backend(format!(
+                    "postgres: {} (SQLSTATE {}){}",
+                    db.message(),
+                    db.code().code(),
+                    db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+                ))
+            }
+        }
+    }
+}
+
+/// Runs `$body` (an expression awaiting to a `PgResult`, which may use the transaction `$tx`)
+/// in a transaction, committing it on success, retrying it on the transient failures the
+/// module documentation lists.
+macro_rules! in_transaction {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let store: &PostgresStore = $store;
+        let mut attempt: u32 = 0;
+        let mut unique_retried = false;
+        loop {
+            let outcome: PgResult<_> = async {
+                let mut client = store.pool.get().await?;
+                let $tx = client.transaction().await?;
+                let value = $body.await?;
+                $tx.commit().await?;
+                Ok(value)
+            }
+            .await;
+            match outcome {
+                Ok(value) => break Ok(value),
+                Err(fail) => {
+                    let code = fail.code();
+                    let transient = code == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+                        || code == Some(&SqlState::T_R_DEADLOCK_DETECTED);
+                    let unique = code == Some(&SqlState::UNIQUE_VIOLATION) && !unique_retried;
+                    if (transient && attempt < store.options.max_retries) || unique {
+                        unique_retried |= unique;
+                        attempt += 1;
+                        backoff(attempt).await;
+                        continue;
+                    }
+                    break Err(fail.into_store());
+                }
+            }
+        }
+    }};
+}
+
+/// Sleeps a little before retry `attempt`: exponential, with jitter so that the transactions
+/// that collided do not collide again.
+async fn backoff(attempt: u32) {
+    let mut jitter = [0u8; 2];
+    let _ = getrandom::fill(&mut jitter);
+    let base = 1u64 << attempt.min(7);
+    let micros = base * 500 + u64::from(u16::from_le_bytes(jitter)) % (base * 500);
+    tokio::time::sleep(Duration::from_micros(micros)).await;
+}
+
+/// Runs `$body` (which may use the client `$client`) on a pooled connection.
+macro_rules! with_client {
+    ($store:expr, |$client:ident| $body:expr) => {{
+        let store: &PostgresStore = $store;
+        let outcome: PgResult<_> = async {
+            let $client = store.pool.get().await?;
+            $body.await
+        }
+        .await;
+        outcome.map_err(Fail::into_store)
+    }};
+}
+
+/// Runs `$body` in a read-only `REPEATABLE READ` transaction: one snapshot for the count, the
+/// page and the rows of a query.
+macro_rules! in_snapshot {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let store: &PostgresStore = $store;
+        let outcome: PgResult<_> = async {
+            let mut client = store.pool.get().await?;
+            let $tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            let value = $body.await?;
+            $tx.commit().await?;
+            Ok(value)
+        }
+        .await;
+        outcome.map_err(Fail::into_store)
+    }};
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or a
+    /// key-value connection string), checks it, and migrates it to [`SCHEMA_VERSION`]. Safe
+    /// when several replicas start at once: see [`migrate`].
+    pub async fn connect(
+        url: &str,
+        schemas: ResourceSchemas,
+        options: PostgresOptions,
+    ) -> Result<PostgresStore> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        if config.get_application_name().is_none() {
+            config.application_name("scimd");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
+        if let Some(schema) = &options.schema {
+            check_schema_name(schema)?;
+            config.options(format!("-c search_path={schema}"));
+        }
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(1))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("postgres pool: {e}")))?;
+        let store = PostgresStore {
+            pool,
+            schemas,
+            options,
+        };
+        with_client!(&store, |client| async {
+            let encoding: String = client.query_one("SHOW server_encoding", &[]).await?.get(0);
+            if !encoding.eq_ignore_ascii_case("UTF8") {
+                return Err(Fail::Store(StoreError::Backend(format!(
+                    "the database's encoding is {encoding}: scimd needs UTF8 (character counts \
+                     and code-point order in filters depend on it)"
+                ))));
+            }
+            Ok(())
+        })?;
+        migrate::migrate(&store.pool, &store.schemas).await?;
+        Ok(store)
+    }
+
+    /// The schemas the store was opened with.
+    pub fn schemas(&self) -> &ResourceSchemas {
+        &self.schemas
+    }
+
+    /// The query plan PostgreSQL chooses for `query`'s filter (`EXPLAIN`), one line per step:
+    /// for tests and operators checking that a filter uses an index.
+    pub async fn explain(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        query: &Query,
+    ) -> Result<Vec<String>> {
+        let schemas = self.schemas.clone();
+        with_client!(self, |client| query::explain(
+            &client, &schemas, *tenant, kind, query
+        ))
+    }
+
+    fn prepare(&self, kind: ResourceKind, document: Value) -> Result<Prepared> {
+        write::check_no_nul(&document)?;
+        let prepared = document::prepare(kind, self.schemas.get(kind), document)?;
+        write::check_index_sizes(&prepared.index)?;
+        Ok(prepared)
+    }
+}
+
+/// A schema name safe to put in the connection's options unquoted.
+fn check_schema_name(name: &str) -> Result<()> {
+    let mut bytes = name.bytes();
+    let ok = name.len() <= 63
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!(
+            "schema name {name:?} must be 1 to 63 characters of a-z, 0-9 and '_', not starting \
+             with a digit"
+        )))
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_tenant(&self, name: &str) -> Result<Tenant> {
+        crate::token::check_tenant_name(name)?;
+        in_transaction!(self, |tx| write::create_tenant(&tx, name))
+    }
+
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        with_client!(self, |client| read::tenant_by_name(&client, name))
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        with_client!(self, |client| read::list_tenants(&client))
+    }
+
+    async fn issue_token(
+        &self,
+        tenant: &TenantId,
+        label: &str,
+        scope: TokenScope,
+    ) -> Result<IssuedToken> {
+        in_transaction!(self, |tx| write::issue_token(&tx, *tenant, label, scope))
+    }
+
+    async fn authenticate(&self, secret: &str) -> Result<Option<(Tenant, TokenInfo)>> {
+        with_client!(self, |client| read::authenticate(&client, secret))
+    }
+
+    async fn list_tokens(&self, tenant: &TenantId) -> Result<Vec<TokenInfo>> {
+        with_client!(self, |client| read::list_tokens(&client, *tenant))
+    }
+
+    async fn revoke_token(&self, tenant: &TenantId, token_id: &str) -> Result<bool> {
+        in_transaction!(self, |tx| write::revoke_token(&tx, *tenant, token_id))
+    }
+
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        document: Value,
+        ctx: &WriteContext,
+    ) -> Result<StoredResource> {
+        let prepared = self.prepare(kind, document)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        in_transaction!(self, |tx| write::create(
+            &tx, *tenant, kind, &id, &prepared, ctx
+        ))
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        members: Members,
+    ) -> Result<Option<StoredResource>> {
+        with_client!(self, |client| read::get(
+            &client, *tenant, kind, id, members
+        ))
+    }
+
+    async fn replace(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        document: Value,
+        expected_version: Option<u64>,
+        ctx: &WriteContext,
+    ) -> Result<StoredResource> {
+        let prepared = self.prepare(kind, document)?;
+        let schema = self.schemas.get(kind);
+        in_transaction!(self, |tx| write::replace(
+            &tx,
+            schema,
+            *tenant,
+            kind,
+            id,
+            &prepared,
+            expected_version,
+            ctx
+        ))
+    }
+
+    async fn patch(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        request: &scim_patch::PatchRequest,
+        settings: &PatchSettings,
+        expected_version: Option<u64>,
+        ctx: &WriteContext,
+        members: Members,
+    ) -> Result<PatchResult> {
+        let schema = self.schemas.get(kind);
+        in_transaction!(self, |tx| write::patch(
+            &tx,
+            schema,
+            write::Target {
+                tenant: *tenant,
+                kind,
+                id,
+                expected_version,
+            },
+            request,
+            settings,
+            ctx,
+            members
+        ))
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        expected_version: Option<u64>,
+        ctx: &WriteContext,
+    ) -> Result<()> {
+        in_transaction!(self, |tx| write::delete(
+            &tx,
+            write::Target {
+                tenant: *tenant,
+                kind,
+                id,
+                expected_version,
+            },
+            ctx
+        ))
+    }
+
+    async fn query(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        query: &Query,
+    ) -> Result<QueryPage> {
+        let schemas = &self.schemas;
+        in_snapshot!(self, |tx| query::run(&tx, schemas, *tenant, kind, query))
+    }
+
+    async fn import(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        documents: Vec<Value>,
+        ctx: &WriteContext,
+    ) -> Result<ImportOutcome> {
+        // Documents are checked and indexed before the transaction opens, so that it only
+        // inserts.
+        let mut prepared = Vec::with_capacity(documents.len());
+        for (i, document) in documents.into_iter().enumerate() {
+            let id = match document.get("id") {
+                None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
+                Some(Value::String(id)) => {
+                    write::check_imported_id(id)?;
+                    id.clone()
+                }
+                Some(_) => {
+                    return Err(StoreError::invalid_value(format!(
+                        "document {i}: id must be a string"
+                    )));
+                }
+            };
+            let p = self.prepare(kind, document).map_err(|e| match e {
+                StoreError::Invalid { scim_type, detail } => StoreError::Invalid {
+                    scim_type,
+                    detail: format!("document {i}: {detail}"),
+                },
+                other => other,
+            })?;
+            prepared.push((id, p));
+        }
+        write::check_import_duplicates(&prepared)?;
+        in_transaction!(self, |tx| write::import(&tx, *tenant, kind, &prepared, ctx))
+    }
+
+    async fn events(
+        &self,
+        tenant: &TenantId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<ChangeEvent>> {
+        with_client!(self, |client| read::events(
+            &client, *tenant, after_seq, limit
+        ))
+    }
+}
