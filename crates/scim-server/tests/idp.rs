@@ -1,6 +1,7 @@
 //! Identity-provider compatibility suites (issue 6): the provisioning conversations that
-//! Microsoft Entra ID and Okta hold with a SCIM server, written as data under `tests/idp/` at
-//! the repository root and replayed here against the real server.
+//! Microsoft Entra ID, Okta, Google Workspace, OneLogin and JumpCloud hold with a SCIM server,
+//! and the attribute mappings workplace products configure in Entra ID, written as data under
+//! `tests/idp/` at the repository root and replayed here against the real server.
 //!
 //! A suite file is `{"idp", "sources", "notes"?, "steps": [...]}`. Each step is
 //! `{"name", "request": {"method", "path", "headers"?, "body"?}, "expect": {"status",
@@ -292,4 +293,24 @@ async fn microsoft_entra_id() {
 #[tokio::test]
 async fn okta() {
     run_suite("okta.json").await;
+}
+
+#[tokio::test]
+async fn google_workspace() {
+    run_suite("google-workspace.json").await;
+}
+
+#[tokio::test]
+async fn onelogin() {
+    run_suite("onelogin.json").await;
+}
+
+#[tokio::test]
+async fn jumpcloud() {
+    run_suite("jumpcloud.json").await;
+}
+
+#[tokio::test]
+async fn entra_id_workplace_attribute_mappings() {
+    run_suite("workplace-mappings.json").await;
 }
