@@ -158,18 +158,38 @@ fn write_index(
     index: &IndexEntries,
     fresh: bool,
 ) -> Result<()> {
+    // Most updates leave the indexed values alone (e.g. `active`): then neither the side
+    // table nor the trigram index is rewritten.
+    let values_changed = fresh || {
+        let mut stmt =
+            conn.prepare_cached("SELECT attr, value_fold FROM resource_values WHERE rid = ?1")?;
+        let mut old: Vec<(String, String)> = stmt
+            .query_map([rid], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut new = index.values.clone();
+        old.sort_unstable();
+        new.sort_unstable();
+        new.dedup();
+        old != new
+    };
     if !fresh {
-        conn.prepare_cached("DELETE FROM resource_values WHERE rid = ?1")?
-            .execute([rid])?;
+        if values_changed {
+            conn.prepare_cached("DELETE FROM resource_values WHERE rid = ?1")?
+                .execute([rid])?;
+        }
         conn.prepare_cached("DELETE FROM unique_values WHERE rid = ?1")?
             .execute([rid])?;
     }
-    note_trigram_change(conn, rid)?;
-    let mut insert_value = conn.prepare_cached(
-        "INSERT OR IGNORE INTO resource_values (tenant, kind, attr, value_fold, rid) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
-    for (attr, fold) in &index.values {
-        insert_value.execute(params![tenant.key(), kind.code(), attr, fold, rid])?;
+    if values_changed {
+        let mut insert_value = conn.prepare_cached(
+            "INSERT OR IGNORE INTO resource_values (tenant, kind, attr, value_fold, rid) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (attr, fold) in &index.values {
+            insert_value.execute(params![tenant.key(), kind.code(), attr, fold, rid])?;
+        }
+        if !(fresh && index.values.is_empty()) {
+            note_trigram_change(conn, rid)?;
+        }
     }
     let mut insert_unique = conn.prepare_cached(
         "INSERT INTO unique_values (tenant, kind, attr, key, rid) VALUES (?1, ?2, ?3, ?4, ?5)",
