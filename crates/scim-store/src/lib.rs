@@ -28,6 +28,8 @@
 //!   (RFC 9865).
 
 mod error;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod query_common;
 mod store;
 mod token;
 mod types;

@@ -44,6 +44,7 @@
 use super::read;
 use crate::document::to_nanos;
 use crate::error::{Result, StoreError};
+use crate::query_common::{fingerprint, get_key, ordering_sql, primary_or_first};
 use crate::token;
 use crate::types::{Paging, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, TenantId};
 use rusqlite::functions::FunctionFlags;
@@ -55,7 +56,6 @@ use scim_schema::{
     AttrLocation, AttrPath, AttributeDef, AttributeType, DateTime, ResourceSchema, fold_case,
 };
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// Runs `query` for `kind` in `tenant`, in one read transaction (one consistent snapshot).
 pub(crate) fn run(
@@ -1141,17 +1141,6 @@ fn trigram_query(needle: &str) -> String {
     query
 }
 
-fn ordering_sql(op: CompareOp) -> Option<&'static str> {
-    match op {
-        CompareOp::Eq => Some("="),
-        CompareOp::Gt => Some(">"),
-        CompareOp::Ge => Some(">="),
-        CompareOp::Lt => Some("<"),
-        CompareOp::Le => Some("<="),
-        _ => None,
-    }
-}
-
 /// The smallest string greater than every string that starts with `prefix`, in code-point
 /// order: `prefix` with its last character incremented (dropping characters that cannot be).
 /// `None` when there is none (every string is then at least `prefix`... or the prefix is empty).
@@ -1279,28 +1268,6 @@ impl SortSpec {
     }
 }
 
-fn primary_or_first(value: &Value) -> &Value {
-    match value {
-        Value::Array(items) => items
-            .iter()
-            .find(|v| v.get("primary").and_then(Value::as_bool) == Some(true))
-            .or_else(|| items.first())
-            .unwrap_or(&Value::Null),
-        other => other,
-    }
-}
-
-/// An object member, exactly then ignoring ASCII case (as the evaluator looks them up).
-fn get_key<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
-    let object = value.as_object()?;
-    object.get(key).or_else(|| {
-        object
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
-}
-
 /// RFC 7644 section 3.4.2.3: resources without a value sort last ascending, first descending;
 /// the row id breaks ties so the order is total (cursor paging depends on it).
 fn order_by(key: Option<&SortKey>, descending: bool) -> String {
@@ -1357,22 +1324,6 @@ fn keyset(
 
 // ---------------------------------------------------------------------------------------------
 // Cursors (RFC 9865)
-
-/// What a cursor is bound to: a cursor from one query is refused by another.
-fn fingerprint(kind: ResourceKind, query: &Query) -> String {
-    let filter = query
-        .filter
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    let sort = query
-        .sort_by
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    let text = format!("{kind}\u{0}{filter}\u{0}{sort}\u{0}{:?}", query.sort_order);
-    token::hex(&Sha256::digest(text.as_bytes())[..8])
-}
 
 fn encode_cursor(fingerprint: &str, key: &SqlValue, rid: i64) -> String {
     let key = match key {
