@@ -3,7 +3,7 @@
 
 use crate::token;
 use crate::types::{Query, ResourceKind};
-use scim_filter::CompareOp;
+use scim_filter::{CompValue, CompareOp, Comparison, Filter};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -57,4 +57,99 @@ pub(crate) fn get_key<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
             .map(|(_, v)| v)
     })
+}
+
+/// What a backend made of one filter leaf in SQL.
+pub(crate) enum Leaf {
+    /// SQL that selects exactly the resources the leaf matches.
+    Exact(String),
+    /// SQL that selects at least those resources; the evaluator finishes.
+    Superset(String),
+    /// Nothing SQL can say; the evaluator decides alone.
+    Unknown,
+}
+
+/// A backend's translation of filter leaves (comparisons, `pr`, value paths) into SQL.
+/// [`translate`] does the rest, which is the same for every backend.
+pub(crate) trait LeafSql {
+    /// The backend's SQL for true and false (`1`/`0`, `TRUE`/`FALSE`).
+    const TRUE: &'static str;
+    /// See [`LeafSql::TRUE`].
+    const FALSE: &'static str;
+    /// SQL that is true where `sql` is false or NULL.
+    fn is_not_true(sql: &str) -> String;
+    /// Translates one leaf, pushing its parameters.
+    fn leaf(&mut self, leaf: &Filter) -> Leaf;
+    /// How many parameters have been pushed.
+    fn param_count(&self) -> usize;
+    /// Drops the parameters pushed after the first `len`.
+    fn truncate_params(&mut self, len: usize);
+    /// Records that `leaf` was not translated exactly, so the evaluator must finish the query
+    /// (and may need the attributes the store derives, like `groups`).
+    fn not_exact(&mut self, leaf: &Filter);
+}
+
+/// Translates a filter into a SQL condition through a backend's [`LeafSql`]: negations are
+/// pushed down to the leaves (De Morgan), `ne` is `not eq` and `eq null` is `not pr` (the
+/// evaluator's definitions), and a leaf SQL cannot negate exactly becomes "true" under `not`,
+/// a superset that the evaluator finishes.
+pub(crate) fn translate<T: LeafSql>(t: &mut T, filter: &Filter, negated: bool) -> String {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            let is_and = matches!(filter, Filter::And(..));
+            let left = translate(t, a, negated);
+            let right = translate(t, b, negated);
+            let op = if is_and != negated { "AND" } else { "OR" };
+            format!("({left} {op} {right})")
+        }
+        Filter::Not(inner) => translate(t, inner, !negated),
+        Filter::Compare(Comparison {
+            path,
+            op: CompareOp::Ne,
+            value,
+        }) => {
+            let eq = Filter::Compare(Comparison {
+                path: path.clone(),
+                op: CompareOp::Eq,
+                value: value.clone(),
+            });
+            translate(t, &eq, !negated)
+        }
+        Filter::Compare(Comparison {
+            path,
+            op: CompareOp::Eq,
+            value: CompValue::Null,
+        }) => translate(t, &Filter::Present(path.clone()), !negated),
+        leaf => {
+            // A leaf replaced by a constant takes its parameters with it: they would shift the
+            // positions of later ones (SQLite), or be untypable (PostgreSQL).
+            let mark = t.param_count();
+            match t.leaf(leaf) {
+                Leaf::Exact(sql) if negated => {
+                    if sql == T::FALSE {
+                        T::TRUE.to_owned()
+                    } else if sql == T::TRUE {
+                        T::FALSE.to_owned()
+                    } else {
+                        T::is_not_true(&sql)
+                    }
+                }
+                Leaf::Exact(sql) => sql,
+                Leaf::Superset(sql) => {
+                    t.not_exact(leaf);
+                    if negated {
+                        t.truncate_params(mark);
+                        T::TRUE.to_owned()
+                    } else {
+                        sql
+                    }
+                }
+                Leaf::Unknown => {
+                    t.not_exact(leaf);
+                    t.truncate_params(mark);
+                    T::TRUE.to_owned()
+                }
+            }
+        }
+    }
 }

@@ -44,7 +44,9 @@
 use super::read;
 use crate::document::to_nanos;
 use crate::error::{Result, StoreError};
-use crate::query_common::{fingerprint, get_key, ordering_sql, primary_or_first};
+use crate::query_common::{
+    self, Leaf, LeafSql, fingerprint, get_key, ordering_sql, primary_or_first,
+};
 use crate::token;
 use crate::types::{Paging, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, TenantId};
 use rusqlite::functions::FunctionFlags;
@@ -366,12 +368,6 @@ enum Hot {
     Member,
 }
 
-enum Leaf {
-    Exact(String),
-    Superset(String),
-    Unknown,
-}
-
 struct Translator<'a> {
     schema: &'a ResourceSchema,
     kind: ResourceKind,
@@ -381,73 +377,40 @@ struct Translator<'a> {
     derived: bool,
 }
 
+impl LeafSql for Translator<'_> {
+    const TRUE: &'static str = "1";
+    const FALSE: &'static str = "0";
+
+    fn is_not_true(sql: &str) -> String {
+        format!("(({sql}) IS NOT 1)")
+    }
+
+    fn leaf(&mut self, leaf: &Filter) -> Leaf {
+        match leaf {
+            Filter::Compare(c) => self.compare(c),
+            Filter::Present(path) => self.present(path),
+            Filter::ValuePath(vp) => self.value_path(vp),
+            _ => Leaf::Unknown,
+        }
+    }
+
+    fn param_count(&self) -> usize {
+        self.params.len()
+    }
+
+    fn truncate_params(&mut self, len: usize) {
+        self.params.truncate(len);
+    }
+
+    fn not_exact(&mut self, leaf: &Filter) {
+        self.exact = false;
+        self.note_derived(leaf);
+    }
+}
+
 impl<'a> Translator<'a> {
     fn translate(&mut self, filter: &Filter, negated: bool) -> String {
-        match filter {
-            Filter::And(a, b) | Filter::Or(a, b) => {
-                let is_and = matches!(filter, Filter::And(..));
-                let left = self.translate(a, negated);
-                let right = self.translate(b, negated);
-                // De Morgan: under negation `and` becomes `or` and vice versa.
-                let op = if is_and != negated { "AND" } else { "OR" };
-                format!("({left} {op} {right})")
-            }
-            Filter::Not(inner) => self.translate(inner, !negated),
-            Filter::Compare(Comparison {
-                path,
-                op: CompareOp::Ne,
-                value,
-            }) => {
-                // The evaluator's definition: `a ne v` is `not (a eq v)`.
-                let eq = Filter::Compare(Comparison {
-                    path: path.clone(),
-                    op: CompareOp::Eq,
-                    value: value.clone(),
-                });
-                self.translate(&eq, !negated)
-            }
-            Filter::Compare(Comparison {
-                path,
-                op: CompareOp::Eq,
-                value: CompValue::Null,
-            }) => {
-                // `eq null` is exactly "not present".
-                self.translate(&Filter::Present(path.clone()), !negated)
-            }
-            leaf => {
-                // A leaf replaced by a constant must take its parameters with it.
-                let mark = self.params.len();
-                let translated = match leaf {
-                    Filter::Compare(c) => self.compare(c),
-                    Filter::Present(path) => self.present(path),
-                    Filter::ValuePath(vp) => self.value_path(vp),
-                    _ => Leaf::Unknown,
-                };
-                match translated {
-                    Leaf::Exact(sql) if negated => match sql.as_str() {
-                        "0" => "1".to_owned(),
-                        "1" => "0".to_owned(),
-                        _ => format!("(({sql}) IS NOT 1)"),
-                    },
-                    Leaf::Exact(sql) => sql,
-                    Leaf::Superset(sql) => {
-                        self.exact = false;
-                        if negated {
-                            self.params.truncate(mark);
-                            "1".to_owned()
-                        } else {
-                            sql
-                        }
-                    }
-                    Leaf::Unknown => {
-                        self.params.truncate(mark);
-                        self.exact = false;
-                        self.note_derived(leaf);
-                        "1".to_owned()
-                    }
-                }
-            }
-        }
+        query_common::translate(self, filter, negated)
     }
 
     /// Records whether the evaluator will need the derived attribute for this leaf.
