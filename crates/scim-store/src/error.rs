@@ -71,6 +71,19 @@ pub enum StoreError {
     /// section 2.1).
     #[error("invalid cursor: {0}")]
     InvalidCursor(String),
+    /// A workplace object (a site, floor, neighbourhood, resource, booking, assignment, or the
+    /// person a booking names) does not exist in the tenant (404).
+    #[error("{what} {id:?} not found")]
+    WorkplaceNotFound {
+        /// What was looked for: `site`, `booking`, `person`...
+        what: String,
+        /// The id looked for.
+        id: String,
+    },
+    /// A workplace write contradicts the current state (409): deleting a place something still
+    /// refers to, assigning a resource already assigned, checking in a cancelled booking.
+    #[error("{0}")]
+    Conflict(String),
     /// The storage engine failed (500): I/O, corruption, a bug. The detail is for the log,
     /// not for the client.
     #[error("storage failure: {0}")]
@@ -81,7 +94,10 @@ impl StoreError {
     /// The HTTP status this error answers with (RFC 7644 section 3.12).
     pub fn status(&self) -> u16 {
         match self {
-            StoreError::NotFound { .. } | StoreError::TenantNotFound(_) => 404,
+            StoreError::NotFound { .. }
+            | StoreError::TenantNotFound(_)
+            | StoreError::WorkplaceNotFound { .. } => 404,
+            StoreError::Conflict(_) => 409,
             StoreError::VersionMismatch { .. } => 412,
             StoreError::Uniqueness { .. } | StoreError::TenantExists(_) => 409,
             StoreError::Invalid { scim_type, .. } => scim_type.status(),

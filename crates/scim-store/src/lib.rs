@@ -45,6 +45,8 @@ pub mod postgres;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub mod workplace;
+
 pub use error::{Result, StoreError};
 pub use store::Store;
 pub use types::{
@@ -52,3 +54,4 @@ pub use types::{
     Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, StoredResource, Tenant, TenantId,
     TokenInfo, TokenScope, WriteContext,
 };
+pub use workplace::WorkplaceStore;

@@ -1,0 +1,810 @@
+//! The backend-neutral half of every workplace write: given what a backend loaded inside its
+//! transaction, decide (with [`workplace_policy`]) and say exactly which rows to write and
+//! which feed entries to append. Backends only load and write; they never decide, so SQLite
+//! and PostgreSQL cannot drift apart.
+
+use super::{
+    BookingFlag, BookingOutcome, BookingRecord, FeedSubject, NewBooking, PlaceKind, PlaceRecord,
+    WorkplaceConfig,
+};
+use crate::error::{Result, StoreError};
+use scim_schema::{ResourceSchema, ScimType};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use workplace_policy::{
+    Action, Actor, Assignment, Booking, BookingStatus, CascadeContext, Catalog, Command,
+    CompiledPolicySet, Decision, Effects, Floor, Neighbourhood, Person, PolicyError, Resource,
+    Site, Timestamp, evaluate, has_capacity, on_person_change,
+};
+
+/// The actor recorded on the feed for cascades.
+pub const SYSTEM_ACTOR: &str = "system";
+
+/// How long before its start a booking may be checked in.
+pub const CHECK_IN_EARLY_SECONDS: i64 = 15 * 60;
+
+/// The most entries a list, the feed or the audit log returns at once.
+pub const MAX_PAGE: usize = 1_000;
+
+/// A feed entry to append, after the write's own entries, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedDraft {
+    /// What it is about.
+    pub subject: FeedSubject,
+    /// Its id.
+    pub id: String,
+    /// What happened.
+    pub op: &'static str,
+    /// The subject's version after it, where it has one.
+    pub version: Option<u64>,
+    /// The entry's detail.
+    pub detail: Value,
+}
+
+/// The rows a cascade changes and the feed entries it appends.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CascadeWrites {
+    /// Bookings to rewrite (status, flag, version), each as it must now be stored.
+    pub bookings: Vec<BookingRecord>,
+    /// Assignments to delete.
+    pub released: Vec<Assignment>,
+    /// A former person whose history must be anonymised: replace their id in their bookings
+    /// with [`anonymised_id`].
+    pub anonymise: Option<String>,
+    /// Feed entries, one per effect.
+    pub feed: Vec<FeedDraft>,
+}
+
+impl CascadeWrites {
+    /// Whether the cascade changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.bookings.is_empty() && self.released.is_empty() && self.anonymise.is_none()
+    }
+
+    /// Appends another cascade's writes (several people changed by one Group write).
+    pub fn extend(&mut self, other: CascadeWrites) {
+        self.bookings.extend(other.bookings);
+        self.released.extend(other.released);
+        if other.anonymise.is_some() {
+            self.anonymise = other.anonymise;
+        }
+        self.feed.extend(other.feed);
+    }
+}
+
+/// The id a former person's history is anonymised to: stable per person (so their bookings
+/// stay grouped), revealing nothing of the SCIM id.
+pub fn anonymised_id(person: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(person.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("anonymised-{hex}")
+}
+
+/// A policy error as the store reports it: 400 `invalidValue`, naming the rule and the
+/// problem.
+pub fn policy_error(error: PolicyError) -> StoreError {
+    StoreError::Invalid {
+        scim_type: ScimType::InvalidValue,
+        detail: error.to_string(),
+    }
+}
+
+/// Compiles the tenant's policies against its User schema.
+pub fn compile(config: &WorkplaceConfig, user: &ResourceSchema) -> Result<CompiledPolicySet> {
+    CompiledPolicySet::compile_with(&config.policies, user).map_err(policy_error)
+}
+
+/// Builds the catalog from its stored entries (any order). Fails as [`Catalog::new`] does, as
+/// a 400 naming the entry.
+pub fn catalog(records: &[PlaceRecord]) -> Result<Catalog> {
+    let mut sites = Vec::new();
+    let mut floors = Vec::new();
+    let mut neighbourhoods = Vec::new();
+    let mut resources = Vec::new();
+    for record in records {
+        let bad = |e: serde_json::Error| StoreError::Invalid {
+            scim_type: ScimType::InvalidValue,
+            detail: format!("{} {:?}: {e}", record.kind.as_str(), record.id),
+        };
+        let document = record.document.clone();
+        match record.kind {
+            PlaceKind::Site => sites.push(serde_json::from_value::<Site>(document).map_err(bad)?),
+            PlaceKind::Floor => {
+                floors.push(serde_json::from_value::<Floor>(document).map_err(bad)?)
+            }
+            PlaceKind::Neighbourhood => {
+                neighbourhoods.push(serde_json::from_value::<Neighbourhood>(document).map_err(bad)?)
+            }
+            PlaceKind::Resource => {
+                resources.push(serde_json::from_value::<Resource>(document).map_err(bad)?)
+            }
+        }
+    }
+    Catalog::new(sites, floors, neighbourhoods, resources).map_err(policy_error)
+}
+
+/// Checks a catalog entry submitted through the API and returns it in canonical form (the
+/// typed struct serialised back, so stored documents have one shape). `id` is the id in the
+/// URL; the document's `id`, if present, must be the same.
+pub fn canonical_place(kind: PlaceKind, id: &str, mut document: Value) -> Result<Value> {
+    let Some(object) = document.as_object_mut() else {
+        return Err(StoreError::Invalid {
+            scim_type: ScimType::InvalidSyntax,
+            detail: format!("a {} must be a JSON object", kind.as_str()),
+        });
+    };
+    match object.get("id") {
+        None => {
+            object.insert("id".into(), Value::String(id.to_owned()));
+        }
+        Some(Value::String(given)) if given == id => {}
+        Some(other) => {
+            return Err(StoreError::Invalid {
+                scim_type: ScimType::Mutability,
+                detail: format!(
+                    "{} id {other} does not match {id:?}, the id in the path",
+                    kind.as_str()
+                ),
+            });
+        }
+    }
+    let bad = |e: serde_json::Error| StoreError::Invalid {
+        scim_type: ScimType::InvalidValue,
+        detail: format!("{} {id:?}: {e}", kind.as_str()),
+    };
+    let canonical = match kind {
+        PlaceKind::Site => {
+            serde_json::to_value(serde_json::from_value::<Site>(document).map_err(bad)?)
+        }
+        PlaceKind::Floor => {
+            serde_json::to_value(serde_json::from_value::<Floor>(document).map_err(bad)?)
+        }
+        PlaceKind::Neighbourhood => {
+            serde_json::to_value(serde_json::from_value::<Neighbourhood>(document).map_err(bad)?)
+        }
+        PlaceKind::Resource => {
+            serde_json::to_value(serde_json::from_value::<Resource>(document).map_err(bad)?)
+        }
+    };
+    canonical.map_err(|e| StoreError::Backend(format!("serialising a {}: {e}", kind.as_str())))
+}
+
+/// The person a stored User document describes (`document` with its derived `groups`, in the
+/// order the person joined them); `deleted` for a User the write deletes.
+pub fn person(id: &str, document: &Value, deleted: bool) -> Person {
+    Person::from_scim(id, document.clone(), deleted)
+}
+
+/// The cascade of one person's change: `before` is their document before the write (`None`
+/// if the write created them), `after` after it (`None` if the write deleted them; they are
+/// then judged as former with their last document). `bookings` and `assignments` are theirs
+/// (at least every live booking not yet ended, and every assignment).
+pub fn person_cascade(
+    context: &CascadeContext<'_>,
+    id: &str,
+    before: Option<&Value>,
+    after: Option<&Value>,
+    bookings: Vec<BookingRecord>,
+    assignments: Vec<Assignment>,
+    request_id: &str,
+) -> CascadeWrites {
+    let before_person = before.map(|doc| person(id, doc, false));
+    let after_person = match (after, before) {
+        (Some(doc), _) => person(id, doc, false),
+        (None, Some(doc)) => person(id, doc, true),
+        (None, None) => return CascadeWrites::default(),
+    };
+    let plain: Vec<Booking> = bookings.iter().map(|r| r.booking.clone()).collect();
+    let effects = on_person_change(
+        context,
+        before_person.as_ref(),
+        &after_person,
+        &plain,
+        &assignments,
+        request_id,
+    );
+    apply(&effects, bookings, assignments, context.now)
+}
+
+/// Turns effects into rows and feed entries: applies them to the records (the reference
+/// semantics of [`Effects::apply`]), keeps the bookings that changed with their version
+/// bumped, the assignments released, and one feed entry per effect that changed something.
+pub fn apply(
+    effects: &Effects,
+    bookings: Vec<BookingRecord>,
+    assignments: Vec<Assignment>,
+    now: Timestamp,
+) -> CascadeWrites {
+    let mut writes = CascadeWrites::default();
+    if effects.is_empty() {
+        return writes;
+    }
+    let mut records: Vec<BookingRecord> = bookings;
+    let mut changed = vec![false; records.len()];
+    let position: HashMap<String, usize> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.booking.id.clone(), i))
+        .collect();
+    let mut held: Vec<Assignment> = assignments;
+    for action in effects.iter() {
+        let mut plain: Vec<Booking> = Vec::new();
+        let index = match &action.command {
+            Command::CancelBooking { booking, .. }
+            | Command::EndBooking { booking, .. }
+            | Command::FlagBooking { booking, .. } => position.get(booking).copied(),
+            _ => None,
+        };
+        match &action.command {
+            Command::CancelBooking { .. } | Command::EndBooking { .. } => {
+                let Some(i) = index else { continue };
+                let Some(record) = records.get_mut(i) else {
+                    continue;
+                };
+                plain.push(record.booking.clone());
+                let single = Effects {
+                    items: vec![action.clone()],
+                };
+                single.apply(&mut plain, &mut Vec::new(), now);
+                let Some(after) = plain.pop() else { continue };
+                if after == record.booking {
+                    continue;
+                }
+                record.booking = after;
+                changed[i] = true;
+                let op = match action.command {
+                    Command::EndBooking { .. } => "ended",
+                    _ => "cancelled",
+                };
+                writes
+                    .feed
+                    .push(booking_draft(record, op, Some(action), now));
+            }
+            Command::FlagBooking { .. } => {
+                let Some(i) = index else { continue };
+                let Some(record) = records.get_mut(i) else {
+                    continue;
+                };
+                if !record.booking.is_live() {
+                    continue;
+                }
+                record.flag = Some(BookingFlag {
+                    reason: action.reason.clone(),
+                    cause: action.cause.clone(),
+                    at: now,
+                });
+                changed[i] = true;
+                writes
+                    .feed
+                    .push(booking_draft(record, "flagged", Some(action), now));
+            }
+            Command::ReleaseAssignment { assignment, .. } => {
+                if let Some(at) = held.iter().position(|a| &a.id == assignment) {
+                    let released = held.remove(at);
+                    writes.feed.push(FeedDraft {
+                        subject: FeedSubject::Assignment,
+                        id: released.id.clone(),
+                        op: "released",
+                        version: None,
+                        detail: json!({
+                            "person": released.person,
+                            "resource": released.resource,
+                            "reason": action.reason,
+                            "cause": action.cause,
+                        }),
+                    });
+                    writes.released.push(released);
+                }
+            }
+            Command::AnonymisePerson { person } => {
+                writes.anonymise = Some(person.clone());
+                writes.feed.push(FeedDraft {
+                    subject: FeedSubject::User,
+                    id: anonymised_id(person),
+                    op: "anonymised",
+                    version: None,
+                    detail: json!({"reason": action.reason, "cause": action.cause}),
+                });
+            }
+        }
+    }
+    for (record, changed) in records.into_iter().zip(changed) {
+        if changed {
+            let mut record = record;
+            record.version += 1;
+            writes.bookings.push(record);
+        }
+    }
+    // The drafts carry the versions the records now have.
+    for draft in &mut writes.feed {
+        if draft.subject == FeedSubject::Booking {
+            draft.version = writes
+                .bookings
+                .iter()
+                .find(|r| r.booking.id == draft.id)
+                .map(|r| r.version);
+        }
+    }
+    writes
+}
+
+/// A booking's feed entry: who, what, when, and for a cascade why.
+pub fn booking_draft(
+    record: &BookingRecord,
+    op: &'static str,
+    action: Option<&Action>,
+    _now: Timestamp,
+) -> FeedDraft {
+    let booking = &record.booking;
+    let mut detail = json!({
+        "person": booking.person,
+        "resource": booking.resource,
+        "start": booking.start,
+        "end": booking.end,
+    });
+    if let (Some(action), Some(object)) = (action, detail.as_object_mut()) {
+        object.insert("reason".into(), Value::String(action.reason.clone()));
+        object.insert(
+            "cause".into(),
+            serde_json::to_value(&action.cause).unwrap_or(Value::Null),
+        );
+    }
+    FeedDraft {
+        subject: FeedSubject::Booking,
+        id: booking.id.clone(),
+        op,
+        version: Some(record.version),
+        detail,
+    }
+}
+
+/// Decides a booking request: the policies first, then the resource's room. `existing` are the
+/// person's bookings (for the limits) and `on_resource` the live bookings of the resource
+/// overlapping the interval (for the capacity); either may hold more.
+#[allow(clippy::too_many_arguments)]
+pub fn decide_booking(
+    policies: &CompiledPolicySet,
+    catalog: &Catalog,
+    person: &Person,
+    request: &NewBooking,
+    now: Timestamp,
+    existing: &[Booking],
+    on_resource: &[Booking],
+) -> Result<std::result::Result<(), BookingOutcome>> {
+    let resource = catalog
+        .resource(&request.resource)
+        .ok_or_else(|| not_found("resource", &request.resource))?;
+    let decision: Decision = evaluate(
+        policies,
+        catalog,
+        person,
+        resource,
+        request.request(),
+        now,
+        existing,
+    );
+    if !decision.allowed {
+        return Ok(Err(BookingOutcome::Refused(decision)));
+    }
+    if !has_capacity(resource, request.start, request.end, on_resource) {
+        return Ok(Err(BookingOutcome::Full {
+            capacity: resource.capacity,
+        }));
+    }
+    Ok(Ok(()))
+}
+
+/// The new booking's record, version 1.
+pub fn new_booking(id: String, request: NewBooking, now: Timestamp) -> BookingRecord {
+    BookingRecord {
+        booking: Booking {
+            id,
+            person: request.person,
+            resource: request.resource,
+            start: request.start,
+            end: request.end,
+            status: BookingStatus::Booked,
+            created_at: now,
+        },
+        flag: None,
+        version: 1,
+    }
+}
+
+/// A new, time-ordered id (`b-` or `a-` then 16 hex digits of nanoseconds and 8 random): ids
+/// sort in creation order, so listings by id are listings by age.
+pub fn new_id(prefix: &str) -> Result<String> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut random = [0u8; 4];
+    getrandom::fill(&mut random).map_err(|e| StoreError::Backend(format!("getrandom: {e}")))?;
+    Ok(format!(
+        "{prefix}-{:016x}{:08x}",
+        u64::try_from(nanos).unwrap_or(u64::MAX),
+        u32::from_be_bytes(random)
+    ))
+}
+
+/// A cancellation by a person or an administrator: the record as it must now be stored, or
+/// `None` if it is already cancelled (cancelling twice is harmless). A completed booking is a
+/// conflict.
+pub fn cancel(
+    record: &BookingRecord,
+    by: Actor,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Option<BookingRecord>> {
+    match &record.booking.status {
+        BookingStatus::Cancelled { .. } => Ok(None),
+        BookingStatus::Completed { .. } => Err(conflict(format!(
+            "booking {:?} is completed and cannot be cancelled",
+            record.booking.id
+        ))),
+        BookingStatus::Booked | BookingStatus::CheckedIn => {
+            let mut updated = record.clone();
+            updated.booking.status = BookingStatus::Cancelled {
+                by,
+                reason: reason.to_owned(),
+                at: now,
+                cause: None,
+            };
+            updated.version += 1;
+            Ok(Some(updated))
+        }
+    }
+}
+
+/// A check-in: allowed for a booked booking whose interval contains `now` (or starts within
+/// [`CHECK_IN_EARLY_SECONDS`]), of a person who may still book it now. `existing` are the
+/// person's other bookings (for the limits).
+pub fn check_in(
+    policies: &CompiledPolicySet,
+    catalog: &Catalog,
+    person: &Person,
+    record: &BookingRecord,
+    now: Timestamp,
+    existing: &[Booking],
+) -> Result<BookingOutcome> {
+    let booking = &record.booking;
+    if booking.status != BookingStatus::Booked {
+        return Err(conflict(format!(
+            "booking {:?} is {}, only a booked booking can be checked in",
+            booking.id,
+            status_name(&booking.status)
+        )));
+    }
+    if now < booking.start - CHECK_IN_EARLY_SECONDS || now >= booking.end {
+        return Err(conflict(format!(
+            "booking {:?} runs from {} to {}: check-in opens {} minutes before the start and \
+             closes at the end (now is {now})",
+            booking.id,
+            booking.start,
+            booking.end,
+            CHECK_IN_EARLY_SECONDS / 60
+        )));
+    }
+    let resource = catalog
+        .resource(&booking.resource)
+        .ok_or_else(|| not_found("resource", &booking.resource))?;
+    // Judged as a request for what is left of the booking, ignoring the booking itself (it
+    // must not count against its own limits).
+    let others: Vec<Booking> = existing
+        .iter()
+        .filter(|b| b.id != booking.id)
+        .cloned()
+        .collect();
+    let request = workplace_policy::BookingRequest {
+        start: booking.start.max(now),
+        end: booking.end,
+    };
+    let mut decision = evaluate(policies, catalog, person, resource, request, now, &others);
+    if !decision.allowed {
+        // Limits measured from "now" (days ahead, duration) do not apply to a booking made
+        // earlier; re-check as of when it was made, as cascades do, unless the person is not
+        // active or a deny rule fires.
+        let as_made = evaluate(
+            policies,
+            catalog,
+            person,
+            resource,
+            booking_request(booking),
+            booking.created_at,
+            &others,
+        );
+        if as_made.allowed && person.is_active() {
+            decision = as_made;
+        }
+    }
+    if !decision.allowed {
+        return Ok(BookingOutcome::Refused(decision));
+    }
+    let mut updated = record.clone();
+    updated.booking.status = BookingStatus::CheckedIn;
+    updated.version += 1;
+    Ok(BookingOutcome::Done(Box::new(updated)))
+}
+
+fn booking_request(booking: &Booking) -> workplace_policy::BookingRequest {
+    workplace_policy::BookingRequest {
+        start: booking.start,
+        end: booking.end,
+    }
+}
+
+/// The status's stored name: `booked`, `checkedIn`, `cancelled`, `completed`.
+pub fn status_name(status: &BookingStatus) -> &'static str {
+    match status {
+        BookingStatus::Booked => "booked",
+        BookingStatus::CheckedIn => "checkedIn",
+        BookingStatus::Cancelled { .. } => "cancelled",
+        BookingStatus::Completed { .. } => "completed",
+    }
+}
+
+/// Every status name, in life order.
+pub const STATUS_NAMES: [&str; 4] = ["booked", "checkedIn", "cancelled", "completed"];
+
+/// A record's stored JSON (the whole record; backends also keep the columns they filter on).
+pub fn booking_json(record: &BookingRecord) -> Result<String> {
+    serde_json::to_string(record).map_err(|e| StoreError::Backend(format!("booking JSON: {e}")))
+}
+
+/// A record from its stored JSON.
+pub fn booking_from_json(text: &str) -> Result<BookingRecord> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("stored booking: {e}")))
+}
+
+/// 404 for a workplace object.
+pub fn not_found(what: &str, id: &str) -> StoreError {
+    StoreError::WorkplaceNotFound {
+        what: what.to_owned(),
+        id: id.to_owned(),
+    }
+}
+
+/// 409 for a workplace write that contradicts the state.
+pub fn conflict(detail: String) -> StoreError {
+    StoreError::Conflict(detail)
+}
+
+/// What every cascade and booking decision of a tenant needs, built once per *generation*: the
+/// configuration, its compiled policies and the catalog. Backends keep a per-tenant
+/// generation counter that every policy or catalog write bumps in its transaction, and rebuild
+/// a tenant's context only when the counter moved, so the hot paths never recompile 1,000
+/// rules or re-read the catalog.
+#[derive(Debug)]
+pub struct TenantContext {
+    /// The generation this was built at.
+    pub generation: u64,
+    /// The policies and settings.
+    pub config: WorkplaceConfig,
+    /// The compiled policies.
+    pub policies: CompiledPolicySet,
+    /// The catalog.
+    pub catalog: Catalog,
+}
+
+impl TenantContext {
+    /// Builds a tenant's context from what a backend loaded.
+    pub fn build(
+        generation: u64,
+        config: WorkplaceConfig,
+        places: &[PlaceRecord],
+        user: &ResourceSchema,
+    ) -> Result<TenantContext> {
+        let policies = compile(&config, user)?;
+        let catalog = catalog(places)?;
+        Ok(TenantContext {
+            generation,
+            config,
+            policies,
+            catalog,
+        })
+    }
+
+    /// The cascade context at `now`.
+    pub fn cascade(&self, now: Timestamp) -> CascadeContext<'_> {
+        CascadeContext {
+            policies: &self.policies,
+            catalog: &self.catalog,
+            settings: self.config.settings,
+            now,
+        }
+    }
+}
+
+/// Tenant contexts by tenant, each valid for one generation.
+#[derive(Debug, Default)]
+pub struct ContextCache {
+    entries: std::sync::Mutex<HashMap<i64, std::sync::Arc<TenantContext>>>,
+}
+
+impl ContextCache {
+    /// The cached context of `tenant` if it is at `generation`.
+    pub fn get(
+        &self,
+        tenant: crate::TenantId,
+        generation: u64,
+    ) -> Option<std::sync::Arc<TenantContext>> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries
+            .get(&tenant.key())
+            .filter(|c| c.generation == generation)
+            .cloned()
+    }
+
+    /// Caches `context` for `tenant` (replacing an older generation, never a newer one).
+    pub fn put(&self, tenant: crate::TenantId, context: std::sync::Arc<TenantContext>) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let keep_existing = entries
+            .get(&tenant.key())
+            .is_some_and(|c| c.generation > context.generation);
+        if !keep_existing {
+            entries.insert(tenant.key(), context);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use workplace_policy::{CascadeSettings, Cause, PolicySet, Trigger};
+
+    fn record(id: &str, start: Timestamp) -> BookingRecord {
+        new_booking(
+            id.into(),
+            NewBooking {
+                person: "u1".into(),
+                resource: "d1".into(),
+                start,
+                end: start + 3600,
+            },
+            0,
+        )
+    }
+
+    fn context_parts() -> (CompiledPolicySet, Catalog) {
+        let policies: PolicySet = serde_json::from_value(json!({
+            "rules": [{"id": "all", "name": "Everyone", "effect": "allow"}],
+            "default": "deny"
+        }))
+        .expect("policy JSON");
+        let records = vec![
+            PlaceRecord {
+                kind: PlaceKind::Site,
+                id: "lon".into(),
+                document: json!({"id": "lon", "name": "London"}),
+                version: 1,
+            },
+            PlaceRecord {
+                kind: PlaceKind::Resource,
+                id: "d1".into(),
+                document: json!({"id": "d1", "kind": "desk", "site": "lon", "name": "D1", "capacity": 1}),
+                version: 1,
+            },
+        ];
+        (
+            CompiledPolicySet::compile(&policies).expect("compiles"),
+            catalog(&records).expect("catalog"),
+        )
+    }
+
+    #[test]
+    fn deactivation_cancels_future_bookings_and_reports_each_on_the_feed() {
+        let (policies, catalog) = context_parts();
+        let context = CascadeContext {
+            policies: &policies,
+            catalog: &catalog,
+            settings: CascadeSettings::default(),
+            now: 1_000,
+        };
+        let writes = person_cascade(
+            &context,
+            "u1",
+            Some(&json!({"userName": "a", "active": true})),
+            Some(&json!({"userName": "a", "active": false})),
+            vec![record("b1", 5_000), record("b2", 9_000)],
+            vec![Assignment {
+                id: "a1".into(),
+                person: "u1".into(),
+                resource: "d1".into(),
+                since: 0,
+            }],
+            "req-7",
+        );
+        assert_eq!(writes.bookings.len(), 2);
+        assert!(
+            writes
+                .bookings
+                .iter()
+                .all(|r| r.version == 2
+                    && matches!(r.booking.status, BookingStatus::Cancelled { .. }))
+        );
+        assert_eq!(writes.released.len(), 1);
+        let ops: Vec<&str> = writes.feed.iter().map(|d| d.op).collect();
+        assert_eq!(ops, ["cancelled", "cancelled", "released"]);
+        assert_eq!(writes.feed[0].version, Some(2));
+        assert_eq!(writes.feed[0].detail["cause"]["requestId"], "req-7");
+    }
+
+    #[test]
+    fn nothing_held_means_nothing_written() {
+        let (policies, catalog) = context_parts();
+        let context = CascadeContext {
+            policies: &policies,
+            catalog: &catalog,
+            settings: CascadeSettings::default(),
+            now: 1_000,
+        };
+        let writes = person_cascade(
+            &context,
+            "u1",
+            Some(&json!({"active": true})),
+            None,
+            vec![],
+            vec![],
+            "r",
+        );
+        assert!(writes.is_empty());
+    }
+
+    #[test]
+    fn flags_are_recorded_with_their_cause() {
+        let effects = Effects {
+            items: vec![Action {
+                command: Command::FlagBooking {
+                    booking: "b1".into(),
+                    person: "u1".into(),
+                },
+                reason: "no longer allowed".into(),
+                cause: Cause {
+                    trigger: Trigger::PolicyChanged,
+                    request_id: "r1".into(),
+                    rule: Some("x".into()),
+                },
+            }],
+        };
+        let writes = apply(&effects, vec![record("b1", 5_000)], vec![], 10);
+        assert_eq!(writes.bookings.len(), 1);
+        assert_eq!(
+            writes.bookings[0]
+                .flag
+                .as_ref()
+                .map(|f| f.cause.rule.clone()),
+            Some(Some("x".into()))
+        );
+        assert_eq!(writes.feed[0].op, "flagged");
+    }
+
+    #[test]
+    fn cancelling_twice_is_harmless_and_completed_is_a_conflict() {
+        let first = cancel(&record("b1", 5_000), Actor::System, "r", 1)
+            .expect("cancels")
+            .expect("changed");
+        assert!(cancel(&first, Actor::System, "r", 2).expect("ok").is_none());
+        let mut done = record("b2", 5_000);
+        done.booking.status = BookingStatus::Completed { at: 9 };
+        assert!(matches!(
+            cancel(&done, Actor::System, "r", 3),
+            Err(StoreError::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn ids_sort_in_creation_order() {
+        let a = new_id("b").expect("id");
+        let b = new_id("b").expect("id");
+        assert!(a < b || a[..18] == b[..18], "{a} then {b}");
+        assert_eq!(anonymised_id("u1"), anonymised_id("u1"));
+        assert!(!anonymised_id("u1").contains("u1"));
+    }
+}
