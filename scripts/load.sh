@@ -13,6 +13,13 @@
 # Env: N, DURATION, WARMUP, CONNS (passed to the harness), PORT (default 18080),
 #      SERVER_CPU (default 0), LOADGEN_CPU (default 1), DURABILITY (full|normal, default full).
 # Every write is durable before it is acknowledged unless DURABILITY=normal.
+#
+# PostgreSQL and several replicas (issue 8):
+#   PG=postgres://postgres@127.0.0.1:5432/postgres REPLICAS=2 scripts/load.sh
+# creates a fresh database on that server (dropped at the end), starts REPLICAS scimd
+# processes on it (ports PORT, PORT+1, ...; all pinned to SERVER_CPU), and runs one harness
+# per replica at the same time, each seeding and loading its own N users (userName prefixes
+# r1-, r2-, ...); prints each replica's lines, then the sum of the req/s per scenario.
 set -euo pipefail
 
 ROOT=$(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --show-toplevel)
@@ -37,11 +44,19 @@ cargo build --release --quiet -p scimd --manifest-path "$ROOT/Cargo.toml"
 SCIMD="$ROOT/target/release/scimd"
 
 WORK=$(mktemp -d)
-server_pid=
+REPLICAS=${REPLICAS:-1}
+PG=${PG:-}
+pg_db=
+server_pids=()
 cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid"
-    wait "$server_pid" 2>/dev/null || true
+  for pid in "${server_pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  if [ -n "$pg_db" ]; then
+    psql -q "$PG" -c "DROP DATABASE IF EXISTS $pg_db" >/dev/null 2>&1 || true
   fi
   rm -rf "$WORK"
 }
@@ -58,21 +73,61 @@ sed -i 's/^function init(args)$/function init(args)\n  for k, v in pairs(wrk.hea
 grep -q 'pairs(wrk.headers)' "$WORK/harness/scim-load.lua" || { echo "could not patch the harness's Lua" >&2; exit 1; }
 HARNESS="$WORK/harness/scim-load.sh"
 
-DB="$WORK/bench.db"
+if [ -n "$PG" ]; then
+  command -v psql >/dev/null || { echo "PG is set but psql is missing" >&2; exit 1; }
+  pg_db="scimd_load_$$"
+  psql -q "$PG" -c "CREATE DATABASE $pg_db" >/dev/null
+  DB=$(printf '%s' "$PG" | sed -E "s#/[^/?]*(\?.*)?\$#/$pg_db\1#")
+  store="PostgreSQL"
+else
+  DB="$WORK/bench.db"
+  store="SQLite, durability=$DURABILITY"
+fi
 created=$("$SCIMD" --database "$DB" --durability "$DURABILITY" tenant create bench)
 TOKEN=$(printf '%s' "$created" | sed -E 's/.*"token":"([^"]+)".*/\1/')
 
-SCIMD_LOG=warn taskset -c "$SERVER_CPU" "$SCIMD" --database "$DB" --durability "$DURABILITY" \
-  serve --listen "127.0.0.1:$PORT" >"$WORK/server.out" 2>"$WORK/server.err" &
-server_pid=$!
-for _ in $(seq 1 200); do
-  curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-  sleep 0.05
+for r in $(seq 1 "$REPLICAS"); do
+  port=$((PORT + r - 1))
+  SCIMD_LOG=warn taskset -c "$SERVER_CPU" "$SCIMD" --database "$DB" --durability "$DURABILITY" \
+    serve --listen "127.0.0.1:$port" >"$WORK/server$r.out" 2>"$WORK/server$r.err" &
+  server_pids+=($!)
 done
-kill -0 "$server_pid" 2>/dev/null || { echo "scimd did not start:" >&2; cat "$WORK/server.err" >&2; exit 1; }
-curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null
-curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/t/bench/scim/v2/Users?count=0" \
-  || { echo "the server refused the bench token" >&2; cat "$WORK/server.err" >&2; exit 1; }
+for r in $(seq 1 "$REPLICAS"); do
+  port=$((PORT + r - 1))
+  pid=${server_pids[$((r - 1))]}
+  for _ in $(seq 1 200); do
+    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  kill -0 "$pid" 2>/dev/null || { echo "scimd (replica $r) did not start:" >&2; cat "$WORK/server$r.err" >&2; exit 1; }
+  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null
+  curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port/t/bench/scim/v2/Users?count=0" \
+    || { echo "replica $r refused the bench token" >&2; cat "$WORK/server$r.err" >&2; exit 1; }
+done
 
-echo "scimd $("$SCIMD" --version | awk '{print $2}'), durability=$DURABILITY, server on CPU $SERVER_CPU, N=$N" >&2
-SERVER_PID=$server_pid bash "$HARNESS" "http://127.0.0.1:$PORT/t/bench/scim/v2" "$TOKEN"
+echo "scimd $("$SCIMD" --version | awk '{print $2}'), $store, $REPLICAS replica(s) on CPU $SERVER_CPU, N=$N" >&2
+if [ "$REPLICAS" = 1 ]; then
+  SERVER_PID=${server_pids[0]} bash "$HARNESS" "http://127.0.0.1:$PORT/t/bench/scim/v2" "$TOKEN"
+  exit 0
+fi
+
+harness_pids=()
+for r in $(seq 1 "$REPLICAS"); do
+  port=$((PORT + r - 1))
+  PREFIX="r$r-" SERVER_PID=${server_pids[$((r - 1))]} \
+    bash "$HARNESS" "http://127.0.0.1:$port/t/bench/scim/v2" "$TOKEN" >"$WORK/harness$r.out" 2>&1 &
+  harness_pids+=($!)
+done
+status=0
+for pid in "${harness_pids[@]}"; do wait "$pid" || status=1; done
+for r in $(seq 1 "$REPLICAS"); do
+  echo "# replica $r (port $((PORT + r - 1)))"
+  cat "$WORK/harness$r.out"
+done
+echo "# all replicas together (sum of req/s, worst p99, sum of errors)"
+cat "$WORK"/harness*.out | awk '
+  $1 ~ /^(get|filter|list|post|patch)$/ && NF == 5 {
+    rps[$1] += $2; if ($4 > p99[$1]) p99[$1] = $4; err[$1] += $5; order[$1] = ++n
+  }
+  END { for (s in rps) printf "%s %.0f - %.2f %d\n", s, rps[s], p99[s], err[s] }'
+exit $status

@@ -144,6 +144,64 @@ impl ApiError {
         }
         response
     }
+
+    /// The short code of the workplace API's error body: the `scimType` where the error has
+    /// one (`invalidSyntax`, `invalidValue`, `mutability`...), else one named after the
+    /// status (`notFound`, `conflict`, `preconditionFailed`...).
+    pub fn workplace_code(&self) -> &'static str {
+        if let Some(scim_type) = self.scim_type {
+            return scim_type;
+        }
+        match self.status.as_u16() {
+            400 => "invalid",
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "notFound",
+            405 => "methodNotAllowed",
+            409 => "conflict",
+            412 => "preconditionFailed",
+            413 => "payloadTooLarge",
+            500 => "internal",
+            501 => "notImplemented",
+            503 => "unavailable",
+            _ => "error",
+        }
+    }
+
+    /// The error as the workplace API's body: `{"status": "404", "error": "notFound",
+    /// "detail": "..."}` (plain JSON: the workplace API is not SCIM).
+    pub fn to_workplace_json(&self) -> Value {
+        let mut doc = Map::with_capacity(3);
+        doc.insert(
+            "status".into(),
+            Value::String(self.status.as_u16().to_string()),
+        );
+        doc.insert("error".into(), Value::String(self.workplace_code().into()));
+        doc.insert("detail".into(), Value::String(self.detail.clone()));
+        Value::Object(doc)
+    }
+
+    /// The error as a workplace API response (`application/json`), with the same `Allow` and
+    /// `WWW-Authenticate` headers as [`ApiError::into_response`].
+    pub fn into_workplace_response(self) -> Response<Body> {
+        let mut response = response::json(self.status, &self.to_workplace_json());
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::workplace::APPLICATION_JSON),
+        );
+        if let Some(allow) = self.allow {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if self.challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"scimd\""),
+            );
+        }
+        response
+    }
 }
 
 impl From<SchemaError> for ApiError {

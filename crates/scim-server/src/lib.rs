@@ -19,6 +19,16 @@
 //! | `/Schemas`, `/Schemas/{id}`, `/ResourceTypes`, `/ResourceTypes/{name}`, `/ServiceProviderConfig` | GET | 4 |
 //! | `/Me` | any: 501, tokens belong to a provisioning client, not a user | 3.11 |
 //!
+//! ## The workplace API (under `/t/{tenant}/workplace/v1`)
+//!
+//! Sites, floors, neighbourhoods and resources; policies (with a dry-run preview and a
+//! per-rule convenience); decisions with their explanation; bookings, check-in and
+//! cancellation; permanent assignments; the ordered event feed, the audit log and the seat
+//! report. Plain JSON (`application/json`), bearer tokens of scope `workplace` (a SCIM token
+//! gets 403 there, and a workplace token 403 on the SCIM endpoints), errors as
+//! `{"status", "error", "detail"}`. The store makes every decision and runs every cascade; see
+//! `docs/workplace-api.md`.
+//!
 //! Outside the tenants: `GET /healthz` (the process answers), `GET /readyz` (the store
 //! answers and the server is not draining), `GET /metrics` (Prometheus text format). These
 //! three need no token and reveal no tenant data (metric labels are route templates, methods,
@@ -62,6 +72,7 @@ mod response;
 mod serve;
 mod service;
 mod tls;
+mod workplace;
 
 pub use config::{Limits, ServerConfig};
 pub use error::{ApiError, ServerError};

@@ -10,7 +10,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use scim_schema::SchemaRegistry;
-use scim_store::Store;
+use scim_store::WorkplaceStore;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,9 +36,11 @@ impl std::fmt::Debug for Server {
 
 impl Server {
     /// A server over `store`, serving the resource types of `registry` (which must define User
-    /// and Group). With `tls`, every connection is TLS (see [`crate::load_tls_config`]).
+    /// and Group) under `/t/{tenant}/scim/v2` and the workplace API under
+    /// `/t/{tenant}/workplace/v1`. With `tls`, every connection is TLS (see
+    /// [`crate::load_tls_config`]).
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn WorkplaceStore>,
         registry: SchemaRegistry,
         config: ServerConfig,
         tls: Option<Arc<rustls::ServerConfig>>,

@@ -12,7 +12,7 @@ use scim_schema::{
     AuthenticationScheme, BulkConfig, FilterConfig, ResourceSchema, SchemaRegistry,
     ServiceProviderConfig, Supported,
 };
-use scim_store::{ResourceKind, Store, StoreError, Tenant, TokenScope, WriteContext};
+use scim_store::{ResourceKind, StoreError, Tenant, TokenScope, WorkplaceStore, WriteContext};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,7 +20,8 @@ use std::time::Instant;
 
 /// Everything a request handler needs, shared by all connections.
 pub struct AppState {
-    pub(crate) store: Arc<dyn Store>,
+    /// The store: SCIM resources and the workplace both (a `WorkplaceStore` is a `Store`).
+    pub(crate) store: Arc<dyn WorkplaceStore>,
     pub(crate) registry: SchemaRegistry,
     pub(crate) user: ResourceSchema,
     pub(crate) group: ResourceSchema,
@@ -44,7 +45,8 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// The authenticated caller of one request under `/t/{tenant}/scim/v2`.
+/// The authenticated caller of one request under `/t/{tenant}/scim/v2` or
+/// `/t/{tenant}/workplace/v1`.
 #[derive(Debug, Clone)]
 pub(crate) struct Ctx {
     /// The request's id (also in the log and on the change event).
@@ -53,7 +55,8 @@ pub(crate) struct Ctx {
     pub tenant: Tenant,
     /// The token's label, recorded as the actor of changes.
     pub actor: String,
-    /// The tenant's absolute SCIM base URL, e.g. `https://host/t/acme/scim/v2`.
+    /// The tenant's absolute base URL for the token's API, e.g. `https://host/t/acme/scim/v2`
+    /// or `https://host/t/acme/workplace/v1`.
     pub base: String,
 }
 
@@ -71,6 +74,8 @@ impl Ctx {
 pub(crate) struct RequestLog {
     pub route: &'static str,
     pub tenant: Option<String>,
+    /// The request is for the workplace API, whose errors are plain JSON, not SCIM documents.
+    pub workplace: bool,
 }
 
 /// The resource endpoints of RFC 7644 section 3.2 that this server serves.
@@ -146,7 +151,7 @@ fn is_tenant_name(name: &str) -> bool {
 impl AppState {
     /// Builds the state; fails if `registry` lacks the User or Group resource type.
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn WorkplaceStore>,
         registry: SchemaRegistry,
         config: ServerConfig,
         tls: bool,
@@ -242,22 +247,29 @@ impl AppState {
         let mut log = RequestLog {
             route: "other",
             tenant: None,
+            workplace: false,
         };
         let timeout = self.config.limits.request_timeout;
         let outcome =
             tokio::time::timeout(timeout, self.dispatch(req, &request_id, &mut log)).await;
+        let error_response = |error: ApiError| {
+            if log.workplace {
+                error.into_workplace_response()
+            } else {
+                error.into_response()
+            }
+        };
         let mut response = match outcome {
             Ok(Ok(response)) => response,
-            Ok(Err(error)) => error.into_response(),
+            Ok(Err(error)) => error_response(error),
             Err(_) => {
-                let mut r = ApiError::new(
+                let mut r = error_response(ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!(
                         "the request took longer than the server's limit of {} ms",
                         timeout.as_millis()
                     ),
-                )
-                .into_response();
+                ));
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
                 r
@@ -317,12 +329,27 @@ impl AppState {
             )));
         };
         let (tenant_name, rest) = rest.split_once('/').unwrap_or((rest, ""));
+        if let Some(after) = rest
+            .strip_prefix("workplace/v1")
+            .filter(|a| a.is_empty() || a.starts_with('/'))
+        {
+            log.workplace = true;
+            if !is_tenant_name(tenant_name) {
+                return Err(ApiError::not_found(format!(
+                    "{tenant_name:?} is not a tenant name"
+                )));
+            }
+            let after = after.to_owned();
+            return self
+                .workplace(req, tenant_name, &after, request_id, log)
+                .await;
+        }
         let Some(after) = rest
             .strip_prefix("scim/v2")
             .filter(|a| a.is_empty() || a.starts_with('/'))
         else {
             return Err(ApiError::not_found(format!(
-                "no endpoint at {path}; the SCIM base is /t/{tenant_name}/scim/v2"
+                "no endpoint at {path}; the SCIM base is /t/{tenant_name}/scim/v2 and the workplace API's /t/{tenant_name}/workplace/v1"
             )));
         };
         if !is_tenant_name(tenant_name) {
@@ -334,7 +361,9 @@ impl AppState {
         let endpoint = endpoint_of(&segments);
         log.route = endpoint.map_or("other", |e| e.route());
 
-        let ctx = self.authenticate(&req, tenant_name, request_id).await?;
+        let ctx = self
+            .authenticate(&req, tenant_name, request_id, TokenScope::Scim)
+            .await?;
         log.tenant = Some(ctx.tenant.name.clone());
         let Some(endpoint) = endpoint else {
             return Err(ApiError::not_found(format!(
@@ -451,12 +480,15 @@ impl AppState {
 
     /// Checks the bearer token (RFC 6750 section 2.1) against the store on every request, so a
     /// revocation takes effect at once. Every failure gets the same answer, so that nobody
-    /// learns which tenants exist.
-    async fn authenticate(
+    /// learns which tenants exist. A valid token of the tenant issued for the other API
+    /// (`scope`) is refused with 403 (RFC 6750 section 3.1 `insufficient_scope`): its holder
+    /// already knows the tenant exists, and learns only that the token does not reach here.
+    pub(crate) async fn authenticate(
         &self,
         req: &Request<Incoming>,
         tenant_name: &str,
         request_id: &str,
+        scope: TokenScope,
     ) -> Result<Ctx, ApiError> {
         let Some(value) = req.headers().get(header::AUTHORIZATION) else {
             return Err(ApiError::unauthorized(
@@ -481,14 +513,28 @@ impl AppState {
             .await
             .map_err(|e| from_store(e, request_id))?;
         match found {
-            Some((tenant, token))
-                if tenant.name == tenant_name && token.scope == TokenScope::Scim =>
-            {
+            Some((tenant, token)) if tenant.name == tenant_name && token.scope != scope => {
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "this token has scope {:?}, and these endpoints need a token of scope {:?} (scimd token issue --tenant {} --scope {})",
+                        token.scope.as_str(),
+                        scope.as_str(),
+                        tenant.name,
+                        scope.as_str()
+                    ),
+                ))
+            }
+            Some((tenant, token)) if tenant.name == tenant_name => {
                 let origin = match &self.config.public_base_url {
                     Some(base) => base.trim_end_matches('/').to_owned(),
                     None => request::origin_from(req.uri(), req.headers(), self.tls)?,
                 };
-                let base = format!("{origin}/t/{}/scim/v2", tenant.name);
+                let api = match scope {
+                    TokenScope::Workplace => "workplace/v1",
+                    _ => "scim/v2",
+                };
+                let base = format!("{origin}/t/{}/{api}", tenant.name);
                 Ok(Ctx {
                     request_id: request_id.to_owned(),
                     tenant,

@@ -51,7 +51,7 @@ pub use error::{Result, StoreError};
 pub use store::Store;
 pub use types::{
     ChangeEvent, ChangeOp, ImportOutcome, IssuedToken, Members, Paging, PatchResult, PatchSettings,
-    Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, StoredResource, Tenant, TenantId,
-    TokenInfo, TokenScope, WriteContext,
+    Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, StoredResource, Tenant,
+    TenantDeletion, TenantId, TokenInfo, TokenScope, WriteContext,
 };
 pub use workplace::WorkplaceStore;

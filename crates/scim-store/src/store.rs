@@ -3,7 +3,8 @@
 use crate::error::Result;
 use crate::types::{
     ChangeEvent, ImportOutcome, IssuedToken, Members, PatchResult, PatchSettings, Query, QueryPage,
-    ResourceKind, StoredResource, Tenant, TenantId, TokenInfo, TokenScope, WriteContext,
+    ResourceKind, StoredResource, Tenant, TenantDeletion, TenantId, TokenInfo, TokenScope,
+    WriteContext,
 };
 use async_trait::async_trait;
 use serde_json::Value;
@@ -26,6 +27,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every tenant, by name.
     async fn list_tenants(&self) -> Result<Vec<Tenant>>;
+
+    /// Deletes the tenant and everything it holds, in one transaction: its tokens (a
+    /// revocation effective for the very next request), users, groups, memberships, change
+    /// feed, and workplace data (places, policies, bookings, assignments). The name becomes
+    /// free again; the tenant's handle never comes back (a new tenant of the same name gets a
+    /// new one). Irreversible: no event survives to record it, so operators log it (the CLI
+    /// prints what it removed). Fails with [`crate::StoreError::TenantNotFound`] if there is
+    /// no such tenant.
+    async fn delete_tenant(&self, tenant: &TenantId) -> Result<TenantDeletion>;
 
     /// Issues a bearer token for `tenant`. The secret is returned once and stored only as its
     /// SHA-256 digest (a 256-bit random secret needs no slow key-derivation function).

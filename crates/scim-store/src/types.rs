@@ -44,6 +44,15 @@ pub struct Tenant {
     pub created: DateTime,
 }
 
+/// What [`crate::Store::delete_tenant`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TenantDeletion {
+    /// Tokens that were still valid.
+    pub tokens_revoked: u64,
+    /// Users and groups.
+    pub resources_deleted: u64,
+}
+
 /// What an API token may be used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

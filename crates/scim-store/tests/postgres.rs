@@ -1,5 +1,6 @@
-//! The shared test kit, and PostgreSQL-specific checks (two replicas racing, the change feed
-//! under concurrent writers, migrations started twice at once, query plans), run against
+//! The shared test kits (the store's and the workplace's), and PostgreSQL-specific checks (two
+//! replicas racing, the change feed under concurrent writers, migrations started twice at
+//! once, query plans, cascades and the last free place across replicas), run against
 //! [`PostgresStore`].
 //!
 //! The server is `SCIMD_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
@@ -143,6 +144,17 @@ fn postgres(schemas: ResourceSchemas) -> Fixture {
 }
 
 scim_store::store_tests!(postgres, skip_if = postgres_missing);
+
+fn postgres_workplace(schemas: ResourceSchemas) -> testkit::WorkplaceFixture {
+    let schema = Schema::new();
+    let store = schema.connect(schemas);
+    testkit::WorkplaceFixture {
+        store: Arc::new(store),
+        guard: Box::new(schema),
+    }
+}
+
+scim_store::workplace_store_tests!(postgres_workplace, skip_if = postgres_missing);
 
 /// Two stores with two pools on one schema: two replicas of scimd.
 fn two_replicas() -> (Schema, Arc<dyn Store>, Arc<dyn Store>) {
@@ -551,4 +563,814 @@ fn hot_filters_use_indexes() {
         let plan = store.explain(&t.id, ResourceKind::User, &q).await.unwrap();
         assert!(scans_tenant(&plan), "{plan:?}");
     });
+}
+
+// ---- the workplace: cascades and bookings across replicas -----------------------------------
+
+mod workplace {
+    use super::*;
+    use scim_store::workplace::{
+        BookingFilter, BookingOutcome, FeedSubject, NewBooking, PlaceKind, WorkplaceStore,
+    };
+    use workplace_policy::{BookingStatus, CascadeSettings, PolicySet, Trigger};
+
+    fn wctx(actor: &str, request: &str) -> WriteContext {
+        WriteContext {
+            actor: actor.to_owned(),
+            request_id: Some(request.to_owned()),
+        }
+    }
+
+    /// The wall clock in Unix seconds: cascades run at the SCIM write's own time.
+    fn wall_clock() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    fn patch_request(operations: serde_json::Value) -> scim_patch::PatchRequest {
+        let message = json!({"schemas": [scim_patch::PATCH_OP_URN], "Operations": operations});
+        scim_patch::PatchRequest::from_json(&message, &scim_patch::PatchOptions::default()).unwrap()
+    }
+
+    /// A tenant with a site, desks `d1` (capacity 1) and `d2`, a parking space `p1`, and the
+    /// policies `rules` (default deny).
+    async fn office(
+        store: &PostgresStore,
+        name: &str,
+        rules: serde_json::Value,
+    ) -> scim_store::TenantId {
+        let t = store.create_tenant(name).await.unwrap().id;
+        let admin = wctx("admin", "setup");
+        store
+            .put_place(
+                &t,
+                PlaceKind::Site,
+                json!({"id": "lon", "name": "London"}),
+                Some(0),
+                &admin,
+            )
+            .await
+            .unwrap();
+        for (id, kind) in [("d1", "desk"), ("d2", "desk"), ("p1", "parking")] {
+            let doc = json!({"id": id, "kind": kind, "site": "lon", "name": id, "capacity": 1});
+            store
+                .put_place(&t, PlaceKind::Resource, doc, None, &admin)
+                .await
+                .unwrap();
+        }
+        let policies: PolicySet =
+            serde_json::from_value(json!({"rules": rules, "default": "deny"})).unwrap();
+        store
+            .set_policies(
+                &t,
+                policies,
+                CascadeSettings::default(),
+                Some(0),
+                &admin,
+                wall_clock(),
+            )
+            .await
+            .unwrap();
+        t
+    }
+
+    fn everyone() -> serde_json::Value {
+        json!([{"id": "all", "name": "Everyone", "effect": "allow"}])
+    }
+
+    async fn book(
+        store: &PostgresStore,
+        t: &scim_store::TenantId,
+        person: &str,
+        resource: &str,
+        start: i64,
+    ) -> BookingOutcome {
+        let request = NewBooking {
+            person: person.to_owned(),
+            resource: resource.to_owned(),
+            start,
+            end: start + 3_600,
+        };
+        store
+            .book(t, request, &wctx(person, "book"), wall_clock())
+            .await
+            .unwrap()
+    }
+
+    /// Deactivation by SCIM PATCH cancels future bookings and releases assignments in the same
+    /// transaction, each on the feed right after the SCIM change, as `system`, citing the
+    /// request; `events` shows only the SCIM change.
+    #[test]
+    fn deactivation_cascades_inside_the_scim_write() {
+        if postgres_missing() {
+            return;
+        }
+        let schema = Schema::new();
+        let store = schema.connect(testkit::schemas());
+        schema.runtime.block_on(async {
+            let t = office(&store, "leaver", everyone()).await;
+            let u = store
+                .create(&t, ResourceKind::User, testkit::user("alice"), &ctx("idp"))
+                .await
+                .unwrap();
+            let tomorrow = wall_clock() + 86_400;
+            let BookingOutcome::Done(booked) = book(&store, &t, &u.id, "d1", tomorrow).await else {
+                panic!("an entitled person could not book a free desk");
+            };
+            let assignment = store
+                .assign(&t, &u.id, "d2", &wctx("admin", "assign"), wall_clock())
+                .await
+                .unwrap();
+            let before = store.feed(&t, 0, 1_000).await.unwrap();
+            let last = before.last().unwrap().seq;
+
+            let request =
+                patch_request(json!([{"op": "replace", "path": "active", "value": false}]));
+            store
+                .patch(
+                    &t,
+                    ResourceKind::User,
+                    &u.id,
+                    &request,
+                    &PatchSettings::default(),
+                    None,
+                    &wctx("idp", "req-deactivate"),
+                    Members::Include,
+                )
+                .await
+                .unwrap();
+
+            let cancelled = store
+                .booking(&t, &booked.booking.id)
+                .await
+                .unwrap()
+                .unwrap();
+            match &cancelled.booking.status {
+                BookingStatus::Cancelled {
+                    cause: Some(cause), ..
+                } => {
+                    assert_eq!(cause.trigger, Trigger::Deactivated);
+                    assert_eq!(cause.request_id, "req-deactivate");
+                }
+                other => panic!("the future booking was not cancelled by the cascade: {other:?}"),
+            }
+            assert_eq!(cancelled.version, 2);
+            assert!(store.assignments(&t, Some(&u.id)).await.unwrap().is_empty());
+
+            let after = store.feed(&t, last, 1_000).await.unwrap();
+            let entries: Vec<(FeedSubject, &str, &str)> = after
+                .iter()
+                .map(|e| (e.subject, e.op.as_str(), e.actor.as_str()))
+                .collect();
+            assert_eq!(
+                entries,
+                [
+                    (FeedSubject::User, "patched", "idp"),
+                    (FeedSubject::Booking, "cancelled", "system"),
+                    (FeedSubject::Assignment, "released", "system"),
+                ]
+            );
+            assert!(
+                after
+                    .iter()
+                    .all(|e| e.request_id.as_deref() == Some("req-deactivate"))
+            );
+            assert_eq!(after[2].id, assignment.id);
+            assert_eq!(after[1].detail.as_ref().unwrap()["person"], json!(u.id));
+            // One sequence, no gaps; `events` only has the SCIM changes.
+            let all = store.feed(&t, 0, 1_000).await.unwrap();
+            assert!(all.iter().enumerate().all(|(i, e)| e.seq == i as u64 + 1));
+            let scim = store.events(&t, 0, 1_000).await.unwrap();
+            assert_eq!(scim.len(), 2, "create and patch: {scim:?}");
+            assert!(scim.iter().all(|e| e.kind == ResourceKind::User));
+
+            // Inactive: refused; reactivated: may book again, the cancellation stays.
+            assert!(matches!(
+                book(&store, &t, &u.id, "d1", tomorrow).await,
+                BookingOutcome::Refused(_)
+            ));
+            let request =
+                patch_request(json!([{"op": "replace", "path": "active", "value": true}]));
+            store
+                .patch(
+                    &t,
+                    ResourceKind::User,
+                    &u.id,
+                    &request,
+                    &PatchSettings::default(),
+                    None,
+                    &wctx("idp", "req-back"),
+                    Members::Include,
+                )
+                .await
+                .unwrap();
+            assert!(matches!(
+                book(&store, &t, &u.id, "d1", tomorrow).await,
+                BookingOutcome::Done(_)
+            ));
+            let old = store
+                .booking(&t, &booked.booking.id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(old.booking.status, cancelled.booking.status);
+
+            // Deletion: the new booking goes too; a person without holdings costs no feed entry.
+            let mark = store.feed(&t, 0, 1_000).await.unwrap().last().unwrap().seq;
+            store
+                .delete(
+                    &t,
+                    ResourceKind::User,
+                    &u.id,
+                    None,
+                    &wctx("idp", "req-delete"),
+                )
+                .await
+                .unwrap();
+            let ops: Vec<String> = store
+                .feed(&t, mark, 1_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.op)
+                .collect();
+            assert_eq!(ops, ["deleted", "cancelled"]);
+            let live = store
+                .bookings(
+                    &t,
+                    &BookingFilter {
+                        status: Some("booked".into()),
+                        ..BookingFilter::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert!(live.is_empty(), "a former person kept {live:?}");
+            let report = store.report(&t).await.unwrap();
+            assert_eq!(report.seats.former, 1);
+            assert_eq!(report.bookings["cancelled"], 2);
+        });
+    }
+
+    /// A group rename takes away what a rule on `groups[display eq ...]` allowed; the group's
+    /// members' `groups` come in the order they joined, the first being their primary team.
+    #[test]
+    fn group_writes_cascade_to_their_members() {
+        if postgres_missing() {
+            return;
+        }
+        let schema = Schema::new();
+        let store = schema.connect(testkit::schemas());
+        schema.runtime.block_on(async {
+            let rules = json!([{
+                "id": "parking", "name": "Parking permit holders", "effect": "allow",
+                "people": "groups[display eq \"Parking\"]", "resources": {"kinds": ["parking"]}
+            }]);
+            let t = office(&store, "rename", rules).await;
+            let u = store
+                .create(&t, ResourceKind::User, testkit::user("bob"), &ctx("idp"))
+                .await
+                .unwrap();
+            let earlier = store
+                .create(
+                    &t,
+                    ResourceKind::Group,
+                    testkit::group("Engineering", &[]),
+                    &ctx("idp"),
+                )
+                .await
+                .unwrap();
+            let parking = store
+                .create(
+                    &t,
+                    ResourceKind::Group,
+                    testkit::group("Parking", &[&u.id]),
+                    &ctx("idp"),
+                )
+                .await
+                .unwrap();
+            let add = patch_request(
+                json!([{"op": "add", "path": "members", "value": [{"value": u.id}]}]),
+            );
+            store
+                .patch(
+                    &t,
+                    ResourceKind::Group,
+                    &earlier.id,
+                    &add,
+                    &PatchSettings::default(),
+                    None,
+                    &ctx("idp"),
+                    Members::Exclude,
+                )
+                .await
+                .unwrap();
+            let user = store
+                .get(&t, ResourceKind::User, &u.id, Members::Include)
+                .await
+                .unwrap()
+                .unwrap();
+            let groups: Vec<&str> = user.document["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["value"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                groups,
+                [parking.id.as_str(), earlier.id.as_str()],
+                "join order"
+            );
+
+            let start = wall_clock() + 2 * 86_400;
+            let BookingOutcome::Done(booked) = book(&store, &t, &u.id, "p1", start).await else {
+                panic!("a permit holder could not book parking");
+            };
+            let rename = patch_request(
+                json!([{"op": "replace", "path": "displayName", "value": "Car park"}]),
+            );
+            store
+                .patch(
+                    &t,
+                    ResourceKind::Group,
+                    &parking.id,
+                    &rename,
+                    &PatchSettings::default(),
+                    None,
+                    &wctx("idp", "req-rename"),
+                    Members::Exclude,
+                )
+                .await
+                .unwrap();
+            let after = store
+                .booking(&t, &booked.booking.id)
+                .await
+                .unwrap()
+                .unwrap();
+            match &after.booking.status {
+                BookingStatus::Cancelled {
+                    cause: Some(cause), ..
+                } => {
+                    assert_eq!(cause.trigger, Trigger::AttributesChanged);
+                    assert_eq!(cause.rule.as_deref(), Some("parking"));
+                    assert_eq!(cause.request_id, "req-rename");
+                }
+                other => panic!("the rename did not cancel the parking booking: {other:?}"),
+            }
+        });
+    }
+
+    /// Many requests for the last place, from two replicas at once: exactly one gets it.
+    #[test]
+    fn two_replicas_race_for_the_last_place() {
+        if postgres_missing() {
+            return;
+        }
+        let schema = Schema::new();
+        let a = Arc::new(schema.connect(testkit::schemas()));
+        let b = Arc::new(schema.connect(testkit::schemas()));
+        schema.runtime.block_on(async {
+            let t = office(&a, "last-place", everyone()).await;
+            let mut people = Vec::new();
+            for i in 0..12 {
+                let u = a
+                    .create(
+                        &t,
+                        ResourceKind::User,
+                        testkit::user(&format!("p{i}")),
+                        &ctx("idp"),
+                    )
+                    .await
+                    .unwrap();
+                people.push(u.id);
+            }
+            let start = wall_clock() + 86_400;
+            let mut tasks = Vec::new();
+            for (i, person) in people.into_iter().enumerate() {
+                let store = Arc::clone(if i % 2 == 0 { &a } else { &b });
+                tasks.push(tokio::spawn(async move {
+                    book(&store, &t, &person, "d1", start + (i as i64 % 3) * 600).await
+                }));
+            }
+            let mut done = 0;
+            for task in tasks {
+                match task.await.unwrap() {
+                    BookingOutcome::Done(_) => done += 1,
+                    BookingOutcome::Full { capacity } => assert_eq!(capacity, 1),
+                    BookingOutcome::Refused(d) => panic!("refused: {}", d.explain()),
+                }
+            }
+            assert_eq!(done, 1, "exactly one request takes the last place");
+            let on_d1 = b
+                .bookings(
+                    &t,
+                    &BookingFilter {
+                        resource: Some("d1".into()),
+                        ..BookingFilter::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(on_d1.len(), 1);
+        });
+    }
+
+    /// A booking racing, on another replica, a Group write that takes the entitlement away
+    /// (removing the person from the group, or renaming it) never leaves a booking the person
+    /// may no longer make: either the booking is refused, or the Group write's cascade cancels
+    /// it.
+    #[test]
+    fn bookings_racing_group_writes_never_outlive_the_entitlement() {
+        if postgres_missing() {
+            return;
+        }
+        let schema = Schema::new();
+        let a = Arc::new(schema.connect(testkit::schemas()));
+        let b = Arc::new(schema.connect(testkit::schemas()));
+        schema.runtime.block_on(async {
+            let rules = json!([{
+                "id": "parking", "name": "Parking permit holders", "effect": "allow",
+                "people": "groups[display eq \"Parking\"]", "resources": {"kinds": ["parking"]}
+            }]);
+            let t = office(&a, "group-race", rules).await;
+            for round in 0..16 {
+                let u = a
+                    .create(
+                        &t,
+                        ResourceKind::User,
+                        testkit::user(&format!("racer{round}")),
+                        &ctx("idp"),
+                    )
+                    .await
+                    .unwrap();
+                let g = a
+                    .create(
+                        &t,
+                        ResourceKind::Group,
+                        testkit::group("Parking", &[&u.id]),
+                        &ctx("idp"),
+                    )
+                    .await
+                    .unwrap();
+                let operations = if round % 2 == 0 {
+                    json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", u.id)}])
+                } else {
+                    json!([{"op": "replace", "path": "displayName", "value": "Former parking"}])
+                };
+                let start = wall_clock() + (round + 1) * 86_400;
+                let booker = {
+                    let (store, person) = (Arc::clone(&a), u.id.clone());
+                    tokio::spawn(async move { book(&store, &t, &person, "p1", start).await })
+                };
+                let writer = {
+                    let (store, group) = (Arc::clone(&b), g.id.clone());
+                    tokio::spawn(async move {
+                        store
+                            .patch(
+                                &t,
+                                ResourceKind::Group,
+                                &group,
+                                &patch_request(operations),
+                                &PatchSettings::default(),
+                                None,
+                                &ctx("idp"),
+                                Members::Exclude,
+                            )
+                            .await
+                            .unwrap();
+                    })
+                };
+                let outcome = booker.await.unwrap();
+                writer.await.unwrap();
+                if let BookingOutcome::Done(record) = outcome {
+                    let now = a.booking(&t, &record.booking.id).await.unwrap().unwrap();
+                    assert!(
+                        matches!(now.booking.status, BookingStatus::Cancelled { .. }),
+                        "round {round}: a booking outlived the entitlement: {now:?}"
+                    );
+                }
+                a.delete(&t, ResourceKind::Group, &g.id, None, &ctx("idp"))
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+}
+
+// ---- TLS to the server: libpq's sslmode ------------------------------------------------------
+
+mod tls {
+    use super::*;
+
+    /// The server's certificate on Debian's packaged PostgreSQL, used when the server does not
+    /// say which file it uses.
+    const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+    /// Prints a loud banner for a TLS test that cannot run here.
+    fn skip(test: &str, why: &str) {
+        let line = "=".repeat(78);
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n{line}\nSKIPPED: the PostgreSQL TLS test {test} did not run: {why}\n{line}\n"
+        );
+    }
+
+    /// What the TLS tests need of the server, asked once over a plain connection: `Err(why)`
+    /// when they must be skipped (no server, or `ssl = off`), else the server's certificate
+    /// file if it is readable here (the server is local).
+    fn server_tls() -> &'static std::result::Result<Option<String>, String> {
+        static TLS: OnceLock<std::result::Result<Option<String>, String>> = OnceLock::new();
+        TLS.get_or_init(|| {
+            if postgres_missing() {
+                return Err(format!("PostgreSQL at {} is unreachable", url()));
+            }
+            runtime().block_on(async {
+                let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                let task = tokio::spawn(connection);
+                let ssl: String = client.query_one("SHOW ssl", &[]).await.unwrap().get(0);
+                let file = match client.query_one("SHOW ssl_cert_file", &[]).await {
+                    Ok(row) => row.get::<_, String>(0),
+                    Err(_) => SNAKEOIL.to_owned(),
+                };
+                drop(client);
+                let _ = task.await;
+                if ssl != "on" {
+                    return Err(format!(
+                        "the server at {} has ssl = {ssl} (turn it on to test TLS)",
+                        url()
+                    ));
+                }
+                Ok(std::fs::File::open(&file).is_ok().then_some(file))
+            })
+        })
+    }
+
+    /// Whether the TLS test `test` must be skipped (after a banner saying why).
+    fn tls_missing(test: &str) -> bool {
+        match server_tls() {
+            Ok(_) => false,
+            Err(why) => {
+                skip(test, why);
+                true
+            }
+        }
+    }
+
+    /// The server's certificate file, readable here, or `None` after a banner.
+    fn server_cert(test: &str) -> Option<String> {
+        match server_tls() {
+            Ok(Some(file)) => Some(file.clone()),
+            Ok(None) => {
+                skip(
+                    test,
+                    "the server's certificate file is not readable here (the server is not \
+                     local, or the file is private)",
+                );
+                None
+            }
+            Err(why) => {
+                skip(test, why);
+                None
+            }
+        }
+    }
+
+    /// The test server's URL with `params` (`key=value&...`) added to its query.
+    fn with_params(params: &str) -> String {
+        let url = url();
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}{params}")
+    }
+
+    /// The test server as a key-value string reaching it at `host` instead, with `params`.
+    fn at_host(host: &str, params: &str) -> String {
+        let config: tokio_postgres::Config = url().parse().unwrap();
+        let mut out = format!(
+            "host={host} port={} user={} dbname={}",
+            config.get_ports().first().copied().unwrap_or(5432),
+            config.get_user().unwrap_or("postgres"),
+            config.get_dbname().unwrap_or("postgres"),
+        );
+        if let Some(password) = config.get_password() {
+            let password = String::from_utf8_lossy(password).replace('\'', "\\'");
+            out.push_str(&format!(" password='{password}'"));
+        }
+        format!("{out} {params}")
+    }
+
+    /// Opens a store in a fresh schema through `conninfo`: the connection's TLS version (as
+    /// the server sees it), or the store's error.
+    fn open(conninfo: &str) -> std::result::Result<Option<String>, StoreError> {
+        let schema = Schema::new();
+        schema.runtime.block_on(async {
+            let store =
+                PostgresStore::connect(conninfo, testkit::schemas(), schema.options()).await?;
+            store.connection_tls().await
+        })
+    }
+
+    fn backend_message(e: StoreError) -> String {
+        match e {
+            StoreError::Backend(m) => m,
+            other => panic!("expected a Backend error, got {other:?}"),
+        }
+    }
+
+    /// `sslmode=require` encrypts (the server's pg_stat_ssl says so), without checking the
+    /// certificate: the self-signed one is accepted.
+    #[test]
+    fn tls_require_connects_encrypted() {
+        if tls_missing("tls_require_connects_encrypted") {
+            return;
+        }
+        let version = open(&with_params("sslmode=require")).unwrap();
+        let version = version.expect("the connection is encrypted");
+        assert!(version.starts_with("TLSv1."), "{version}");
+    }
+
+    /// Without sslmode, libpq's default `prefer` uses TLS when the server offers it.
+    #[test]
+    fn tls_prefer_is_the_default_and_encrypts() {
+        let test = "tls_prefer_is_the_default_and_encrypts";
+        if tls_missing(test) {
+            return;
+        }
+        if url().contains("sslmode") {
+            skip(test, &format!("{URL_VAR} sets sslmode itself"));
+            return;
+        }
+        assert!(open(&url()).unwrap().is_some());
+        assert!(open(&with_params("sslmode=prefer")).unwrap().is_some());
+    }
+
+    /// `sslmode=disable` is plain TCP.
+    #[test]
+    fn tls_disable_is_plain() {
+        if tls_missing("tls_disable_is_plain") {
+            return;
+        }
+        assert_eq!(open(&with_params("sslmode=disable")).unwrap(), None);
+    }
+
+    /// `verify-full` against the platform's roots refuses the server's self-signed
+    /// certificate, saying why: not trusted, or (where the platform trusts the snakeoil
+    /// certificate, as Debian's /etc/ssl/certs does) not issued for 127.0.0.1.
+    #[test]
+    fn tls_verify_full_without_roots_refuses_the_certificate() {
+        if tls_missing("tls_verify_full_without_roots_refuses_the_certificate") {
+            return;
+        }
+        let e = backend_message(open(&with_params("sslmode=verify-full")).unwrap_err());
+        assert!(
+            e.starts_with("cannot connect to PostgreSQL: the server's TLS certificate "),
+            "{e}"
+        );
+        assert!(
+            e.contains("is not trusted") || e.contains("does not match the host name"),
+            "{e}"
+        );
+    }
+
+    /// `verify-ca` with the server's certificate as the root connects, encrypted, although the
+    /// certificate does not name 127.0.0.1 (the host name is not checked).
+    #[test]
+    fn tls_verify_ca_with_the_servers_certificate_connects() {
+        let Some(cert) = server_cert("tls_verify_ca_with_the_servers_certificate_connects") else {
+            return;
+        };
+        let url = with_params(&format!("sslmode=verify-ca&sslrootcert={cert}"));
+        assert!(open(&url).unwrap().is_some());
+        // `require` with sslrootcert checks the chain as verify-ca does (libpq's rule).
+        let url = with_params(&format!("sslmode=require&sslrootcert={cert}"));
+        assert!(open(&url).unwrap().is_some());
+    }
+
+    /// `verify-ca` against roots that did not sign the server's certificate refuses it as not
+    /// trusted.
+    #[test]
+    fn tls_verify_ca_with_other_roots_is_not_trusted() {
+        const BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+        if tls_missing("tls_verify_ca_with_other_roots_is_not_trusted") {
+            return;
+        }
+        if std::fs::File::open(BUNDLE).is_err() {
+            skip(
+                "tls_verify_ca_with_other_roots_is_not_trusted",
+                &format!("{BUNDLE} (public roots) is not readable"),
+            );
+            return;
+        }
+        let url = with_params(&format!("sslmode=verify-ca&sslrootcert={BUNDLE}"));
+        let e = backend_message(open(&url).unwrap_err());
+        assert!(
+            e.starts_with(
+                "cannot connect to PostgreSQL: the server's TLS certificate is not trusted"
+            ),
+            "{e}"
+        );
+        assert!(
+            e.contains("sslrootcert"),
+            "the message says what to do: {e}"
+        );
+    }
+
+    /// `verify-full` checks the host name: the certificate trusted, reached as 127.0.0.1 when
+    /// it names `localhost`, is refused as a mismatch; reached as `localhost` (the name in
+    /// Debian's snakeoil certificate), it connects.
+    #[test]
+    fn tls_verify_full_checks_the_host_name() {
+        let test = "tls_verify_full_checks_the_host_name";
+        let Some(cert) = server_cert(test) else {
+            return;
+        };
+        let e = backend_message(
+            open(&at_host(
+                "127.0.0.1",
+                &format!("sslmode=verify-full sslrootcert='{cert}'"),
+            ))
+            .unwrap_err(),
+        );
+        assert!(
+            e.starts_with(
+                "cannot connect to PostgreSQL: the server's TLS certificate does not match the \
+                 host name"
+            ),
+            "{e}"
+        );
+        match open(&at_host(
+            "localhost",
+            &format!("sslmode=verify-full sslrootcert='{cert}'"),
+        )) {
+            Ok(version) => assert!(version.is_some()),
+            Err(StoreError::Backend(m)) if m.contains("does not match the host name") => skip(
+                test,
+                &format!("{cert} does not name localhost, so no name reaches it here: {m}"),
+            ),
+            Err(e) => panic!("verify-full through localhost: {e}"),
+        }
+    }
+
+    /// A misspelt sslmode is refused before any connection, naming the value and the choices.
+    #[test]
+    fn tls_a_bad_sslmode_is_a_clear_error() {
+        let e = runtime()
+            .block_on(PostgresStore::connect(
+                "postgres://postgres@127.0.0.1:5432/test?sslmode=verfy-full",
+                testkit::schemas(),
+                PostgresOptions::default(),
+            ))
+            .unwrap_err();
+        assert_eq!(
+            backend_message(e),
+            "sslmode \"verfy-full\": expected disable, prefer, require, verify-ca or verify-full"
+        );
+        let e = runtime()
+            .block_on(PostgresStore::connect(
+                "host=127.0.0.1 user=postgres sslmode=on",
+                testkit::schemas(),
+                PostgresOptions::default(),
+            ))
+            .unwrap_err();
+        assert!(
+            backend_message(e).starts_with("sslmode \"on\": expected disable, prefer"),
+            "key-value strings too"
+        );
+    }
+
+    /// A server that answers the SSLRequest with 'N' (no TLS) is refused under `require`, with
+    /// a message saying so. The server is a stub on a loopback port: this runs everywhere.
+    #[test]
+    fn tls_require_refuses_a_server_without_tls() {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stub = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut request = [0u8; 8];
+            socket.read_exact(&mut request).unwrap();
+            // The protocol's SSLRequest: length 8, then the code 80877103.
+            assert_eq!(request, [0, 0, 0, 8, 4, 210, 22, 47]);
+            socket.write_all(b"N").unwrap();
+        });
+        let e = runtime()
+            .block_on(PostgresStore::connect(
+                &format!("postgres://postgres@127.0.0.1:{port}/test?sslmode=require"),
+                testkit::schemas(),
+                PostgresOptions {
+                    connect_timeout: Duration::from_secs(5),
+                    ..PostgresOptions::default()
+                },
+            ))
+            .unwrap_err();
+        stub.join().unwrap();
+        let e = backend_message(e);
+        assert!(
+            e.starts_with("cannot connect to PostgreSQL: the server does not support TLS"),
+            "{e}"
+        );
+    }
 }

@@ -7,7 +7,7 @@
 use rusqlite::Connection;
 use scim_filter::parse_filter;
 use scim_store::sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore};
-use scim_store::testkit::{self, Fixture};
+use scim_store::testkit::{self, Fixture, WorkplaceFixture};
 use scim_store::{Members, Query, ResourceKind, ResourceSchemas, Store, TokenScope, WriteContext};
 use serde_json::json;
 use std::io::BufRead;
@@ -28,6 +28,22 @@ fn sqlite(schemas: ResourceSchemas) -> Fixture {
 }
 
 scim_store::store_tests!(sqlite);
+
+fn sqlite_workplace(schemas: ResourceSchemas) -> WorkplaceFixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        dir.path().join("workplace.db"),
+        schemas,
+        SqliteOptions::default(),
+    )
+    .unwrap();
+    WorkplaceFixture {
+        store: Arc::new(store),
+        guard: Box::new(dir),
+    }
+}
+
+scim_store::workplace_store_tests!(sqlite_workplace);
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -119,6 +135,53 @@ fn hot_filters_use_indexes() {
         let plan = store.explain(&t.id, ResourceKind::User, &q).await.unwrap();
         assert!(scans_tenant(&plan), "{plan:?}");
     });
+}
+
+/// The workplace lookups a SCIM write or a booking makes search indexes: a write about someone
+/// without holdings costs one indexed lookup, never a scan of the tenant's bookings.
+#[test]
+fn workplace_lookups_use_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        dir.path().join("wplan.db"),
+        testkit::schemas(),
+        SqliteOptions::default(),
+    )
+    .unwrap();
+    let plans = runtime().block_on(store.explain_workplace()).unwrap();
+    assert_eq!(plans.len(), 6);
+    for (name, plan) in &plans {
+        assert!(
+            plan.iter()
+                .all(|step| !step.starts_with("SCAN") || step == "SCAN CONSTANT ROW"),
+            "{name} scans:\n{}",
+            plan.join("\n")
+        );
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING") && step.contains("INDEX")),
+            "{name} uses no index:\n{}",
+            plan.join("\n")
+        );
+    }
+    let holds = &plans.iter().find(|(n, _)| n == "holds_anything").unwrap().1;
+    assert!(
+        holds.iter().any(|s| s.contains("bookings_by_person")),
+        "{holds:?}"
+    );
+    assert!(
+        holds.iter().any(|s| s.contains("assignments_by_person")),
+        "{holds:?}"
+    );
+    let capacity = &plans
+        .iter()
+        .find(|(n, _)| n == "resource_bookings")
+        .unwrap()
+        .1;
+    assert!(
+        capacity.iter().any(|s| s.contains("end_s>?")),
+        "only bookings ending after the interval starts are visited: {capacity:?}"
+    );
 }
 
 /// A database at an older schema version is migrated on open, its data kept and indexed.

@@ -10,7 +10,7 @@ pub mod client;
 use client::Client;
 use scim_server::{Server, ServerConfig};
 use scim_store::sqlite::{SqliteOptions, SqliteStore};
-use scim_store::{ResourceSchemas, Store, TokenScope};
+use scim_store::{ResourceSchemas, Store, TokenScope, WorkplaceStore};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,7 +50,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = Server::new(
-            store.clone() as Arc<dyn Store>,
+            store.clone() as Arc<dyn WorkplaceStore>,
             scim_schema::SchemaRegistry::new(),
             config,
             None,

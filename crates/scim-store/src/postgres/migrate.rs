@@ -19,7 +19,7 @@ use deadpool_postgres::Pool;
 use tokio_postgres::error::SqlState;
 
 /// The schema version this build writes.
-pub const LATEST: i32 = 1;
+pub const LATEST: i32 = 2;
 
 /// Version 1: tenants, tokens, resources with their hot columns, side tables for multi-valued
 /// indexed values and `uniqueness: server` values, membership rows, events.
@@ -121,6 +121,70 @@ CREATE TABLE events (
 );
 "#;
 
+/// Version 2: the workplace (issue 7). The tenant's policies and its *generation* (bumped by
+/// every catalog or policy write, so replicas know when their cached compiled policies and
+/// catalog are stale); the catalog; bookings, with the columns they are filtered on next to the
+/// whole record; permanent assignments (one per resource, enforced by a unique constraint
+/// across replicas). Workplace events share the `events` table and its per-tenant sequence
+/// with SCIM changes: they carry a `detail` and may have no version. Membership rows record
+/// when they were added (`joined_seq`, the tenant's feed position at the time), so a User's
+/// derived `groups` list the groups in the order the person joined them: the first is their
+/// primary team (rows older than this version have 0 and fall back to the group's age).
+const V2: &str = r#"
+CREATE TABLE workplace_state (
+    tenant      BIGINT PRIMARY KEY REFERENCES tenants (id),
+    -- A serialised WorkplaceConfig; NULL until the tenant first sets its policies.
+    config      JSONB,
+    generation  BIGINT NOT NULL DEFAULT 0
+);
+-- Every tenant has its row, so that writers can lock it (see postgres::workplace).
+INSERT INTO workplace_state (tenant, config, generation) SELECT id, NULL, 0 FROM tenants;
+
+CREATE TABLE places (
+    tenant   BIGINT NOT NULL REFERENCES tenants (id),
+    kind     TEXT COLLATE "C" NOT NULL,
+    id       TEXT COLLATE "C" NOT NULL,
+    doc      JSONB NOT NULL,
+    version  BIGINT NOT NULL,
+    PRIMARY KEY (tenant, kind, id)
+);
+
+CREATE TABLE bookings (
+    tenant    BIGINT NOT NULL REFERENCES tenants (id),
+    id        TEXT COLLATE "C" NOT NULL,
+    person    TEXT COLLATE "C" NOT NULL,
+    resource  TEXT COLLATE "C" NOT NULL,
+    start_s   BIGINT NOT NULL,
+    end_s     BIGINT NOT NULL,
+    status    TEXT NOT NULL,
+    flagged   BOOLEAN NOT NULL DEFAULT false,
+    -- The whole BookingRecord as JSON text (plan::booking_json).
+    record    TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+-- A person's holdings and history (cascades, limits); a resource's overlapping bookings.
+CREATE INDEX bookings_by_person ON bookings (tenant, person, end_s);
+CREATE INDEX bookings_by_resource ON bookings (tenant, resource, start_s);
+-- Future booked bookings (the people a policy change concerns) and counts by status.
+CREATE INDEX bookings_by_status ON bookings (tenant, status, start_s);
+
+CREATE TABLE assignments (
+    tenant    BIGINT NOT NULL REFERENCES tenants (id),
+    id        TEXT COLLATE "C" NOT NULL,
+    person    TEXT COLLATE "C" NOT NULL,
+    resource  TEXT COLLATE "C" NOT NULL,
+    since     BIGINT NOT NULL,
+    PRIMARY KEY (tenant, id),
+    CONSTRAINT assignments_resource UNIQUE (tenant, resource)
+);
+CREATE INDEX assignments_by_person ON assignments (tenant, person);
+
+ALTER TABLE events ADD COLUMN detail JSONB;
+ALTER TABLE events ALTER COLUMN version DROP NOT NULL;
+
+ALTER TABLE members ADD COLUMN joined_seq BIGINT NOT NULL DEFAULT 0;
+"#;
+
 /// The GIN index of version 1 (`{opclass}` is replaced, see [`gin_opclass`]).
 const V1_GIN: &str = "CREATE INDEX resources_attrs ON resources USING GIN (attrs {opclass})";
 
@@ -139,7 +203,14 @@ async fn gin_opclass(tx: &deadpool_postgres::Transaction<'_>) -> PgResult<&'stat
 }
 
 /// The migrations, in order: `(version, description, SQL)`.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "tenants, tokens, resources, members, events", V1)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "tenants, tokens, resources, members, events", V1),
+    (
+        2,
+        "workplace: state, places, bookings, assignments, event detail, membership order",
+        V2,
+    ),
+];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS scimd_migrations (
     version      INTEGER PRIMARY KEY,

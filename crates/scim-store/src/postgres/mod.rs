@@ -45,6 +45,16 @@
 //! different tenants do not contend); a directory's provisioning traffic is far below what one
 //! row lock sustains.
 //!
+//! Workplace events (bookings, assignments, catalog and policy changes, and the cascades SCIM
+//! writes cause) are numbered by the same statement, in the same per-tenant sequence, so the
+//! workplace feed inherits these guarantees; [`Store::events`] returns only the SCIM changes.
+//!
+//! # The workplace
+//!
+//! [`WorkplaceStore`](crate::WorkplaceStore) is implemented in `postgres/workplace.rs`: plain
+//! tables (`workplace_state`, `places`, `bookings`, `assignments`), row locks taken in one
+//! documented order, and the lifecycle cascades run inside the SCIM write that causes them.
+//!
 //! # Documents
 //!
 //! Each resource is stored twice: `doc`, the served JSON as text (so attribute order is what
@@ -56,6 +66,7 @@
 mod migrate;
 mod query;
 mod read;
+mod tls;
 mod write;
 
 use crate::document::{self, Prepared};
@@ -63,9 +74,10 @@ use crate::error::{Result, StoreError};
 use crate::store::Store;
 use crate::types::{
     ChangeEvent, ImportOutcome, IssuedToken, Members, PatchResult, PatchSettings, Query, QueryPage,
-    ResourceKind, ResourceSchemas, StoredResource, Tenant, TenantId, TokenInfo, TokenScope,
-    WriteContext,
+    ResourceKind, ResourceSchemas, StoredResource, Tenant, TenantDeletion, TenantId, TokenInfo,
+    TokenScope, WriteContext,
 };
+use crate::workplace::plan::ContextCache;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::Value;
@@ -107,6 +119,8 @@ pub struct PostgresStore {
     pool: Pool,
     schemas: ResourceSchemas,
     options: PostgresOptions,
+    /// Each tenant's compiled policies and catalog, per generation (see [`workplace`]).
+    contexts: ContextCache,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -141,7 +155,15 @@ impl From<tokio_postgres::Error> for Fail {
 
 impl From<deadpool_postgres::PoolError> for Fail {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        Fail::Store(StoreError::Backend(format!("postgres pool: {e}")))
+        // A TLS failure opening a connection is told in words (untrusted certificate, host
+        // name mismatch, no TLS on the server), not as "error performing TLS handshake".
+        let tls = match &e {
+            deadpool_postgres::PoolError::Backend(pg) => tls::describe_connect_error(pg),
+            _ => None,
+        };
+        Fail::Store(StoreError::Backend(
+            tls.unwrap_or_else(|| format!("postgres pool: {e}")),
+        ))
     }
 }
 
@@ -278,18 +300,52 @@ macro_rules! in_snapshot {
     }};
 }
 
+// After the macros, which it uses.
+mod workplace;
+
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or a
     /// key-value connection string), checks it, and migrates it to [`SCHEMA_VERSION`]. Safe
     /// when several replicas start at once: see [`migrate`].
+    ///
+    /// # TLS
+    ///
+    /// TLS follows libpq's `sslmode` (<https://www.postgresql.org/docs/current/libpq-ssl.html>),
+    /// given in the URL's query or as a key-value pair, on rustls:
+    ///
+    /// - `disable`: plain TCP.
+    /// - `prefer` (the default): TLS if the server offers it, plain otherwise.
+    /// - `require`: TLS or no connection; the certificate is not checked (encryption only), unless
+    ///   `sslrootcert` is given, when its chain is checked as under `verify-ca`.
+    /// - `verify-ca`: TLS, and the server's certificate must chain to a trusted root; the host
+    ///   name is not checked.
+    /// - `verify-full`: TLS, and the certificate must chain to a trusted root and name the host
+    ///   connected to.
+    ///
+    /// The trusted roots are the PEM file `sslrootcert=PATH`, or the platform's store
+    /// (`sslrootcert=system`, which implies and demands `verify-full`, as in libpq 16; or no
+    /// `sslrootcert`). `sslnegotiation` is passed to tokio-postgres; client certificates
+    /// (`sslcert`, `sslkey`) are not supported. Over a Unix-domain socket TLS is never used.
+    ///
+    /// ```text
+    /// postgres://scimd@db.internal:5432/scimd?sslmode=verify-full
+    /// postgres://scimd@10.0.0.5/scimd?sslmode=verify-ca&sslrootcert=/etc/scimd/db-ca.pem
+    /// host=db.internal user=scimd dbname=scimd sslmode=require
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`], saying what went wrong: a malformed connection string or `ssl*`
+    /// value (`sslmode "verfy-full": expected disable, prefer, require, verify-ca or
+    /// verify-full`), an unreadable `sslrootcert`, a certificate that is not trusted or does not
+    /// match the host name, a server without TLS under `require` or stricter, or the server's
+    /// own refusal.
     pub async fn connect(
         url: &str,
         schemas: ResourceSchemas,
         options: PostgresOptions,
     ) -> Result<PostgresStore> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        let (mut config, tls) = tls::configure(url)?;
         if config.get_application_name().is_none() {
             config.application_name("scimd");
         }
@@ -302,7 +358,7 @@ impl PostgresStore {
         }
         let manager = Manager::from_config(
             config,
-            tokio_postgres::NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -315,6 +371,7 @@ impl PostgresStore {
             pool,
             schemas,
             options,
+            contexts: ContextCache::default(),
         };
         with_client!(&store, |client| async {
             let encoding: String = client.query_one("SHOW server_encoding", &[]).await?.get(0);
@@ -407,6 +464,49 @@ impl Store for PostgresStore {
         with_client!(self, |client| read::list_tokens(&client, *tenant))
     }
 
+    async fn delete_tenant(&self, tenant: &TenantId) -> Result<TenantDeletion> {
+        let key = tenant.key();
+        in_transaction!(self, |tx| async {
+            // Locking the tenant row first serialises this with every write of the tenant
+            // (each takes the row to number its event), so nothing is written in between.
+            let locked = tx
+                .query_opt("SELECT id FROM tenants WHERE id = $1 FOR UPDATE", &[&key])
+                .await?;
+            if locked.is_none() {
+                return Err(Fail::from(StoreError::TenantNotFound(tenant.to_string())));
+            }
+            let tx = &tx;
+            let count = |sql: &'static str| async move {
+                let row = tx.query_one(sql, &[&key]).await?;
+                let n: i64 = row.get(0);
+                PgResult::Ok(u64::try_from(n).unwrap_or(0))
+            };
+            let tokens_revoked =
+                count("SELECT count(*) FROM tokens WHERE tenant = $1 AND revoked_ns IS NULL")
+                    .await?;
+            let resources_deleted =
+                count("SELECT count(*) FROM resources WHERE tenant = $1").await?;
+            let deletion = TenantDeletion {
+                tokens_revoked,
+                resources_deleted,
+            };
+            // Members and the value side tables go with their resources (ON DELETE CASCADE).
+            for sql in [
+                "DELETE FROM resources WHERE tenant = $1",
+                "DELETE FROM events WHERE tenant = $1",
+                "DELETE FROM tokens WHERE tenant = $1",
+                "DELETE FROM bookings WHERE tenant = $1",
+                "DELETE FROM assignments WHERE tenant = $1",
+                "DELETE FROM places WHERE tenant = $1",
+                "DELETE FROM workplace_state WHERE tenant = $1",
+                "DELETE FROM tenants WHERE id = $1",
+            ] {
+                tx.execute(sql, &[&key]).await?;
+            }
+            PgResult::Ok(deletion)
+        })
+    }
+
     async fn revoke_token(&self, tenant: &TenantId, token_id: &str) -> Result<bool> {
         in_transaction!(self, |tx| write::revoke_token(&tx, *tenant, token_id))
     }
@@ -420,8 +520,9 @@ impl Store for PostgresStore {
     ) -> Result<StoredResource> {
         let prepared = self.prepare(kind, document)?;
         let id = uuid::Uuid::new_v4().to_string();
+        let wp = self.cascades();
         in_transaction!(self, |tx| write::create(
-            &tx, *tenant, kind, &id, &prepared, ctx
+            &tx, &wp, *tenant, kind, &id, &prepared, ctx
         ))
     }
 
@@ -448,8 +549,10 @@ impl Store for PostgresStore {
     ) -> Result<StoredResource> {
         let prepared = self.prepare(kind, document)?;
         let schema = self.schemas.get(kind);
+        let wp = self.cascades();
         in_transaction!(self, |tx| write::replace(
             &tx,
+            &wp,
             schema,
             *tenant,
             kind,
@@ -472,8 +575,10 @@ impl Store for PostgresStore {
         members: Members,
     ) -> Result<PatchResult> {
         let schema = self.schemas.get(kind);
+        let wp = self.cascades();
         in_transaction!(self, |tx| write::patch(
             &tx,
+            &wp,
             schema,
             write::Target {
                 tenant: *tenant,
@@ -496,8 +601,10 @@ impl Store for PostgresStore {
         expected_version: Option<u64>,
         ctx: &WriteContext,
     ) -> Result<()> {
+        let wp = self.cascades();
         in_transaction!(self, |tx| write::delete(
             &tx,
+            &wp,
             write::Target {
                 tenant: *tenant,
                 kind,
@@ -551,7 +658,10 @@ impl Store for PostgresStore {
             prepared.push((id, p));
         }
         write::check_import_duplicates(&prepared)?;
-        in_transaction!(self, |tx| write::import(&tx, *tenant, kind, &prepared, ctx))
+        let wp = self.cascades();
+        in_transaction!(self, |tx| write::import(
+            &tx, &wp, *tenant, kind, &prepared, ctx
+        ))
     }
 
     async fn events(

@@ -64,9 +64,11 @@ pub(crate) fn kind_of(code: i16) -> PgResult<ResourceKind> {
 /// built in Rust by [`derived_values`].
 pub(crate) fn derived_sql(kind: ResourceKind, members: Members) -> &'static str {
     match (kind, members) {
-        // RFC 7643 section 4.1.2: the groups the user is a direct member of.
+        // RFC 7643 section 4.1.2: the groups the user is a direct member of, in the order they
+        // joined them (the first is their primary team in the workplace), then by age.
         (ResourceKind::User, _) => {
-            "(SELECT json_agg(json_build_array(g.id, g.attrs ->> 'displayName') ORDER BY g.rid) \
+            "(SELECT json_agg(json_build_array(g.id, g.attrs ->> 'displayName') \
+             ORDER BY m.joined_seq, g.rid) \
              FROM members m JOIN resources g ON g.rid = m.group_rid WHERE m.member_rid = r.rid)"
         }
         // RFC 7643 section 4.2: value, display (displayName, or a User's userName), type.
@@ -339,8 +341,10 @@ pub(crate) async fn events<C: GenericClient>(
 ) -> PgResult<Vec<ChangeEvent>> {
     let stmt = client
         .prepare_cached(
+            // Only SCIM changes (kinds 1 and 2): the workplace events between them keep their
+            // positions on the shared feed, so these numbers have gaps.
             "SELECT seq, kind, id, op, version, at_ns, actor, request_id FROM events \
-             WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+             WHERE tenant = $1 AND seq > $2 AND kind IN (1, 2) ORDER BY seq LIMIT $3",
         )
         .await?;
     let after = i64::try_from(after).unwrap_or(i64::MAX);

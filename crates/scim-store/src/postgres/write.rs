@@ -3,6 +3,7 @@
 
 use super::PgResult;
 use super::read::{self, StoredRow, code};
+use super::workplace::{Cascades, Watch};
 use crate::document::{self, IndexEntries, Prepared, UniqueValue, to_nanos};
 use crate::error::{Result, StoreError};
 use crate::token;
@@ -10,6 +11,7 @@ use crate::types::{
     ChangeOp, ImportOutcome, IssuedToken, Members, PatchResult, PatchSettings, ResourceKind,
     StoredResource, Tenant, TenantId, TokenScope, WriteContext,
 };
+use crate::workplace::plan::{FeedDraft, SYSTEM_ACTOR};
 use deadpool_postgres::{GenericClient, Transaction};
 use scim_schema::{DateTime, ResourceSchema, ScimType, fold_case};
 use serde_json::Value;
@@ -159,6 +161,97 @@ async fn append_event(
     Ok(())
 }
 
+/// Appends workplace feed entries with the tenant's next sequence numbers, in order, in the
+/// caller's transaction: the same allocation as [`append_event`] (one `UPDATE` of the tenant
+/// row for all of them), so SCIM changes and workplace events share one gap-free sequence in
+/// commit order. Call it last (after the write's own SCIM event, if it has one: the tenant row
+/// is then already locked, and the entries follow that event directly).
+pub(crate) async fn append_feed(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    drafts: &[FeedDraft],
+    at: DateTime,
+    actor: &str,
+    request_id: Option<&str>,
+) -> PgResult<()> {
+    if drafts.is_empty() {
+        return Ok(());
+    }
+    let count = i64::try_from(drafts.len()).unwrap_or(i64::MAX);
+    let ordinals: Vec<i64> = (1..=count).collect();
+    let kinds: Vec<i16> = drafts
+        .iter()
+        .map(|d| i16::try_from(d.subject.code()).unwrap_or(i16::MAX))
+        .collect();
+    let ids: Vec<&str> = drafts.iter().map(|d| d.id.as_str()).collect();
+    let ops: Vec<&str> = drafts.iter().map(|d| d.op).collect();
+    let versions: Vec<Option<i64>> = drafts.iter().map(|d| d.version.map(version_sql)).collect();
+    let details: Vec<Option<&Value>> = drafts
+        .iter()
+        .map(|d| (!d.detail.is_null()).then_some(&d.detail))
+        .collect();
+    let stmt = tx
+        .prepare_cached(
+            "WITH s AS (UPDATE tenants SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq) \
+             INSERT INTO events (tenant, seq, kind, id, op, version, at_ns, actor, request_id, detail) \
+             SELECT $1, s.last_seq - $2 + u.n, u.kind, u.id, u.op, u.version, $3, $4, $5, u.detail \
+             FROM s, unnest($6::bigint[], $7::smallint[], $8::text[], $9::text[], $10::bigint[], $11::jsonb[]) \
+             AS u(n, kind, id, op, version, detail)",
+        )
+        .await?;
+    let inserted = tx
+        .execute(
+            &stmt,
+            &[
+                &tenant.key(),
+                &count,
+                &to_nanos(at),
+                &actor,
+                &request_id,
+                &ordinals,
+                &kinds,
+                &ids,
+                &ops,
+                &versions,
+                &details,
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        return Err(StoreError::TenantNotFound(tenant.to_string()).into());
+    }
+    Ok(())
+}
+
+/// Appends a SCIM change's event and, right after it, the feed entries of the cascade the
+/// change caused ([`Watch::finish`]: actor `system`, citing the change's request), all at the
+/// write's own time.
+#[allow(clippy::too_many_arguments)]
+async fn append_with_cascade(
+    tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    op: ChangeOp,
+    version: u64,
+    watch: Watch,
+    ctx: &WriteContext,
+) -> PgResult<()> {
+    let at = watch.at;
+    let drafts = watch.finish(tx, wp, tenant, ctx).await?;
+    append_event(tx, tenant, kind, id, op, version, at, ctx).await?;
+    append_feed(
+        tx,
+        tenant,
+        &drafts,
+        at,
+        SYSTEM_ACTOR,
+        ctx.request_id.as_deref(),
+    )
+    .await
+}
+
 // ---- tenants and tokens ---------------------------------------------------------------------
 
 pub(crate) async fn create_tenant(tx: &Transaction<'_>, name: &str) -> PgResult<Tenant> {
@@ -171,8 +264,16 @@ pub(crate) async fn create_tenant(tx: &Transaction<'_>, name: &str) -> PgResult<
     let Some(row) = tx.query_opt(&stmt, &[&name, &to_nanos(created)]).await? else {
         return Err(StoreError::TenantExists(name.to_owned()).into());
     };
+    let key: i64 = row.try_get(0)?;
+    // Its workplace state row, which workplace writers lock (see postgres::workplace).
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO workplace_state (tenant, config, generation) VALUES ($1, NULL, 0)",
+        )
+        .await?;
+    tx.execute(&stmt, &[&key]).await?;
     Ok(Tenant {
-        id: TenantId::from_key(row.try_get(0)?),
+        id: TenantId::from_key(key),
         name: name.to_owned(),
         created,
     })
@@ -408,18 +509,29 @@ async fn rids_by_id(
     Ok(out)
 }
 
-/// Adds membership rows (present ones are left alone); returns the rids actually added.
-async fn add_members(tx: &Transaction<'_>, group_rid: i64, members: &[i64]) -> PgResult<Vec<i64>> {
+/// Adds membership rows (present ones are left alone); returns the rids actually added. Each
+/// new row records the tenant's feed position as its `joined_seq`, so that a User's `groups`
+/// list the groups in the order the person joined them (the first is their primary team):
+/// a later write reads a higher position, as the feed numbers writes in commit order.
+async fn add_members(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    group_rid: i64,
+    members: &[i64],
+) -> PgResult<Vec<i64>> {
     if members.is_empty() {
         return Ok(Vec::new());
     }
     let stmt = tx
         .prepare_cached(
-            "INSERT INTO members (group_rid, member_rid) SELECT $1, m FROM unnest($2::bigint[]) AS m \
+            "INSERT INTO members (group_rid, member_rid, joined_seq) \
+             SELECT $1, m, (SELECT last_seq FROM tenants WHERE id = $3) FROM unnest($2::bigint[]) AS m \
              ON CONFLICT DO NOTHING RETURNING member_rid",
         )
         .await?;
-    let rows = tx.query(&stmt, &[&group_rid, &members]).await?;
+    let rows = tx
+        .query(&stmt, &[&group_rid, &members, &tenant.key()])
+        .await?;
     rows.iter()
         .map(|r| r.try_get(0).map_err(Into::into))
         .collect()
@@ -507,17 +619,18 @@ async fn resource_conflict(
     })
 }
 
-/// Inserts a new resource (with its index entries, members and event); returns its rid and the
-/// stored document.
+/// Inserts a new resource (with its index entries and members, already resolved) at `now`;
+/// returns its rid and the stored document. The caller appends the event.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_resource(
     tx: &Transaction<'_>,
     tenant: TenantId,
     kind: ResourceKind,
     id: &str,
     prepared: &Prepared,
-    ctx: &WriteContext,
-) -> PgResult<(i64, DateTime, Value)> {
-    let now = document::now();
+    members: &[i64],
+    now: DateTime,
+) -> PgResult<(i64, Value)> {
     let version = 1;
     let doc = document::assemble(kind, id, version, now, now, &prepared.body, None);
     let text = serde_json::to_string(&doc).map_err(StoreError::backend)?;
@@ -554,16 +667,15 @@ pub(crate) async fn insert_resource(
     };
     let rid: i64 = row.try_get(0)?;
     write_index(tx, tenant, kind, rid, index, None).await?;
-    if let Some(ids) = &prepared.members {
-        let members = resolve_members(tx, tenant, ids, Some(rid)).await?;
-        add_members(tx, rid, &members).await?;
-    }
-    append_event(tx, tenant, kind, id, ChangeOp::Created, version, now, ctx).await?;
-    Ok((rid, now, doc))
+    add_members(tx, tenant, rid, members).await?;
+    Ok((rid, doc))
 }
 
+/// POST (RFC 7644 section 3.3), with the cascade it causes: a new Group's members' `groups`
+/// change (a new User holds nothing, but is looked up all the same, in one probe).
 pub(crate) async fn create(
     tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
     tenant: TenantId,
     kind: ResourceKind,
     id: &str,
@@ -571,8 +683,20 @@ pub(crate) async fn create(
     ctx: &WriteContext,
 ) -> PgResult<StoredResource> {
     ensure_tenant(tx, tenant).await?;
-    let (rid, now, document) = insert_resource(tx, tenant, kind, id, prepared, ctx).await?;
-    if prepared.members.as_ref().is_some_and(|m| !m.is_empty()) {
+    let mut watch = Watch::new(document::now());
+    let now = watch.at;
+    // A new id cannot be among the members: no group self-check needed.
+    let members = match &prepared.members {
+        Some(ids) => resolve_members(tx, tenant, ids, None).await?,
+        None => Vec::new(),
+    };
+    watch.joining(tx, tenant, &members).await?;
+    let (rid, document) = insert_resource(tx, tenant, kind, id, prepared, &members, now).await?;
+    if kind == ResourceKind::User {
+        watch.users(tx, tenant, &[rid], true).await?;
+    }
+    append_with_cascade(tx, wp, tenant, kind, id, ChangeOp::Created, 1, watch, ctx).await?;
+    if !members.is_empty() {
         return read::load(tx, kind, rid, Members::Include).await;
     }
     // A new User belongs to no group yet, and a new Group without members has none to show.
@@ -639,11 +763,13 @@ fn old_index(schema: &ResourceSchema, row: &StoredRow, stored: &Value) -> Option
         .map(|p| p.index)
 }
 
-/// Writes a new version of an existing resource: body, index entries, event. The caller has
-/// checked that something changed. Returns the new version.
+/// Writes a new version of an existing resource at the watch's time: body, index entries,
+/// event, and the cascade of the people `watch` holds. The caller has checked that something
+/// changed. Returns the new version.
 #[allow(clippy::too_many_arguments)]
 async fn update_resource(
     tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
     schema: &ResourceSchema,
     tenant: TenantId,
     row: &StoredRow,
@@ -651,6 +777,7 @@ async fn update_resource(
     prepared: &Prepared,
     op: ChangeOp,
     ctx: &WriteContext,
+    watch: Watch,
 ) -> PgResult<u64> {
     let index = &prepared.index;
     if index.user_name_fold.is_some() && index.user_name_fold != row.user_name_fold {
@@ -680,7 +807,7 @@ async fn update_resource(
             .into());
         }
     }
-    let now = document::now();
+    let now = watch.at;
     let version = row.version.saturating_add(1);
     let created = document::from_nanos(row.created_ns);
     let doc = document::assemble(
@@ -717,22 +844,25 @@ async fn update_resource(
     .await?;
     let old = old_index(schema, row, stored);
     write_index(tx, tenant, row.kind, row.rid, index, old.as_ref()).await?;
-    append_event(tx, tenant, row.kind, &row.id, op, version, now, ctx).await?;
+    append_with_cascade(tx, wp, tenant, row.kind, &row.id, op, version, watch, ctx).await?;
     Ok(version)
 }
 
 /// Bumps a resource's version and `meta.lastModified` without touching its attributes: a Group
 /// whose only change is its membership (members are rows, not body).
+#[allow(clippy::too_many_arguments)]
 async fn touch_resource(
     tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
     tenant: TenantId,
     row: &StoredRow,
     stored: &Value,
     op: ChangeOp,
     ctx: &WriteContext,
+    watch: Watch,
 ) -> PgResult<u64> {
     let body = document::body_of(stored);
-    let now = document::now();
+    let now = watch.at;
     let version = row.version.saturating_add(1);
     let created = document::from_nanos(row.created_ns);
     let doc = document::assemble(row.kind, &row.id, version, created, now, &body, None);
@@ -747,13 +877,15 @@ async fn touch_resource(
         &[&row.rid, &version_sql(version), &to_nanos(now), &text],
     )
     .await?;
-    append_event(tx, tenant, row.kind, &row.id, op, version, now, ctx).await?;
+    append_with_cascade(tx, wp, tenant, row.kind, &row.id, op, version, watch, ctx).await?;
     Ok(version)
 }
 
+/// PUT (RFC 7644 section 3.5.1), with its cascade.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn replace(
     tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
     schema: &ResourceSchema,
     tenant: TenantId,
     kind: ResourceKind,
@@ -771,6 +903,7 @@ pub(crate) async fn replace(
     let row = lock_current(tx, &target).await?;
     replace_row(
         tx,
+        wp,
         schema,
         tenant,
         row,
@@ -782,11 +915,43 @@ pub(crate) async fn replace(
     .await
 }
 
+/// Whether a Group write changes its `displayName`, which its members' `groups[].display`
+/// show (and rules may filter on).
+fn display_name_changes(stored: &Value, body: &serde_json::Map<String, Value>) -> bool {
+    stored.get("displayName") != body.get("displayName")
+}
+
+/// Starts the watch of a write to `row`: for a User, the person; for a Group, the members it
+/// adds or removes, and every member if its `displayName` changes.
+async fn watch_write(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    row: &StoredRow,
+    stored: &Value,
+    body: Option<&serde_json::Map<String, Value>>,
+    added: &[i64],
+    removed: &[i64],
+) -> PgResult<Watch> {
+    let mut watch = Watch::new(document::now());
+    match row.kind {
+        ResourceKind::User => watch.users(tx, tenant, &[row.rid], false).await?,
+        ResourceKind::Group => {
+            if body.is_some_and(|b| display_name_changes(stored, b)) {
+                watch.members_of(tx, tenant, row.rid).await?;
+            }
+            watch.joining(tx, tenant, added).await?;
+            watch.users(tx, tenant, removed, false).await?;
+        }
+    }
+    Ok(watch)
+}
+
 /// Writes `prepared` (with its member list) over `row`, as a replacement does; returns the
 /// resource (unchanged if nothing differed).
 #[allow(clippy::too_many_arguments)]
 async fn replace_row(
     tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
     schema: &ResourceSchema,
     tenant: TenantId,
     row: StoredRow,
@@ -807,32 +972,54 @@ async fn replace_row(
     if document::body_of(&stored) == prepared.body && to_add.is_empty() && to_remove.is_empty() {
         return read::load(tx, kind, rid, members).await;
     }
-    add_members(tx, rid, &to_add).await?;
+    let watch = watch_write(
+        tx,
+        tenant,
+        &row,
+        &stored,
+        Some(&prepared.body),
+        &to_add,
+        &to_remove,
+    )
+    .await?;
+    add_members(tx, tenant, rid, &to_add).await?;
     remove_members(tx, rid, &to_remove).await?;
-    update_resource(tx, schema, tenant, &row, &stored, prepared, op, ctx).await?;
+    update_resource(
+        tx, wp, schema, tenant, &row, &stored, prepared, op, ctx, watch,
+    )
+    .await?;
     read::load(tx, kind, rid, members).await
 }
 
+/// DELETE (RFC 7644 section 3.6), with its cascade: a deleted User is former; a deleted
+/// Group's members lose it from their `groups`.
 pub(crate) async fn delete(
     tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
     target: Target<'_>,
     ctx: &WriteContext,
 ) -> PgResult<()> {
     let row = lock_current(tx, &target).await?;
+    let mut watch = Watch::new(document::now());
+    match row.kind {
+        ResourceKind::User => watch.leaving(tx, target.tenant, row.rid).await?,
+        ResourceKind::Group => watch.members_of(tx, target.tenant, row.rid).await?,
+    }
     // Membership rows (as group and as member) and index entries go with the row
     // (ON DELETE CASCADE): deleting a resource removes it from every group.
     let stmt = tx
         .prepare_cached("DELETE FROM resources WHERE rid = $1")
         .await?;
     tx.execute(&stmt, &[&row.rid]).await?;
-    append_event(
+    append_with_cascade(
         tx,
+        wp,
         target.tenant,
         target.kind,
         &row.id,
         ChangeOp::Deleted,
         row.version,
-        document::now(),
+        watch,
         ctx,
     )
     .await
@@ -843,6 +1030,7 @@ pub(crate) async fn delete(
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn patch(
     tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
     schema: &ResourceSchema,
     target: Target<'_>,
     request: &scim_patch::PatchRequest,
@@ -862,7 +1050,7 @@ pub(crate) async fn patch(
                 rest,
             } => {
                 return patch_group_delta(
-                    tx, schema, tenant, row, &stored, &delta, &rest, settings, ctx, members,
+                    tx, wp, schema, tenant, row, &stored, &delta, &rest, settings, ctx, members,
                 )
                 .await;
             }
@@ -891,6 +1079,7 @@ pub(crate) async fn patch(
                 let before = row.version;
                 let resource = replace_row(
                     tx,
+                    wp,
                     schema,
                     tenant,
                     row,
@@ -930,8 +1119,10 @@ pub(crate) async fn patch(
             changed: false,
         });
     }
+    let watch = watch_write(tx, tenant, &row, &stored, Some(&prepared.body), &[], &[]).await?;
     update_resource(
         tx,
+        wp,
         schema,
         tenant,
         &row,
@@ -939,6 +1130,7 @@ pub(crate) async fn patch(
         &prepared,
         ChangeOp::Patched,
         ctx,
+        watch,
     )
     .await?;
     Ok(PatchResult {
@@ -953,6 +1145,7 @@ pub(crate) async fn patch(
 #[allow(clippy::too_many_arguments)]
 async fn patch_group_delta(
     tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
     schema: &ResourceSchema,
     tenant: TenantId,
     row: StoredRow,
@@ -1004,38 +1197,80 @@ async fn patch_group_delta(
             }
         }
     }
-    let mut removed: HashSet<i64> = HashSet::new();
-    let mut added: HashSet<i64> = HashSet::new();
-    if let Some(all) = &delta.replace_all {
+    // The members to remove and add, resolved before anything changes, so that the people
+    // they concern are watched as they were.
+    let (to_remove, to_add) = if let Some(all) = &delta.replace_all {
         let ids: Vec<String> = all.iter().map(|m| m.value.clone()).collect();
         let wanted = resolve_members(tx, tenant, &ids, Some(rid)).await?;
         let (add, remove) = members_diff(tx, rid, wanted).await?;
-        removed.extend(remove_members(tx, rid, &remove).await?);
-        added.extend(add_members(tx, rid, &add).await?);
+        (remove, add)
     } else {
-        if !delta.remove.is_empty() {
+        let remove = if delta.remove.is_empty() {
+            Vec::new()
+        } else {
             let found = rids_by_id(tx, tenant, &delta.remove).await?;
-            let rids: Vec<i64> = found.into_values().collect();
-            removed.extend(remove_members(tx, rid, &rids).await?);
-        }
-        if !delta.add.is_empty() {
+            found.into_values().collect()
+        };
+        let add = if delta.add.is_empty() {
+            Vec::new()
+        } else {
             let ids: Vec<String> = delta.add.iter().map(|m| m.value.clone()).collect();
-            let rids = resolve_members(tx, tenant, &ids, Some(rid)).await?;
-            added.extend(add_members(tx, rid, &rids).await?);
-        }
-    }
+            resolve_members(tx, tenant, &ids, Some(rid)).await?
+        };
+        // A member both removed and added (back) stays: their row, and so the place of the
+        // group in their `groups` (joined_seq), is kept.
+        let adding: HashSet<i64> = add.iter().copied().collect();
+        let remove = remove.into_iter().filter(|r| !adding.contains(r)).collect();
+        (remove, add)
+    };
+    let watch = if prepared.is_some() || !to_remove.is_empty() || !to_add.is_empty() {
+        Some(
+            watch_write(
+                tx,
+                tenant,
+                &row,
+                stored,
+                prepared.as_ref().map(|p| &p.body),
+                &to_add,
+                &to_remove,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let removed: HashSet<i64> = remove_members(tx, rid, &to_remove)
+        .await?
+        .into_iter()
+        .collect();
+    let added: HashSet<i64> = add_members(tx, tenant, rid, &to_add)
+        .await?
+        .into_iter()
+        .collect();
     // A member removed and added back by the same request did not change.
     let members_changed = removed.symmetric_difference(&added).next().is_some();
-    let changed = match (&prepared, members_changed) {
-        (Some(p), _) => {
-            update_resource(tx, schema, tenant, &row, stored, p, ChangeOp::Patched, ctx).await?;
+    let changed = match (&prepared, members_changed, watch) {
+        (Some(p), _, Some(watch)) => {
+            update_resource(
+                tx,
+                wp,
+                schema,
+                tenant,
+                &row,
+                stored,
+                p,
+                ChangeOp::Patched,
+                ctx,
+                watch,
+            )
+            .await?;
             true
         }
-        (None, true) => {
-            touch_resource(tx, tenant, &row, stored, ChangeOp::Patched, ctx).await?;
+        (None, true, Some(watch)) => {
+            touch_resource(tx, wp, tenant, &row, stored, ChangeOp::Patched, ctx, watch).await?;
             true
         }
-        (None, false) => false,
+        _ => false,
     };
     Ok(PatchResult {
         resource: read::load(tx, row.kind, rid, members).await?,
@@ -1077,13 +1312,15 @@ const IMPORT_CHUNK: usize = 2_000;
 /// resource with consecutive sequence numbers.
 pub(crate) async fn import(
     tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
     tenant: TenantId,
     kind: ResourceKind,
     prepared: &[(String, Prepared)],
     ctx: &WriteContext,
 ) -> PgResult<ImportOutcome> {
     ensure_tenant(tx, tenant).await?;
-    let now = document::now();
+    let mut watch = Watch::new(document::now());
+    let now = watch.at;
     let insert = tx
         .prepare_cached(
             "INSERT INTO resources (tenant, kind, id, id_fold, version, created_ns, modified_ns, \
@@ -1162,7 +1399,10 @@ pub(crate) async fn import(
         insert_values(tx, tenant, kind, &v_rids, &v_attrs, &v_folds).await?;
         insert_unique(tx, tenant, kind, &u_rids, &u_values).await?;
     }
-    // Members, once every resource of the import exists.
+    // Members, once every resource of the import exists. Existing people who join a group
+    // are watched first: their `groups` change (new Users hold nothing).
+    let mut memberships = Vec::new();
+    let imported: HashSet<i64> = rid_of.values().copied().collect();
     for (id, p) in prepared {
         let Some(member_ids) = &p.members else {
             continue;
@@ -1170,9 +1410,19 @@ pub(crate) async fn import(
         let group_rid = rid_of.get(id).copied().unwrap_or_default();
         for chunk in member_ids.chunks(10 * IMPORT_CHUNK) {
             let members = resolve_members(tx, tenant, chunk, Some(group_rid)).await?;
-            add_members(tx, group_rid, &members).await?;
+            let existing: Vec<i64> = members
+                .iter()
+                .copied()
+                .filter(|rid| !imported.contains(rid))
+                .collect();
+            watch.joining(tx, tenant, &existing).await?;
+            memberships.push((group_rid, members));
         }
     }
+    for (group_rid, members) in &memberships {
+        add_members(tx, tenant, *group_rid, members).await?;
+    }
+    let drafts = watch.finish(tx, wp, tenant, ctx).await?;
     // The events: one number per resource, allocated at once (the tenant row stays locked until
     // COMMIT, as for every write).
     let n = i64::try_from(prepared.len()).unwrap_or(i64::MAX);
@@ -1204,6 +1454,15 @@ pub(crate) async fn import(
             .await?;
         }
     }
+    append_feed(
+        tx,
+        tenant,
+        &drafts,
+        now,
+        SYSTEM_ACTOR,
+        ctx.request_id.as_deref(),
+    )
+    .await?;
     Ok(ImportOutcome {
         ids: prepared.iter().map(|(id, _)| id.clone()).collect(),
     })

@@ -14,7 +14,7 @@ use rusqlite::{Connection, params};
 pub(crate) const APPLICATION_ID: i32 = 0x5343_494d;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const LATEST: i64 = 4;
+pub const LATEST: i64 = 5;
 
 /// Version 1: tenants, tokens, resources with their hot columns, membership rows, events.
 pub(crate) const V1: &str = r#"
@@ -149,6 +149,70 @@ INSERT INTO value_trigrams (rowid, v)
     SELECT rid, group_concat(value_fold, char(10)) FROM resource_values GROUP BY rid;
 "#;
 
+/// Version 5: the workplace (issue 7). The tenant's policies and cascade settings with a
+/// *generation* that every policy or catalog write bumps (so that compiled policies and the
+/// catalog are cached per generation, see [`crate::workplace::plan::ContextCache`]); the
+/// catalog; bookings with the columns they are looked up by next to the whole record; permanent
+/// assignments (one per resource); a `detail` on feed entries (workplace events share the
+/// tenant's sequence with SCIM changes; their `version` is 0 when they have none, since SCIM
+/// versions start at 1); and the order a person joined their groups in (`joined_seq`, per
+/// member, the first being their primary team), which `groups` follows.
+pub(crate) const V5: &str = r#"
+CREATE TABLE workplace_state (
+    tenant      INTEGER PRIMARY KEY,
+    config      TEXT NOT NULL,
+    generation  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE places (
+    tenant   INTEGER NOT NULL,
+    kind     TEXT NOT NULL,
+    id       TEXT NOT NULL,
+    doc      TEXT NOT NULL,
+    version  INTEGER NOT NULL,
+    PRIMARY KEY (tenant, kind, id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE bookings (
+    tenant    INTEGER NOT NULL,
+    id        TEXT NOT NULL,
+    person    TEXT NOT NULL,
+    resource  TEXT NOT NULL,
+    start_s   INTEGER NOT NULL,
+    end_s     INTEGER NOT NULL,
+    status    TEXT NOT NULL,
+    flagged   INTEGER NOT NULL DEFAULT 0,
+    record    TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+) STRICT;
+-- A person's holdings (live and not ended: the one lookup a SCIM write about a person costs)
+-- and their recent history (for the weekly limits).
+CREATE INDEX bookings_by_person ON bookings(tenant, person, end_s);
+-- A resource's bookings overlapping an interval (capacity): searched by end, so that only the
+-- bookings ending after the interval starts are visited, not the resource's whole history.
+CREATE INDEX bookings_by_resource ON bookings(tenant, resource, end_s);
+-- Future booked bookings (the people a policy change concerns) and counts by status.
+CREATE INDEX bookings_by_status ON bookings(tenant, status, start_s);
+
+CREATE TABLE assignments (
+    tenant    INTEGER NOT NULL,
+    id        TEXT NOT NULL,
+    person    TEXT NOT NULL,
+    resource  TEXT NOT NULL,
+    since     INTEGER NOT NULL,
+    PRIMARY KEY (tenant, id),
+    UNIQUE (tenant, resource)
+) STRICT;
+CREATE INDEX assignments_by_person ON assignments(tenant, person);
+
+ALTER TABLE events ADD COLUMN detail TEXT;
+
+-- Rows already there keep 0 and so their previous order (by group).
+ALTER TABLE members ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0;
+DROP INDEX members_by_member;
+CREATE INDEX members_by_member ON members(member_rid, joined_seq, group_rid);
+"#;
+
 /// Brings the database up to [`LATEST`].
 pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Result<()> {
     let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
@@ -174,6 +238,7 @@ pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Resul
             }
             3 => tx.execute_batch(V3)?,
             4 => tx.execute_batch(V4)?,
+            5 => tx.execute_batch(V5)?,
             _ => unreachable_version(target)?,
         }
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;

@@ -14,15 +14,25 @@
 //! ([`SqliteOptions::busy_timeout`]), so neither a checkpoint nor a second process makes a
 //! request fail with `database is locked`.
 //!
+//! # Workplace
+//!
+//! The store is also a [`crate::WorkplaceStore`]: catalog, policies, bookings, assignments and
+//! the workplace feed live in the same file, and the lifecycle cascades run inside the SCIM
+//! writes' savepoints (see [`crate::workplace`]). Compiled policies and the catalog are cached
+//! per tenant generation, and a context is cached only once the transaction that built it has
+//! committed.
+//!
 //! # Durability
 //!
 //! See [`Durability`]: the default, [`Durability::Full`], makes an acknowledged write survive
 //! `kill -9` and power loss.
 
+mod cascade;
 mod conn;
 mod migrate;
 mod query;
 mod read;
+mod workplace;
 mod write;
 
 use crate::document;
@@ -30,9 +40,10 @@ use crate::error::{Result, StoreError};
 use crate::store::Store;
 use crate::types::{
     ChangeEvent, ImportOutcome, IssuedToken, Members, PatchResult, PatchSettings, Query, QueryPage,
-    ResourceKind, ResourceSchemas, StoredResource, Tenant, TenantId, TokenInfo, TokenScope,
-    WriteContext,
+    ResourceKind, ResourceSchemas, StoredResource, Tenant, TenantDeletion, TenantId, TokenInfo,
+    TokenScope, WriteContext,
 };
+use crate::workplace::plan::ContextCache;
 use async_trait::async_trait;
 use conn::{ReadPool, Writer};
 use serde_json::Value;
@@ -89,6 +100,7 @@ pub struct SqliteStore {
     schemas: ResourceSchemas,
     writer: Writer,
     readers: Arc<ReadPool>,
+    contexts: Arc<ContextCache>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -117,6 +129,7 @@ impl SqliteStore {
             schemas,
             writer,
             readers,
+            contexts: Arc::new(ContextCache::default()),
         })
     }
 
@@ -133,6 +146,48 @@ impl SqliteStore {
     /// Finishes the queued writes and stops the writer; later writes fail.
     pub fn close(&self) {
         self.writer.close();
+    }
+
+    /// Runs `work` in the writer's next transaction with what workplace decisions need, and
+    /// caches the tenant context it built once the transaction has committed.
+    pub(crate) async fn write_env<T, F>(&self, tenant: TenantId, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection, &cascade::WorkplaceEnv) -> Result<T> + Send + 'static,
+    {
+        let env = cascade::WorkplaceEnv::new(Arc::clone(&self.contexts), self.schemas.clone());
+        let (value, built) = self
+            .writer
+            .write(move |conn| {
+                let value = work(conn, &env)?;
+                Ok((value, env.into_built()))
+            })
+            .await?;
+        if let Some(context) = built {
+            self.contexts.put(tenant, context);
+        }
+        Ok(value)
+    }
+
+    /// Runs `work` in one read transaction (one committed snapshot) with what workplace
+    /// decisions need, and caches the tenant context it built.
+    pub(crate) async fn read_env<T, F>(&self, tenant: TenantId, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection, &cascade::WorkplaceEnv) -> Result<T> + Send + 'static,
+    {
+        let env = cascade::WorkplaceEnv::new(Arc::clone(&self.contexts), self.schemas.clone());
+        let (value, built) = self
+            .readers
+            .read(move |conn| {
+                let value = read::in_read_transaction(conn, |conn| work(conn, &env))?;
+                Ok((value, env.into_built()))
+            })
+            .await?;
+        if let Some(context) = built {
+            self.contexts.put(tenant, context);
+        }
+        Ok(value)
     }
 
     fn prepare(&self, kind: ResourceKind, document: Value) -> Result<document::Prepared> {
@@ -168,6 +223,30 @@ impl SqliteStore {
                     r.get::<_, String>(3)
                 })?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+}
+
+impl SqliteStore {
+    /// The query plans (`EXPLAIN QUERY PLAN`, one line per step) of the workplace lookups that
+    /// SCIM writes and bookings make, by name: for tests and operators checking that a SCIM
+    /// write about someone without holdings costs one indexed lookup, never a scan of the
+    /// tenant's bookings.
+    pub async fn explain_workplace(&self) -> Result<Vec<(String, Vec<String>)>> {
+        self.readers
+            .read(|conn| {
+                let mut plans = Vec::with_capacity(cascade::HOT_LOOKUPS.len());
+                for (name, sql) in cascade::HOT_LOOKUPS {
+                    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    let count = stmt.parameter_count();
+                    let nulls = vec![rusqlite::types::Value::Null; count];
+                    let rows = stmt.query_map(rusqlite::params_from_iter(nulls.iter()), |r| {
+                        r.get::<_, String>(3)
+                    })?;
+                    plans.push((name.to_owned(), rows.collect::<rusqlite::Result<_>>()?));
+                }
+                Ok(plans)
             })
             .await
     }
@@ -219,6 +298,51 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn delete_tenant(&self, tenant: &TenantId) -> Result<TenantDeletion> {
+        let tenant = *tenant;
+        self.writer
+            .write(move |conn| {
+                let key = tenant.key();
+                let exists: bool = conn
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?1)")?
+                    .query_row([key], |r| r.get(0))?;
+                if !exists {
+                    return Err(StoreError::TenantNotFound(tenant.to_string()));
+                }
+                let count = |sql: &str| -> Result<u64> {
+                    let n: i64 = conn.prepare_cached(sql)?.query_row([key], |r| r.get(0))?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                };
+                let deletion = TenantDeletion {
+                    tokens_revoked: count(
+                        "SELECT count(*) FROM tokens WHERE tenant = ?1 AND revoked_ns IS NULL",
+                    )?,
+                    resources_deleted: count("SELECT count(*) FROM resources WHERE tenant = ?1")?,
+                };
+                // Rows keyed by rid first (members and the trigram index know no tenant), then
+                // the tenant's own tables; rids and tenant ids are never reused (AUTOINCREMENT).
+                for sql in [
+                    "DELETE FROM value_trigrams WHERE rowid IN (SELECT rid FROM resources WHERE tenant = ?1)",
+                    "DELETE FROM members WHERE group_rid IN (SELECT rid FROM resources WHERE tenant = ?1)",
+                    "DELETE FROM resource_values WHERE tenant = ?1",
+                    "DELETE FROM unique_values WHERE tenant = ?1",
+                    "DELETE FROM resources WHERE tenant = ?1",
+                    "DELETE FROM resource_counts WHERE tenant = ?1",
+                    "DELETE FROM events WHERE tenant = ?1",
+                    "DELETE FROM tokens WHERE tenant = ?1",
+                    "DELETE FROM bookings WHERE tenant = ?1",
+                    "DELETE FROM assignments WHERE tenant = ?1",
+                    "DELETE FROM places WHERE tenant = ?1",
+                    "DELETE FROM workplace_state WHERE tenant = ?1",
+                    "DELETE FROM tenants WHERE id = ?1",
+                ] {
+                    conn.prepare_cached(sql)?.execute([key])?;
+                }
+                Ok(deletion)
+            })
+            .await
+    }
+
     async fn revoke_token(&self, tenant: &TenantId, token_id: &str) -> Result<bool> {
         let (tenant, token_id) = (*tenant, token_id.to_owned());
         self.writer
@@ -235,9 +359,10 @@ impl Store for SqliteStore {
     ) -> Result<StoredResource> {
         let prepared = self.prepare(kind, document)?;
         let (tenant, ctx) = (*tenant, ctx.clone());
-        self.writer
-            .write(move |conn| write::create(conn, tenant, kind, &prepared, &ctx))
-            .await
+        self.write_env(tenant, move |conn, env| {
+            write::create(conn, env, tenant, kind, &prepared, &ctx)
+        })
+        .await
     }
 
     async fn get(
@@ -264,11 +389,19 @@ impl Store for SqliteStore {
     ) -> Result<StoredResource> {
         let prepared = self.prepare(kind, document)?;
         let (tenant, id, ctx) = (*tenant, id.to_owned(), ctx.clone());
-        self.writer
-            .write(move |conn| {
-                write::replace(conn, tenant, kind, &id, &prepared, expected_version, &ctx)
-            })
-            .await
+        self.write_env(tenant, move |conn, env| {
+            write::replace(
+                conn,
+                env,
+                tenant,
+                kind,
+                &id,
+                &prepared,
+                expected_version,
+                &ctx,
+            )
+        })
+        .await
     }
 
     async fn patch(
@@ -285,22 +418,22 @@ impl Store for SqliteStore {
         let (tenant, id, ctx) = (*tenant, id.to_owned(), ctx.clone());
         let (request, settings) = (request.clone(), settings.clone());
         let schemas = self.schemas.clone();
-        self.writer
-            .write(move |conn| {
-                write::patch(
-                    conn,
-                    schemas.get(kind),
-                    tenant,
-                    kind,
-                    &id,
-                    &request,
-                    &settings,
-                    expected_version,
-                    &ctx,
-                    members,
-                )
-            })
-            .await
+        self.write_env(tenant, move |conn, env| {
+            write::patch(
+                conn,
+                env,
+                schemas.get(kind),
+                tenant,
+                kind,
+                &id,
+                &request,
+                &settings,
+                expected_version,
+                &ctx,
+                members,
+            )
+        })
+        .await
     }
 
     async fn delete(
@@ -312,9 +445,10 @@ impl Store for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<()> {
         let (tenant, id, ctx) = (*tenant, id.to_owned(), ctx.clone());
-        self.writer
-            .write(move |conn| write::delete(conn, tenant, kind, &id, expected_version, &ctx))
-            .await
+        self.write_env(tenant, move |conn, env| {
+            write::delete(conn, env, tenant, kind, &id, expected_version, &ctx)
+        })
+        .await
     }
 
     async fn query(
@@ -362,16 +496,18 @@ impl Store for SqliteStore {
             prepared.push((id, p));
         }
         let (tenant, ctx) = (*tenant, ctx.clone());
-        self.writer
-            .write(move |conn| {
-                let mut ids = Vec::with_capacity(prepared.len());
-                for (id, p) in &prepared {
-                    write::insert_resource(conn, tenant, kind, id, p, &ctx)?;
-                    ids.push(id.clone());
-                }
-                Ok(ImportOutcome { ids })
-            })
-            .await
+        self.write_env(tenant, move |conn, env| {
+            let at = document::now();
+            // One question for the whole import instead of one per document.
+            let watch = cascade::tenant_holds_anything(conn, tenant, at.unix_seconds)?;
+            let mut ids = Vec::with_capacity(prepared.len());
+            for (id, p) in &prepared {
+                write::insert_resource(conn, env, tenant, kind, id, p, at, watch, &ctx)?;
+                ids.push(id.clone());
+            }
+            Ok(ImportOutcome { ids })
+        })
+        .await
     }
 
     async fn events(

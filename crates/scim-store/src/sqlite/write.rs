@@ -2,6 +2,7 @@
 //! [`super::conn::Writer`]). Each function either succeeds entirely or returns an error, and
 //! the writer rolls its savepoint back: a failed write leaves neither data nor an event.
 
+use super::cascade::{self, Watched, WorkplaceEnv};
 use super::read::{self, StoredRow, nanos};
 use crate::document::{self, IndexEntries, Prepared};
 use crate::error::{Result, StoreError};
@@ -12,7 +13,7 @@ use crate::types::{
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use scim_schema::{DateTime, ScimType, fold_case};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 pub(crate) fn create_tenant(conn: &Connection, name: &str) -> Result<Tenant> {
     token::check_tenant_name(name)?;
@@ -56,7 +57,7 @@ pub(crate) fn revoke_token(conn: &Connection, tenant: TenantId, token_id: &str) 
     Ok(changed == 1)
 }
 
-fn ensure_tenant(conn: &Connection, tenant: TenantId) -> Result<()> {
+pub(crate) fn ensure_tenant(conn: &Connection, tenant: TenantId) -> Result<()> {
     let mut stmt = conn.prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")?;
     if stmt.exists([tenant.key()])? {
         Ok(())
@@ -78,6 +79,38 @@ fn append_event(
     at: DateTime,
     ctx: &WriteContext,
 ) -> Result<()> {
+    append_entry(
+        conn,
+        tenant,
+        kind.code(),
+        id,
+        op.as_str(),
+        Some(version),
+        at,
+        &ctx.actor,
+        ctx.request_id.as_deref(),
+        None,
+    )
+    .map(|_| ())
+}
+
+/// Appends one entry to the tenant's feed, SCIM change or workplace event (`code` is
+/// [`crate::workplace::FeedSubject::code`]), at the tenant's next sequence number, in the
+/// caller's transaction; returns the sequence number. A `version` of `None` is stored as 0
+/// (versions start at 1).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn append_entry(
+    conn: &Connection,
+    tenant: TenantId,
+    code: i64,
+    id: &str,
+    op: &str,
+    version: Option<u64>,
+    at: DateTime,
+    actor: &str,
+    request_id: Option<&str>,
+    detail: Option<&str>,
+) -> Result<u64> {
     let mut next = conn.prepare_cached(
         "UPDATE tenants SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
     )?;
@@ -86,21 +119,22 @@ fn append_event(
         .optional()?
         .ok_or_else(|| StoreError::TenantNotFound(tenant.to_string()))?;
     let mut insert = conn.prepare_cached(
-        "INSERT INTO events (tenant, seq, kind, id, op, version, at_ns, actor, request_id) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO events (tenant, seq, kind, id, op, version, at_ns, actor, request_id, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     insert.execute(params![
         tenant.key(),
         seq,
-        kind.code(),
+        code,
         id,
-        op.as_str(),
-        version_sql(version),
+        op,
+        version_sql(version.unwrap_or(0)),
         nanos(at),
-        ctx.actor,
-        ctx.request_id
+        actor,
+        request_id,
+        detail
     ])?;
-    Ok(())
+    Ok(cascade::to_u64(seq))
 }
 
 fn version_sql(version: u64) -> i64 {
@@ -276,15 +310,40 @@ pub(crate) fn resolve_members(
     Ok(rids)
 }
 
-/// Adds membership rows; rows already there are left alone.
+/// Adds membership rows; rows already there are left alone. Each new row gets the member's
+/// next `joined_seq`, so a User's `groups` list the groups in the order it joined them (the
+/// first is the person's primary team, issue 7).
 pub(crate) fn add_members(conn: &Connection, group_rid: i64, member_rids: &[i64]) -> Result<usize> {
-    let mut insert = conn
-        .prepare_cached("INSERT OR IGNORE INTO members (group_rid, member_rid) VALUES (?1, ?2)")?;
     let mut added = 0;
     for rid in member_rids {
-        added += insert.execute([group_rid, *rid])?;
+        added += add_member(conn, group_rid, *rid, None)?;
     }
     Ok(added)
+}
+
+/// Adds one membership row, with `joined_seq` as given (a member removed and added back by the
+/// same request keeps its place) or the member's next one.
+fn add_member(
+    conn: &Connection,
+    group_rid: i64,
+    member_rid: i64,
+    joined_seq: Option<i64>,
+) -> Result<usize> {
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO members (group_rid, member_rid, joined_seq) VALUES (?1, ?2, \
+         coalesce(?3, (SELECT coalesce(max(joined_seq), 0) + 1 FROM members WHERE member_rid = ?2)))",
+    )?;
+    Ok(insert.execute(params![group_rid, member_rid, joined_seq])?)
+}
+
+/// The `joined_seq` of a membership row, if it exists.
+fn joined_seq(conn: &Connection, group_rid: i64, member_rid: i64) -> Result<Option<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT joined_seq FROM members WHERE group_rid = ?1 AND member_rid = ?2",
+    )?;
+    Ok(stmt
+        .query_row([group_rid, member_rid], |r| r.get(0))
+        .optional()?)
 }
 
 /// Removes membership rows; absent rows are ignored.
@@ -308,13 +367,21 @@ fn member_rids(conn: &Connection, group_rid: i64) -> Result<Vec<i64>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Inserts a new resource; returns its rid. `id` is the store's UUID, or an imported id.
+/// Inserts a new resource at `at`; returns its rid. `id` is the store's UUID, or an imported
+/// id. Unless `watch` is false (a bulk import that found that nobody of the tenant holds
+/// anything), a Group's members who hold anything in the workplace are watched across the
+/// insert (their `groups` change), and so is a created User who does (an imported id may have
+/// been a person's before): their cascades run after the event, in the same savepoint.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn insert_resource(
     conn: &Connection,
+    env: &WorkplaceEnv,
     tenant: TenantId,
     kind: ResourceKind,
     id: &str,
     prepared: &Prepared,
+    at: DateTime,
+    watch: bool,
     ctx: &WriteContext,
 ) -> Result<i64> {
     let id_fold = fold_case(id);
@@ -331,9 +398,14 @@ pub(crate) fn insert_resource(
         Some(ids) => resolve_members(conn, tenant, ids, None)?,
         None => Vec::new(),
     };
-    let now = document::now();
+    let now_s = at.unix_seconds;
+    let mut watched = if watch {
+        cascade::watch_rids(conn, tenant, member_rids.iter().copied(), now_s)?
+    } else {
+        Vec::new()
+    };
     let version = 1;
-    let doc = document::assemble(kind, id, version, now, now, &prepared.body, None);
+    let doc = document::assemble(kind, id, version, at, at, &prepared.body, None);
     let doc = serde_json::to_string(&doc).map_err(StoreError::backend)?;
     let index = &prepared.index;
     let mut insert = conn.prepare_cached(
@@ -347,7 +419,7 @@ pub(crate) fn insert_resource(
             id,
             id_fold,
             version_sql(version),
-            nanos(now),
+            nanos(at),
             index.user_name_fold,
             index.external_id,
             index.display_name_fold,
@@ -358,12 +430,17 @@ pub(crate) fn insert_resource(
     )?;
     write_index(conn, tenant, kind, rid, index, true)?;
     add_members(conn, rid, &member_rids)?;
-    append_event(conn, tenant, kind, id, ChangeOp::Created, version, now, ctx)?;
+    append_event(conn, tenant, kind, id, ChangeOp::Created, version, at, ctx)?;
+    if watch && kind == ResourceKind::User {
+        watched.extend(cascade::watch_created(conn, tenant, rid, id, now_s)?);
+    }
+    cascade::run(conn, env, tenant, watched, None, at, ctx)?;
     Ok(rid)
 }
 
 pub(crate) fn create(
     conn: &Connection,
+    env: &WorkplaceEnv,
     tenant: TenantId,
     kind: ResourceKind,
     prepared: &Prepared,
@@ -371,7 +448,17 @@ pub(crate) fn create(
 ) -> Result<StoredResource> {
     ensure_tenant(conn, tenant)?;
     let id = uuid::Uuid::new_v4().to_string();
-    let rid = insert_resource(conn, tenant, kind, &id, prepared, ctx)?;
+    let rid = insert_resource(
+        conn,
+        env,
+        tenant,
+        kind,
+        &id,
+        prepared,
+        document::now(),
+        true,
+        ctx,
+    )?;
     load(conn, rid, Members::Include)
 }
 
@@ -405,18 +492,18 @@ pub(crate) fn current(
     Ok(row)
 }
 
-/// Writes a new version of an existing resource: body, index entries, event. The caller has
-/// checked that something changed.
+/// Writes a new version of an existing resource at `at`: body, index entries, event. The
+/// caller has checked that something changed.
 pub(crate) fn update_resource(
     conn: &Connection,
     tenant: TenantId,
     row: &StoredRow,
     prepared: &Prepared,
     op: ChangeOp,
+    at: DateTime,
     ctx: &WriteContext,
 ) -> Result<u64> {
     check_unique(conn, tenant, row.kind, &prepared.index, Some(row.rid))?;
-    let now = document::now();
     let version = row.version.saturating_add(1);
     let created = document::from_nanos(row.created_ns);
     let doc = document::assemble(
@@ -424,7 +511,7 @@ pub(crate) fn update_resource(
         &row.id,
         version,
         created,
-        now,
+        at,
         &prepared.body,
         None,
     );
@@ -437,7 +524,7 @@ pub(crate) fn update_resource(
     update.execute(params![
         row.rid,
         version_sql(version),
-        nanos(now),
+        nanos(at),
         index.user_name_fold,
         index.external_id,
         index.display_name_fold,
@@ -445,7 +532,7 @@ pub(crate) fn update_resource(
         doc
     ])?;
     write_index(conn, tenant, row.kind, row.rid, index, false)?;
-    append_event(conn, tenant, row.kind, &row.id, op, version, now, ctx)?;
+    append_event(conn, tenant, row.kind, &row.id, op, version, at, ctx)?;
     Ok(version)
 }
 
@@ -456,19 +543,19 @@ pub(crate) fn touch_resource(
     tenant: TenantId,
     row: &StoredRow,
     op: ChangeOp,
+    at: DateTime,
     ctx: &WriteContext,
 ) -> Result<u64> {
     let body = document::body_of(&parse(&row.doc)?);
-    let now = document::now();
     let version = row.version.saturating_add(1);
     let created = document::from_nanos(row.created_ns);
-    let doc = document::assemble(row.kind, &row.id, version, created, now, &body, None);
+    let doc = document::assemble(row.kind, &row.id, version, created, at, &body, None);
     let doc = serde_json::to_string(&doc).map_err(StoreError::backend)?;
     conn.prepare_cached(
         "UPDATE resources SET version = ?2, modified_ns = ?3, doc = ?4 WHERE rid = ?1",
     )?
-    .execute(params![row.rid, version_sql(version), nanos(now), doc])?;
-    append_event(conn, tenant, row.kind, &row.id, op, version, now, ctx)?;
+    .execute(params![row.rid, version_sql(version), nanos(at), doc])?;
+    append_event(conn, tenant, row.kind, &row.id, op, version, at, ctx)?;
     Ok(version)
 }
 
@@ -477,8 +564,10 @@ pub(crate) fn parse(doc: &str) -> Result<serde_json::Value> {
         .map_err(|e| StoreError::Backend(format!("stored document is invalid JSON: {e}")))
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn replace(
     conn: &Connection,
+    env: &WorkplaceEnv,
     tenant: TenantId,
     kind: ResourceKind,
     id: &str,
@@ -489,6 +578,7 @@ pub(crate) fn replace(
     let row = current(conn, tenant, kind, id, expected_version)?;
     replace_row(
         conn,
+        env,
         tenant,
         row,
         prepared,
@@ -500,6 +590,7 @@ pub(crate) fn replace(
 
 pub(crate) fn delete(
     conn: &Connection,
+    env: &WorkplaceEnv,
     tenant: TenantId,
     kind: ResourceKind,
     id: &str,
@@ -507,6 +598,15 @@ pub(crate) fn delete(
     ctx: &WriteContext,
 ) -> Result<()> {
     let row = current(conn, tenant, kind, id, expected_version)?;
+    let at = document::now();
+    // A deleted User leaves (RFC 7644 section 3.6); a deleted Group leaves its members'
+    // `groups`.
+    let watched = match kind {
+        ResourceKind::User => cascade::watch_leaving(conn, tenant, row.rid, &row.id)?,
+        ResourceKind::Group => {
+            cascade::watch_group_members(conn, tenant, row.rid, at.unix_seconds)?
+        }
+    };
     for sql in [
         "DELETE FROM members WHERE group_rid = ?1",
         "DELETE FROM members WHERE member_rid = ?1",
@@ -524,9 +624,10 @@ pub(crate) fn delete(
         &row.id,
         ChangeOp::Deleted,
         row.version,
-        document::now(),
+        at,
         ctx,
-    )
+    )?;
+    cascade::run(conn, env, tenant, watched, Some(row.rid), at, ctx)
 }
 
 /// Checks an imported id: a non-empty string without control characters, at most 255 bytes.
@@ -576,6 +677,7 @@ fn existing_rids(conn: &Connection, tenant: TenantId, ids: &[String]) -> Result<
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn patch(
     conn: &Connection,
+    env: &WorkplaceEnv,
     schema: &scim_schema::ResourceSchema,
     tenant: TenantId,
     kind: ResourceKind,
@@ -595,9 +697,15 @@ pub(crate) fn patch(
                 members: delta,
                 rest,
             } => {
-                return patch_group_delta(
-                    conn, schema, tenant, row, &stored, &delta, &rest, settings, ctx, members,
-                );
+                let group = GroupPatch {
+                    schema,
+                    tenant,
+                    stored: &stored,
+                    delta: &delta,
+                    rest: &rest,
+                    settings,
+                };
+                return patch_group_delta(conn, env, row, &group, ctx, members);
             }
             scim_patch::GroupPatchPlan::NeedsMembers { .. } => {
                 // An operation reads the members (e.g. a filter on `display`): apply the whole
@@ -621,6 +729,7 @@ pub(crate) fn patch(
                 let before = row.version;
                 let resource = replace_row(
                     conn,
+                    env,
                     tenant,
                     row,
                     &prepared,
@@ -654,17 +763,32 @@ pub(crate) fn patch(
             changed: false,
         });
     }
-    update_resource(conn, tenant, &row, &prepared, ChangeOp::Patched, ctx)?;
+    let at = document::now();
+    // Only Users reach here (a Group PATCH is planned above).
+    let watched = cascade::watch_user(conn, tenant, rid, &row.id, at.unix_seconds)?;
+    update_resource(conn, tenant, &row, &prepared, ChangeOp::Patched, at, ctx)?;
+    cascade::run(conn, env, tenant, watched, None, at, ctx)?;
     Ok(crate::PatchResult {
         resource: load(conn, rid, members)?,
         changed: true,
     })
 }
 
+/// Whether a Group write renames it: its members' `groups[].display` change, which people
+/// filters may read.
+fn renames_group(
+    old_body: &serde_json::Map<String, serde_json::Value>,
+    prepared: &Prepared,
+) -> bool {
+    old_body.get("displayName") != prepared.body.get("displayName")
+}
+
 /// Writes `prepared` (with its member list) over `row`, as a replacement does; returns the
 /// resource (unchanged if nothing differed).
+#[allow(clippy::too_many_arguments)]
 fn replace_row(
     conn: &Connection,
+    env: &WorkplaceEnv,
     tenant: TenantId,
     row: StoredRow,
     prepared: &Prepared,
@@ -693,28 +817,63 @@ fn replace_row(
     if old_body == prepared.body && to_add.is_empty() && to_remove.is_empty() {
         return read::resource_of(conn, row, members);
     }
+    let at = document::now();
+    let now_s = at.unix_seconds;
+    // The people whose documents the write changes, watched before it if they hold anything.
+    let watched = match row.kind {
+        ResourceKind::User => cascade::watch_user(conn, tenant, row.rid, &row.id, now_s)?,
+        ResourceKind::Group => {
+            let mut watched = if renames_group(&old_body, prepared) {
+                cascade::watch_group_members(conn, tenant, row.rid, now_s)?
+            } else {
+                Vec::new()
+            };
+            let known: HashSet<i64> = watched.iter().map(Watched::rid).collect();
+            let changed = to_add
+                .iter()
+                .chain(&to_remove)
+                .copied()
+                .filter(|rid| !known.contains(rid));
+            watched.extend(cascade::watch_rids(conn, tenant, changed, now_s)?);
+            watched
+        }
+    };
     add_members(conn, row.rid, &to_add)?;
     remove_members(conn, row.rid, &to_remove)?;
     let rid = row.rid;
-    update_resource(conn, tenant, &row, prepared, op, ctx)?;
+    update_resource(conn, tenant, &row, prepared, op, at, ctx)?;
+    cascade::run(conn, env, tenant, watched, None, at, ctx)?;
     load(conn, rid, members)
+}
+
+/// A group PATCH planned as a membership delta, with what it applies to.
+struct GroupPatch<'a> {
+    schema: &'a scim_schema::ResourceSchema,
+    tenant: TenantId,
+    stored: &'a serde_json::Value,
+    delta: &'a scim_patch::MembershipDelta,
+    rest: &'a scim_patch::PatchRequest,
+    settings: &'a crate::PatchSettings,
 }
 
 /// A group PATCH planned as a membership delta: O(k) row changes for k members named, plus the
 /// other operations applied to the group's document (which holds no members).
-#[allow(clippy::too_many_arguments)]
 fn patch_group_delta(
     conn: &Connection,
-    schema: &scim_schema::ResourceSchema,
-    tenant: TenantId,
+    env: &WorkplaceEnv,
     row: StoredRow,
-    stored: &serde_json::Value,
-    delta: &scim_patch::MembershipDelta,
-    rest: &scim_patch::PatchRequest,
-    settings: &crate::PatchSettings,
+    group: &GroupPatch<'_>,
     ctx: &WriteContext,
     members: Members,
 ) -> Result<crate::PatchResult> {
+    let GroupPatch {
+        schema,
+        tenant,
+        stored,
+        delta,
+        rest,
+        settings,
+    } = *group;
     let rid = row.rid;
     delta.check_preconditions(|id| {
         is_member(conn, rid, id, delta.ids_case_exact).unwrap_or(false)
@@ -737,53 +896,85 @@ fn patch_group_delta(
             }
         }
     }
-    let mut removed: HashSet<i64> = HashSet::new();
-    let mut added: HashSet<i64> = HashSet::new();
-    if let Some(all) = &delta.replace_all {
+    // Which rows to remove and add, worked out before anything changes, so that the people
+    // concerned can be watched as they were.
+    let (remove, add): (Vec<i64>, Vec<i64>) = if let Some(all) = &delta.replace_all {
         let ids: Vec<String> = all.iter().map(|m| m.value.clone()).collect();
         let wanted = resolve_members(conn, tenant, &ids, Some(rid))?;
         let have: HashSet<i64> = member_rids(conn, rid)?.into_iter().collect();
         let wanted_set: HashSet<i64> = wanted.iter().copied().collect();
-        let remove: Vec<i64> = have
+        let remove = have
             .iter()
             .copied()
             .filter(|r| !wanted_set.contains(r))
             .collect();
-        let add: Vec<i64> = wanted.into_iter().filter(|r| !have.contains(r)).collect();
-        remove_members(conn, rid, &remove)?;
-        add_members(conn, rid, &add)?;
-        removed.extend(remove);
-        added.extend(add);
+        let add = wanted.into_iter().filter(|r| !have.contains(r)).collect();
+        (remove, add)
     } else {
-        if !delta.remove.is_empty() {
-            for member_rid in existing_rids(conn, tenant, &delta.remove)? {
-                if remove_members(conn, rid, &[member_rid])? > 0 {
-                    removed.insert(member_rid);
-                }
-            }
-        }
-        if !delta.add.is_empty() {
+        let remove = if delta.remove.is_empty() {
+            Vec::new()
+        } else {
+            existing_rids(conn, tenant, &delta.remove)?
+        };
+        let add = if delta.add.is_empty() {
+            Vec::new()
+        } else {
             let ids: Vec<String> = delta.add.iter().map(|m| m.value.clone()).collect();
-            for member_rid in resolve_members(conn, tenant, &ids, Some(rid))? {
-                if add_members(conn, rid, &[member_rid])? > 0 {
-                    added.insert(member_rid);
-                }
-            }
+            resolve_members(conn, tenant, &ids, Some(rid))?
+        };
+        (remove, add)
+    };
+    let at = document::now();
+    let now_s = at.unix_seconds;
+    let renamed = prepared
+        .as_ref()
+        .is_some_and(|p| renames_group(&document::body_of(stored), p));
+    let mut watched = if renamed {
+        cascade::watch_group_members(conn, tenant, rid, now_s)?
+    } else {
+        Vec::new()
+    };
+    let known: HashSet<i64> = watched.iter().map(Watched::rid).collect();
+    let named = remove
+        .iter()
+        .chain(&add)
+        .copied()
+        .filter(|r| !known.contains(r));
+    watched.extend(cascade::watch_rids(conn, tenant, named, now_s)?);
+
+    let mut removed: HashMap<i64, Option<i64>> = HashMap::new();
+    let mut added: HashSet<i64> = HashSet::new();
+    for member_rid in remove {
+        let seq = joined_seq(conn, rid, member_rid)?;
+        if remove_members(conn, rid, &[member_rid])? > 0 {
+            removed.insert(member_rid, seq);
+        }
+    }
+    for member_rid in add {
+        // A member removed and added back by the same request keeps its place in the
+        // member's `groups`.
+        let keep = removed.get(&member_rid).copied().flatten();
+        if add_member(conn, rid, member_rid, keep)? > 0 {
+            added.insert(member_rid);
         }
     }
     // A member removed and added back by the same request did not change.
+    let removed: HashSet<i64> = removed.into_keys().collect();
     let members_changed = removed.symmetric_difference(&added).next().is_some();
     let changed = match (&prepared, members_changed) {
         (Some(p), _) => {
-            update_resource(conn, tenant, &row, p, ChangeOp::Patched, ctx)?;
+            update_resource(conn, tenant, &row, p, ChangeOp::Patched, at, ctx)?;
             true
         }
         (None, true) => {
-            touch_resource(conn, tenant, &row, ChangeOp::Patched, ctx)?;
+            touch_resource(conn, tenant, &row, ChangeOp::Patched, at, ctx)?;
             true
         }
         (None, false) => false,
     };
+    if changed {
+        cascade::run(conn, env, tenant, watched, None, at, ctx)?;
+    }
     Ok(crate::PatchResult {
         resource: load(conn, rid, members)?,
         changed,

@@ -36,6 +36,123 @@ pub async fn tenants_and_names(store: Arc<dyn Store>) {
     assert!(store.list_tenants().await.unwrap().contains(&a));
 }
 
+/// Deleting a tenant removes everything it holds, at once, and nothing of another tenant; its
+/// name can be used again for a new, empty tenant.
+pub async fn tenant_deletion_removes_everything(store: Arc<dyn Store>) {
+    let doomed = new_tenant(store.as_ref()).await;
+    let other = new_tenant(store.as_ref()).await;
+    let token = store
+        .issue_token(&doomed.id, "entra", TokenScope::Scim)
+        .await
+        .unwrap();
+    let revoked = store
+        .issue_token(&doomed.id, "old", TokenScope::Scim)
+        .await
+        .unwrap();
+    assert!(store.revoke_token(&doomed.id, &revoked.id).await.unwrap());
+    let kept_token = store
+        .issue_token(&other.id, "entra", TokenScope::Scim)
+        .await
+        .unwrap();
+    let mut doomed_ids = Vec::new();
+    for tenant in [&doomed, &other] {
+        let alice = store
+            .create(
+                &tenant.id,
+                ResourceKind::User,
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "alice",
+                       "emails": [{"value": "alice@example.com"}]}),
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        let team = store
+            .create(
+                &tenant.id,
+                ResourceKind::Group,
+                group("Team", &[&alice.id]),
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        if tenant.id == doomed.id {
+            doomed_ids = vec![alice.id, team.id];
+        }
+    }
+
+    let deletion = store.delete_tenant(&doomed.id).await.unwrap();
+    assert_eq!(
+        (deletion.tokens_revoked, deletion.resources_deleted),
+        (1, 2)
+    );
+    assert!(store.tenant_by_name(&doomed.name).await.unwrap().is_none());
+    assert!(!store.list_tenants().await.unwrap().contains(&doomed));
+    assert!(store.authenticate(&token.secret).await.unwrap().is_none());
+    assert!(matches!(
+        store.delete_tenant(&doomed.id).await,
+        Err(StoreError::TenantNotFound(_))
+    ));
+
+    // The other tenant is untouched.
+    assert!(
+        store
+            .authenticate(&kept_token.secret)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let filter = scim_filter::parse_filter(r#"emails co "alice@""#).unwrap();
+    let page = store
+        .query(
+            &other.id,
+            ResourceKind::User,
+            &Query {
+                filter: Some(filter.clone()),
+                count: Some(10),
+                ..Query::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total_results, 1);
+    assert_eq!(store.events(&other.id, 0, 100).await.unwrap().len(), 2);
+
+    // The name is free again, for a new and empty tenant.
+    let again = store.create_tenant(&doomed.name).await.unwrap();
+    assert_ne!(again.id, doomed.id);
+    for id in &doomed_ids {
+        for kind in ResourceKind::ALL {
+            assert!(
+                store
+                    .get(&again.id, kind, id, Members::Include)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+    }
+    let page = store
+        .query(
+            &again.id,
+            ResourceKind::User,
+            &Query {
+                filter: Some(filter),
+                count: Some(10),
+                ..Query::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total_results, 0);
+    assert!(store.events(&again.id, 0, 100).await.unwrap().is_empty());
+    assert!(store.list_tokens(&again.id).await.unwrap().is_empty());
+    // Its userNames are free too.
+    store
+        .create(&again.id, ResourceKind::User, user("alice"), &ctx())
+        .await
+        .unwrap();
+}
+
 /// Tokens authenticate to their tenant and scope until revoked, and only their own tenant can
 /// revoke them.
 pub async fn tokens_authenticate_and_revoke(store: Arc<dyn Store>) {

@@ -18,10 +18,12 @@
 mod behaviour;
 mod directory;
 mod model;
+mod workplace;
 
 pub use behaviour::*;
 pub use directory::*;
 pub use model::*;
+pub use workplace::*;
 
 use crate::Store;
 use crate::types::{ResourceSchemas, Tenant, WriteContext};
@@ -101,6 +103,7 @@ macro_rules! store_tests {
     ($make:path, skip_if = $skip:path) => {
         $crate::store_tests!(@each $make, $skip;
             tenants_and_names,
+            tenant_deletion_removes_everything,
             tokens_authenticate_and_revoke,
             create_assigns_id_meta_and_version,
             get_is_scoped_by_tenant_and_kind,

@@ -20,6 +20,21 @@
 //! So a committed deactivation never leaves a future booking behind, and a rolled-back write
 //! leaves no cancellation behind either.
 //!
+//! # Former people
+//!
+//! A User the identity provider deletes (RFC 7644 section 3.6) becomes a former person: the
+//! deletion's cascade cancels what they hold, and their history is kept, unless the tenant's
+//! [`CascadeSettings::former_history`] is `anonymise`. Then, in the same transaction, the
+//! workplace history stops naming them ([`plan::Anonymisation`]): every booking of theirs, past
+//! or future (its person, who cancelled it, the reasons), every feed and audit entry about a
+//! booking or an assignment of theirs (`detail.person`, `detail.by`, `detail.reason`), and the
+//! deletion's own cascade entries carry [`plan::anonymised_id`] instead of their SCIM id (and
+//! instead of their `userName` where a reason begins with it). Their history stays grouped
+//! under that one id, and [`WorkplaceStore::report`] counts them once as former. The SCIM
+//! changes of the User itself (`created`, `patched`, `deleted` on the feed) keep the SCIM id:
+//! the identity provider knows it, and they are the directory's history, not the workplace's.
+//! Free text that mentions the person other than at the start of a reason is not rewritten.
+//!
 //! # The feed
 //!
 //! SCIM changes and workplace events share one per-tenant sequence: [`WorkplaceStore::feed`]

@@ -81,6 +81,123 @@ pub fn anonymised_id(person: &str) -> String {
     format!("anonymised-{hex}")
 }
 
+/// The anonymisation of a former person's history ([`Command::AnonymisePerson`], when the
+/// tenant's `former_history` is `anonymise`): wherever the workplace history names the person,
+/// their SCIM id becomes [`anonymised_id`] (so their bookings stay grouped under one opaque id,
+/// and the report counts them once as former), and a reason the policy engine wrote, which
+/// begins with the person's label (their `userName`), begins with that id instead. Backends
+/// apply it, in the deletion's transaction, to every booking of the person, to every feed entry
+/// whose `detail.person` is the person, and to the cascade's own new rows and entries
+/// ([`Anonymisation::cascade`]).
+///
+/// Not rewritten: the SCIM changes of the User itself (`created`, `patched`, `deleted`), which
+/// keep the SCIM id the identity provider knows (they are the directory's history, not the
+/// workplace's), and free text that merely mentions the person elsewhere than at the start of
+/// a reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anonymisation {
+    /// The person's SCIM id.
+    pub person: String,
+    /// The id their history is filed under from now on.
+    pub anonymous: String,
+    /// Their label as the policy engine's reasons begin with it: their last `userName`, else
+    /// their id.
+    pub label: String,
+}
+
+impl Anonymisation {
+    /// The anonymisation a cascade's writes call for, if any: `document` is the person's last
+    /// document (for their label).
+    pub fn of(writes: &CascadeWrites, document: Option<&Value>) -> Option<Anonymisation> {
+        let person = writes.anonymise.as_ref()?;
+        let label = document
+            .and_then(|d| d.get("userName"))
+            .and_then(Value::as_str)
+            .unwrap_or(person);
+        Some(Anonymisation {
+            person: person.clone(),
+            anonymous: anonymised_id(person),
+            label: label.to_owned(),
+        })
+    }
+
+    /// Rewrites a reason that begins with the person's label (or id); whether it changed.
+    fn reason(&self, text: &mut String) -> bool {
+        for name in [&self.label, &self.person] {
+            if !name.is_empty()
+                && let Some(rest) = text.strip_prefix(name.as_str())
+                && rest.starts_with(' ')
+            {
+                *text = format!("{}{rest}", self.anonymous);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Rewrites a booking record of the person: its person, who cancelled it if they did, and
+    /// the reasons of its cancellation and flag. Whether anything changed.
+    pub fn booking(&self, record: &mut BookingRecord) -> bool {
+        let mut changed = false;
+        if record.booking.person == self.person {
+            record.booking.person.clone_from(&self.anonymous);
+            changed = true;
+        }
+        if let BookingStatus::Cancelled { by, reason, .. } = &mut record.booking.status {
+            if let Actor::Person(id) = by
+                && *id == self.person
+            {
+                id.clone_from(&self.anonymous);
+                changed = true;
+            }
+            changed |= self.reason(reason);
+        }
+        if let Some(flag) = &mut record.flag {
+            changed |= self.reason(&mut flag.reason);
+        }
+        changed
+    }
+
+    /// Rewrites a feed entry's detail (`person`, `by` when the person cancelled, `reason`).
+    /// Whether anything changed.
+    pub fn detail(&self, detail: &mut Value) -> bool {
+        let Some(object) = detail.as_object_mut() else {
+            return false;
+        };
+        let mut changed = false;
+        if let Some(person) = object.get_mut("person")
+            && person.as_str() == Some(self.person.as_str())
+        {
+            *person = Value::String(self.anonymous.clone());
+            changed = true;
+        }
+        // `by` is an `Actor`: {"type": "person", "id": ...}.
+        if let Some(by) = object.get_mut("by").and_then(Value::as_object_mut)
+            && by.get("type").and_then(Value::as_str) == Some("person")
+            && let Some(id) = by.get_mut("id")
+            && id.as_str() == Some(self.person.as_str())
+        {
+            *id = Value::String(self.anonymous.clone());
+            changed = true;
+        }
+        if let Some(Value::String(reason)) = object.get_mut("reason") {
+            changed |= self.reason(reason);
+        }
+        changed
+    }
+
+    /// Rewrites a cascade's own rows and feed entries, which were built naming the person
+    /// before the anonymisation was decided, so that what the cascade writes names nobody.
+    pub fn cascade(&self, writes: &mut CascadeWrites) {
+        for record in &mut writes.bookings {
+            self.booking(record);
+        }
+        for draft in &mut writes.feed {
+            self.detail(&mut draft.detail);
+        }
+    }
+}
+
 /// A policy error as the store reports it: 400 `invalidValue`, naming the rule and the
 /// problem.
 pub fn policy_error(error: PolicyError) -> StoreError {
@@ -797,6 +914,61 @@ mod tests {
             cancel(&done, Actor::System, "r", 3),
             Err(StoreError::Conflict(_))
         ));
+    }
+
+    #[test]
+    fn anonymisation_rewrites_what_names_the_person_and_nothing_else() {
+        let writes = CascadeWrites {
+            anonymise: Some("u1".into()),
+            ..CascadeWrites::default()
+        };
+        let document = json!({"userName": "hana@example.com"});
+        let a = Anonymisation::of(&writes, Some(&document)).expect("asked for");
+        assert!(Anonymisation::of(&CascadeWrites::default(), Some(&document)).is_none());
+        let anonymous = anonymised_id("u1");
+
+        let mut mine = record("b1", 5_000);
+        mine.booking.status = BookingStatus::Cancelled {
+            by: Actor::Person("u1".into()),
+            reason: "hana@example.com changed plans".into(),
+            at: 10,
+            cause: None,
+        };
+        assert!(a.booking(&mut mine));
+        assert_eq!(mine.booking.person, anonymous);
+        assert_eq!(
+            mine.booking.status,
+            BookingStatus::Cancelled {
+                by: Actor::Person(anonymous.clone()),
+                reason: format!("{anonymous} changed plans"),
+                at: 10,
+                cause: None,
+            }
+        );
+        assert!(!a.booking(&mut mine), "twice changes nothing");
+
+        let mut detail = json!({
+            "person": "u1",
+            "by": {"type": "person", "id": "u1"},
+            "reason": "hana@example.com was deleted: future booking cancelled",
+        });
+        assert!(a.detail(&mut detail));
+        assert_eq!(
+            detail,
+            json!({
+                "person": anonymous,
+                "by": {"type": "person", "id": anonymous},
+                "reason": format!("{anonymous} was deleted: future booking cancelled"),
+            })
+        );
+        let mut others = json!({
+            "person": "u2",
+            "by": {"type": "administrator", "id": "u1"},
+            "reason": "hana@example.company moved",
+        });
+        let before = others.clone();
+        assert!(!a.detail(&mut others));
+        assert_eq!(others, before);
     }
 
     #[test]
