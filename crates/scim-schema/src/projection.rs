@@ -566,55 +566,52 @@ impl<'s> ProjectionPlan<'s> {
         let Value::Object(input) = resource else {
             return resource.clone();
         };
-        // URN keys whose object is dropped: their URN leaves `schemas` too.
-        let mut dropped: Vec<String> = Vec::new();
-        let mut note_drop = |key: &str| {
-            if key.contains(':') {
-                dropped.push(key.to_owned());
-            }
-        };
-        let mut out = if self.keeps_most {
+        if self.keeps_most {
             // Most keys survive: cloning the map wholesale and removing the few that go is
             // cheaper than re-inserting every key.
-            let mut out = input.clone();
-            out.retain(|key, value| match self.decide(key, value) {
-                Decision::Keep => true,
+            return self.project_owned(resource.clone());
+        }
+        let mut dropped: Vec<String> = Vec::new();
+        let mut out = Map::new();
+        for (key, value) in input {
+            match self.decide(key, value) {
+                Decision::Keep => {
+                    out.insert(key.clone(), value.clone());
+                }
                 Decision::Replace(v) => {
-                    *value = v;
-                    true
+                    out.insert(key.clone(), v);
                 }
-                Decision::Drop => {
-                    note_drop(key);
-                    false
-                }
-            });
-            out
-        } else {
-            let mut out = Map::new();
-            for (key, value) in input {
-                match self.decide(key, value) {
-                    Decision::Keep => {
-                        out.insert(key.clone(), value.clone());
-                    }
-                    Decision::Replace(v) => {
-                        out.insert(key.clone(), v);
-                    }
-                    Decision::Drop => note_drop(key),
-                }
-            }
-            out
-        };
-        if !dropped.is_empty() {
-            let schemas = out
-                .iter_mut()
-                .find(|(k, _)| k.eq_ignore_ascii_case("schemas"));
-            if let Some((_, Value::Array(urns))) = schemas {
-                urns.retain(|u| {
-                    !u.as_str()
-                        .is_some_and(|u| dropped.iter().any(|d| d.eq_ignore_ascii_case(u)))
-                });
+                Decision::Drop => note_drop(&mut dropped, key),
             }
         }
+        drop_schemas(&mut out, &dropped);
+        Value::Object(out)
+    }
+
+    /// Applies the plan to a resource the caller no longer needs: the same result as
+    /// [`ProjectionPlan::project`], but when most attributes survive (no `attributes`
+    /// parameter) the resource is filtered in place instead of copied, so serving a resource
+    /// costs no copy of it (a page of 100 Users was spending a fifth of its time cloning).
+    pub fn project_owned(&self, resource: Value) -> Value {
+        if !self.keeps_most {
+            return self.project(&resource);
+        }
+        let Value::Object(mut out) = resource else {
+            return resource;
+        };
+        let mut dropped: Vec<String> = Vec::new();
+        out.retain(|key, value| match self.decide(key, value) {
+            Decision::Keep => true,
+            Decision::Replace(v) => {
+                *value = v;
+                true
+            }
+            Decision::Drop => {
+                note_drop(&mut dropped, key);
+                false
+            }
+        });
+        drop_schemas(&mut out, &dropped);
         Value::Object(out)
     }
 
@@ -637,6 +634,29 @@ impl<'s> ProjectionPlan<'s> {
         } else {
             Decision::Drop
         }
+    }
+}
+
+/// Notes a dropped key that is an extension's URN: it leaves `schemas` too.
+fn note_drop(dropped: &mut Vec<String>, key: &str) {
+    if key.contains(':') {
+        dropped.push(key.to_owned());
+    }
+}
+
+/// Removes from `schemas` the URNs of the extensions whose objects were dropped.
+fn drop_schemas(out: &mut Map<String, Value>, dropped: &[String]) {
+    if dropped.is_empty() {
+        return;
+    }
+    let schemas = out
+        .iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case("schemas"));
+    if let Some((_, Value::Array(urns))) = schemas {
+        urns.retain(|u| {
+            !u.as_str()
+                .is_some_and(|u| dropped.iter().any(|d| d.eq_ignore_ascii_case(u)))
+        });
     }
 }
 

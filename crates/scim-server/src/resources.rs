@@ -93,7 +93,7 @@ impl AppState {
                 }
             }
         }
-        plan.project(&document)
+        plan.project_owned(document)
     }
 
     /// A 200/201 response with a resource, its `ETag` and, for 201, its `Location`.

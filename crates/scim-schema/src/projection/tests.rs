@@ -425,3 +425,26 @@ fn a_plan_is_reusable_across_resources() {
         json!("not an object")
     );
 }
+
+#[test]
+fn projecting_an_owned_resource_gives_what_projecting_a_borrowed_one_gives() {
+    let user = core::user();
+    let selections = [
+        AttributeSelection::all(),
+        AttributeSelection::parse_attributes("userName,emails.value").unwrap(),
+        AttributeSelection::parse_excluded("emails,name.givenName").unwrap(),
+        AttributeSelection::parse_excluded(ENTERPRISE_USER).unwrap(),
+        AttributeSelection::parse_excluded(&format!("{ENTERPRISE_USER}:manager.displayName"))
+            .unwrap(),
+    ];
+    for selection in &selections {
+        let plan = ProjectionPlan::new(&user, selection);
+        let borrowed = plan.project(&stored_user());
+        assert_eq!(plan.project_owned(stored_user()), borrowed, "{selection:?}");
+        assert!(borrowed.get("password").is_none());
+    }
+    let dropped = ProjectionPlan::new(&user, &selections[3]).project_owned(stored_user());
+    assert_eq!(dropped["schemas"], json!([USER]));
+    let plan = ProjectionPlan::new(&user, &AttributeSelection::all());
+    assert_eq!(plan.project_owned(json!(3)), json!(3));
+}
