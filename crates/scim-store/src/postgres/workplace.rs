@@ -1118,19 +1118,7 @@ impl WorkplaceStore for PostgresStore {
                 .query_one(&stmt, &[&tenant.key(), &stored])
                 .await?
                 .try_get(0)?;
-            let changed = FeedDraft {
-                subject: FeedSubject::Policies,
-                id: "policies".into(),
-                op: "changed",
-                version: Some(config.version),
-                detail: json!({
-                    "summary": preview.summary(),
-                    "mode": preview.mode,
-                    "cancelled": preview.cancelled.len(),
-                    "flagged": preview.flagged.len(),
-                    "peopleAffected": preview.people_affected,
-                }),
-            };
+            let changed = plan::policies_changed(config.version, &preview);
             // The change, by its author; then each effect, by the system, citing the request.
             let at = document::now();
             let request_id = ctx.request_id.as_deref();
@@ -1217,17 +1205,8 @@ impl WorkplaceStore for PostgresStore {
             )
             .await?;
             bump_generation(&tx, tenant).await?;
-            let draft = FeedDraft {
-                subject: kind.subject(),
-                id: id.clone(),
-                op: if current.is_some() {
-                    "replaced"
-                } else {
-                    "created"
-                },
-                version: Some(version),
-                detail: document.clone(),
-            };
+            let draft =
+                plan::place_written(kind, &id, current.is_none(), version, document.clone());
             append_feed(
                 &tx,
                 tenant,
@@ -1263,13 +1242,7 @@ impl WorkplaceStore for PostgresStore {
             tx.execute(&stmt, &[&tenant.key(), &kind.as_str(), &id])
                 .await?;
             bump_generation(&tx, tenant).await?;
-            let draft = FeedDraft {
-                subject: kind.subject(),
-                id: id.to_owned(),
-                op: "deleted",
-                version: Some(version),
-                detail: Value::Null,
-            };
+            let draft = plan::place_deleted(kind, id, version);
             append_feed(
                 &tx,
                 tenant,
@@ -1665,17 +1638,7 @@ impl WorkplaceStore for PostgresStore {
                 ))
                 .into());
             }
-            let draft = FeedDraft {
-                subject: FeedSubject::Assignment,
-                id: assignment.id.clone(),
-                op: "assigned",
-                version: None,
-                detail: json!({
-                    "person": assignment.person,
-                    "resource": assignment.resource,
-                    "since": assignment.since,
-                }),
-            };
+            let draft = plan::assigned(&assignment);
             append_feed(
                 &tx,
                 tenant,
@@ -1710,17 +1673,12 @@ impl WorkplaceStore for PostgresStore {
                 return Ok(false);
             };
             let released = assignment_of(&row)?;
-            let draft = FeedDraft {
-                subject: FeedSubject::Assignment,
-                id: released.id.clone(),
-                op: "released",
-                version: None,
-                detail: json!({
-                    "person": released.person,
-                    "resource": released.resource,
-                    "reason": format!("released by {}", ctx.actor),
-                }),
-            };
+            let draft = plan::released(
+                &released.id,
+                &released.person,
+                &released.resource,
+                &ctx.actor,
+            );
             append_feed(
                 &tx,
                 tenant,

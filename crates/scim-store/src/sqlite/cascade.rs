@@ -430,8 +430,15 @@ pub(crate) fn append_drafts(
     request_id: Option<&str>,
 ) -> Result<()> {
     for draft in drafts {
-        let detail = serde_json::to_string(&draft.detail)
-            .map_err(|e| StoreError::Backend(format!("feed detail JSON: {e}")))?;
+        // A null detail is stored as NULL, as the PostgreSQL store does.
+        let detail = if draft.detail.is_null() {
+            None
+        } else {
+            Some(
+                serde_json::to_string(&draft.detail)
+                    .map_err(|e| StoreError::Backend(format!("feed detail JSON: {e}")))?,
+            )
+        };
         append_entry(
             conn,
             tenant,
@@ -442,7 +449,7 @@ pub(crate) fn append_drafts(
             at,
             actor,
             request_id,
-            Some(&detail),
+            detail.as_deref(),
         )?;
     }
     Ok(())

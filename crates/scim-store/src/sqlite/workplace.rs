@@ -11,7 +11,7 @@ use super::cascade::{
     resource_bookings, to_u64, update_booking, user_document, write_cascade,
 };
 use super::read::nanos;
-use super::write::{append_entry, ensure_tenant};
+use super::write::ensure_tenant;
 use crate::document;
 use crate::error::{Result, StoreError};
 use crate::types::{TenantId, WriteContext};
@@ -149,24 +149,13 @@ fn set_policies(
     );
     let generation = bump_generation(conn, tenant, Some(&config))?;
     let at = document::now();
-    let detail = json!({
-        "summary": preview.summary(),
-        "mode": preview.mode,
-        "cancelled": preview.cancelled.len(),
-        "flagged": preview.flagged.len(),
-        "peopleAffected": preview.people_affected,
-    });
-    append_entry(
+    append_drafts(
         conn,
         tenant,
-        FeedSubject::Policies.code(),
-        "policies",
-        "changed",
-        Some(config.version),
+        &[plan::policies_changed(config.version, &preview)],
         at,
         &ctx.actor,
         ctx.request_id.as_deref(),
-        Some(&json_text(&detail)?),
     )?;
     write_cascade(conn, tenant, &writes, None, at, ctx.request_id.as_deref())?;
     // The next decisions need the new policies: keep them compiled for the new generation.
@@ -241,22 +230,20 @@ fn put_place(
         sql_u64(record.version)
     ])?;
     bump_generation(conn, tenant, None)?;
-    let op = if current_version == 0 {
-        "created"
-    } else {
-        "replaced"
-    };
-    append_entry(
+    let draft = plan::place_written(
+        kind,
+        &id,
+        current_version == 0,
+        record.version,
+        record.document.clone(),
+    );
+    append_drafts(
         conn,
         tenant,
-        kind.subject().code(),
-        &id,
-        op,
-        Some(record.version),
+        &[draft],
         document::now(),
         &ctx.actor,
         ctx.request_id.as_deref(),
-        Some(&doc),
     )?;
     Ok(record)
 }
@@ -324,17 +311,13 @@ fn delete_place(
     conn.prepare_cached("DELETE FROM places WHERE tenant = ?1 AND kind = ?2 AND id = ?3")?
         .execute(params![tenant.key(), kind.as_str(), id])?;
     bump_generation(conn, tenant, None)?;
-    append_entry(
+    append_drafts(
         conn,
         tenant,
-        kind.subject().code(),
-        id,
-        "deleted",
-        Some(current.version),
+        &[plan::place_deleted(kind, id, current.version)],
         document::now(),
         &ctx.actor,
         ctx.request_id.as_deref(),
-        None,
     )?;
     Ok(())
 }
@@ -607,18 +590,13 @@ fn assign(
         assignment.resource,
         assignment.since
     ])?;
-    let detail = json!({"person": person, "resource": resource, "since": now});
-    append_entry(
+    append_drafts(
         conn,
         tenant,
-        FeedSubject::Assignment.code(),
-        &assignment.id,
-        "assigned",
-        None,
+        &[plan::assigned(&assignment)],
         document::now(),
         &ctx.actor,
         ctx.request_id.as_deref(),
-        Some(&json_text(&detail)?),
     )?;
     Ok(assignment)
 }
@@ -639,22 +617,13 @@ fn release_assignment(
     let Some((person, resource)) = found else {
         return Ok(false);
     };
-    let detail = json!({
-        "person": person,
-        "resource": resource,
-        "reason": format!("released by {}", ctx.actor),
-    });
-    append_entry(
+    append_drafts(
         conn,
         tenant,
-        FeedSubject::Assignment.code(),
-        id,
-        "released",
-        None,
+        &[plan::released(id, &person, &resource, &ctx.actor)],
         document::now(),
         &ctx.actor,
         ctx.request_id.as_deref(),
-        Some(&json_text(&detail)?),
     )?;
     Ok(true)
 }

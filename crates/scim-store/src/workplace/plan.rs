@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use workplace_policy::{
     Action, Actor, Assignment, Booking, BookingStatus, CascadeContext, Catalog, Command,
-    CompiledPolicySet, Decision, Effects, Floor, Neighbourhood, Person, PolicyError, Resource,
-    Site, Timestamp, evaluate, has_capacity, on_person_change,
+    CompiledPolicySet, Decision, Effects, Floor, Neighbourhood, Person, PolicyError, Preview,
+    Resource, Site, Timestamp, evaluate, has_capacity, on_person_change,
 };
 
 /// The actor recorded on the feed for cascades.
@@ -444,6 +444,83 @@ pub fn apply(
         }
     }
     writes
+}
+
+/// The feed entry of a policy change: what the change did, as its preview says.
+pub fn policies_changed(version: u64, preview: &Preview) -> FeedDraft {
+    FeedDraft {
+        subject: FeedSubject::Policies,
+        id: "policies".into(),
+        op: "changed",
+        version: Some(version),
+        detail: json!({
+            "summary": preview.summary(),
+            "mode": preview.mode,
+            "cancelled": preview.cancelled.len(),
+            "flagged": preview.flagged.len(),
+            "peopleAffected": preview.people_affected,
+        }),
+    }
+}
+
+/// The feed entry of a catalog entry written (`created` when it did not exist), carrying its
+/// document.
+pub fn place_written(
+    kind: PlaceKind,
+    id: &str,
+    created: bool,
+    version: u64,
+    document: Value,
+) -> FeedDraft {
+    FeedDraft {
+        subject: kind.subject(),
+        id: id.to_owned(),
+        op: if created { "created" } else { "replaced" },
+        version: Some(version),
+        detail: document,
+    }
+}
+
+/// The feed entry of a catalog entry deleted at `version`.
+pub fn place_deleted(kind: PlaceKind, id: &str, version: u64) -> FeedDraft {
+    FeedDraft {
+        subject: kind.subject(),
+        id: id.to_owned(),
+        op: "deleted",
+        version: Some(version),
+        detail: Value::Null,
+    }
+}
+
+/// The feed entry of a new permanent assignment.
+pub fn assigned(assignment: &Assignment) -> FeedDraft {
+    FeedDraft {
+        subject: FeedSubject::Assignment,
+        id: assignment.id.clone(),
+        op: "assigned",
+        version: None,
+        detail: json!({
+            "person": assignment.person,
+            "resource": assignment.resource,
+            "since": assignment.since,
+        }),
+    }
+}
+
+/// The feed entry of an assignment released through the API by `actor` (a cascade's
+/// releases carry their cause instead: see [`apply`]).
+pub fn released(id: &str, person: &str, resource: &str, actor: &str) -> FeedDraft {
+    FeedDraft {
+        subject: FeedSubject::Assignment,
+        id: id.to_owned(),
+        op: "released",
+        version: None,
+        detail: json!({
+            "person": person,
+            "resource": resource,
+            "reason": format!("released by {actor}"),
+        }),
+    }
 }
 
 /// A booking's feed entry: who, what, when, and for a cascade why.
