@@ -672,7 +672,8 @@ pub(crate) async fn insert_resource(
 }
 
 /// POST (RFC 7644 section 3.3), with the cascade it causes: a new Group's members' `groups`
-/// change (a new User holds nothing, but is looked up all the same, in one probe).
+/// change. A new User is not looked up: its id was just drawn by the store, so nothing can be
+/// held under it (imports, which keep ids, do look).
 pub(crate) async fn create(
     tx: &Transaction<'_>,
     wp: &Cascades<'_>,
@@ -692,9 +693,6 @@ pub(crate) async fn create(
     };
     watch.joining(tx, tenant, &members).await?;
     let (rid, document) = insert_resource(tx, tenant, kind, id, prepared, &members, now).await?;
-    if kind == ResourceKind::User {
-        watch.users(tx, tenant, &[rid], true).await?;
-    }
     append_with_cascade(tx, wp, tenant, kind, id, ChangeOp::Created, 1, watch, ctx).await?;
     if !members.is_empty() {
         return read::load(tx, kind, rid, Members::Include).await;

@@ -499,7 +499,11 @@ impl Store for SqliteStore {
         self.write_env(tenant, move |conn, env| {
             let at = document::now();
             // One question for the whole import instead of one per document.
-            let watch = cascade::tenant_holds_anything(conn, tenant, at.unix_seconds)?;
+            let watch = if cascade::tenant_holds_anything(conn, tenant, at.unix_seconds)? {
+                write::InsertWatch::MembersAndSelf
+            } else {
+                write::InsertWatch::Nobody
+            };
             let mut ids = Vec::with_capacity(prepared.len());
             for (id, p) in &prepared {
                 write::insert_resource(conn, env, tenant, kind, id, p, at, watch, &ctx)?;

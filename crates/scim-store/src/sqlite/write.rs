@@ -367,10 +367,21 @@ fn member_rids(conn: &Connection, group_rid: i64) -> Result<Vec<i64>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Whom an insert watches for cascades.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InsertWatch {
+    /// Nobody: the tenant holds nothing in the workplace.
+    Nobody,
+    /// A new Group's members. A created User is not looked up: its id was just drawn by the
+    /// store, so nothing can be held under it.
+    Members,
+    /// The members, and the created User too (an imported id may have been a person's).
+    MembersAndSelf,
+}
+
 /// Inserts a new resource at `at`; returns its rid. `id` is the store's UUID, or an imported
-/// id. Unless `watch` is false (a bulk import that found that nobody of the tenant holds
-/// anything), a Group's members who hold anything in the workplace are watched across the
-/// insert (their `groups` change), and so is a created User who does (an imported id may have
+/// id. As `watch` says, a Group's members who hold anything in the workplace are watched
+/// across the insert (their `groups` change), and an imported User who does (the id may have
 /// been a person's before): their cascades run after the event, in the same savepoint.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn insert_resource(
@@ -381,7 +392,7 @@ pub(crate) fn insert_resource(
     id: &str,
     prepared: &Prepared,
     at: DateTime,
-    watch: bool,
+    watch: InsertWatch,
     ctx: &WriteContext,
 ) -> Result<i64> {
     let id_fold = fold_case(id);
@@ -399,7 +410,7 @@ pub(crate) fn insert_resource(
         None => Vec::new(),
     };
     let now_s = at.unix_seconds;
-    let mut watched = if watch {
+    let mut watched = if watch != InsertWatch::Nobody {
         cascade::watch_rids(conn, tenant, member_rids.iter().copied(), now_s)?
     } else {
         Vec::new()
@@ -431,7 +442,7 @@ pub(crate) fn insert_resource(
     write_index(conn, tenant, kind, rid, index, true)?;
     add_members(conn, rid, &member_rids)?;
     append_event(conn, tenant, kind, id, ChangeOp::Created, version, at, ctx)?;
-    if watch && kind == ResourceKind::User {
+    if watch == InsertWatch::MembersAndSelf && kind == ResourceKind::User {
         watched.extend(cascade::watch_created(conn, tenant, rid, id, now_s)?);
     }
     cascade::run(conn, env, tenant, watched, None, at, ctx)?;
@@ -456,7 +467,7 @@ pub(crate) fn create(
         &id,
         prepared,
         document::now(),
-        true,
+        InsertWatch::Members,
         ctx,
     )?;
     load(conn, rid, Members::Include)
