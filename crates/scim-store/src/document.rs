@@ -14,6 +14,17 @@ use scim_schema::{
 };
 use serde_json::{Map, Value};
 
+/// A new resource `id` (RFC 7643 section 3.1: issued by the service provider, unique, stable,
+/// never reassigned): a UUID version 7 (RFC 9562 section 5.7), 48 bits of Unix milliseconds then
+/// 74 random bits. Ids made later sort later, so a backend's unique index on `id` takes each new
+/// one at its right-hand edge instead of on a random page: with version 4 ids, that index was
+/// the largest writer of pages of a batch of inserts (one random leaf per insert, ~9 of the ~45
+/// pages a SQLite commit of 8 users wrote). The creation time an id reveals is already public in
+/// `meta.created`.
+pub fn new_resource_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// The multi-valued attribute values a backend indexes in a side table (for `co`/`sw`/`eq`
 /// filters without reading documents): `(kind, attribute, sub-attribute)`.
 pub const INDEXED_VALUES: &[(ResourceKind, &str, &str)] =
@@ -457,5 +468,26 @@ fn unique_leaves(path: &str, def: &AttributeDef, value: &Value, out: &mut Vec<Un
             value: n.to_string(),
         }),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_resource_id;
+
+    #[test]
+    fn resource_ids_are_uuid_v7_in_creation_order() {
+        let ids: Vec<String> = (0..1000).map(|_| new_resource_id()).collect();
+        for id in &ids {
+            let parsed = uuid::Uuid::parse_str(id).expect("a UUID");
+            assert_eq!(parsed.get_version_num(), 7, "{id}");
+            assert_eq!(
+                id,
+                &parsed.hyphenated().to_string(),
+                "canonical lower-case form"
+            );
+        }
+        // What keeps the id index's inserts at its right-hand edge.
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids not increasing");
     }
 }

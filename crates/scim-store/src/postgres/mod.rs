@@ -519,7 +519,7 @@ impl Store for PostgresStore {
         ctx: &WriteContext,
     ) -> Result<StoredResource> {
         let prepared = self.prepare(kind, document)?;
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::document::new_resource_id();
         let wp = self.cascades();
         in_transaction!(self, |tx| write::create(
             &tx, &wp, *tenant, kind, &id, &prepared, ctx
@@ -637,7 +637,7 @@ impl Store for PostgresStore {
         let mut prepared = Vec::with_capacity(documents.len());
         for (i, document) in documents.into_iter().enumerate() {
             let id = match document.get("id") {
-                None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
+                None | Some(Value::Null) => crate::document::new_resource_id(),
                 Some(Value::String(id)) => {
                     write::check_imported_id(id)?;
                     id.clone()

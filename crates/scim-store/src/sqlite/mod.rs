@@ -475,7 +475,7 @@ impl Store for SqliteStore {
         let mut prepared = Vec::with_capacity(documents.len());
         for (i, document) in documents.into_iter().enumerate() {
             let id = match document.get("id") {
-                None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
+                None | Some(Value::Null) => crate::document::new_resource_id(),
                 Some(Value::String(id)) => {
                     write::check_imported_id(id)?;
                     id.clone()

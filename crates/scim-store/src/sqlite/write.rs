@@ -458,7 +458,7 @@ pub(crate) fn create(
     ctx: &WriteContext,
 ) -> Result<StoredResource> {
     ensure_tenant(conn, tenant)?;
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::document::new_resource_id();
     let rid = insert_resource(
         conn,
         env,
