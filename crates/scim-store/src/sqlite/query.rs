@@ -291,12 +291,11 @@ fn run_in(
             }
         }
     };
-    let mut resources = Vec::with_capacity(rows.len());
-    for (rid, _) in rows {
-        if let Some(row) = read::row_by_rid(conn, rid)? {
-            resources.push(read::resource_of(conn, row, query.members)?);
-        }
-    }
+    let rids: Vec<i64> = rows.into_iter().map(|(rid, _)| rid).collect();
+    let resources = read::rows_by_rids(conn, &rids)?
+        .into_iter()
+        .map(|row| read::resource_of(conn, row, query.members))
+        .collect::<Result<Vec<_>>>()?;
     Ok(QueryPage {
         total_results,
         start_index,

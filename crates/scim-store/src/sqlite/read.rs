@@ -126,6 +126,24 @@ pub(crate) fn row_by_rid(conn: &Connection, rid: i64) -> Result<Option<StoredRow
     Ok(stmt.query_row([rid], row_of).optional()?)
 }
 
+/// The rows with surrogate keys `rids`, in that order (a key with no row is left out): one
+/// statement for a whole page, where a statement per row cost a fifth of serving a page of 100.
+pub(crate) fn rows_by_rids(conn: &Connection, rids: &[i64]) -> Result<Vec<StoredRow>> {
+    if rids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = serde_json::to_string(rids)
+        .map_err(|e| StoreError::Backend(format!("row keys as JSON: {e}")))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE r.rid IN (SELECT value FROM json_each(?1))"
+    ))?;
+    let mut by_rid: std::collections::HashMap<i64, StoredRow> = stmt
+        .query_map([list], row_of)?
+        .map(|row| row.map(|row| (row.rid, row)))
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rids.iter().filter_map(|rid| by_rid.remove(rid)).collect())
+}
+
 /// Turns a row into the served resource, adding `members` (Groups, when asked) or `groups`
 /// (Users) from the membership rows.
 pub(crate) fn resource_of(
