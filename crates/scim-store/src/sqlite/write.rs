@@ -222,7 +222,7 @@ fn write_index(
             insert_value.execute(params![tenant.key(), kind.code(), attr, fold, rid])?;
         }
         if !(fresh && index.values.is_empty()) {
-            note_trigram_change(conn, rid)?;
+            note_trigram_change(conn, rid, fresh)?;
         }
     }
     let mut insert_unique = conn.prepare_cached(
@@ -241,17 +241,22 @@ fn write_index(
 }
 
 /// The temporary table of the resources whose side-table values changed in the writer's
-/// current batch; [`flush_trigrams`] brings the trigram index up to date from it.
-pub(crate) const TRIGRAM_CHANGES: &str =
-    "CREATE TEMP TABLE IF NOT EXISTS trigram_changes (rid INTEGER PRIMARY KEY)";
+/// current batch; [`flush_trigrams`] brings the trigram index up to date from it. `fresh`:
+/// the resource was created in this batch and nothing else happened to it, so the index cannot
+/// hold it yet (a `rid` is never reused).
+pub(crate) const TRIGRAM_CHANGES: &str = "CREATE TEMP TABLE IF NOT EXISTS trigram_changes \
+     (rid INTEGER PRIMARY KEY, fresh INTEGER NOT NULL)";
 
 /// Notes that resource `rid`'s side-table values changed. The trigram index is not written
 /// here: FTS5 writes its pending entries to disk at every statement savepoint, so one insert
 /// per write would make one tiny index segment per write (and merge them); the writer updates
 /// it once per batch instead ([`flush_trigrams`]), and this note rolls back with its write.
-fn note_trigram_change(conn: &Connection, rid: i64) -> Result<()> {
-    conn.prepare_cached("INSERT OR IGNORE INTO temp.trigram_changes (rid) VALUES (?1)")?
-        .execute([rid])?;
+fn note_trigram_change(conn: &Connection, rid: i64, fresh: bool) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO temp.trigram_changes (rid, fresh) VALUES (?1, ?2) \
+         ON CONFLICT (rid) DO UPDATE SET fresh = fresh AND excluded.fresh",
+    )?
+    .execute(params![rid, fresh])?;
     Ok(())
 }
 
@@ -265,8 +270,10 @@ pub(crate) fn flush_trigrams(conn: &Connection) -> Result<()> {
         return Ok(());
     }
     for sql in [
-        // Deleting a rowid the index does not hold is harmless (a tombstone for nothing).
-        "DELETE FROM value_trigrams WHERE rowid IN (SELECT rid FROM temp.trigram_changes)",
+        // Deleting a rowid the index does not hold would be harmless, but not free: FTS5
+        // records a tombstone for it. Resources created in this batch are not looked for.
+        "DELETE FROM value_trigrams WHERE rowid IN \
+         (SELECT rid FROM temp.trigram_changes WHERE NOT fresh)",
         "INSERT INTO value_trigrams (rowid, v) \
          SELECT v.rid, group_concat(v.value_fold, char(10)) FROM resource_values v \
          WHERE v.rid IN (SELECT rid FROM temp.trigram_changes) GROUP BY v.rid",
@@ -627,7 +634,7 @@ pub(crate) fn delete(
     ] {
         conn.prepare_cached(sql)?.execute([row.rid])?;
     }
-    note_trigram_change(conn, row.rid)?;
+    note_trigram_change(conn, row.rid, false)?;
     append_event(
         conn,
         tenant,
