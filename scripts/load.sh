@@ -106,11 +106,6 @@ for r in $(seq 1 "$REPLICAS"); do
 done
 
 echo "scimd $("$SCIMD" --version | awk '{print $2}'), $store, $REPLICAS replica(s) on CPU $SERVER_CPU, N=$N" >&2
-if [ "$REPLICAS" = 1 ]; then
-  SERVER_PID=${server_pids[0]} bash "$HARNESS" "http://127.0.0.1:$PORT/t/bench/scim/v2" "$TOKEN"
-  exit 0
-fi
-
 # A server with autovacuum off (as on our CI machines) never gathers statistics on the freshly
 # seeded tables, and the planner then scans instead of using the indexes (GET by id 1,221 req/s
 # before ANALYZE, 3,980 after, on one replica). Production servers keep autovacuum on; do its
@@ -120,6 +115,13 @@ if [ -n "$PG" ] && [ "$(psql -At "$DB" -c 'SHOW autovacuum' 2>/dev/null)" = off 
   echo "autovacuum is off on this server: running ANALYZE every 5 s during the run" >&2
   ( while sleep 5; do psql -q "$DB" -c ANALYZE >/dev/null 2>&1 || true; done ) &
   analyze_pid=$!
+fi
+
+if [ "$REPLICAS" = 1 ]; then
+  status=0
+  SERVER_PID=${server_pids[0]} bash "$HARNESS" "http://127.0.0.1:$PORT/t/bench/scim/v2" "$TOKEN" || status=$?
+  [ -n "$analyze_pid" ] && kill "$analyze_pid" 2>/dev/null
+  exit $status
 fi
 
 harness_pids=()
