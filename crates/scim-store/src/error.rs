@@ -129,6 +129,7 @@ impl StoreError {
         }
     }
 
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn backend(e: impl std::fmt::Display) -> Self {
         StoreError::Backend(e.to_string())
     }

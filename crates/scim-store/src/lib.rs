@@ -31,6 +31,8 @@ mod error;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod query_common;
 mod store;
+// Bearer secrets and tenant names, as every backend issues and checks them.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod token;
 mod types;
 
