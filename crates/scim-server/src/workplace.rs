@@ -20,7 +20,7 @@
 //! | `/bookings/{id}` | GET |
 //! | `/bookings/{id}/cancel`, `/bookings/{id}/check-in` | POST |
 //! | `/assignments` | GET, POST |
-//! | `/assignments/{id}` | DELETE |
+//! | `/assignments/{id}` | GET, DELETE (release) |
 //! | `/events` | GET: the ordered feed, `after` a cursor |
 //! | `/audit` | GET: the feed narrowed by person, subject, id, request, time |
 //! | `/report` | GET: licensed seats and bookings per status |
@@ -270,8 +270,11 @@ impl AppState {
                 call.assign(body).await
             }
             (Endpoint::Assignments, _) => Err(ApiError::method_not_allowed(&method, "GET, POST")),
+            (Endpoint::Assignment(id), &Method::GET) => call.assignment(id).await,
             (Endpoint::Assignment(id), &Method::DELETE) => call.release(id).await,
-            (Endpoint::Assignment(_), _) => Err(ApiError::method_not_allowed(&method, "DELETE")),
+            (Endpoint::Assignment(_), _) => {
+                Err(ApiError::method_not_allowed(&method, "GET, DELETE"))
+            }
             (Endpoint::Events, &Method::GET) => call.events().await,
             (Endpoint::Audit, &Method::GET) => call.audit().await,
             (Endpoint::Report, &Method::GET) => call.report().await,
@@ -924,6 +927,23 @@ impl Call<'_> {
         let answer = wire::json(StatusCode::CREATED, &wire::assignment(&assignment));
         let location = self.location(&format!("assignments/{}", assignment.id));
         Ok(response::with_location(answer, &location))
+    }
+
+    /// The assignment that `POST /assignments` answered with (its `Location`).
+    async fn assignment(&self, raw: &str) -> Result<Response<Body>, ApiError> {
+        let id = wire::path_id("assignment", raw)?;
+        let assignment = self
+            .state
+            .timed(
+                "workplace_assignment",
+                self.store().assignment(&self.ctx.tenant.id, &id),
+            )
+            .await
+            .map_err(|e| self.store_error(e))?
+            .ok_or_else(|| {
+                self.store_error(scim_store::workplace::plan::not_found("assignment", &id))
+            })?;
+        Ok(wire::json(StatusCode::OK, &wire::assignment(&assignment)))
     }
 
     async fn release(&self, raw: &str) -> Result<Response<Body>, ApiError> {

@@ -318,12 +318,21 @@ async fn deactivation_by_scim_in_entra_dialect_cancels_bookings_and_releases_ass
         "{:?}",
         reply.header("location")
     );
-    let assignment = expect(
-        &wp.post("/assignments", &json!({"person": alice, "resource": "d2"}))
-            .await,
-        201,
-    );
+    let assigned = wp
+        .post("/assignments", &json!({"person": alice, "resource": "d2"}))
+        .await;
+    let assignment = expect(&assigned, 201);
     let assignment_id = assignment["id"].as_str().expect("id").to_owned();
+    // Its Location answers with it.
+    let location = assigned.header("location").expect("Location").to_owned();
+    assert!(
+        location.ends_with(&format!("/t/acme/workplace/v1/assignments/{assignment_id}")),
+        "{location}"
+    );
+    assert_eq!(
+        expect(&wp.get(&format!("/assignments/{assignment_id}")).await, 200),
+        assignment
+    );
 
     // The identity provider deactivates Alice, in Entra ID's dialect.
     let patch = server
@@ -353,6 +362,8 @@ async fn deactivation_by_scim_in_entra_dialect_cancels_bookings_and_releases_ass
     // The assignment is released.
     let held = expect(&wp.get(&format!("/assignments?person={alice}")).await, 200);
     assert_eq!(held["assignments"], json!([]));
+    let gone = expect(&wp.get(&format!("/assignments/{assignment_id}")).await, 404);
+    assert_eq!(gone["error"], "notFound", "{gone}");
 
     // The feed: the booking, the SCIM change, then the cascade citing the SCIM request, in
     // order; the same with pages of one entry.

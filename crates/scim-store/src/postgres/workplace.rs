@@ -1726,6 +1726,28 @@ impl WorkplaceStore for PostgresStore {
         })
     }
 
+    async fn assignment(&self, tenant: &TenantId, id: &str) -> Result<Option<Assignment>> {
+        // PostgreSQL text cannot hold NUL: no assignment has such an id.
+        if has_nul(id) {
+            return Ok(None);
+        }
+        let tenant = *tenant;
+        with_client!(self, |client| async move {
+            let stmt = client
+                .prepare_cached(
+                    "SELECT id, person, resource, since FROM assignments \
+                     WHERE tenant = $1 AND id = $2",
+                )
+                .await?;
+            client
+                .query_opt(&stmt, &[&tenant.key(), &id])
+                .await?
+                .as_ref()
+                .map(assignment_of)
+                .transpose()
+        })
+    }
+
     async fn feed(
         &self,
         tenant: &TenantId,

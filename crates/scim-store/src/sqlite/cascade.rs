@@ -396,6 +396,20 @@ fn assignment_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Assignment> {
     })
 }
 
+/// The assignment with this id.
+pub(crate) fn load_assignment(
+    conn: &Connection,
+    tenant: TenantId,
+    id: &str,
+) -> Result<Option<Assignment>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, person, resource, since FROM assignments WHERE tenant = ?1 AND id = ?2",
+        )?
+        .query_row(params![tenant.key(), id], assignment_of)
+        .optional()?)
+}
+
 /// Assignments, one person's or all, by id.
 pub(crate) fn load_assignments(
     conn: &Connection,

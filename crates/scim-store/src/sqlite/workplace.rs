@@ -7,8 +7,8 @@
 use super::SqliteStore;
 use super::cascade::{
     self, HISTORY_SECONDS, WorkplaceEnv, append_drafts, bump_generation, insert_booking,
-    load_assignments, load_booking, load_config, load_place, load_places, person_bookings,
-    resource_bookings, to_u64, update_booking, user_document, write_cascade,
+    load_assignment, load_assignments, load_booking, load_config, load_place, load_places,
+    person_bookings, resource_bookings, to_u64, update_booking, user_document, write_cascade,
 };
 use super::read::nanos;
 use super::write::ensure_tenant;
@@ -1024,6 +1024,15 @@ impl WorkplaceStore for SqliteStore {
         self.read_env(tenant, move |conn, _| {
             ensure_tenant(conn, tenant)?;
             load_assignments(conn, tenant, person.as_deref())
+        })
+        .await
+    }
+
+    async fn assignment(&self, tenant: &TenantId, id: &str) -> Result<Option<Assignment>> {
+        let (tenant, id) = (*tenant, id.to_owned());
+        self.read_env(tenant, move |conn, _| {
+            ensure_tenant(conn, tenant)?;
+            load_assignment(conn, tenant, &id)
         })
         .await
     }

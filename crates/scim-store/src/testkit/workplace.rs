@@ -2490,8 +2490,18 @@ pub async fn workplace_assignments(store: Arc<dyn WorkplaceStore>) {
     let mut all = vec![a.clone(), b.clone()];
     all.sort_by(|x, y| x.id.cmp(&y.id));
     assert_eq!(s.assignments(&t, None).await.unwrap(), all);
+    assert_eq!(s.assignment(&t, &a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(s.assignment(&t, "a-none").await.unwrap(), None);
+    assert_eq!(s.assignment(&t, "a\0nul").await.unwrap(), None);
+    let other = tenant(s).await;
+    assert_eq!(
+        s.assignment(&other, &a.id).await.unwrap(),
+        None,
+        "another tenant's"
+    );
     assert!(s.release_assignment(&t, &a.id, &c).await.unwrap());
     assert!(!s.release_assignment(&t, &a.id, &c).await.unwrap());
+    assert_eq!(s.assignment(&t, &a.id).await.unwrap(), None, "released");
     s.assign(&t, &bob, "d1", &c, t0).await.unwrap();
     let entries = feed(s, &t).await;
     let ops: Vec<&str> = entries

@@ -528,6 +528,10 @@ pub trait WorkplaceStore: Store {
     async fn assignments(&self, tenant: &TenantId, person: Option<&str>)
     -> Result<Vec<Assignment>>;
 
+    /// The assignment with this id, if the tenant has it (the `Location` that
+    /// [`WorkplaceStore::assign`]'s answer names).
+    async fn assignment(&self, tenant: &TenantId, id: &str) -> Result<Option<Assignment>>;
+
     /// Up to `limit` (capped at 1,000) feed entries after `after_seq`, in order: SCIM changes
     /// and workplace events together. Resumable: pass the last `seq` seen. A reader never
     /// misses an entry, even one committed late by a concurrent writer.
