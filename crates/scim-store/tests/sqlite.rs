@@ -149,7 +149,7 @@ fn workplace_lookups_use_indexes() {
     )
     .unwrap();
     let plans = runtime().block_on(store.explain_workplace()).unwrap();
-    assert_eq!(plans.len(), 6);
+    assert_eq!(plans.len(), 7);
     for (name, plan) in &plans {
         assert!(
             plan.iter()
@@ -172,6 +172,11 @@ fn workplace_lookups_use_indexes() {
     assert!(
         holds.iter().any(|s| s.contains("assignments_by_person")),
         "{holds:?}"
+    );
+    let history = &plans.iter().find(|(n, _)| n == "has_history").unwrap().1;
+    assert!(
+        history.iter().any(|s| s.contains("events_by_person")),
+        "a deletion finds feed entries about the person by index: {history:?}"
     );
     let capacity = &plans
         .iter()

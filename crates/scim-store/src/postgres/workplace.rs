@@ -634,8 +634,9 @@ impl Watch {
     }
 
     /// Watches User row `rid` across a write that deletes it, if the deletion may have anything
-    /// to act on: an assignment, or any booking, held or past (a tenant that anonymises former
-    /// people rewrites their history even when they hold nothing any more). One indexed lookup.
+    /// to act on: an assignment, any booking, held or past, or feed entries about them (a
+    /// released assignment leaves only those): a tenant that anonymises former people rewrites
+    /// their history even when they hold nothing any more. Indexed lookups.
     pub(crate) async fn leaving(
         &mut self,
         tx: &Transaction<'_>,
@@ -650,7 +651,9 @@ impl Watch {
                 "SELECT r.rid, r.id FROM resources r WHERE r.tenant = $1 AND r.rid = $2 \
                  AND r.kind = 1 AND (\
                  EXISTS (SELECT 1 FROM bookings b WHERE b.tenant = $1 AND b.person = r.id) \
-                 OR EXISTS (SELECT 1 FROM assignments a WHERE a.tenant = $1 AND a.person = r.id))",
+                 OR EXISTS (SELECT 1 FROM assignments a WHERE a.tenant = $1 AND a.person = r.id) \
+                 OR EXISTS (SELECT 1 FROM events e WHERE e.tenant = $1 \
+                 AND e.detail ->> 'person' = r.id))",
             )
             .await?;
         let rows = tx.query(&stmt, &[&tenant.key(), &rid]).await?;

@@ -36,9 +36,11 @@ const HOLDS_ANYTHING: &str = "SELECT EXISTS (SELECT 1 FROM bookings WHERE tenant
     OR EXISTS (SELECT 1 FROM assignments WHERE tenant = ?1 AND person = ?2)";
 
 /// Does person `?2` of tenant `?1` have anything for a deletion to act on: any booking (held or
-/// history, which an anonymising tenant rewrites), or an assignment?
+/// history, which an anonymising tenant rewrites), an assignment, or feed entries about them
+/// (a released assignment leaves only those; index `events_by_person`)?
 const HAS_HISTORY: &str = "SELECT EXISTS (SELECT 1 FROM bookings WHERE tenant = ?1 \
-    AND person = ?2) OR EXISTS (SELECT 1 FROM assignments WHERE tenant = ?1 AND person = ?2)";
+    AND person = ?2) OR EXISTS (SELECT 1 FROM assignments WHERE tenant = ?1 AND person = ?2) \
+    OR EXISTS (SELECT 1 FROM events WHERE tenant = ?1 AND detail ->> '$.person' = ?2)";
 
 /// The id of row `?1` if it is a User of tenant `?2` who holds anything at `?3`.
 const HOLDER_BY_RID: &str = "SELECT r.id FROM resources r WHERE r.rid = ?1 AND r.kind = 1 \
@@ -68,8 +70,9 @@ const RESOURCE_BOOKINGS: &str = "SELECT record FROM bookings WHERE tenant = ?1 \
 
 /// The lookups SCIM writes and bookings make, by name, for [`super::SqliteStore::explain_workplace`]:
 /// each must search an index, never scan a tenant's bookings.
-pub(crate) const HOT_LOOKUPS: [(&str, &str); 6] = [
+pub(crate) const HOT_LOOKUPS: [(&str, &str); 7] = [
     ("holds_anything", HOLDS_ANYTHING),
+    ("has_history", HAS_HISTORY),
     ("holder_by_rid", HOLDER_BY_RID),
     ("holding_members", HOLDING_MEMBERS),
     ("tenant_holds", TENANT_HOLDS),
@@ -610,9 +613,9 @@ pub(crate) fn watch_user(
 }
 
 /// Watches User `id` (row `rid`) across a write that deletes it, if the deletion may have
-/// anything to act on: an assignment, or any booking, held or past (a tenant that anonymises
-/// former people rewrites their history even when they hold nothing any more). One indexed
-/// lookup.
+/// anything to act on: an assignment, any booking, held or past, or feed entries about them (a
+/// released assignment leaves only those): a tenant that anonymises former people rewrites
+/// their history even when they hold nothing any more. One statement of indexed lookups.
 pub(crate) fn watch_leaving(
     conn: &Connection,
     tenant: TenantId,

@@ -14,7 +14,7 @@ use rusqlite::{Connection, params};
 pub(crate) const APPLICATION_ID: i32 = 0x5343_494d;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const LATEST: i64 = 5;
+pub const LATEST: i64 = 6;
 
 /// Version 1: tenants, tokens, resources with their hot columns, membership rows, events.
 pub(crate) const V1: &str = r#"
@@ -213,6 +213,15 @@ DROP INDEX members_by_member;
 CREATE INDEX members_by_member ON members(member_rid, joined_seq, group_rid);
 "#;
 
+/// Version 6: the feed entries about a person (`detail.person`: their bookings, assignments and
+/// what was done to them), indexed, so that a deletion learns in one lookup whether a person
+/// has workplace history to anonymise (a released assignment leaves no row but its entries),
+/// and an audit query by person, or the anonymisation itself, finds the entries without
+/// reading the tenant's feed. The expression is the one those queries use, verbatim.
+pub(crate) const V6: &str = r#"
+CREATE INDEX events_by_person ON events(tenant, detail ->> '$.person');
+"#;
+
 /// Brings the database up to [`LATEST`].
 pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Result<()> {
     let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
@@ -239,6 +248,7 @@ pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Resul
             3 => tx.execute_batch(V3)?,
             4 => tx.execute_batch(V4)?,
             5 => tx.execute_batch(V5)?,
+            6 => tx.execute_batch(V6)?,
             _ => unreachable_version(target)?,
         }
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;

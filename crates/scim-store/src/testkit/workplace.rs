@@ -1678,6 +1678,39 @@ pub async fn workplace_anonymisation_forgets_the_person(store: Arc<dyn Workplace
     );
     let report = s.report(&t).await.unwrap();
     assert_eq!((report.seats.active, report.seats.former), (1, 2));
+
+    // Someone whose only history is an assignment, released before they leave: no row names
+    // them any more, only feed entries, and those are anonymised too.
+    let kim = create_person(s, &t, "kim@example.com", "Marketing").await;
+    let locker = s.assign(&t, &kim, "p1", &c, now()).await.unwrap();
+    assert!(s.release_assignment(&t, &locker.id, &c).await.unwrap());
+    s.delete(&t, ResourceKind::User, &kim, None, &idp("req-forget-kim"))
+        .await
+        .unwrap();
+    let by_kim = s.audit(&t, &audit(&kim)).await.unwrap();
+    assert!(
+        by_kim
+            .iter()
+            .all(|e| e.subject == FeedSubject::User && e.id == kim && e.detail.is_none()),
+        "{by_kim:#?}"
+    );
+    let ops: Vec<String> = s
+        .audit(&t, &audit(&anonymised_id(&kim)))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.op)
+        .collect();
+    assert_eq!(ops, ["assigned", "released", "anonymised"]);
+    for entry in feed(s, &t).await {
+        if let Some(detail) = &entry.detail {
+            let text = detail.to_string();
+            assert!(
+                !text.contains(kim.as_str()) && !text.contains("kim@example"),
+                "a feed entry still names the person: {entry:?}"
+            );
+        }
+    }
 }
 
 /// A SCIM write that fails (a stale version, a uniqueness conflict) rolls back its cascade:
