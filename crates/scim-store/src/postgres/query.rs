@@ -42,7 +42,7 @@ use crate::query_common::{
 };
 use crate::token;
 use crate::types::{Paging, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, TenantId};
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, StatementCache};
 use scim_filter::eval::{CompiledFilter, UnknownAttributes};
 use scim_filter::{CompValue, CompareOp, Comparison, Filter, ValuePath};
 use scim_schema::{
@@ -50,6 +50,7 @@ use scim_schema::{
 };
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
+use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
 
 /// A bound parameter.
@@ -65,8 +66,46 @@ fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
 /// How many candidate rows are read at a time when the evaluator finishes a filter.
 const SCAN_BATCH: i64 = 2_000;
 
+/// The most prepared statements a connection's cache keeps after the query path prepared one
+/// (see [`prepare`]). The other paths prepare a fixed set of texts (about a hundred), so a
+/// connection reaches the bound only when filters of many shapes have run on it.
+const STATEMENT_CACHE_BOUND: usize = 256;
+
+/// A client with deadpool's per-connection statement cache, which the query path bounds.
+pub(crate) trait CachingClient: GenericClient {
+    /// The cache of the connection this client runs on.
+    fn statement_cache(&self) -> &StatementCache;
+}
+
+impl CachingClient for deadpool_postgres::Transaction<'_> {
+    fn statement_cache(&self) -> &StatementCache {
+        &self.statement_cache
+    }
+}
+
+/// `sql` prepared once per connection: every later run of the same text is one round trip
+/// (Bind/Execute) instead of two (Parse/Describe, then Bind/Execute), as `query(&str)` costs.
+///
+/// The text of a filtered query follows the shape of its filter, which the client chooses, so
+/// without a bound a client could fill the cache with any number of statements, each held in
+/// this process and in the server's backend. When preparing leaves more than
+/// [`STATEMENT_CACHE_BOUND`] statements cached, the whole cache is emptied: the dropped
+/// statements are closed on the server (tokio-postgres sends `Close` when the last handle goes),
+/// and the few statements in steady use are prepared again on their next run. Clearing all
+/// rather than evicting one keeps this to deadpool's public API (`size`, `clear`); a workload
+/// with fewer shapes than the bound never clears. The statement returned stays valid while the
+/// caller holds it, cleared or not.
+async fn prepare<C: CachingClient>(client: &C, sql: &str) -> PgResult<Statement> {
+    let statement = client.prepare_cached(sql).await?;
+    let cache = client.statement_cache();
+    if cache.size() > STATEMENT_CACHE_BOUND {
+        cache.clear();
+    }
+    Ok(statement)
+}
+
 /// Runs `query` for `kind` in `tenant`, in the caller's snapshot.
-pub(crate) async fn run<C: GenericClient>(
+pub(crate) async fn run<C: CachingClient>(
     client: &C,
     schemas: &ResourceSchemas,
     tenant: TenantId,
@@ -130,7 +169,7 @@ fn limit_of(query: &Query) -> Option<i64> {
 
 /// Counting, sorting and paging in SQL: the filter was pushed down exactly and the sort key is
 /// a column.
-async fn page_in_sql<C: GenericClient>(
+async fn page_in_sql<C: CachingClient>(
     client: &C,
     condition: &str,
     params: Vec<Param>,
@@ -159,7 +198,8 @@ async fn page_in_sql<C: GenericClient>(
                 let mut all = refs(&params);
                 all.push(&limit);
                 all.push(&offset);
-                let rows = client.query(sql.as_str(), &all).await?;
+                let statement = prepare(client, &sql).await?;
+                let rows = client.query(&statement, &all).await?;
                 rows.iter()
                     .map(|r| r.try_get(0).map_err(Fail::from))
                     .collect::<PgResult<_>>()?
@@ -206,7 +246,8 @@ async fn page_in_sql<C: GenericClient>(
                 merged.len() + 1
             );
             merged.push(&fetch);
-            let rows = client.query(sql.as_str(), &merged).await?;
+            let statement = prepare(client, &sql).await?;
+            let rows = client.query(&statement, &merged).await?;
             let mut entries = Vec::with_capacity(rows.len());
             for row in &rows {
                 let value = match key.map(|k| k.ty) {
@@ -243,15 +284,16 @@ async fn page_in_sql<C: GenericClient>(
     }
 }
 
-async fn count<C: GenericClient>(client: &C, sql: &str, params: &[Param]) -> PgResult<u64> {
-    let row = client.query_one(sql, &refs(params)).await?;
+async fn count<C: CachingClient>(client: &C, sql: &str, params: &[Param]) -> PgResult<u64> {
+    let statement = prepare(client, sql).await?;
+    let row = client.query_one(&statement, &refs(params)).await?;
     let n: i64 = row.try_get(0)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Reads the candidates the SQL condition selects, in batches, keeping those the evaluator
 /// accepts (when `finish` is given), with their sort values.
-async fn scan<C: GenericClient>(
+async fn scan<C: CachingClient>(
     client: &C,
     kind: ResourceKind,
     condition: &str,
@@ -277,7 +319,7 @@ async fn scan<C: GenericClient>(
          AND r.rid > ${} ORDER BY r.rid LIMIT {SCAN_BATCH}",
         n + 1
     );
-    let stmt = client.prepare(&sql).await?;
+    let stmt = prepare(client, &sql).await?;
     let mut out = Vec::new();
     let mut after: i64 = i64::MIN;
     loop {
@@ -1270,5 +1312,156 @@ mod tests {
         entries.sort_by(entry_order);
         let rids: Vec<i64> = entries.iter().map(|e| e.1).collect();
         assert_eq!(rids, vec![4, 3, 0, 2, 5, 1]);
+    }
+
+    /// A fresh schema on the test server (`SCIMD_TEST_POSTGRES_URL`), dropped with everything
+    /// in it when this is dropped, as in `tests/postgres.rs`.
+    struct TestSchema {
+        url: String,
+        name: String,
+        runtime: tokio::runtime::Runtime,
+    }
+
+    impl TestSchema {
+        /// `None` when the server is unreachable and `SCIMD_REQUIRE_POSTGRES` is not `1`.
+        fn new() -> Option<TestSchema> {
+            let url = std::env::var("SCIMD_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let mut bytes = [0u8; 8];
+            getrandom::fill(&mut bytes).unwrap();
+            let name = format!("t_{}", token::hex(&bytes));
+            let created = runtime.block_on(admin(&url, &format!("CREATE SCHEMA {name}")));
+            if let Err(why) = created {
+                if std::env::var("SCIMD_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+                    panic!(
+                        "SCIMD_REQUIRE_POSTGRES=1 but PostgreSQL at {url} is unreachable: {why}"
+                    );
+                }
+                eprintln!("SKIPPED: PostgreSQL at {url} is unreachable: {why}");
+                return None;
+            }
+            Some(TestSchema { url, name, runtime })
+        }
+    }
+
+    impl Drop for TestSchema {
+        fn drop(&mut self) {
+            let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+            let _ = self.runtime.block_on(admin(&self.url, &sql));
+        }
+    }
+
+    /// Runs `sql` on a connection of its own.
+    async fn admin(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        let task = tokio::spawn(connection);
+        let done = client.batch_execute(sql).await;
+        drop(client);
+        let _ = task.await;
+        done
+    }
+
+    /// Queries of 300 distinct filter shapes (each its own statement text), through every
+    /// statement of the SQL path (page, count, cursor page, load), on one pooled connection:
+    /// the statements are cached (a repeated query prepares nothing new), the cache never holds
+    /// more than [`STATEMENT_CACHE_BOUND`] statements after a query, and the answers are right
+    /// before and after it is cleared.
+    #[test]
+    fn distinct_filter_shapes_do_not_grow_the_statement_cache_past_its_bound() {
+        use super::super::{PostgresOptions, PostgresStore};
+        use crate::store::Store;
+        use crate::types::WriteContext;
+
+        let Some(schema) = TestSchema::new() else {
+            return;
+        };
+        let options = PostgresOptions {
+            schema: Some(schema.name.clone()),
+            // One connection, so that every query runs on the cache inspected.
+            max_connections: 1,
+            ..PostgresOptions::default()
+        };
+        schema.runtime.block_on(async {
+            let store = PostgresStore::connect(&schema.url, ResourceSchemas::core(), options)
+                .await
+                .unwrap();
+            let tenant = store.create_tenant("cache").await.unwrap().id;
+            let user = serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "bjensen",
+            });
+            let created = store
+                .create(&tenant, ResourceKind::User, user, &WriteContext::actor("t"))
+                .await
+                .unwrap();
+            let cached = || async { store.pool.get().await.unwrap().statement_cache.size() };
+
+            let query_of = |shape: usize| {
+                // `a` alternatives on userName, `b` negated ones on displayName: all exact, so
+                // the SQL decides, and every (a, b) is another statement text.
+                let (a, b) = (1 + shape / 15, shape % 15);
+                let mut filter = vec![r#"userName eq "bjensen""#; a].join(" or ");
+                if b > 0 {
+                    let not = vec![r#"displayName eq "x""#; b].join(" or ");
+                    filter = format!("({filter}) and not ({not})");
+                }
+                let (paging, count) = match shape % 3 {
+                    0 => (Paging::Index { start_index: 1 }, None),
+                    // Only the count runs.
+                    1 => (Paging::Index { start_index: 1 }, Some(0)),
+                    _ => (Paging::Cursor(None), Some(1)),
+                };
+                Query {
+                    filter: Some(scim_filter::parse_filter(&filter).unwrap()),
+                    paging,
+                    count,
+                    ..Query::default()
+                }
+            };
+
+            let mut peak = 0;
+            let mut cleared = false;
+            let mut last = cached().await;
+            for shape in 0..300 {
+                let query = query_of(shape);
+                let page = store
+                    .query(&tenant, ResourceKind::User, &query)
+                    .await
+                    .unwrap();
+                assert_eq!(page.total_results, 1, "shape {shape}");
+                let expected = if query.count == Some(0) { 0 } else { 1 };
+                assert_eq!(page.resources.len(), expected, "shape {shape}");
+                assert!(page.resources.iter().all(|r| r.id == created.id));
+                let size = cached().await;
+                assert!(
+                    size <= STATEMENT_CACHE_BOUND,
+                    "shape {shape}: {size} statements cached"
+                );
+                if shape == 0 {
+                    assert!(size > last, "the query's statements are cached");
+                    // The same shape again is answered from the cache: nothing new prepared.
+                    store
+                        .query(&tenant, ResourceKind::User, &query)
+                        .await
+                        .unwrap();
+                    assert_eq!(cached().await, size);
+                }
+                cleared |= size < last;
+                peak = peak.max(size);
+                last = size;
+            }
+            assert!(
+                cleared,
+                "300 shapes went past the bound, so the cache was cleared"
+            );
+            assert!(
+                peak > STATEMENT_CACHE_BOUND / 2,
+                "statements were kept between clears (peak {peak})"
+            );
+        });
     }
 }
