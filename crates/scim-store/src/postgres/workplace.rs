@@ -1399,7 +1399,7 @@ impl WorkplaceStore for PostgresStore {
             }
             let record = plan::new_booking(plan::new_id("b")?, request.clone(), now);
             insert_booking(&tx, tenant, &record).await?;
-            let draft = plan::booking_draft(&record, "booked", None, now);
+            let draft = plan::booking_draft(&record, "booked", None);
             append_feed(
                 &tx,
                 tenant,
@@ -1433,7 +1433,7 @@ impl WorkplaceStore for PostgresStore {
                 return Ok::<_, Fail>(record);
             };
             update_bookings(&tx, tenant, std::slice::from_ref(&updated)).await?;
-            let mut draft = plan::booking_draft(&updated, "cancelled", None, now);
+            let mut draft = plan::booking_draft(&updated, "cancelled", None);
             if let Some(detail) = draft.detail.as_object_mut() {
                 detail.insert("reason".into(), Value::String(reason.to_owned()));
                 detail.insert(
@@ -1503,7 +1503,7 @@ impl WorkplaceStore for PostgresStore {
             )?;
             if let BookingOutcome::Done(updated) = &outcome {
                 update_bookings(&tx, tenant, std::slice::from_ref(updated.as_ref())).await?;
-                let draft = plan::booking_draft(updated, "checkedIn", None, now);
+                let draft = plan::booking_draft(updated, "checkedIn", None);
                 append_feed(
                     &tx,
                     tenant,

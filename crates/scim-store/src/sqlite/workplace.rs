@@ -405,7 +405,7 @@ fn book(
     append_drafts(
         conn,
         tenant,
-        &[plan::booking_draft(&record, "booked", None, now)],
+        &[plan::booking_draft(&record, "booked", None)],
         document::now(),
         &ctx.actor,
         ctx.request_id.as_deref(),
@@ -429,7 +429,7 @@ fn cancel_booking(
         return Ok(record);
     };
     update_booking(conn, tenant, &updated)?;
-    let mut draft: FeedDraft = plan::booking_draft(&updated, "cancelled", None, now);
+    let mut draft: FeedDraft = plan::booking_draft(&updated, "cancelled", None);
     if let Some(detail) = draft.detail.as_object_mut() {
         detail.insert("reason".into(), Value::String(reason.to_owned()));
         detail.insert(
@@ -479,7 +479,7 @@ fn check_in(
         append_drafts(
             conn,
             tenant,
-            &[plan::booking_draft(updated, "checkedIn", None, now)],
+            &[plan::booking_draft(updated, "checkedIn", None)],
             document::now(),
             &ctx.actor,
             ctx.request_id.as_deref(),

@@ -374,9 +374,7 @@ pub fn apply(
                     Command::EndBooking { .. } => "ended",
                     _ => "cancelled",
                 };
-                writes
-                    .feed
-                    .push(booking_draft(record, op, Some(action), now));
+                writes.feed.push(booking_draft(record, op, Some(action)));
             }
             Command::FlagBooking { .. } => {
                 let Some(i) = index else { continue };
@@ -394,7 +392,7 @@ pub fn apply(
                 changed[i] = true;
                 writes
                     .feed
-                    .push(booking_draft(record, "flagged", Some(action), now));
+                    .push(booking_draft(record, "flagged", Some(action)));
             }
             Command::ReleaseAssignment { assignment, .. } => {
                 if let Some(at) = held.iter().position(|a| &a.id == assignment) {
@@ -528,7 +526,6 @@ pub fn booking_draft(
     record: &BookingRecord,
     op: &'static str,
     action: Option<&Action>,
-    _now: Timestamp,
 ) -> FeedDraft {
     let booking = &record.booking;
     let mut detail = json!({
