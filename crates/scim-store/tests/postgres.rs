@@ -1192,6 +1192,42 @@ mod tls {
         assert!(version.starts_with("TLSv1."), "{version}");
     }
 
+    /// With a client certificate (`sslcert`, `sslkey`) the handshake still succeeds and is
+    /// encrypted. (The test server does not ask for one; a server with `cert` authentication
+    /// in pg_hba.conf would check it. The files' checks are unit tests in `postgres::tls`.)
+    #[test]
+    fn tls_with_a_client_certificate_connects_encrypted() {
+        let test = "tls_with_a_client_certificate_connects_encrypted";
+        if tls_missing(test) {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("client.crt"), dir.path().join("client.key"));
+        let made = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+            .args(["-subj", "/CN=scimd"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output();
+        if !made.is_ok_and(|out| out.status.success()) {
+            skip(test, "no openssl command to make a client certificate");
+            return;
+        }
+        let params = format!(
+            "sslmode=require&sslcert={}&sslkey={}",
+            cert.display(),
+            key.display()
+        );
+        let version = open(&with_params(&params)).unwrap();
+        assert!(
+            version.is_some_and(|v| v.starts_with("TLSv1.")),
+            "the connection is encrypted"
+        );
+    }
+
     /// Without sslmode, libpq's default `prefer` uses TLS when the server offers it.
     #[test]
     fn tls_prefer_is_the_default_and_encrypts() {

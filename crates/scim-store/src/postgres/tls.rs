@@ -17,16 +17,22 @@
 //!
 //! "Chain" means the certificate chains to a root in `sslrootcert` (a PEM bundle) or, without
 //! it, in the platform's store; "host name" that it names the host connected to.
+//!
+//! A client certificate (for PostgreSQL's `cert` authentication, or `clientcert=verify-*` in
+//! `pg_hba.conf`) is given with `sslcert` (a PEM chain, the client's certificate first) and
+//! `sslkey` (its PEM private key: PKCS#8, PKCS#1 or SEC1, unencrypted), both or neither. Unlike
+//! libpq, no file is looked for under `~/.postgresql/` when they are not given: a service's
+//! credentials come from its configuration.
 
 use super::{Fail, PostgresStore};
 use crate::error::{Result, StoreError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_postgres::config::{Host, SslMode as PgSslMode};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -80,6 +86,10 @@ pub(crate) struct TlsParams {
     pub(crate) mode: Option<SslMode>,
     /// `sslrootcert`, if given.
     pub(crate) root_cert: Option<RootCert>,
+    /// `sslcert`, if given: the client's certificate chain (PEM).
+    pub(crate) client_cert: Option<PathBuf>,
+    /// `sslkey`, if given: the client certificate's private key (PEM).
+    pub(crate) client_key: Option<PathBuf>,
 }
 
 impl TlsParams {
@@ -116,7 +126,7 @@ fn mode_name(mode: SslMode) -> &'static str {
 
 /// What one `key=value` parameter of the connection string is to us.
 enum Param {
-    /// `sslmode` or `sslrootcert`: taken out and interpreted here.
+    /// `sslmode`, `sslrootcert`, `sslcert` or `sslkey`: taken out and interpreted here.
     Ours,
     /// Anything else: left for tokio-postgres (which knows `sslnegotiation`).
     Theirs,
@@ -144,15 +154,30 @@ fn classify(key: &str, value: &str, params: &mut TlsParams) -> Result<Param> {
             });
             Ok(Param::Ours)
         }
+        "sslcert" | "sslkey" => {
+            if value.is_empty() {
+                return Err(StoreError::Backend(format!(
+                    "{key} is empty: give the path of a PEM file"
+                )));
+            }
+            let path = Some(PathBuf::from(value));
+            if key == "sslcert" {
+                params.client_cert = path;
+            } else {
+                params.client_key = path;
+            }
+            Ok(Param::Ours)
+        }
         "sslnegotiation" => Ok(Param::Theirs),
-        "sslcert" | "sslkey" | "sslpassword" | "sslcertmode" => Err(StoreError::Backend(format!(
-            "connection parameter {key:?} is not supported: scimd does not present client \
-             certificates to PostgreSQL (use password or SCRAM authentication over TLS)"
-        ))),
+        "sslpassword" => Err(StoreError::Backend(
+            "connection parameter \"sslpassword\" is not supported: give sslkey an unencrypted \
+             key file, readable by scimd only"
+                .into(),
+        )),
         other if other.starts_with("ssl") || other == "requiressl" => {
             Err(StoreError::Backend(format!(
                 "connection parameter {other:?} is not supported (the TLS parameters scimd \
-                 understands are sslmode, sslrootcert and sslnegotiation)"
+                 understands are sslmode, sslrootcert, sslcert, sslkey and sslnegotiation)"
             )))
         }
         _ => Ok(Param::Theirs),
@@ -355,7 +380,61 @@ pub(crate) fn configure(conninfo: &str) -> Result<(tokio_postgres::Config, MakeR
             Verify::Full(load_roots(roots.as_ref().unwrap_or(&RootCert::System))?)
         }
     };
-    Ok((config, MakeRustlsConnect::new(client_config(verify)?)))
+    let identity = match (&params.client_cert, &params.client_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(load_identity(cert, key)?),
+        (Some(_), None) => {
+            return Err(StoreError::Backend(
+                "sslcert is given without sslkey: give both, the certificate and its private key"
+                    .into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(StoreError::Backend(
+                "sslkey is given without sslcert: give both, the certificate and its private key"
+                    .into(),
+            ));
+        }
+    };
+    Ok((
+        config,
+        MakeRustlsConnect::new(client_config(verify, identity)?),
+    ))
+}
+
+/// A client certificate chain and its private key, read from PEM files: loaded once, here, so
+/// that a missing or wrong file is an error at start-up, not at the first connection. Checked
+/// whatever the `sslmode` (even `disable`), as [`load_roots`] does: whoever names a file
+/// expects it to be used.
+fn load_identity(cert: &Path, key: &Path) -> Result<ClientIdentity> {
+    let fail = |what: &str, path: &Path, e: &dyn std::fmt::Display| {
+        StoreError::Backend(format!("{what} {}: {e}", path.display()))
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| fail("sslcert", cert, &e))?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| fail("sslcert", cert, &e))?;
+    if chain.is_empty() {
+        return Err(fail(
+            "sslcert",
+            cert,
+            &"no PEM certificate found in the file",
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        fail(
+            "sslkey",
+            key,
+            &format!("{e} (expected an unencrypted PEM private key: PKCS#8, PKCS#1 or SEC1)"),
+        )
+    })?;
+    Ok(ClientIdentity { chain, key })
+}
+
+/// The certificate chain and key the client presents when the server asks for one.
+struct ClientIdentity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
 }
 
 /// The trusted roots: a PEM file's certificates, or the platform's store. Unlike libpq, a
@@ -422,22 +501,27 @@ fn load_roots(source: &RootCert) -> Result<Arc<RootCertStore>> {
 /// The rustls client configuration for `verify`, on the `ring` provider (as the server's own
 /// TLS), offering ALPN `postgresql` as libpq 17 does (required by `sslnegotiation=direct`,
 /// ignored by servers before PostgreSQL 17).
-fn client_config(verify: Verify) -> Result<rustls::ClientConfig> {
+fn client_config(verify: Verify, identity: Option<ClientIdentity>) -> Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let algorithms = provider.signature_verification_algorithms;
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| StoreError::Backend(format!("TLS configuration: {e}")))?;
-    let mut config = match verify {
+    let builder = match verify {
         Verify::Nothing => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly { algorithms }))
-            .with_no_client_auth(),
+            .with_custom_certificate_verifier(Arc::new(EncryptOnly { algorithms })),
         Verify::Chain(roots) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(ChainOnly { roots, algorithms }))
-            .with_no_client_auth(),
-        Verify::Full(roots) => builder.with_root_certificates(roots).with_no_client_auth(),
+            .with_custom_certificate_verifier(Arc::new(ChainOnly { roots, algorithms })),
+        Verify::Full(roots) => builder.with_root_certificates(roots),
+    };
+    let mut config = match identity {
+        None => builder.with_no_client_auth(),
+        // rustls checks that the key is usable and matches the certificate.
+        Some(ClientIdentity { chain, key }) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| StoreError::Backend(format!("sslcert and sslkey: {e}")))?,
     };
     config.alpn_protocols = vec![b"postgresql".to_vec()];
     Ok(config)
@@ -754,9 +838,9 @@ mod tests {
 
     #[test]
     fn unsupported_tls_parameters_are_named() {
-        let e = refused("postgres://h/db?sslcert=/c.pem");
+        let e = refused("postgres://h/db?sslpassword=secret");
         assert!(
-            e.contains("\"sslcert\"") && e.contains("client certificates"),
+            e.contains("\"sslpassword\"") && e.contains("unencrypted"),
             "{e}"
         );
         let e = refused("host=h sslcrl=/crl.pem");
@@ -813,5 +897,84 @@ mod tests {
         .map(message)
         .expect("refused");
         assert!(e.ends_with("no PEM certificate found in the file"), "{e}");
+    }
+
+    /// A client certificate and its key (EC P-256, self-signed), made with the `openssl`
+    /// command; `None` (the caller skips loudly) where there is none.
+    fn client_identity(dir: &Path, name: &str) -> Option<(PathBuf, PathBuf)> {
+        let cert = dir.join(format!("{name}.crt"));
+        let key = dir.join(format!("{name}.key"));
+        let made = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+            .args(["-subj", &format!("/CN={name}")])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .ok()?;
+        made.status.success().then_some((cert, key))
+    }
+
+    #[test]
+    fn a_client_certificate_and_key_are_loaded_and_checked() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (Some((cert, key)), Some((_, other_key))) = (
+            client_identity(dir.path(), "scimd"),
+            client_identity(dir.path(), "other"),
+        ) else {
+            eprintln!("SKIPPED: no openssl command to make a test client certificate");
+            return;
+        };
+        let (cert, key, other_key) = (cert.display(), key.display(), other_key.display());
+        // Both forms, and whatever the sslmode (a named file is always read).
+        for conninfo in [
+            format!("postgres://h/db?sslmode=require&sslcert={cert}&sslkey={key}"),
+            format!(
+                "host=h sslmode=verify-ca sslrootcert='{cert}' sslcert='{cert}' sslkey='{key}'"
+            ),
+            format!("host=h sslmode=disable sslcert='{cert}' sslkey='{key}'"),
+        ] {
+            let (config, _) = configure(&conninfo).unwrap_or_else(|e| panic!("{conninfo}: {e}"));
+            assert_eq!(config.get_hosts().len(), 1, "{conninfo}");
+        }
+        let (rest, params) = split(&format!("postgres://h/db?sslcert={cert}&sslkey={key}&a=b"));
+        assert_eq!(rest, "postgres://h/db?a=b");
+        assert_eq!(
+            (params.client_cert, params.client_key),
+            (
+                Some(PathBuf::from(cert.to_string())),
+                Some(PathBuf::from(key.to_string()))
+            )
+        );
+
+        let e = configure_error(&format!("host=h sslcert='{cert}'"));
+        assert!(e.contains("sslcert is given without sslkey"), "{e}");
+        let e = configure_error(&format!("host=h sslkey='{key}'"));
+        assert!(e.contains("sslkey is given without sslcert"), "{e}");
+        let e = configure_error(&format!("host=h sslcert='{cert}' sslkey='{other_key}'"));
+        assert!(
+            e.starts_with("sslcert and sslkey: "),
+            "a key of another certificate: {e}"
+        );
+        let e = configure_error(&format!("host=h sslcert=/nonexistent/c.pem sslkey='{key}'"));
+        assert!(e.starts_with("sslcert /nonexistent/c.pem: "), "{e}");
+        let e = configure_error(&format!("host=h sslcert='{cert}' sslkey='{cert}'"));
+        assert!(
+            e.starts_with(&format!("sslkey {cert}: ")) && e.contains("unencrypted PEM private key"),
+            "a certificate where the key should be: {e}"
+        );
+        let e = configure_error(&format!("host=h sslcert='{key}' sslkey='{key}'"));
+        assert!(e.ends_with("no PEM certificate found in the file"), "{e}");
+        assert!(configure_error("host=h sslcert='' sslkey=k").contains("sslcert is empty"));
+    }
+
+    /// What `configure` says when it refuses `conninfo`.
+    fn configure_error(conninfo: &str) -> String {
+        match configure(conninfo) {
+            Ok(_) => panic!("{conninfo:?} was accepted"),
+            Err(e) => message(e),
+        }
     }
 }
