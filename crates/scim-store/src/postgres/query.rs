@@ -95,13 +95,67 @@ impl CachingClient for deadpool_postgres::Transaction<'_> {
 /// rather than evicting one keeps this to deadpool's public API (`size`, `clear`); a workload
 /// with fewer shapes than the bound never clears. The statement returned stays valid while the
 /// caller holds it, cleared or not.
+///
+/// Only statements whose plan cannot depend on the values bound are cached (see
+/// [`plan_is_value_independent`]): PostgreSQL plans a prepared statement for its values for its
+/// first five runs, then may switch to one generic plan for any values, and a generic plan of
+/// `attrs @> $3` (a GIN search) or `modified_ns > $3` is a scan of the tenant, chosen because
+/// the unknown value is assumed unselective. Other statements are prepared for this run only,
+/// which is always planned for its values, as `query(&str)` was.
 async fn prepare<C: CachingClient>(client: &C, sql: &str) -> PgResult<Statement> {
+    if !plan_is_value_independent(sql) {
+        return Ok(client.prepare(sql).await?);
+    }
     let statement = client.prepare_cached(sql).await?;
     let cache = client.statement_cache();
     if cache.size() > STATEMENT_CACHE_BOUND {
         cache.clear();
     }
     Ok(statement)
+}
+
+/// Whether the best plan of the query path's `sql` is the same whatever values are bound: its
+/// condition is the tenant and type, and at most equalities on the nearly unique indexed
+/// columns (`userName`, `id`, `externalId`, `displayName`: an index lookup for any value),
+/// joined by `AND`, `OR`, `NOT`, `IS NOT TRUE` (a negation) and parentheses. Anything else
+/// (containment, ranges, keyset cursors, substring functions, `active`, whose two values may
+/// be far from equally common) is not, and is planned at each run.
+fn plan_is_value_independent(sql: &str) -> bool {
+    const BASE: &str = "r.tenant = $1 AND r.kind = $2";
+    const EQUALITIES: [&str; 4] = [
+        "r.user_name_fold = $",
+        "r.id = $",
+        "r.external_id = $",
+        "r.display_name_fold = $",
+    ];
+    let Some((_, after_where)) = sql.split_once(" WHERE ") else {
+        return false;
+    };
+    let condition = after_where
+        .split_once(" ORDER BY ")
+        .map_or(after_where, |(condition, _)| condition);
+    let Some(mut rest) = condition.strip_prefix(BASE) else {
+        return false;
+    };
+    let mut left = String::with_capacity(rest.len());
+    'scan: while !rest.is_empty() {
+        for equality in EQUALITIES {
+            if let Some(after) = rest.strip_prefix(equality) {
+                let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+                if digits > 0 {
+                    rest = &after[digits..];
+                    continue 'scan;
+                }
+            }
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            left.push(c);
+        }
+        rest = chars.as_str();
+    }
+    left.split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .all(|word| matches!(word, "" | "AND" | "OR" | "NOT" | "IS" | "TRUE"))
 }
 
 /// Runs `query` for `kind` in `tenant`, in the caller's snapshot.
@@ -1262,6 +1316,44 @@ fn decode_cursor(cursor: &str, fingerprint: &str) -> PgResult<(SortValue, i64)> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_statements_planned_alike_for_every_value_are_cached() {
+        use super::plan_is_value_independent as cached;
+        let page = |condition: &str| {
+            format!(
+                "SELECT r.rid FROM resources r WHERE r.tenant = $1 AND r.kind = $2{condition} \
+                 ORDER BY r.rid LIMIT $9 OFFSET $10"
+            )
+        };
+        assert!(cached(&page("")));
+        assert!(cached(&page(" AND r.user_name_fold = $3")));
+        assert!(cached(&page(
+            " AND (r.external_id = $3 OR NOT (r.id = $4 AND r.display_name_fold = $5))"
+        )));
+        assert!(cached(&page(
+            " AND ((r.user_name_fold = $3) AND ((r.display_name_fold = $4) IS NOT TRUE))"
+        )));
+        assert!(cached(
+            "SELECT count(*) FROM resources r WHERE r.tenant = $1 AND r.kind = $2 AND r.id = $3"
+        ));
+        for planned_each_time in [
+            " AND (r.attrs @> $3 OR r.attrs @> $4)",
+            " AND r.modified_ns > $3",
+            " AND (r.user_name_fold >= $3 AND r.user_name_fold < $4)",
+            " AND strpos(r.user_name_fold, $3) > 0",
+            " AND r.active = $3",
+            " AND r.user_name_fold = $3 AND r.rid > $4",
+            " AND r.user_name_fold = $",
+            " AND r.user_name_folder = $3",
+        ] {
+            assert!(!cached(&page(planned_each_time)), "{planned_each_time}");
+        }
+        assert!(!cached("SELECT 1"));
+        assert!(!cached(
+            "SELECT r.rid FROM resources r WHERE r.kind = $2 AND r.tenant = $1"
+        ));
+    }
+
     use super::*;
 
     #[test]
