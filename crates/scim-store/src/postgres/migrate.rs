@@ -237,14 +237,16 @@ pub(crate) async fn migrate(pool: &Pool, schemas: &ResourceSchemas) -> Result<()
         match try_migrate(pool).await {
             Ok(()) => return Ok(()),
             // Two replicas creating the bookkeeping table at the same instant: PostgreSQL's
-            // `IF NOT EXISTS` is not atomic (one of them may hit the catalog's unique index).
-            // Try again: the table now exists.
+            // `IF NOT EXISTS` is not atomic (one of them may hit the catalog's unique index,
+            // on the table or on its row type: `type "scimd_migrations" already exists`,
+            // 42710). Try again: the table now exists.
             Err(Fail::Pg(e))
                 if attempt < 5
                     && matches!(
                         e.code(),
                         Some(c) if *c == SqlState::UNIQUE_VIOLATION
                             || *c == SqlState::DUPLICATE_TABLE
+                            || *c == SqlState::DUPLICATE_OBJECT
                             || *c == SqlState::T_R_SERIALIZATION_FAILURE
                             || *c == SqlState::T_R_DEADLOCK_DETECTED
                     ) =>
