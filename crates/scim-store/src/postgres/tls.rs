@@ -507,13 +507,14 @@ fn client_config(verify: Verify, identity: Option<ClientIdentity>) -> Result<rus
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| StoreError::Backend(format!("TLS configuration: {e}")))?;
+    let below_full = |roots| Arc::new(BelowFull { roots, algorithms });
     let builder = match verify {
         Verify::Nothing => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly { algorithms })),
+            .with_custom_certificate_verifier(below_full(None)),
         Verify::Chain(roots) => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(ChainOnly { roots, algorithms })),
+            .with_custom_certificate_verifier(below_full(Some(roots))),
         Verify::Full(roots) => builder.with_root_certificates(roots),
     };
     let mut config = match identity {
@@ -527,58 +528,20 @@ fn client_config(verify: Verify, identity: Option<ClientIdentity>) -> Result<rus
     Ok(config)
 }
 
-/// `sslmode=require` without roots: any certificate is accepted (libpq's "encryption only",
-/// which protects from eavesdropping, not from an active attacker). The handshake signatures
-/// are still verified, so the session is bound to the key of the certificate presented.
+/// The server-certificate check of the modes below `verify-full`. Without `roots`
+/// (`sslmode=require`): any certificate is accepted (libpq's "encryption only", which protects
+/// from eavesdropping, not from an active attacker). With them (`verify-ca`, or `require` and
+/// `prefer` given `sslrootcert`): the chain must lead to a trusted root and be valid now, for
+/// server authentication; the host name is not checked, as libpq does not. Either way the
+/// handshake signatures are verified, so the session is bound to the key of the certificate
+/// presented.
 #[derive(Debug)]
-struct EncryptOnly {
+struct BelowFull {
+    roots: Option<Arc<RootCertStore>>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// `sslmode=verify-ca`: the chain must lead to a trusted root (and be valid now, for server
-/// authentication); the host name is not checked, as libpq does not.
-#[derive(Debug)]
-struct ChainOnly {
-    roots: Arc<RootCertStore>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for BelowFull {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -587,14 +550,16 @@ impl ServerCertVerifier for ChainOnly {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let cert = ParsedCertificate::try_from(end_entity)?;
-        rustls::client::verify_server_cert_signed_by_trust_anchor(
-            &cert,
-            &self.roots,
-            intermediates,
-            now,
-            self.algorithms.all,
-        )?;
+        if let Some(roots) = &self.roots {
+            let cert = ParsedCertificate::try_from(end_entity)?;
+            rustls::client::verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                roots,
+                intermediates,
+                now,
+                self.algorithms.all,
+            )?;
+        }
         Ok(ServerCertVerified::assertion())
     }
 

@@ -81,14 +81,18 @@ where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let fixture = make(schemas());
+    kit_runtime().block_on(check(Arc::clone(&fixture.store)));
+    drop(fixture);
+}
+
+/// The runtime every kit check runs on: multi-threaded, so that concurrency checks really race.
+pub(crate) fn kit_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
         .build()
-        .expect("a tokio runtime");
-    let fixture = make(schemas());
-    runtime.block_on(check(Arc::clone(&fixture.store)));
-    drop(fixture);
+        .expect("a tokio runtime")
 }
 
 /// Generates one `#[test]` per kit check for a backend; `$make` is a

@@ -51,13 +51,8 @@ where
     F: FnOnce(Arc<dyn WorkplaceStore>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
     let fixture = make(schemas());
-    runtime.block_on(check(Arc::clone(&fixture.store)));
+    super::kit_runtime().block_on(check(Arc::clone(&fixture.store)));
     drop(fixture);
 }
 
