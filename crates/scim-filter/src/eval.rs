@@ -62,7 +62,9 @@
 //! `integer` or `decimal` attribute (substring tests have no meaning there: "the specified
 //! attribute and filter comparison combination is not supported", section 3.12); a sub-attribute
 //! of a simple attribute; a value filter on a simple attribute, or nested in another; comparing a
-//! complex attribute that has no `value` sub-attribute.
+//! complex attribute that has no `value` sub-attribute; and any path to a secret attribute
+//! (`returned: never` or `writeOnly`, like `password`, RFC 7643 section 7): a filter on it would
+//! reveal its value one comparison at a time.
 
 use crate::ast::{CompValue, CompareOp, Comparison, Filter, ValuePath};
 use crate::error::FilterError;
@@ -887,6 +889,7 @@ impl<'s> Compiler<'s> {
         attribute: &'s AttributeDef,
         sub: Option<&str>,
     ) -> Result<(Option<Box<str>>, Option<&'s AttributeDef>), FilterError> {
+        refuse_secret(path, attribute)?;
         let Some(sub) = sub else {
             return Ok((None, Some(attribute)));
         };
@@ -900,7 +903,10 @@ impl<'s> Compiler<'s> {
             ));
         }
         match attribute.sub_attribute(sub) {
-            Some(sub_def) => Ok((Some(sub_def.name.as_str().into()), Some(sub_def))),
+            Some(sub_def) => {
+                refuse_secret(path, sub_def)?;
+                Ok((Some(sub_def.name.as_str().into()), Some(sub_def)))
+            }
             None => match self.mode {
                 UnknownAttributes::Strict => Err(path_error(
                     path,
@@ -910,6 +916,24 @@ impl<'s> Compiler<'s> {
             },
         }
     }
+}
+
+/// A secret attribute (`returned: never` or `writeOnly`, like `password`) cannot be filtered on:
+/// its value is never returned (RFC 7643 section 7), and a filter that matches on it would return
+/// it one comparison at a time (`password sw "$argon2id$v=19$m=1"` ...). Decided from the schema,
+/// so a custom extension's secret attribute is covered too.
+fn refuse_secret(path: &AttrPath, def: &AttributeDef) -> Result<(), FilterError> {
+    if def.is_secret() {
+        return Err(path_error(
+            path,
+            format!(
+                "{} is never returned (returned: never or writeOnly, RFC 7643 section 7), so it \
+                 cannot be filtered on: a filter on it would reveal its value",
+                def.name
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The operator/type combinations that cannot be evaluated (RFC 7644 section 3.4.2.2 and 3.12).

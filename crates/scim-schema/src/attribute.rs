@@ -159,6 +159,14 @@ impl AttributeDef {
         }
     }
 
+    /// Whether the attribute's values are secret: `returned: never` or `mutability: writeOnly`
+    /// (RFC 7643 section 7), like `password`. Such a value is never returned, so nothing may
+    /// reveal it indirectly either: a filter, a sort order or a policy rule that names it would
+    /// be an oracle for it, and is refused.
+    pub fn is_secret(&self) -> bool {
+        self.returned == Returned::Never || self.mutability == Mutability::WriteOnly
+    }
+
     /// The sub-attribute of this complex attribute named `name`, compared case-insensitively
     /// (RFC 7643 section 2.1: attribute names are case-insensitive).
     pub fn sub_attribute(&self, name: &str) -> Option<&AttributeDef> {

@@ -86,6 +86,12 @@ impl<'a> ResolvedAttr<'a> {
     pub fn target(&self) -> &'a AttributeDef {
         self.sub_attribute.unwrap_or(self.attribute)
     }
+
+    /// Whether the path reaches a secret value: the attribute or its sub-attribute is
+    /// `returned: never` or `writeOnly` ([`AttributeDef::is_secret`]).
+    pub fn is_secret(&self) -> bool {
+        self.attribute.is_secret() || self.sub_attribute.is_some_and(AttributeDef::is_secret)
+    }
 }
 
 /// One resource type resolved against its schemas: the view that validation, projection, filter

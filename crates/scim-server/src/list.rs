@@ -242,12 +242,22 @@ impl AppState {
             };
             scim_filter::eval::check(filter, schema, mode)?;
         }
-        if let (Some(path), true) = (&prepared.sort_by, strict) {
-            if schema.resolve(path).is_none() {
-                return Err(ApiError::invalid_value(format!(
-                    "sortBy: {path} names no attribute of resource type {}",
-                    kind.resource_type()
-                )));
+        if let Some(path) = &prepared.sort_by {
+            match schema.resolve(path) {
+                None if strict => {
+                    return Err(ApiError::invalid_value(format!(
+                        "sortBy: {path} names no attribute of resource type {}",
+                        kind.resource_type()
+                    )));
+                }
+                // Sorting by a secret attribute orders resources by its value: an oracle as
+                // good as a filter on it (RFC 7643 section 7, returned: never).
+                Some(resolved) if resolved.is_secret() => {
+                    return Err(ApiError::invalid_filter(format!(
+                        "sortBy: {path} is never returned (returned: never or writeOnly, RFC 7643 section 7), so resources cannot be sorted by it"
+                    )));
+                }
+                _ => {}
             }
         }
         Ok(Query {
