@@ -126,7 +126,7 @@ pub fn apply(
 }
 
 /// The working copy and what the request needs to resolve paths.
-struct Engine<'a> {
+pub(crate) struct Engine<'a> {
     schema: &'a ResourceSchema,
     options: &'a PatchOptions,
     doc: Map<String, Value>,
@@ -215,26 +215,31 @@ impl<'a> Cx<'a> {
 }
 
 /// What a path designates.
-enum Target<'s> {
+pub(crate) enum Target<'s> {
     /// An attribute, possibly narrowed by a sub-attribute or a value filter.
     Attribute(AttrTarget<'s>),
     /// A whole extension object (see [`dialects::extension_urn_as_path`]).
     Extension(&'s Schema, bool),
 }
 
-struct AttrTarget<'s> {
+pub(crate) struct AttrTarget<'s> {
     /// The extension whose object holds the attribute, or `None` for a top-level attribute.
-    extension: Option<&'s Schema>,
-    attr: &'s AttributeDef,
+    pub(crate) extension: Option<&'s Schema>,
+    pub(crate) attr: &'s AttributeDef,
     /// The sub-attribute of an `attrPath` (`name.givenName`).
-    sub: Option<&'s AttributeDef>,
+    pub(crate) sub: Option<&'s AttributeDef>,
     /// The value filter of a `valuePath` (`emails[type eq "work"]`).
     filter: Option<Box<Selector>>,
     /// The sub-attribute after a value filter (`emails[type eq "work"].value`).
-    filter_sub: Option<&'s AttributeDef>,
+    pub(crate) filter_sub: Option<&'s AttributeDef>,
 }
 
 impl AttrTarget<'_> {
+    /// Whether a value filter narrows the target to some values (`emails[type eq "work"]`).
+    pub(crate) fn has_filter(&self) -> bool {
+        self.filter.is_some()
+    }
+
     fn is_read_only(&self) -> bool {
         self.attr.mutability == Mutability::ReadOnly
             || self
@@ -250,6 +255,17 @@ struct Selector {
 }
 
 impl<'a> Engine<'a> {
+    /// An engine with no document, for reading a request's paths the way [`apply()`] does
+    /// (see [`crate::secrets`]).
+    pub(crate) fn resolver(schema: &'a ResourceSchema, options: &'a PatchOptions) -> Self {
+        Engine {
+            schema,
+            options,
+            doc: Map::new(),
+            touched_extensions: Vec::new(),
+        }
+    }
+
     fn operation(&mut self, operation: &PatchOperation) -> Result<(), PatchError> {
         let Some(path) = &operation.path else {
             return match operation.op {
@@ -322,7 +338,7 @@ impl<'a> Engine<'a> {
     /// The path a key of a path-less value names: an attribute name, or with lenient dialects
     /// any PATCH path ([`dialects::pathless_keys_as_paths`]). `extension` qualifies keys found
     /// inside an extension object.
-    fn key_path(
+    pub(crate) fn key_path(
         &self,
         cx: &Cx<'_>,
         key: &str,
@@ -383,7 +399,7 @@ impl<'a> Engine<'a> {
         ))
     }
 
-    fn extension_named(&self, urn: &str) -> Option<(&'a Schema, bool)> {
+    pub(crate) fn extension_named(&self, urn: &str) -> Option<(&'a Schema, bool)> {
         self.schema
             .extensions()
             .find(|(s, _)| s.id.eq_ignore_ascii_case(urn))
@@ -391,7 +407,7 @@ impl<'a> Engine<'a> {
 
     /// Resolves a parsed path against the resource type (RFC 7644 section 3.10: attribute names
     /// case-insensitive, the URN prefix optional where unambiguous).
-    fn resolve(&self, path: &PatchPath, cx: &Cx<'_>) -> Result<Target<'a>, PatchError> {
+    pub(crate) fn resolve(&self, path: &PatchPath, cx: &Cx<'_>) -> Result<Target<'a>, PatchError> {
         let text = cx.path_text.as_str();
         let invalid = |offset: usize, detail: String| {
             PatchError::invalid_path(cx.path_at.clone(), text, offset, detail)

@@ -40,6 +40,7 @@ pub mod dialects;
 pub mod error;
 pub mod plan;
 pub mod request;
+pub mod secrets;
 mod value;
 
 pub use apply::{PatchOutcome, apply};
@@ -48,3 +49,4 @@ pub use plan::{
     GroupPatchPlan, MemberRef, MembershipDelta, MembershipPrecondition, plan_group_patch,
 };
 pub use request::{Dialects, Op, PATCH_OP_URN, PatchOperation, PatchOptions, PatchRequest};
+pub use secrets::{SecretValue, secret_values};

@@ -30,6 +30,14 @@ pub(crate) fn collection(kind: ResourceKind) -> &'static str {
     }
 }
 
+/// The text of a value already checked to be a string.
+fn value_text(value: Value) -> String {
+    match value {
+        Value::String(text) => text,
+        other => other.to_string(),
+    }
+}
+
 fn not_found(kind: ResourceKind, id: &str) -> ApiError {
     ApiError::not_found(format!("{kind} {id:?} not found"))
 }
@@ -176,7 +184,7 @@ impl AppState {
         }
         let mut document = validate::for_create(self.schema(kind), &body, &self.config.validation)?;
         if kind == ResourceKind::User {
-            password::hash_in_document(&mut document).await?;
+            self.hash_password_in(&mut document).await?;
         }
         self.timed(
             "create",
@@ -228,7 +236,7 @@ impl AppState {
             &self.config.validation,
         )?;
         if kind == ResourceKind::User {
-            password::hash_in_document(&mut document).await?;
+            self.hash_password_in(&mut document).await?;
             if let (Some(object), Some(old)) =
                 (document.as_object_mut(), existing.document.get("password"))
             {
@@ -258,14 +266,14 @@ impl AppState {
         ctx: &Ctx,
         kind: ResourceKind,
         id: &str,
-        mut body: Value,
+        body: Value,
         condition: Option<&EtagCondition>,
         members: Members,
     ) -> Result<PatchResult, ApiError> {
+        let mut request = PatchRequest::from_value(body, &self.config.patch)?;
         if kind == ResourceKind::User {
-            password::hash_in_patch(&mut body).await?;
+            self.hash_password_in_patch(ctx, id, &mut request).await?;
         }
-        let request = PatchRequest::from_json(&body, &self.config.patch)?;
         let expected = self.expected_version(ctx, kind, id, condition).await?;
         let settings = PatchSettings {
             patch: self.config.patch.clone(),
@@ -286,6 +294,55 @@ impl AppState {
         )
         .await
         .map_err(|e| self.store_error(ctx, e))
+    }
+
+    /// Replaces the clear-text password of a validated User document by its hash.
+    async fn hash_password_in(&self, document: &mut Value) -> Result<(), ApiError> {
+        let schema = self.schema(ResourceKind::User);
+        if let Some(slot) = password::password_in_document(schema, document)? {
+            let clear = std::mem::take(slot);
+            *slot = Value::String(self.hasher.hash(value_text(clear)).await?);
+        }
+        Ok(())
+    }
+
+    /// Replaces the password a User PATCH writes by its hash, once the request is known to
+    /// apply: the User must exist, and the request (with a placeholder hash standing in for
+    /// the password) must apply and validate, or the hash is not worth its cost. The store
+    /// applies the request again in its write, against the version it reads there.
+    async fn hash_password_in_patch(
+        &self,
+        ctx: &Ctx,
+        id: &str,
+        request: &mut PatchRequest,
+    ) -> Result<(), ApiError> {
+        let kind = ResourceKind::User;
+        let schema = self.schema(kind);
+        let options = &self.config.patch;
+        let Some(slot) = password::password_in_patch(schema, request, options)? else {
+            return Ok(());
+        };
+        let clear = std::mem::replace(slot, Value::String(password::PLACEHOLDER.into()));
+        let current = self
+            .timed(
+                "get",
+                self.store.get(&ctx.tenant.id, kind, id, Members::Exclude),
+            )
+            .await
+            .map_err(|e| from_store(e, &ctx.request_id))?
+            .ok_or_else(|| not_found(kind, id))?;
+        let outcome = scim_patch::apply(&current.document, schema, request, options)?;
+        validate::for_replace(
+            schema,
+            &outcome.resource,
+            &current.document,
+            &self.config.validation,
+        )?;
+        let hashed = self.hasher.hash(value_text(clear)).await?;
+        if let Some(slot) = password::password_in_patch(schema, request, options)? {
+            *slot = Value::String(hashed);
+        }
+        Ok(())
     }
 
     /// Deletes a resource (RFC 7644 section 3.6).

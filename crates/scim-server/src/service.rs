@@ -28,6 +28,8 @@ pub struct AppState {
     pub(crate) config: ServerConfig,
     pub(crate) spc: ServiceProviderConfig,
     pub(crate) metrics: Arc<Metrics>,
+    /// Hashes passwords a bounded number at a time (see `password`).
+    pub(crate) hasher: crate::password::Hasher,
     pub(crate) tls: bool,
     pub(crate) draining: AtomicBool,
     /// Request ids are this process's random prefix and a counter: unique across restarts
@@ -192,6 +194,11 @@ impl AppState {
             config,
             spc,
             metrics: Arc::new(Metrics::default()),
+            // One hash per core at most: argon2 is pure CPU, so more at once only queue in
+            // the kernel, while the async workers that serve every other request starve.
+            hasher: crate::password::Hasher::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            ),
             tls,
             draining: AtomicBool::new(false),
             request_prefix: uuid::Uuid::new_v4()

@@ -89,12 +89,55 @@ pub fn prepare(kind: ResourceKind, schema: &ResourceSchema, document: Value) -> 
             None
         }
     };
+    if kind == ResourceKind::User {
+        check_password(schema, &body)?;
+    }
     let index = index_entries(kind, schema, &body)?;
     Ok(Prepared {
         body,
         members,
         index,
     })
+}
+
+/// Whether `text` is an argon2id hash in the PHC string format
+/// (`$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>`): the only form a `password` is stored in.
+pub fn is_password_hash(text: &str) -> bool {
+    password_hash::PasswordHash::new(text)
+        .is_ok_and(|h| h.algorithm.as_str() == "argon2id" && h.salt.is_some() && h.hash.is_some())
+}
+
+/// A User's `password` (RFC 7643 section 4.1.1) is stored only as an argon2id hash: the store
+/// refuses anything else on every write path (create, replace, patch, import, Bulk), so that no
+/// request dialect, no future code path and no embedder calling the store directly can put a
+/// clear-text password in the database. Hashing is the caller's work (scim-server does it on
+/// its own threads), never the store's: the writer is shared by every tenant.
+fn check_password(schema: &ResourceSchema, body: &Map<String, Value>) -> Result<()> {
+    for (key, value) in body {
+        let is_password = key != "schemas"
+            && AttrPath::parse(key.trim())
+                .ok()
+                .and_then(|path| schema.resolve(&path))
+                .is_some_and(|r| {
+                    r.location == AttrLocation::TopLevel
+                        && r.sub_attribute.is_none()
+                        && r.attribute.name == "password"
+                });
+        if !is_password {
+            continue;
+        }
+        match value {
+            Value::Null => {}
+            Value::String(text) if is_password_hash(text) => {}
+            _ => {
+                return Err(StoreError::invalid_value(
+                    "password: the store keeps a password only as an argon2id hash in the PHC \
+                     string format (RFC 7643 section 4.1.1); hash it before writing",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The served document: `schemas`, `id`, the attributes, `derived` (`members` or `groups`) if

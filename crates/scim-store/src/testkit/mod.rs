@@ -123,6 +123,7 @@ macro_rules! store_tests {
             members_must_exist,
             events_are_ordered_and_only_for_commits,
             import_is_all_or_nothing,
+            clear_passwords_are_refused_on_every_write_path,
             concurrent_creates_of_one_user_name_one_wins,
             concurrent_replaces_with_one_expected_version_one_wins,
             query_paging_sorting_and_cursors,
