@@ -29,6 +29,9 @@ pub struct ApiError {
     pub allow: Option<&'static str>,
     /// Whether to add `WWW-Authenticate` (401 answers, RFC 6750 section 3).
     pub challenge: bool,
+    /// A `Retry-After` in seconds (503 answers, RFC 9110 section 10.2.3): the condition is
+    /// temporary and the same request may succeed later.
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -40,6 +43,15 @@ impl ApiError {
             detail: detail.into(),
             allow: None,
             challenge: false,
+            retry_after: None,
+        }
+    }
+
+    /// 503 with `Retry-After: seconds`: the server cannot do this now, and may later.
+    pub fn unavailable(detail: impl Into<String>, seconds: u32) -> Self {
+        ApiError {
+            retry_after: Some(seconds),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, detail)
         }
     }
 
@@ -142,6 +154,11 @@ impl ApiError {
                 HeaderValue::from_static("Bearer realm=\"scimd\""),
             );
         }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 
@@ -200,6 +217,11 @@ impl ApiError {
                 HeaderValue::from_static("Bearer realm=\"scimd\""),
             );
         }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }
@@ -229,6 +251,16 @@ impl From<PatchError> for ApiError {
 /// Maps a store error; a backend failure becomes a 500 whose detail is logged, not sent.
 pub(crate) fn from_store(e: StoreError, request_id: &str) -> ApiError {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let StoreError::StorageFull(cause) = &e {
+        // Not a bug and not the client's fault: the operator must free space. The write was
+        // not kept (it is safe to retry), and reads go on.
+        tracing::error!(request_id, error = %cause, "storage full: writes are refused until space is freed");
+        return ApiError::unavailable(
+            "the server's storage is full: this write was not kept; reads still work; retry \
+             later (the operator must free disk space)",
+            60,
+        );
+    }
     if status.is_server_error() {
         tracing::error!(request_id, error = %e, "store failure");
         return ApiError::internal(request_id);

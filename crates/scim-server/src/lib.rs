@@ -30,7 +30,7 @@
 //! `docs/workplace-api.md`.
 //!
 //! Outside the tenants: `GET /healthz` (the process answers), `GET /readyz` (the store
-//! answers and the server is not draining), `GET /metrics` (Prometheus text format). These
+//! answers a read and accepts a write within 5 s, and the server is not draining), `GET /metrics` (Prometheus text format). These
 //! three need no token and reveal no tenant data (metric labels are route templates, methods,
 //! statuses and store operations); an operator who does not want `/metrics` public filters it
 //! at the proxy or firewall.
@@ -43,7 +43,9 @@
 //!   `WWW-Authenticate: Bearer realm="scimd"`, so nobody learns which tenants exist.
 //! - **Errors** are RFC 7644 section 3.12 documents: `status` as a string, `scimType` where
 //!   the RFC defines one, a `detail` that says what and where. Bad input of any kind is a 4xx;
-//!   only a storage failure is a 500, and its cause goes to the log, not to the client.
+//!   only a storage failure is a 500, and its cause goes to the log, not to the client. A full
+//!   disk is a 503 with `Retry-After` saying so: the write was not kept, reads go on, and
+//!   writes succeed again once space is freed.
 //! - **PATCH of a Group answers 204** unless the request asks for `attributes` or
 //!   `excludedAttributes` (RFC 7644 section 3.5.2 allows 204): a membership change never
 //!   loads a large group. Other PATCHes answer 200 with the resource.

@@ -241,7 +241,10 @@ impl AppState {
     ) -> Result<T, StoreError> {
         let started = Instant::now();
         let result = call.await;
-        let failed = matches!(result, Err(StoreError::Backend(_)));
+        let failed = matches!(
+            result,
+            Err(StoreError::Backend(_) | StoreError::StorageFull(_))
+        );
         self.metrics.store(operation, started.elapsed(), failed);
         result
     }
@@ -269,18 +272,13 @@ impl AppState {
         let mut response = match outcome {
             Ok(Ok(response)) => response,
             Ok(Err(error)) => error_response(error),
-            Err(_) => {
-                let mut r = error_response(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!(
-                        "the request took longer than the server's limit of {} ms",
-                        timeout.as_millis()
-                    ),
-                ));
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
-                r
-            }
+            Err(_) => error_response(ApiError::unavailable(
+                format!(
+                    "the request took longer than the server's limit of {} ms",
+                    timeout.as_millis()
+                ),
+                1,
+            )),
         };
         if let Ok(value) = http::HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-request-id", value);
@@ -465,11 +463,21 @@ impl AppState {
                 "shutting down\n".into(),
             );
         }
-        match self
-            .timed("tenant_by_name", self.store.tenant_by_name("readyz-probe"))
-            .await
-        {
-            Ok(_) => response::text(
+        // A store that takes longer than this to answer a read and an empty write is not
+        // ready: requests would queue behind it.
+        const PROBE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+        let probe = tokio::time::timeout(
+            PROBE_LIMIT,
+            self.timed("check_ready", self.store.check_ready()),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Backend(format!(
+                "the store did not answer within {PROBE_LIMIT:?}"
+            )))
+        });
+        match probe {
+            Ok(()) => response::text(
                 StatusCode::OK,
                 "text/plain; charset=utf-8",
                 "ready\n".into(),

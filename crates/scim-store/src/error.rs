@@ -84,6 +84,11 @@ pub enum StoreError {
     /// refers to, assigning a resource already assigned, checking in a cancelled booking.
     #[error("{0}")]
     Conflict(String),
+    /// The database's storage is full (503: the write was not kept, reads still work, and the
+    /// same write succeeds once space is freed). SQLite's `SQLITE_FULL`, PostgreSQL's SQLSTATE
+    /// 53100 `disk_full`.
+    #[error("the database's storage is full: {0}")]
+    StorageFull(String),
     /// The storage engine failed (500): I/O, corruption, a bug. The detail is for the log,
     /// not for the client.
     #[error("storage failure: {0}")]
@@ -104,6 +109,7 @@ impl StoreError {
             StoreError::Schema(e) => e.status(),
             StoreError::Patch(e) => e.status(),
             StoreError::Filter(_) | StoreError::InvalidCursor(_) => 400,
+            StoreError::StorageFull(_) => 503,
             StoreError::Backend(_) => 500,
         }
     }
@@ -119,6 +125,18 @@ impl StoreError {
             StoreError::Filter(e) => Some(e.scim_type().as_str()),
             StoreError::InvalidCursor(_) => Some("invalidCursor"),
             _ => None,
+        }
+    }
+
+    /// The same failure again, for each write of a batch that failed as one: a full disk stays
+    /// [`StoreError::StorageFull`] (the client should retry later), anything else becomes a
+    /// [`StoreError::Backend`] with the same text.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn for_each_write(&self) -> Self {
+        match self {
+            StoreError::StorageFull(detail) => StoreError::StorageFull(detail.clone()),
+            StoreError::Backend(detail) => StoreError::Backend(detail.clone()),
+            other => StoreError::Backend(other.to_string()),
         }
     }
 

@@ -28,6 +28,14 @@ pub trait Store: Send + Sync + 'static {
     /// Every tenant, by name.
     async fn list_tenants(&self) -> Result<Vec<Tenant>>;
 
+    /// Whether the store can serve requests: it answers a read and accepts a write. A
+    /// readiness probe asks this, so that a store whose writes are stuck is taken out of
+    /// rotation instead of reported ready. The default reads; a backend with machinery of its
+    /// own on the write path (SQLite's writer thread) checks that too, writing nothing.
+    async fn check_ready(&self) -> Result<()> {
+        self.tenant_by_name("readyz-probe").await.map(drop)
+    }
+
     /// Deletes the tenant and everything it holds, in one transaction: its tokens (a
     /// revocation effective for the very next request), users, groups, memberships, change
     /// feed, and workplace data (places, policies, bookings, assignments). The name becomes

@@ -202,6 +202,9 @@ impl Fail {
                         value: db.detail().unwrap_or("").to_owned(),
                     };
                 }
+                if *db.code() == SqlState::DISK_FULL {
+                    return StoreError::StorageFull(format!("postgres: {}", db.message()));
+                }
                 if *db.code() == SqlState::FOREIGN_KEY_VIOLATION {
                     return StoreError::invalid_value(format!(
                         "a resource this write refers to was deleted concurrently ({constraint})"

@@ -13,7 +13,13 @@ use tokio::sync::oneshot;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Backend(format!("sqlite: {e}"))
+        match e.sqlite_error_code() {
+            // SQLITE_FULL: the file system (or max_page_count) has no room for the write. The
+            // transaction is rolled back whole; reads go on, and writes succeed once there is
+            // room again.
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::StorageFull(format!("sqlite: {e}")),
+            _ => StoreError::Backend(format!("sqlite: {e}")),
+        }
     }
 }
 
@@ -105,7 +111,19 @@ impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> WriteJob for Pending<T
         let Some(work) = self.work.take() else {
             return false;
         };
-        let result = work(conn);
+        // A panic in one write (a bug) fails that write alone: its savepoint is rolled back and
+        // the writer thread goes on serving every other write. Unwinding out of the closure
+        // leaves nothing half-done that matters: the closure owns its state, and the
+        // connection's transaction state is reset by the rollback.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(conn)))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(StoreError::Backend(format!("the write panicked: {what}")))
+            });
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -209,18 +227,25 @@ fn run_writer(conn: Connection, rx: mpsc::Receiver<Box<dyn WriteJob>>) {
                 Err(_) => break,
             }
         }
-        run_batch(&conn, batch);
+        // Whatever panics outside the jobs (the batch's own statements) must not end the
+        // thread either: the batch's callers are answered with an error (their reply channels
+        // are dropped), the open transaction is rolled back, and the next batch starts clean.
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_batch(&conn, batch)));
+        if outcome.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
     }
 }
 
 fn run_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>) {
-    let fail = |batch: Vec<Box<dyn WriteJob>>, message: String| {
+    let fail = |batch: Vec<Box<dyn WriteJob>>, error: StoreError| {
         for job in batch {
-            job.finish(Some(StoreError::Backend(message.clone())));
+            job.finish(Some(error.for_each_write()));
         }
     };
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        return fail(batch, StoreError::from(e).to_string());
+        return fail(batch, StoreError::from(e));
     }
     // The savepoint machinery itself failing (not a job failing) dooms the whole batch.
     if let Some(e) = batch
@@ -228,18 +253,18 @@ fn run_batch(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>) {
         .find_map(|job| run_in_savepoint(conn, job.as_mut()).err())
     {
         let _ = conn.execute_batch("ROLLBACK");
-        return fail(batch, e.to_string());
+        return fail(batch, e);
     }
     // Derived indexes maintained once per batch, inside its transaction.
     if let Err(e) = super::write::flush_trigrams(conn) {
         let _ = conn.execute_batch("ROLLBACK");
-        return fail(batch, e.to_string());
+        return fail(batch, e);
     }
     match conn.execute_batch("COMMIT") {
         Ok(()) => batch.into_iter().for_each(|job| job.finish(None)),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
-            fail(batch, StoreError::from(e).to_string());
+            fail(batch, StoreError::from(e));
         }
     }
 }
@@ -317,5 +342,71 @@ impl ReadPool {
             }
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+
+    fn writer() -> (tempfile::TempDir, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn =
+            open_connection(&dir.path().join("w.db"), &SqliteOptions::default(), true).unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER)").unwrap();
+        (dir, Writer::start(conn).unwrap())
+    }
+
+    /// A write that panics (a bug) fails alone, keeps nothing, and the writer goes on: before,
+    /// the panic ended the writer thread and every later write of every tenant failed.
+    #[tokio::test]
+    async fn a_panicking_write_fails_alone() {
+        let (_dir, writer) = writer();
+        let failed = writer
+            .write(|conn| -> Result<()> {
+                conn.execute("INSERT INTO t VALUES (1)", [])?;
+                panic!("a bug in one write");
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            failed.to_string().contains("a bug in one write"),
+            "{failed}"
+        );
+        writer
+            .write(|conn| Ok(conn.execute("INSERT INTO t VALUES (2)", [])?))
+            .await
+            .unwrap();
+        let kept: Vec<i64> = writer
+            .write(|conn| {
+                let mut statement = conn.prepare("SELECT v FROM t ORDER BY v")?;
+                let rows = statement.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<std::result::Result<_, _>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(kept, vec![2], "the panicking write kept nothing");
+    }
+
+    /// SQLITE_FULL is a full disk, not a storage failure: it answers 503, not 500.
+    #[tokio::test]
+    async fn a_full_database_is_storage_full() {
+        let (_dir, writer) = writer();
+        let full = writer
+            .write(|conn| -> Result<()> {
+                // One page more than the file holds now: the next page it needs is refused.
+                let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                conn.execute_batch(&format!("PRAGMA max_page_count = {pages}"))?;
+                for _ in 0..1000 {
+                    conn.execute("INSERT INTO t VALUES (randomblob(4000))", [])?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(full, StoreError::StorageFull(_)), "{full:?}");
+        assert_eq!(full.status(), 503);
     }
 }

@@ -268,6 +268,13 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn check_ready(&self) -> Result<()> {
+        self.tenant_by_name("readyz-probe").await?;
+        // An empty transaction through the writer thread: it proves the thread is alive and
+        // takes work, and writes no page (so it works on a full disk too, where reads go on).
+        self.writer.write(|_| Ok(())).await
+    }
+
     async fn list_tenants(&self) -> Result<Vec<Tenant>> {
         self.readers.read(read::list_tenants).await
     }
