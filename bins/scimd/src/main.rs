@@ -25,7 +25,7 @@ mod settings;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use scim_server::{Limits, Server, ServerConfig};
+use scim_server::{IpNet, Limits, Server, ServerConfig};
 use scim_store::postgres::{PostgresOptions, PostgresStore};
 use scim_store::sqlite::{Durability, SqliteOptions, SqliteStore};
 use scim_store::{ResourceSchemas, Store, Tenant, TokenScope, WorkplaceStore};
@@ -135,12 +135,24 @@ struct ServeArgs {
     /// Seconds a client may take to send a request head [default: 10].
     #[arg(long, env = "SCIMD_HEADER_READ_TIMEOUT_SECS")]
     header_read_timeout_secs: Option<u64>,
+    /// Seconds a connection may stay without an open request once it has sent one
+    /// [default: 60].
+    #[arg(long, env = "SCIMD_IDLE_TIMEOUT_SECS")]
+    idle_timeout_secs: Option<u64>,
     /// Seconds one request may take [default: 30].
     #[arg(long, env = "SCIMD_REQUEST_TIMEOUT_SECS")]
     request_timeout_secs: Option<u64>,
     /// Most connections served at once [default: 1024].
     #[arg(long, env = "SCIMD_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
+    /// Most connections one client (IPv4 address or IPv6 /64) may hold; trusted proxies are
+    /// exempt [default: 64].
+    #[arg(long, env = "SCIMD_MAX_CONNECTIONS_PER_ADDRESS")]
+    max_connections_per_address: Option<usize>,
+    /// Load balancers in front of scimd, exempt from the per-address cap: IP addresses or
+    /// CIDR networks, comma-separated or repeated, e.g. 10.0.0.0/8,2001:db8::/32 [default: none].
+    #[arg(long, env = "SCIMD_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<IpNet>,
     /// filter.maxResults: the largest page [default: 1000].
     #[arg(long, env = "SCIMD_MAX_RESULTS")]
     max_results: Option<u32>,
@@ -470,6 +482,10 @@ async fn serve(
             Some(s) => settings::seconds("header_read_timeout_secs", s)?,
             None => defaults.header_read_timeout,
         },
+        idle_timeout: match args.idle_timeout_secs.or(limits.idle_timeout_secs) {
+            Some(s) => settings::seconds("idle_timeout_secs", s)?,
+            None => defaults.idle_timeout,
+        },
         request_timeout: match args.request_timeout_secs.or(limits.request_timeout_secs) {
             Some(s) => settings::seconds("request_timeout_secs", s)?,
             None => defaults.request_timeout,
@@ -478,15 +494,38 @@ async fn serve(
             .max_connections
             .or(limits.max_connections)
             .unwrap_or(defaults.max_connections),
+        max_connections_per_address: match args
+            .max_connections_per_address
+            .or(limits.max_connections_per_address)
+        {
+            Some(0) => {
+                return Err(CliError::Usage(
+                    "max_connections_per_address must be at least 1".into(),
+                ));
+            }
+            Some(n) => n,
+            None => defaults.max_connections_per_address,
+        },
         shutdown_grace: match limits.shutdown_grace_secs {
             Some(s) => settings::seconds("shutdown_grace_secs", s)?,
             None => defaults.shutdown_grace,
         },
     };
+    let trusted_proxies = if args.trusted_proxies.is_empty() {
+        file.server
+            .trusted_proxies
+            .iter()
+            .map(|text| text.parse::<IpNet>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CliError::Usage(format!("server.trusted_proxies: {e}")))?
+    } else {
+        args.trusted_proxies
+    };
     let base = ServerConfig::default();
     let config = ServerConfig {
         public_base_url: args.public_url.or_else(|| file.server.public_url.clone()),
         limits,
+        trusted_proxies,
         max_results: args
             .max_results
             .or(file.scim.max_results)
@@ -568,6 +607,31 @@ mod tests {
             Command::Token(TokenCommand::Issue { label, scope, .. }) => Ok((label, scope.into())),
             other => Err(format!("parsed as {other:?}")),
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_list_and_a_bad_one_is_named() {
+        let cli = Cli::try_parse_from([
+            "scimd",
+            "serve",
+            "--trusted-proxies",
+            "10.0.0.0/8,::1",
+            "--trusted-proxies",
+            "192.0.2.7",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve: {cli:?}");
+        };
+        let listed: Vec<String> = args.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(listed, ["10.0.0.0/8", "::1/128", "192.0.2.7/32"]);
+        let refused = Cli::try_parse_from(["scimd", "serve", "--trusted-proxies", "10.0.0.0/33"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("--trusted-proxies") && refused.contains("\"10.0.0.0/33\""),
+            "{refused}"
+        );
     }
 
     #[test]

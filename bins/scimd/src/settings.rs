@@ -27,13 +27,16 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// log_format = "json"                     # or "text"
 /// tls_cert = "/etc/scimd/cert.pem"
 /// tls_key = "/etc/scimd/key.pem"
+/// trusted_proxies = ["10.0.0.0/8", "2001:db8::/32"]   # load balancers: no per-address cap
 ///
 /// [limits]
 /// max_body_bytes = 1048576
 /// max_header_bytes = 16384
 /// header_read_timeout_secs = 10
+/// idle_timeout_secs = 60
 /// request_timeout_secs = 30
 /// max_connections = 1024
+/// max_connections_per_address = 64
 /// shutdown_grace_secs = 30
 ///
 /// [sqlite]
@@ -92,6 +95,9 @@ pub struct ServerSection {
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
     pub tls_key: Option<PathBuf>,
+    /// Load balancers' addresses or CIDR networks, exempt from the per-address cap.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `[limits]`.
@@ -102,12 +108,16 @@ pub struct LimitsSection {
     pub max_body_bytes: Option<usize>,
     /// Largest request head.
     pub max_header_bytes: Option<usize>,
-    /// Slow-client cut-off.
+    /// Slow-client cut-off, from accept to the first request head.
     pub header_read_timeout_secs: Option<u64>,
+    /// How long a connection may stay without an open request.
+    pub idle_timeout_secs: Option<u64>,
     /// Per-request timeout.
     pub request_timeout_secs: Option<u64>,
     /// Concurrent connection cap.
     pub max_connections: Option<usize>,
+    /// Concurrent connection cap per client address (IPv6: per /64).
+    pub max_connections_per_address: Option<usize>,
     /// Graceful shutdown wait.
     pub shutdown_grace_secs: Option<u64>,
 }
@@ -247,5 +257,16 @@ mod tests {
         let ok: FileConfig =
             toml::from_str("database = \"a.db\"\n[limits]\nmax_connections = 5\n").unwrap();
         assert_eq!(ok.limits.max_connections, Some(5));
+    }
+
+    #[test]
+    fn front_door_keys() {
+        let file: FileConfig = toml::from_str(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n[limits]\nidle_timeout_secs = 90\nmax_connections_per_address = 8\n",
+        )
+        .unwrap();
+        assert_eq!(file.server.trusted_proxies, ["10.0.0.0/8", "::1"]);
+        assert_eq!(file.limits.idle_timeout_secs, Some(90));
+        assert_eq!(file.limits.max_connections_per_address, Some(8));
     }
 }

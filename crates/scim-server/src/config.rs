@@ -1,6 +1,7 @@
 //! The server's settings: protocol limits it advertises and enforces, and the operational
 //! limits that keep one client from exhausting it.
 
+use crate::connections::IpNet;
 use scim_patch::PatchOptions;
 use scim_schema::ValidationOptions;
 use std::time::Duration;
@@ -13,15 +14,42 @@ pub struct Limits {
     /// The largest request head (request line and headers) an HTTP/1.1 client may send, and the
     /// largest header list of an HTTP/2 request, in bytes (default 16 KiB; at least 8 KiB).
     pub max_header_bytes: usize,
-    /// How long a client may take to send a request head before the connection is closed:
-    /// slow clients (slowloris) are cut off (default 10 s).
+    /// How long a client may take to send a request head before the connection is closed
+    /// (default 10 s). A new connection gets this long from its accept to its first complete
+    /// request head, TLS handshake and HTTP/2 preface included, so a client that connects and
+    /// sends nothing (or half a TLS handshake, or only the HTTP/2 preface) gives its slot back.
+    /// HTTP/1.1 connections also get this long for each later request head, counted from when
+    /// the connection starts waiting for it: in effect an HTTP/1.1 keep-alive connection is
+    /// closed after this long without a request, whatever [`Limits::idle_timeout`] says.
+    /// The same duration bounds how long an HTTP/2 client may take to answer the server's PING
+    /// (sent every 30 s of silence) and to acknowledge a graceful close.
     pub header_read_timeout: Duration,
+    /// How long a connection may stay open without an open request, once it has sent one
+    /// (default 60 s). A request is open from its complete head until hyper has taken its
+    /// response body; PINGs, SETTINGS and WINDOW_UPDATE frames do not count, so an HTTP/2
+    /// client cannot keep an idle connection (and its slot) forever by answering or sending
+    /// PINGs. It is then closed gracefully (HTTP/2: GOAWAY). A minute keeps the connection of
+    /// an identity provider across the pauses of a sync burst, yet returns an abandoned
+    /// connection's slot within a minute; behind a load balancer that keeps idle HTTP/2
+    /// connections longer, raise it above the balancer's idle timeout so that the balancer, not
+    /// scimd, closes them first. HTTP/1.1 connections are held to the shorter
+    /// [`Limits::header_read_timeout`] (see there).
+    pub idle_timeout: Duration,
     /// How long one request may take, reading its body included, before it is answered 503
     /// (default 30 s).
     pub request_timeout: Duration,
     /// The most connections served at once; further ones wait in the listen backlog until one
-    /// closes (default 1024).
+    /// closes (default 1024). The header and idle timeouts keep silent connections from
+    /// holding these slots.
     pub max_connections: usize,
+    /// The most connections one client may hold at once (default 64): an IPv4 address, or an
+    /// IPv6 /64 (a site's smallest network, from which one client can use any address). A
+    /// connection beyond it is closed as soon as it is accepted, without taking one of
+    /// [`Limits::max_connections`], and counted in `scimd_connections_refused_total{reason=
+    /// "per_address"}`; so one client cannot take every slot. Clients in
+    /// [`ServerConfig::trusted_proxies`] are not capped. At least 1; a value of
+    /// `max_connections` or more turns the cap off.
+    pub max_connections_per_address: usize,
     /// How long a graceful shutdown waits for in-flight requests before closing connections
     /// anyway (default 30 s).
     pub shutdown_grace: Duration,
@@ -33,8 +61,10 @@ impl Default for Limits {
             max_body_bytes: 1024 * 1024,
             max_header_bytes: 16 * 1024,
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            max_connections_per_address: 64,
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -50,6 +80,11 @@ pub struct ServerConfig {
     pub public_base_url: Option<String>,
     /// Operational limits.
     pub limits: Limits,
+    /// The load balancers and reverse proxies in front of the server, as IP networks (default
+    /// none). Behind a load balancer every connection comes from the balancer's addresses, so
+    /// these are exempt from [`Limits::max_connections_per_address`]. Listing a network here
+    /// trusts everything connecting from it: list only the proxies' own addresses.
+    pub trusted_proxies: Vec<IpNet>,
     /// `filter.maxResults` (RFC 7643 section 5): the most resources one page returns; a
     /// larger `count` is clamped to it (RFC 7644 section 3.4.2.4). Default 1000.
     pub max_results: u32,
@@ -74,6 +109,7 @@ impl Default for ServerConfig {
         ServerConfig {
             public_base_url: None,
             limits: Limits::default(),
+            trusted_proxies: Vec::new(),
             max_results: 1000,
             default_count: 100,
             bulk_max_operations: 1000,

@@ -290,4 +290,12 @@ pub enum ServerError {
     /// The schema registry lacks the User or Group resource type.
     #[error("schemas: {0}")]
     Schema(String),
+    /// A value is not an IP address or network in CIDR notation (e.g. a trusted proxy).
+    #[error("IP network {value:?}: {reason}")]
+    Network {
+        /// The value as given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }

@@ -53,16 +53,21 @@
 //!   and DELETE (412 on mismatch, checked in the write's transaction), `If-None-Match` on GET
 //!   (304).
 //! - **Limits** ([`Limits`]): a body beyond the limit is 413 (before it is read when
-//!   `Content-Length` says so); a request head beyond the limit is 431; a client that does not
-//!   send its head within the header timeout is disconnected; a request that takes longer than
-//!   the request timeout is answered 503 with `Retry-After` (a write already handed to the
-//!   store may still commit: the client should re-read, as after any timeout); connections
-//!   beyond the cap wait in the listen backlog.
+//!   `Content-Length` says so); a request head beyond the limit is 431; a connection that has
+//!   not completed its first request head within the header timeout of its accept (TLS
+//!   handshake, protocol sniff and HTTP/2 preface included) is closed, and so is one that has
+//!   had no open request for the idle timeout (PINGs do not count), so silent connections
+//!   cannot hold every slot; a request that takes longer than the request timeout is answered
+//!   503 with `Retry-After` (a write already handed to the store may still commit: the client
+//!   should re-read, as after any timeout); connections beyond the cap wait in the listen
+//!   backlog, and a client (IPv4 address or IPv6 /64) beyond its own cap is disconnected at
+//!   once, unless it is one of [`ServerConfig::trusted_proxies`].
 //! - **Passwords** (RFC 7643 section 4.1.1) are hashed with argon2id before they reach the
 //!   store, and never returned (`returned: never`). A PUT that omits `password` keeps it.
 
 mod bulk;
 mod config;
+mod connections;
 mod discovery;
 mod error;
 mod list;
@@ -77,6 +82,7 @@ mod tls;
 mod workplace;
 
 pub use config::{Limits, ServerConfig};
+pub use connections::IpNet;
 pub use error::{ApiError, ServerError};
 pub use serve::{Server, bind, shutdown_signal};
 pub use tls::load_tls_config;

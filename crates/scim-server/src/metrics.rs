@@ -57,6 +57,21 @@ pub struct Metrics {
     series: Mutex<Series>,
     connections_open: AtomicU64,
     connections_total: AtomicU64,
+    connections_refused_per_address: AtomicU64,
+    connections_header_timeout: AtomicU64,
+    connections_idle_timeout: AtomicU64,
+}
+
+/// Why the listener closed a connection it did not serve to the end: the `reason` label, from
+/// this fixed set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionCut {
+    /// Refused at accept: the client already held `max_connections_per_address` connections.
+    PerAddress,
+    /// No complete request head within the header timeout of the accept.
+    HeaderTimeout,
+    /// No open request for the idle timeout.
+    IdleTimeout,
 }
 
 impl Metrics {
@@ -104,6 +119,16 @@ impl Metrics {
     /// A connection was closed.
     pub fn connection_closed(&self) {
         self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The listener refused a connection or closed it for a deadline.
+    pub fn connection_cut(&self, why: ConnectionCut) {
+        let counter = match why {
+            ConnectionCut::PerAddress => &self.connections_refused_per_address,
+            ConnectionCut::HeaderTimeout => &self.connections_header_timeout,
+            ConnectionCut::IdleTimeout => &self.connections_idle_timeout,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The exposition text served at `/metrics`.
@@ -164,6 +189,25 @@ impl Metrics {
             "scimd_connections_total {}",
             self.connections_total.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP scimd_connections_refused_total Connections closed as soon as they were accepted, by reason (per_address: the client held max_connections_per_address).\n");
+        out.push_str("# TYPE scimd_connections_refused_total counter\n");
+        let _ = writeln!(
+            out,
+            "scimd_connections_refused_total{{reason=\"per_address\"}} {}",
+            self.connections_refused_per_address.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP scimd_connections_timed_out_total Connections closed by a deadline, by reason (header: no request head within the header timeout of the accept; idle: no open request for the idle timeout).\n");
+        out.push_str("# TYPE scimd_connections_timed_out_total counter\n");
+        for (reason, counter) in [
+            ("header", &self.connections_header_timeout),
+            ("idle", &self.connections_idle_timeout),
+        ] {
+            let _ = writeln!(
+                out,
+                "scimd_connections_timed_out_total{{reason=\"{reason}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
         out
     }
 }
