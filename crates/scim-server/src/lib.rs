@@ -30,10 +30,11 @@
 //! `docs/workplace-api.md`.
 //!
 //! Outside the tenants: `GET /healthz` (the process answers), `GET /readyz` (the store
-//! answers a read and accepts a write within 5 s, and the server is not draining), `GET /metrics` (Prometheus text format). These
-//! three need no token and reveal no tenant data (metric labels are route templates, methods,
-//! statuses and store operations); an operator who does not want `/metrics` public filters it
-//! at the proxy or firewall.
+//! answers a read and accepts a write within 5 s, and the server is not draining), `GET
+//! /metrics` (Prometheus text format). These three need no token and reveal no tenant data; an
+//! operator who does not want `/metrics` public filters it at the proxy or firewall. Metric
+//! labels come from fixed sets (route templates, the standard methods or `other`, registered
+//! status codes or `other`, store operations), so no request can add a series.
 //!
 //! ## Decisions
 //!

@@ -1,8 +1,18 @@
 //! Prometheus metrics in the text exposition format (version 0.0.4), written by hand: a few
 //! counters and histograms do not justify a metrics framework.
 //!
-//! Labels are drawn from fixed sets (route templates such as `/Users/{id}`, methods, status
-//! codes, store operations), never from request data, so the number of series is bounded.
+//! Labels are drawn from fixed sets, never from request data, so the number of series is
+//! bounded whatever clients send (an attacker without a token could otherwise add a series per
+//! invented method, and every series is kept by the server and by Prometheus forever):
+//!
+//! - `route`: a route template such as `/Users/{id}` (`&'static str`), `other` when none
+//!   matched;
+//! - `method`: one of the methods of RFC 9110 section 9 and PATCH (RFC 5789), `other` for any
+//!   extension method;
+//! - `status`: the exact status code when it is a registered one (about 60), `other` otherwise.
+//!   Exact codes, not classes: operators alert on 401 (a broken IdP token), 429 and 503
+//!   separately, and the service only answers codes it names in its source anyway;
+//! - `operation`: a store operation (`&'static str`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -45,10 +55,38 @@ impl Histogram {
 
 #[derive(Debug, Default)]
 struct Series {
-    requests: BTreeMap<(&'static str, String, u16), u64>,
+    /// By route, method label and status label (see [`method_label`], [`status_label`]).
+    requests: BTreeMap<(&'static str, &'static str, u16), u64>,
     request_latency: BTreeMap<&'static str, Histogram>,
     store_latency: BTreeMap<&'static str, Histogram>,
     store_errors: BTreeMap<&'static str, u64>,
+}
+
+/// The `method` label: a method of RFC 9110 section 9 or PATCH (RFC 5789), or `other`. hyper
+/// accepts any token as a method, so the request's own text must never become a label.
+fn method_label(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::HEAD => "HEAD",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::PATCH => "PATCH",
+        http::Method::DELETE => "DELETE",
+        http::Method::OPTIONS => "OPTIONS",
+        http::Method::CONNECT => "CONNECT",
+        http::Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// The `status` key: a registered status code (one the `http` crate knows a reason phrase
+/// for, about 60), or 0, rendered `other`. The service chooses its statuses, not the client,
+/// but the label set stays bounded even if a handler answers an odd code.
+fn status_label(status: u16) -> u16 {
+    match http::StatusCode::from_u16(status) {
+        Ok(code) if code.canonical_reason().is_some() => status,
+        _ => 0,
+    }
 }
 
 /// The server's metrics. One per server, shared by every connection.
@@ -86,7 +124,7 @@ impl Metrics {
         if let Ok(mut series) = self.series.lock() {
             *series
                 .requests
-                .entry((route, method.as_str().to_owned(), status))
+                .entry((route, method_label(method), status_label(status)))
                 .or_default() += 1;
             series
                 .request_latency
@@ -141,6 +179,7 @@ impl Metrics {
         out.push_str("# HELP scimd_http_requests_total HTTP requests answered, by route template, method and status.\n");
         out.push_str("# TYPE scimd_http_requests_total counter\n");
         for ((route, method, status), count) in &series.requests {
+            let status: &dyn std::fmt::Display = if *status == 0 { &"other" } else { status };
             let _ = writeln!(
                 out,
                 "scimd_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {count}"
@@ -247,5 +286,17 @@ mod tests {
         assert!(
             text.contains("scimd_http_request_duration_seconds_count{route=\"/Users/{id}\"} 2")
         );
+    }
+
+    #[test]
+    fn labels_come_from_fixed_sets() {
+        let m = Metrics::default();
+        let invented = http::Method::from_bytes(b"BREW").unwrap();
+        m.request("/healthz", &invented, 200, Duration::ZERO);
+        m.request("/healthz", &http::Method::PATCH, 599, Duration::ZERO);
+        let text = m.render();
+        assert!(!text.contains("BREW"), "{text}");
+        assert!(text.contains("route=\"/healthz\",method=\"other\",status=\"200\"} 1"));
+        assert!(text.contains("route=\"/healthz\",method=\"PATCH\",status=\"other\"} 1"));
     }
 }

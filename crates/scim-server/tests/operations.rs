@@ -226,3 +226,73 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
         "no longer listening"
     );
 }
+
+/// A small deterministic generator (xorshift): the test needs varied junk, not a crate.
+struct Junk(u64);
+
+impl Junk {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// An invented word of `len` letters: a valid HTTP method token that no one registered.
+    fn word(&mut self, len: usize) -> String {
+        (0..len)
+            .map(|_| char::from(b'A' + u8::try_from(self.next() % 26).unwrap_or(0)))
+            .collect()
+    }
+}
+
+/// Labels come from fixed sets: invented methods and paths, sent without a token, must not
+/// add series to `/metrics` (each would be a new time series kept forever: memory for the
+/// server and for Prometheus).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_methods_and_paths_add_no_metric_series() {
+    let server = TestServer::start().await;
+    let mut junk = Junk(0x9e37_79b9_7f4a_7c15);
+    let mut sent = Vec::new();
+    for i in 0..200 {
+        let method = format!("ZQ{}", junk.word(10));
+        let segment = junk.word(12).to_lowercase();
+        let path = match i % 5 {
+            0 => "/healthz".to_owned(),
+            1 => format!("/t/x/{segment}"),
+            2 => format!("/t/x/scim/v2/{segment}/deep/{}", junk.word(6)),
+            3 => format!("/t/x/workplace/v1/{segment}/{}", junk.word(6)),
+            _ => format!("/{segment}"),
+        };
+        let reply = send(
+            server.addr,
+            false,
+            Method::from_bytes(method.as_bytes()).unwrap(),
+            &path,
+            &[],
+            None,
+        )
+        .await;
+        assert!(reply.status < 500, "{method} {path}: {}", reply.status);
+        sent.push((method, segment));
+    }
+    let metrics = send(server.addr, false, Method::GET, "/metrics", &[], None).await;
+    assert_eq!(metrics.status, 200);
+    let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+    for (method, segment) in &sent {
+        assert!(!text.contains(method.as_str()), "{method} in /metrics");
+        assert!(!text.contains(segment.as_str()), "{segment} in /metrics");
+    }
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("scimd_http_requests_total{"))
+        .collect();
+    assert!(
+        series.iter().any(|l| l.contains("method=\"other\"")),
+        "invented methods are counted as \"other\": {series:#?}"
+    );
+    // /healthz, "other", "/workplace/v1/other", each with one method label and a status or
+    // two: a handful of series, whatever the number of requests.
+    assert!(series.len() <= 8, "{series:#?}");
+    assert!(text.len() < 16 * 1024, "{} bytes of /metrics", text.len());
+}
