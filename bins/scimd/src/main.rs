@@ -117,6 +117,16 @@ struct ServeArgs {
     /// Public origin for meta.location, e.g. https://scim.example.com [default: from Host].
     #[arg(long, env = "SCIMD_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Host names clients may send in Host, comma-separated: host or host:port (no port: any
+    /// port); other hosts get 421 [default: the listen address's host, and localhost on
+    /// loopback; with --public-url, any].
+    #[arg(
+        long,
+        env = "SCIMD_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST[:PORT],..."
+    )]
+    allowed_hosts: Vec<String>,
     /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
     #[arg(long, env = "SCIMD_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -524,6 +534,15 @@ async fn serve(
     let base = ServerConfig::default();
     let config = ServerConfig {
         public_base_url: args.public_url.or_else(|| file.server.public_url.clone()),
+        allowed_hosts: if args.allowed_hosts.is_empty() {
+            file.server.allowed_hosts.clone().unwrap_or_default()
+        } else {
+            args.allowed_hosts
+        }
+        .into_iter()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .collect(),
         limits,
         trusted_proxies,
         max_results: args
@@ -557,6 +576,9 @@ async fn serve(
             .parse()
             .map_err(|e| CliError::Usage(format!("default listen address: {e}")))?,
     };
+    // Before binding, and before the first run creates a tenant: a server that will not start
+    // must leave nothing behind, and must never listen on every interface unchecked.
+    scim_server::check_listen_address(&config, listen).map_err(explain)?;
     let listener = scim_server::bind(listen).await?;
     let local = listener.local_addr()?;
 
@@ -589,8 +611,25 @@ async fn serve(
         config,
         tls,
     )?;
-    server.run(listener, scim_server::shutdown_signal()).await?;
+    server
+        .run(listener, scim_server::shutdown_signal())
+        .await
+        .map_err(explain)?;
     Ok(())
+}
+
+/// A server error in the words of scimd's settings: the server crate names its
+/// configuration fields, the operator needs the flags, variables and keys.
+fn explain(error: scim_server::ServerError) -> CliError {
+    match error {
+        scim_server::ServerError::UnrestrictedHost { address } => CliError::Usage(format!(
+            "refusing to serve on {address}: that is every interface, so scimd cannot tell the host names clients use from a forged Host header, which it would copy into the links of its responses.\n  \
+             Set --public-url (SCIMD_PUBLIC_URL, [server] public_url) to the origin clients use, e.g. https://scim.example.com,\n  \
+             or --allowed-hosts (SCIMD_ALLOWED_HOSTS, [server] allowed_hosts) to the host names they may send, e.g. scim.example.com,10.0.0.5:8080,\n  \
+             or listen on one address, e.g. --listen 127.0.0.1:8080."
+        )),
+        other => CliError::Server(other),
+    }
 }
 
 #[cfg(test)]

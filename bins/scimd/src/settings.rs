@@ -24,6 +24,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// [server]
 /// listen = "0.0.0.0:8443"
 /// public_url = "https://scim.example.com"
+/// allowed_hosts = ["scim.example.com", "10.0.0.5:8443"]   # Host values accepted (421 otherwise)
 /// log_format = "json"                     # or "text"
 /// tls_cert = "/etc/scimd/cert.pem"
 /// tls_key = "/etc/scimd/key.pem"
@@ -89,6 +90,8 @@ pub struct ServerSection {
     pub listen: Option<SocketAddr>,
     /// Public origin for `meta.location`.
     pub public_url: Option<String>,
+    /// Hosts (`host` or `host:port`) requests may name in `Host`; others get 421.
+    pub allowed_hosts: Option<Vec<String>>,
     /// `json` or `text`.
     pub log_format: Option<String>,
     /// TLS certificate chain (PEM).

@@ -45,6 +45,21 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Whether `GET /healthz` on `addr` answers 200.
+fn answers_healthz(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut answer = Vec::new();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .and_then(|()| stream.read_to_end(&mut answer))
+        .is_ok()
+        && answer.starts_with(b"HTTP/1.1 200")
+}
+
 /// A running `scimd serve`, killed with SIGTERM when dropped.
 struct Running {
     child: Child,
@@ -58,6 +73,12 @@ impl Running {
 
     /// `scimd serve` on `database`: a file path or a `sqlite://` / `postgres://` URL.
     fn start_on(database: &str, extra: &[&str]) -> Running {
+        Running::launch(database, extra, &[], Stdio::null())
+    }
+
+    /// `scimd serve` with extra flags, environment variables, and stderr (the log) where
+    /// `stderr` says.
+    fn launch(database: &str, extra: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Running {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut args = vec!["--database", database, "serve", "--listen", &listen];
@@ -65,14 +86,18 @@ impl Running {
         let child = Command::new(SCIMD)
             .args(&args)
             .env_remove("SCIMD_DATABASE")
+            .env_remove("SCIMD_CONFIG")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let addr: SocketAddr = listen.parse().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "scimd did not start listening");
+        // Wait for an answer, not just a bound port: the SIGTERM handler is installed when the
+        // server starts serving, and a signal before that kills scimd with the default action.
+        while !answers_healthz(addr) {
+            assert!(Instant::now() < deadline, "scimd did not start serving");
             std::thread::sleep(Duration::from_millis(50));
         }
         Running { child, addr }
@@ -364,4 +389,162 @@ async fn first_serve_creates_the_default_tenant() {
         .read_to_string(&mut rest)
         .unwrap();
     assert!(!rest.contains("Bearer token"), "{rest}");
+}
+
+/// `GET /t/{tenant}/scim/v2/ServiceProviderConfig` with `Host: host`; the status and body.
+fn get_with_host(addr: SocketAddr, host: &str, tenant: &str, token: &str) -> (u16, Value) {
+    let path = format!("/t/{tenant}/scim/v2/ServiceProviderConfig");
+    let reply = raw_http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}"),
+    );
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let status = reply.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// Sends `head` (without its blank line) with `Connection: close`; returns the whole answer.
+fn raw_http(addr: SocketAddr, head: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn host_header_is_checked_on_the_real_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hosts.db");
+    let dbs = db.to_str().unwrap();
+    let created: Value = serde_json::from_str(
+        ok_stdout(&scimd(&["--database", dbs, "tenant", "create", "h"])).trim(),
+    )
+    .unwrap();
+    let token = created["token"].as_str().unwrap();
+
+    // Default on a loopback address: the address and localhost, nothing else.
+    let server = Running::start(&db, &[]);
+    let port = server.addr.port();
+    let (status, body) = get_with_host(server.addr, "evil.example", "h", token);
+    assert_eq!(status, 421, "{body}");
+    assert!(!body.to_string().contains("http://evil.example"), "{body}");
+    let (status, body) = get_with_host(server.addr, &format!("localhost:{port}"), "h", token);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["meta"]["location"],
+        format!("http://localhost:{port}/t/h/scim/v2/ServiceProviderConfig")
+    );
+    drop(server);
+
+    // The flag, then the variable (comma-separated), then the file.
+    let config = dir.path().join("scimd.toml");
+    std::fs::write(&config, "[server]\nallowed_hosts = [\"file.example\"]\n").unwrap();
+    let config = config.to_str().unwrap();
+    for (extra, env, allowed) in [
+        (
+            vec!["--allowed-hosts", "scim.example.com,10.0.0.5:8443"],
+            vec![],
+            "scim.example.com",
+        ),
+        (
+            vec![],
+            vec![("SCIMD_ALLOWED_HOSTS", "other.example, env.example")],
+            "env.example:9",
+        ),
+        (vec!["--config", config], vec![], "file.example"),
+    ] {
+        let server = Running::launch(dbs, &extra, &env, Stdio::null());
+        let (status, _) = get_with_host(server.addr, allowed, "h", token);
+        assert_eq!(status, 200, "{extra:?} {env:?}: {allowed}");
+        let (status, body) = get_with_host(server.addr, "evil.example", "h", token);
+        assert_eq!(status, 421, "{extra:?} {env:?}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("--allowed-hosts"),
+            "{body}"
+        );
+        // The listed hosts replace the listen address.
+        let (status, _) = get_with_host(server.addr, &server.addr.to_string(), "h", token);
+        assert_eq!(status, 421, "{extra:?} {env:?}");
+        // Probes answer whatever the host.
+        let probe = raw_http(server.addr, "GET /readyz HTTP/1.1\r\nHost: 10.1.2.3:8080");
+        assert!(probe.starts_with("HTTP/1.1 200"), "{probe}");
+    }
+
+    let bad = scimd(&[
+        "--database",
+        dbs,
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--allowed-hosts",
+        "https://x/",
+    ]);
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("\"https://x/\" is not a host"), "{stderr}");
+}
+
+/// On every interface with neither --public-url nor --allowed-hosts, scimd refuses to start,
+/// before binding the address and before the first run creates a tenant. (Never run against a
+/// scimd without the check: it would listen on every interface.)
+#[test]
+fn a_wildcard_listen_address_needs_public_url_or_allowed_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("wild.db");
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let mut child = Command::new(SCIMD)
+            .args([
+                "--database",
+                db.to_str().unwrap(),
+                "serve",
+                "--listen",
+                listen,
+            ])
+            .env_remove("SCIMD_DATABASE")
+            .env_remove("SCIMD_CONFIG")
+            .env_remove("SCIMD_PUBLIC_URL")
+            .env_remove("SCIMD_ALLOWED_HOSTS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("scimd started on {listen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let output = child.wait_with_output().unwrap();
+        assert!(!status.success(), "{listen}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("--public-url") && stderr.contains("--allowed-hosts"),
+            "{listen}: {stderr}"
+        );
+        assert!(stderr.contains("every interface"), "{stderr}");
+        assert!(
+            output.stdout.is_empty(),
+            "no tenant, no token: {:?}",
+            output.stdout
+        );
+    }
+    let tenants = ok_stdout(&scimd(&[
+        "--database",
+        db.to_str().unwrap(),
+        "tenant",
+        "list",
+    ]));
+    assert!(tenants.is_empty(), "{tenants}");
 }

@@ -75,9 +75,18 @@ impl Default for Limits {
 pub struct ServerConfig {
     /// The public origin clients reach the server at, e.g. `https://scim.example.com` (or with
     /// a path prefix, `https://example.com/provisioning`). `meta.location` and `Location` are
-    /// built from it; when `None`, from the request's `Host` (or HTTP/2 `:authority`) and the
-    /// scheme of the listener.
+    /// built from it; when `None`, from the request's `Host` (or HTTP/2 `:authority`), checked
+    /// against [`ServerConfig::allowed_hosts`], and the scheme of the listener.
     pub public_base_url: Option<String>,
+    /// The hosts (`host` or `host:port`; without a port, any port) requests may name in `Host`
+    /// or `:authority`; any other is refused with 421 before authentication. When empty: with
+    /// a public base URL, any host (links come from the URL, nothing is reflected); without
+    /// one, only the listen address's host (and `localhost`, `127.0.0.1`, `[::1]` on a
+    /// loopback address), and a wildcard listen address (`0.0.0.0`, `[::]`) is refused at
+    /// start ([`ServerError::UnrestrictedHost`](crate::ServerError::UnrestrictedHost)).
+    /// `/healthz`, `/readyz` and `/metrics` answer whatever the host: probes send the pod's
+    /// address, and they reflect nothing.
+    pub allowed_hosts: Vec<String>,
     /// Operational limits.
     pub limits: Limits,
     /// The load balancers and reverse proxies in front of the server, as IP networks (default
@@ -108,6 +117,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             public_base_url: None,
+            allowed_hosts: Vec::new(),
             limits: Limits::default(),
             trusted_proxies: Vec::new(),
             max_results: 1000,

@@ -178,6 +178,7 @@ impl ApiError {
             409 => "conflict",
             412 => "preconditionFailed",
             413 => "payloadTooLarge",
+            421 => "misdirectedRequest",
             500 => "internal",
             501 => "notImplemented",
             503 => "unavailable",
@@ -287,6 +288,16 @@ pub enum ServerError {
     /// The configuration is inconsistent.
     #[error("configuration: {0}")]
     Config(String),
+    /// The server would listen on every interface (`0.0.0.0`, `[::]`) with neither a public
+    /// base URL nor allowed hosts: it could not tell the names clients use from forged ones,
+    /// and would build links from whatever `Host` a request sends.
+    #[error(
+        "listening on {address} (every interface) needs a public base URL or a list of allowed hosts: without either, the server would build the links in its responses from whatever Host header a client sends"
+    )]
+    UnrestrictedHost {
+        /// The wildcard address.
+        address: std::net::SocketAddr,
+    },
     /// The schema registry lacks the User or Group resource type.
     #[error("schemas: {0}")]
     Schema(String),

@@ -42,6 +42,12 @@
 //!   on every request (no cache), so a token revoked from the CLI is refused by the very next
 //!   request. A token works only for its own tenant; every failure is the same 401 with
 //!   `WWW-Authenticate: Bearer realm="scimd"`, so nobody learns which tenants exist.
+//! - **Hosts**: links (`meta.location`, `Location`, `$ref`) come from
+//!   [`ServerConfig::public_base_url`], else from the request's `Host` (or `:authority`), which
+//!   must then be one of [`ServerConfig::allowed_hosts`] or, without a list, the listen
+//!   address's host; any other gets 421 before authentication, so a forged host is never
+//!   reflected. A wildcard listen address needs one of the two settings
+//!   ([`check_listen_address`]).
 //! - **Errors** are RFC 7644 section 3.12 documents: `status` as a string, `scimType` where
 //!   the RFC defines one, a `detail` that says what and where. Bad input of any kind is a 4xx;
 //!   only a storage failure is a 500, and its cause goes to the log, not to the client. A full
@@ -71,6 +77,7 @@ mod config;
 mod connections;
 mod discovery;
 mod error;
+mod host;
 mod list;
 pub mod metrics;
 mod password;
@@ -85,7 +92,7 @@ mod workplace;
 pub use config::{Limits, ServerConfig};
 pub use connections::IpNet;
 pub use error::{ApiError, ServerError};
-pub use serve::{Server, bind, shutdown_signal};
+pub use serve::{Server, bind, check_listen_address, shutdown_signal};
 pub use tls::load_tls_config;
 
 /// The path of a tenant's SCIM base, e.g. `/t/acme/scim/v2`: what operators give identity

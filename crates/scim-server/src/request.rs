@@ -1,10 +1,10 @@
-//! Reading requests: query parameters, bodies (media type, size, JSON), conditional headers,
-//! and the base URL the client reached us at. Every malformed input is a 400 that says what
-//! and where, never a panic or a 500.
+//! Reading requests: query parameters, bodies (media type, size, JSON) and conditional
+//! headers (the host a request names is checked in `host.rs`). Every malformed input is a
+//! 400 that says what and where, never a panic or a 500.
 
 use crate::error::ApiError;
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
@@ -248,38 +248,6 @@ pub fn parse_etags(what: &str, text: &str) -> Result<EtagCondition, ApiError> {
         )));
     }
     Ok(EtagCondition::Versions(versions))
-}
-
-/// The origin the client reached us at (`scheme://host[:port]`), from `Host` (HTTP/1.1) or
-/// the URI authority (HTTP/2). The host is checked so that nothing odd is echoed into
-/// `meta.location`.
-pub fn origin_from(
-    req_uri: &http::Uri,
-    headers: &HeaderMap,
-    tls: bool,
-) -> Result<String, ApiError> {
-    let host = match req_uri.authority() {
-        Some(authority) => authority.as_str().to_owned(),
-        None => headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                ApiError::new(StatusCode::BAD_REQUEST, "the request has no Host header")
-            })?,
-    };
-    let valid = !host.is_empty()
-        && host.len() <= 255
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
-    if !valid {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the Host header {host:?} is not a valid host"),
-        ));
-    }
-    Ok(format!("{}://{host}", if tls { "https" } else { "http" }))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use crate::config::ServerConfig;
 use crate::connections::{Activity, AddressSlot, AddressTable, Admission, TrackedBody, Verdict};
 use crate::error::ServerError;
+use crate::host::HostPolicy;
 use crate::metrics::{ConnectionCut, Metrics};
 use crate::service::AppState;
 use hyper::service::service_fn;
@@ -71,11 +72,18 @@ impl Server {
     /// connection beyond that is closed at once). Each connection has the header timeout
     /// from its accept to its first complete request head, then the idle timeout whenever no
     /// request is open (see [`crate::Limits`]).
+    ///
+    /// Fails at once, serving nothing, when the configuration does not fit the listener's
+    /// address (see [`check_listen_address`]).
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServerError> {
+        let address = listener.local_addr()?;
+        let hosts = HostPolicy::new(&self.state.config, address)?;
+        // `run` takes `self`, so the policy is set once, before the first request.
+        let _ = self.state.hosts.set(hosts);
         let limits = self.state.config.limits.clone();
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -102,11 +110,7 @@ impl Server {
         // Every connection holds a receiver: the server's shutdown is a value sent on it, and
         // the sender's `closed()` is the moment the last connection has gone.
         let (shutdown_tx, shutdown_rx) = watch::channel(());
-        let local = listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        tracing::info!(address = %local, tls = self.tls.is_some(), "listening");
+        tracing::info!(address = %address, tls = self.tls.is_some(), "listening");
         tokio::pin!(shutdown);
 
         // A permit taken for a connection that was then refused serves the next one.
@@ -353,5 +357,15 @@ pub(crate) fn check_config(config: &ServerConfig) -> Result<(), ServerError> {
             )));
         }
     }
+    crate::host::parse_allowed(&config.allowed_hosts)?;
     Ok(())
+}
+
+/// Whether `config` may serve on a listener bound to `address`: refuses a wildcard address
+/// (`0.0.0.0`, `[::]`) with neither a public base URL nor allowed hosts
+/// ([`ServerError::UnrestrictedHost`]). [`Server::run`] checks it too; call it before
+/// anything that should not happen for a server that will not start.
+pub fn check_listen_address(config: &ServerConfig, address: SocketAddr) -> Result<(), ServerError> {
+    check_config(config)?;
+    HostPolicy::new(config, address).map(|_| ())
 }

@@ -3,6 +3,7 @@
 
 use crate::config::ServerConfig;
 use crate::error::{ApiError, ServerError, from_store};
+use crate::host::HostPolicy;
 use crate::metrics::Metrics;
 use crate::request::{self, QueryParams};
 use crate::response::{self, Body};
@@ -14,8 +15,8 @@ use scim_schema::{
 };
 use scim_store::{ResourceKind, StoreError, Tenant, TokenScope, WorkplaceStore, WriteContext};
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// Everything a request handler needs, shared by all connections.
@@ -32,6 +33,9 @@ pub struct AppState {
     pub(crate) hasher: crate::password::Hasher,
     pub(crate) tls: bool,
     pub(crate) draining: AtomicBool,
+    /// Which hosts requests may name; set by `Server::run` from the listener's address before
+    /// the first request. Unset, every API request is refused (fail closed).
+    pub(crate) hosts: OnceLock<HostPolicy>,
     /// Request ids are this process's random prefix and a counter: unique across restarts
     /// without a system call per request.
     request_prefix: String,
@@ -201,6 +205,7 @@ impl AppState {
             ),
             tls,
             draining: AtomicBool::new(false),
+            hosts: OnceLock::new(),
             request_prefix: uuid::Uuid::new_v4()
                 .simple()
                 .to_string()
@@ -230,6 +235,31 @@ impl AppState {
         match kind {
             ResourceKind::Group => &self.group,
             _ => &self.user,
+        }
+    }
+
+    /// Checks the host the request names against the policy (421 outside it, 400 when
+    /// malformed) and returns the origin links are built from: the public base URL when set,
+    /// else the checked host with the listener's scheme. Nothing unchecked is ever reflected.
+    fn origin(&self, req: &Request<Incoming>) -> Result<String, ApiError> {
+        let Some(policy) = self.hosts.get() else {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is not listening yet",
+            ));
+        };
+        let host = policy.check(req.uri(), req.headers())?;
+        match (&self.config.public_base_url, host) {
+            (Some(base), _) => Ok(base.trim_end_matches('/').to_owned()),
+            (None, Some(host)) => Ok(format!(
+                "{}://{host}",
+                if self.tls { "https" } else { "http" }
+            )),
+            // HostPolicy::Any is chosen only with a public base URL.
+            (None, None) => Err(ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "the server has neither a public base URL nor allowed hosts",
+            )),
         }
     }
 
@@ -332,6 +362,17 @@ impl AppState {
             }
             _ => {}
         }
+        // Every request but the probes above names a host the server answers for, checked
+        // before authentication and routing: the probes reflect nothing, and Kubernetes and
+        // Prometheus reach them by the pod's address.
+        log.workplace = path
+            .strip_prefix("/t/")
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(_, rest)| {
+                rest.strip_prefix("workplace/v1")
+                    .is_some_and(|a| a.is_empty() || a.starts_with('/'))
+            });
+        let origin = self.origin(&req)?;
         let Some(rest) = path.strip_prefix("/t/") else {
             return Err(ApiError::not_found(format!(
                 "no endpoint at {path}; SCIM endpoints are under /t/{{tenant}}/scim/v2"
@@ -350,7 +391,7 @@ impl AppState {
             }
             let after = after.to_owned();
             return self
-                .workplace(req, tenant_name, &after, request_id, log)
+                .workplace(req, tenant_name, &after, request_id, &origin, log)
                 .await;
         }
         let Some(after) = rest
@@ -371,7 +412,7 @@ impl AppState {
         log.route = endpoint.map_or("other", |e| e.route());
 
         let ctx = self
-            .authenticate(&req, tenant_name, request_id, TokenScope::Scim)
+            .authenticate(&req, tenant_name, request_id, TokenScope::Scim, &origin)
             .await?;
         log.tenant = Some(ctx.tenant.name.clone());
         let Some(endpoint) = endpoint else {
@@ -508,6 +549,7 @@ impl AppState {
         tenant_name: &str,
         request_id: &str,
         scope: TokenScope,
+        origin: &str,
     ) -> Result<Ctx, ApiError> {
         let Some(value) = req.headers().get(header::AUTHORIZATION) else {
             return Err(ApiError::unauthorized(
@@ -545,10 +587,6 @@ impl AppState {
                 ))
             }
             Some((tenant, token)) if tenant.name == tenant_name => {
-                let origin = match &self.config.public_base_url {
-                    Some(base) => base.trim_end_matches('/').to_owned(),
-                    None => request::origin_from(req.uri(), req.headers(), self.tls)?,
-                };
                 let api = match scope {
                     TokenScope::Workplace => "workplace/v1",
                     _ => "scim/v2",

@@ -188,13 +188,14 @@ impl AppState {
         tenant_name: &str,
         after: &str,
         request_id: &str,
+        origin: &str,
         log: &mut RequestLog,
     ) -> Result<Response<Body>, ApiError> {
         let segments: Vec<&str> = after.split('/').filter(|s| !s.is_empty()).collect();
         let endpoint = endpoint_of(&segments);
         log.route = endpoint.map_or("/workplace/v1/other", |e| e.route());
         let ctx = self
-            .authenticate(&req, tenant_name, request_id, TokenScope::Workplace)
+            .authenticate(&req, tenant_name, request_id, TokenScope::Workplace, origin)
             .await?;
         log.tenant = Some(ctx.tenant.name.clone());
         let Some(endpoint) = endpoint else {

@@ -165,7 +165,7 @@ async fn slow_requests_time_out_with_503() {
         TestServer::start_with(limits(|l| l.request_timeout = Duration::from_millis(500))).await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     let head = format!(
-        "POST /t/acme/scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/scim+json\r\nContent-Length: 100\r\n\r\n{{\"userName\"",
+        "POST /t/acme/scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nContent-Type: application/scim+json\r\nContent-Length: 100\r\n\r\n{{\"userName\"",
         server.client.token
     );
     stream.write_all(head.as_bytes()).await.unwrap();
@@ -202,7 +202,7 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     let body = serde_json::to_vec(&user("late")).unwrap();
     let head = format!(
-        "POST /t/acme/scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n",
+        "POST /t/acme/scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n",
         server.client.token,
         body.len()
     );
