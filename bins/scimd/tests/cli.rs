@@ -548,3 +548,49 @@ fn a_wildcard_listen_address_needs_public_url_or_allowed_hosts() {
     ]));
     assert!(tenants.is_empty(), "{tenants}");
 }
+
+/// The request log cannot be forged: the path is never logged (encoded newlines and JSON in
+/// it stay out), an invented method is an HTTP token (no spaces or line breaks), so each
+/// request is exactly one well-formed JSON line.
+#[test]
+fn request_log_lines_cannot_be_forged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("log.db");
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = Running::launch(
+        db.to_str().unwrap(),
+        &["--log-format", "json"],
+        &[("SCIMD_LOG", "info")],
+        Stdio::from(log),
+    );
+    let forged =
+        "%0A%7B%22level%22%3A%22ERROR%22%2C%22fields%22%3A%7B%22message%22%3A%22FORGED%22%7D%7D";
+    let heads = [
+        format!("GET /t/default/scim/v2/Users/{forged} HTTP/1.1\r\nHost: 127.0.0.1"),
+        format!("BREWFORGED /healthz?x={forged} HTTP/1.1\r\nHost: 127.0.0.1"),
+        format!("GET /{forged} HTTP/1.1\r\nHost: 127.0.0.1"),
+    ];
+    for head in &heads {
+        let answer = raw_http(server.addr, head);
+        assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
+    }
+    assert!(server.terminate().success());
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let mut requests = 0;
+    for line in text.lines() {
+        let entry: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line:?}"));
+        assert!(
+            !line.contains("%0A") && !line.contains("level%22"),
+            "{line}"
+        );
+        assert_ne!(entry["message"], "FORGED", "{line}");
+        if entry["message"] == "request" {
+            requests += 1;
+        }
+    }
+    // The /healthz polls of Running::launch are logged too; the three above at least.
+    assert!(requests >= heads.len(), "{text}");
+    assert!(text.contains("\"method\":\"BREWFORGED\""), "{text}");
+}
