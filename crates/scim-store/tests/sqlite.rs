@@ -561,3 +561,57 @@ fn acknowledged_writes_survive_kill_9() {
         );
     });
 }
+
+/// The permission bits of `path`.
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// A new database and its `-wal` and `-shm` are readable by their owner only, whatever the
+/// umask (the test process's is usually 022, which gave 0644); an existing file's mode is
+/// left alone and reported.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    let store =
+        SqliteStore::open(&path, ResourceSchemas::core(), SqliteOptions::default()).unwrap();
+    let tenant = store.create_tenant("acme").await.unwrap();
+    store
+        .issue_token(&tenant.id, "t", TokenScope::Scim)
+        .await
+        .unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("private.db{suffix}"));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    assert!(store.exposed_files().is_empty());
+    store.close();
+    drop(store);
+
+    // An existing, world-readable database keeps its mode, and is reported.
+    let shared = dir.path().join("shared.db");
+    std::fs::File::create(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store =
+        SqliteStore::open(&shared, ResourceSchemas::core(), SqliteOptions::default()).unwrap();
+    assert_eq!(mode(&shared), 0o644);
+    let exposed = store.exposed_files();
+    assert_eq!(exposed.len(), 1, "{exposed:?}");
+    assert_eq!(
+        (exposed[0].path.as_path(), exposed[0].mode),
+        (shared.as_path(), 0o644)
+    );
+    store.close();
+
+    // A missing directory is an error naming the path.
+    let missing = dir.path().join("no-such-dir").join("x.db");
+    let error = SqliteStore::open(&missing, ResourceSchemas::core(), SqliteOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no-such-dir"), "{error}");
+}

@@ -22,6 +22,12 @@
 //! per tenant generation, and a context is cached only once the transaction that built it has
 //! committed.
 //!
+//! # Files
+//!
+//! A new database is created with mode 0600 (owner only), and with it its `-wal` and `-shm`:
+//! they hold personal data and password hashes. An existing file's mode is left as it is;
+//! [`SqliteStore::exposed_files`] lists the ones others may read, for the caller to warn.
+//!
 //! # Durability
 //!
 //! See [`Durability`]: the default, [`Durability::Full`], makes an acknowledged write survive
@@ -29,6 +35,7 @@
 
 mod cascade;
 mod conn;
+mod files;
 mod migrate;
 mod query;
 mod read;
@@ -51,6 +58,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use files::ExposedFile;
 pub use migrate::LATEST as SCHEMA_VERSION;
 
 /// When a committed write is on stable storage (SQLite's `PRAGMA synchronous`, in WAL mode).
@@ -101,6 +109,7 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Arc<ReadPool>,
     contexts: Arc<ContextCache>,
+    exposed: Vec<ExposedFile>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -112,14 +121,18 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`, migrates it to the current schema
-    /// version, and starts the writer.
+    /// Opens (creating if needed, with mode 0600 on Unix) the database at `path`, migrates it
+    /// to the current schema version, and starts the writer.
     pub fn open(
         path: impl AsRef<Path>,
         schemas: ResourceSchemas,
         options: SqliteOptions,
     ) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
+        // Before SQLite creates it with the umask's mode (usually 0644), and the -wal and -shm
+        // after it.
+        files::create_private(&path)?;
+        let exposed = files::exposed(&path);
         let mut conn = conn::open_connection(&path, &options, true)?;
         migrate::migrate(&mut conn, &schemas)?;
         let writer = Writer::start(conn)?;
@@ -130,7 +143,16 @@ impl SqliteStore {
             writer,
             readers,
             contexts: Arc::new(ContextCache::default()),
+            exposed,
         })
+    }
+
+    /// The database's files that group or others could read or write when it was opened
+    /// (mode beyond 0600, e.g. a database created by an older version or copied with a
+    /// default umask). The store never loosens nor tightens an existing file's mode; the
+    /// caller should warn: `chmod 600` the files listed.
+    pub fn exposed_files(&self) -> &[ExposedFile] {
+        &self.exposed
     }
 
     /// The database file.
