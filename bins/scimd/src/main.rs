@@ -10,7 +10,9 @@
 //! Stable contract (scripts rely on it): `--database` is global (before or after the
 //! subcommand), a file path or `sqlite://` URL; `tenant create NAME` prints exactly one line,
 //! `{"tenant":"NAME","scim_base":"/t/NAME/scim/v2","token":"<secret>"}`; `serve` serves until
-//! SIGTERM or Ctrl-C. `token issue` makes a token for the SCIM endpoints (scope `scim`, the
+//! SIGTERM or Ctrl-C, and on an empty database first creates tenant `default`, whose token it
+//! writes to `--bootstrap-token-file` (default `<database>.bootstrap-token`, mode 0600) and
+//! prints only to a terminal. `token issue` makes a token for the SCIM endpoints (scope `scim`, the
 //! default, for identity providers) or for the workplace API (`--scope workplace`, for
 //! workplace administrators and booking front-ends); each is refused by the other's endpoints.
 //! Tokens issued or revoked while a server runs take effect at once, because
@@ -32,7 +34,7 @@ use scim_store::{ResourceSchemas, Store, Tenant, TokenScope, WorkplaceStore};
 use serde_json::json;
 use settings::{Database, FileConfig};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -127,6 +129,10 @@ struct ServeArgs {
         value_name = "HOST[:PORT],..."
     )]
     allowed_hosts: Vec<String>,
+    /// Where the first run writes the bootstrap token (mode 0600) [default: next to the SQLite
+    /// database, <database>.bootstrap-token; with PostgreSQL, ./scimd.bootstrap-token].
+    #[arg(long, env = "SCIMD_BOOTSTRAP_TOKEN_FILE", value_name = "PATH")]
+    bootstrap_token_file: Option<PathBuf>,
     /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
     #[arg(long, env = "SCIMD_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -274,7 +280,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     let backend = open_store(&cli, &file).await?;
     let store = backend.store();
     let result = match cli.command {
-        Command::Serve(args) => serve(store, args, &file).await,
+        Command::Serve(args) => {
+            let token_file = args
+                .bootstrap_token_file
+                .clone()
+                .or_else(|| file.server.bootstrap_token_file.clone())
+                .unwrap_or_else(|| backend.default_token_file());
+            serve(store, args, &file, &token_file).await
+        }
         Command::Migrate => {
             println!("{}", backend.describe());
             Ok(())
@@ -312,6 +325,20 @@ impl Backend {
                 "database": "postgres",
                 "schema_version": scim_store::postgres::SCHEMA_VERSION,
             }),
+        }
+    }
+
+    /// Where the first run writes the bootstrap token by default: next to the SQLite
+    /// database, whose directory the operator already keeps private (it holds the personal
+    /// data); with PostgreSQL, which has no such directory, in the working directory.
+    fn default_token_file(&self) -> PathBuf {
+        match self {
+            Backend::Sqlite(store) => {
+                let mut name = store.path().as_os_str().to_owned();
+                name.push(".bootstrap-token");
+                PathBuf::from(name)
+            }
+            Backend::Postgres(_) => PathBuf::from("scimd.bootstrap-token"),
         }
     }
 
@@ -373,9 +400,16 @@ async fn open_store(cli: &Cli, file: &FileConfig) -> Result<Backend, CliError> {
         }),
         ..SqliteOptions::default()
     };
-    Ok(Backend::Sqlite(Arc::new(SqliteStore::open(
-        &path, schemas, options,
-    )?)))
+    let store = SqliteStore::open(&path, schemas, options)?;
+    // New databases are created 0600; an older or copied one keeps its mode, so say so.
+    for exposed in store.exposed_files() {
+        tracing::warn!(
+            "{} has mode {:o}: other users may read it, and it holds personal data and password hashes; chmod 600 it",
+            exposed.path.display(),
+            exposed.mode
+        );
+    }
+    Ok(Backend::Sqlite(Arc::new(store)))
 }
 
 async fn tenant_named(store: &dyn Store, name: &str) -> Result<Tenant, CliError> {
@@ -473,6 +507,7 @@ async fn serve(
     store: Arc<dyn WorkplaceStore>,
     args: ServeArgs,
     file: &FileConfig,
+    token_file: &Path,
 ) -> Result<(), CliError> {
     let defaults = Limits::default();
     let limits = &file.limits;
@@ -584,25 +619,12 @@ async fn serve(
 
     // First run: give the operator something to connect an identity provider to.
     if store.list_tenants().await?.is_empty() {
-        let tenant = store.create_tenant("default").await?;
-        let token = store
-            .issue_token(&tenant.id, "initial", TokenScope::Scim)
-            .await?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let origin = config
             .public_base_url
             .clone()
             .unwrap_or_else(|| format!("{scheme}://{local}"));
-        println!("Created tenant \"default\". Give your identity provider:");
-        println!(
-            "  SCIM base URL: {}{}",
-            origin.trim_end_matches('/'),
-            scim_server::tenant_base_path("default")
-        );
-        println!("  Bearer token:  {}", token.secret);
-        println!(
-            "The token is shown only this once; `scimd token issue --tenant default` makes another."
-        );
+        bootstrap(&*store, token_file, &origin).await?;
     }
 
     let server = Server::new(
@@ -616,6 +638,79 @@ async fn serve(
         .await
         .map_err(explain)?;
     Ok(())
+}
+
+/// Creates tenant `default` and its first token. The token goes to `token_file` (mode 0600),
+/// not to stdout, which journald, container runtimes and CI keep where others can read it;
+/// only an operator at a terminal also sees it printed.
+async fn bootstrap(store: &dyn Store, token_file: &Path, origin: &str) -> Result<(), CliError> {
+    use std::io::{IsTerminal, Write};
+    let shown = std::path::absolute(token_file).unwrap_or_else(|_| token_file.to_owned());
+    let cannot = |e: std::io::Error| {
+        CliError::Usage(format!(
+            "cannot write the bootstrap token to {}: {e}; choose another path with --bootstrap-token-file",
+            shown.display()
+        ))
+    };
+    // A fresh file next to the target, created 0600 before the token exists (a failure here
+    // leaves no tenant behind), then renamed over the target: an existing file or link at the
+    // target is replaced, never written through.
+    let mut staging_name = token_file.as_os_str().to_owned();
+    staging_name.push(format!(".{}.tmp", std::process::id()));
+    let staging = PathBuf::from(staging_name);
+    let mut out = private_file(&staging).map_err(cannot)?;
+    let issued = async {
+        let tenant = store.create_tenant("default").await?;
+        Ok::<_, CliError>(
+            store
+                .issue_token(&tenant.id, "initial", TokenScope::Scim)
+                .await?,
+        )
+    }
+    .await;
+    let token = match issued {
+        Ok(token) => token,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staging);
+            return Err(e);
+        }
+    };
+    let written = writeln!(out, "{}", token.secret)
+        .and_then(|()| out.sync_all())
+        .and_then(|()| std::fs::rename(&staging, token_file));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&staging);
+        return Err(CliError::Usage(format!(
+            "cannot write the bootstrap token to {}: {e}; `scimd token issue --tenant default` makes one",
+            shown.display()
+        )));
+    }
+    println!("Created tenant \"default\". Give your identity provider:");
+    println!(
+        "  SCIM base URL: {}{}",
+        origin.trim_end_matches('/'),
+        scim_server::tenant_base_path("default")
+    );
+    if std::io::stdout().is_terminal() {
+        println!("  Bearer token:  {}", token.secret);
+    }
+    println!(
+        "  Bearer token file: {} (readable by this user only)",
+        shown.display()
+    );
+    println!(
+        "Delete the file once the token is in your identity provider; `scimd token issue --tenant default` makes another."
+    );
+    Ok(())
+}
+
+/// Creates `path` readable and writable by its owner only; fails if anything is there.
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 /// A server error in the words of scimd's settings: the server crate names its

@@ -26,6 +26,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// public_url = "https://scim.example.com"
 /// allowed_hosts = ["scim.example.com", "10.0.0.5:8443"]   # Host values accepted (421 otherwise)
 /// log_format = "json"                     # or "text"
+/// bootstrap_token_file = "/var/lib/scimd/bootstrap-token"   # first run's token, mode 0600
 /// tls_cert = "/etc/scimd/cert.pem"
 /// tls_key = "/etc/scimd/key.pem"
 /// trusted_proxies = ["10.0.0.0/8", "2001:db8::/32"]   # load balancers: no per-address cap
@@ -94,6 +95,8 @@ pub struct ServerSection {
     pub allowed_hosts: Option<Vec<String>>,
     /// `json` or `text`.
     pub log_format: Option<String>,
+    /// Where the first run writes the bootstrap token.
+    pub bootstrap_token_file: Option<PathBuf>,
     /// TLS certificate chain (PEM).
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).

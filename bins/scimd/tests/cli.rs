@@ -343,10 +343,22 @@ async fn cli_tokens_take_effect_on_a_running_server() {
     assert!(status.success(), "scimd exits 0 on SIGTERM: {status:?}");
 }
 
+/// The permission bits of `path`.
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// The first serve creates tenant `default`; its token goes to a file readable by scimd's
+/// user only, never to a stdout that is not a terminal (journald and container runtimes keep
+/// stdout); the database and its -wal and -shm are readable by their owner only.
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_serve_creates_the_default_tenant() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("first.db");
+    let token_file = dir.path().join("first.db.bootstrap-token");
     let mut server = Running::start(&db, &[]);
     // Read the announcement printed before serving.
     let mut stdout = server.child.stdout.take().unwrap();
@@ -354,7 +366,7 @@ async fn first_serve_creates_the_default_tenant() {
         use std::io::Read;
         let mut text = String::new();
         let mut buf = [0u8; 512];
-        while !text.contains("shown only this once") {
+        while !text.contains("makes another") {
             match stdout.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
@@ -366,17 +378,34 @@ async fn first_serve_creates_the_default_tenant() {
     .unwrap();
     let base = format!("http://{}/t/default/scim/v2", server.addr);
     assert!(text.contains(&base), "{text}");
-    let token = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Bearer token:"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let c = Client::new(server.addr, "default", &token);
+    assert!(
+        !text.contains("scimd_"),
+        "a token on a piped stdout: {text}"
+    );
+    assert!(
+        text.contains(&token_file.display().to_string()),
+        "the token file's path is printed: {text}"
+    );
+    assert_eq!(mode(&token_file), 0o600);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let token = token.trim_end();
+    assert!(
+        token.starts_with("scimd_") && !token.contains('\n'),
+        "{token:?}"
+    );
+    let c = Client::new(server.addr, "default", token);
     assert_eq!(c.get("/ServiceProviderConfig").await.status, 200);
+    let user =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "first"});
+    assert_eq!(c.post("/Users", &user).await.status, 201);
+    // After a write, while the server runs: the database, its log and its shared memory.
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("first.db{suffix}"));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
     assert!(server.terminate().success());
 
-    // The second serve creates nothing and prints no token.
+    // The second serve creates nothing, prints no token, and leaves the file alone.
     let mut again = Running::start(&db, &[]);
     assert!(again.terminate().success());
     let mut rest = String::new();
@@ -389,6 +418,69 @@ async fn first_serve_creates_the_default_tenant() {
         .read_to_string(&mut rest)
         .unwrap();
     assert!(!rest.contains("Bearer token"), "{rest}");
+    assert_eq!(
+        std::fs::read_to_string(&token_file).unwrap().trim_end(),
+        token
+    );
+
+    // --bootstrap-token-file puts it elsewhere; a path scimd cannot write stops the first
+    // serve before it creates the tenant.
+    let other_db = dir.path().join("other.db");
+    let unwritable = dir.path().join("no-such-dir").join("token");
+    let refused = scimd(&[
+        "--database",
+        other_db.to_str().unwrap(),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--bootstrap-token-file",
+        unwritable.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--bootstrap-token-file"), "{stderr}");
+    let tenants = ok_stdout(&scimd(&[
+        "--database",
+        other_db.to_str().unwrap(),
+        "tenant",
+        "list",
+    ]));
+    assert!(tenants.is_empty(), "{tenants}");
+    let chosen = dir.path().join("chosen-token");
+    let mut elsewhere = Running::launch(
+        other_db.to_str().unwrap(),
+        &["--bootstrap-token-file", chosen.to_str().unwrap()],
+        &[],
+        Stdio::null(),
+    );
+    assert!(elsewhere.terminate().success());
+    assert_eq!(mode(&chosen), 0o600);
+    assert!(
+        std::fs::read_to_string(&chosen)
+            .unwrap()
+            .starts_with("scimd_")
+    );
+    assert!(!dir.path().join("other.db.bootstrap-token").exists());
+}
+
+/// An existing database others can read is left as it is, with a warning naming it.
+#[cfg(unix)]
+#[test]
+fn a_world_readable_database_is_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("open.db");
+    ok_stdout(&scimd(&["--database", db.to_str().unwrap(), "migrate"]));
+    assert_eq!(mode(&db), 0o600);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = scimd(&["--database", db.to_str().unwrap(), "tenant", "list"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("open.db") && stderr.contains("644") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+    assert_eq!(mode(&db), 0o644, "never changed behind the operator's back");
 }
 
 /// `GET /t/{tenant}/scim/v2/ServiceProviderConfig` with `Host: host`; the status and body.
