@@ -100,7 +100,8 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve SCIM until SIGTERM or Ctrl-C.
-    Serve(ServeArgs),
+    // Boxed: the serve flags outweigh every other command's many times over.
+    Serve(Box<ServeArgs>),
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -286,7 +287,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 .clone()
                 .or_else(|| file.server.bootstrap_token_file.clone())
                 .unwrap_or_else(|| backend.default_token_file());
-            serve(store, args, &file, &token_file).await
+            serve(store, *args, &file, &token_file).await
         }
         Command::Migrate => {
             println!("{}", backend.describe());
