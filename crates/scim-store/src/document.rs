@@ -103,8 +103,43 @@ pub fn prepare(kind: ResourceKind, schema: &ResourceSchema, document: Value) -> 
 /// Whether `text` is an argon2id hash in the PHC string format
 /// (`$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>`): the only form a `password` is stored in.
 pub fn is_password_hash(text: &str) -> bool {
-    password_hash::PasswordHash::new(text)
+    argon2::password_hash::PasswordHash::new(text)
         .is_ok_and(|h| h.algorithm.as_str() == "argon2id" && h.salt.is_some() && h.hash.is_some())
+}
+
+/// For a migration: replaces the clear-text `password` an older scimd stored in a User's
+/// document (a dialect spelling it failed to hash) by its argon2id hash, so that no clear text
+/// stays at rest and later writes of that User pass [`prepare`]'s check. A password that is not
+/// a string cannot be hashed and is removed. Returns whether the document changed.
+pub fn hash_stored_password(document: &mut Value) -> Result<bool> {
+    let Some(object) = document.as_object_mut() else {
+        return Ok(false);
+    };
+    let clear = match object.get("password") {
+        None | Some(Value::Null) => return Ok(false),
+        Some(Value::String(text)) if is_password_hash(text) => return Ok(false),
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(_) => None,
+    };
+    match clear {
+        Some(clear) => {
+            let mut salt = [0u8; 16];
+            getrandom::fill(&mut salt).map_err(|e| StoreError::backend(format!("OS RNG: {e}")))?;
+            let salt = argon2::password_hash::SaltString::encode_b64(&salt)
+                .map_err(|e| StoreError::backend(format!("password salt: {e}")))?;
+            let hash = argon2::password_hash::PasswordHasher::hash_password(
+                &argon2::Argon2::default(),
+                clear.as_bytes(),
+                &salt,
+            )
+            .map_err(|e| StoreError::backend(format!("hashing a stored password: {e}")))?;
+            object.insert("password".to_owned(), Value::String(hash.to_string()));
+        }
+        None => {
+            object.shift_remove("password");
+        }
+    }
+    Ok(true)
 }
 
 /// A User's `password` (RFC 7643 section 4.1.1) is stored only as an argon2id hash: the store

@@ -1410,3 +1410,81 @@ mod tls {
         );
     }
 }
+
+/// Clear-text passwords an older scimd stored (PATCH dialect spellings it did not hash) are
+/// hashed by migration 4, in the document and in `attrs`, so none stays in the tables and the
+/// User can be written again (the store now refuses a clear password on every write).
+#[test]
+fn clear_passwords_of_older_versions_are_hashed_on_migration() {
+    if postgres_missing() {
+        return;
+    }
+    let schema = Schema::new();
+    let url = url();
+    let store = schema.connect(testkit::schemas());
+    schema.runtime.block_on(async {
+        let ctx = WriteContext::actor("test");
+        let t = store.create_tenant("legacy").await.unwrap();
+        let u = store
+            .create(
+                &t.id,
+                ResourceKind::User,
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                       "userName": "leaver", "active": true}),
+                &ctx,
+            )
+            .await
+            .unwrap();
+        // What the older server left: the password in clear text, migration 4 not applied.
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "UPDATE {s}.resources SET doc = jsonb_set(doc::jsonb, '{{password}}', '\"v10-clear\"')::text, \
+                 attrs = jsonb_set(attrs, '{{password}}', '\"v10-clear\"'); \
+                 DELETE FROM {s}.scimd_migrations WHERE version = 4;",
+                s = schema.name
+            ))
+            .await
+            .unwrap();
+        drop(store);
+        let store = PostgresStore::connect(&url, testkit::schemas(), schema.options())
+            .await
+            .unwrap();
+        let deactivate = scim_patch::PatchRequest::from_json(
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "active", "value": false}]}),
+            &scim_patch::PatchOptions::default(),
+        )
+        .unwrap();
+        let patched = store
+            .patch(
+                &t.id,
+                ResourceKind::User,
+                &u.id,
+                &deactivate,
+                &PatchSettings::default(),
+                None,
+                &ctx,
+                Members::Include,
+            )
+            .await
+            .unwrap();
+        assert_eq!(patched.resource.document["active"], json!(false));
+        let password = patched.resource.document["password"].as_str().unwrap();
+        assert!(password.starts_with("$argon2id$v=19$"), "{password}");
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT string_agg(r::text, '') FROM {}.resources r",
+                    schema.name
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert!(!row.get::<_, String>(0).contains("v10-clear"));
+    });
+}

@@ -615,3 +615,75 @@ async fn database_files_are_private() {
         .to_string();
     assert!(error.contains("no-such-dir"), "{error}");
 }
+
+/// Clear-text passwords an older scimd stored (PATCH dialect spellings it did not hash) are
+/// hashed by the migration to version 7, so none stays at rest and the User can be written
+/// again (the store now refuses a clear password on every write, a deactivation included).
+#[test]
+fn clear_passwords_of_older_versions_are_hashed_on_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("legacy.db");
+    let (tenant, id) = {
+        let store = SqliteStore::open(&path, testkit::schemas(), SqliteOptions::default()).unwrap();
+        runtime().block_on(async {
+            let t = store.create_tenant("legacy").await.unwrap();
+            let u = store
+                .create(
+                    &t.id,
+                    ResourceKind::User,
+                    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                           "userName": "leaver", "active": true}),
+                    &WriteContext::actor("test"),
+                )
+                .await
+                .unwrap();
+            (t.name, u.id)
+        })
+    };
+    {
+        // What the older server left: the password in clear text, schema version 6.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE resources SET doc = json_set(doc, '$.password', 'v10-clear') WHERE id = ?1",
+            [&id],
+        )
+        .unwrap();
+        conn.execute_batch("PRAGMA user_version = 6;").unwrap();
+    }
+    let store = SqliteStore::open(&path, testkit::schemas(), SqliteOptions::default()).unwrap();
+    runtime().block_on(async {
+        let t = store.tenant_by_name(&tenant).await.unwrap().unwrap();
+        let deactivate = scim_patch::PatchRequest::from_json(
+            &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "active", "value": false}]}),
+            &scim_patch::PatchOptions::default(),
+        )
+        .unwrap();
+        let patched = store
+            .patch(
+                &t.id,
+                ResourceKind::User,
+                &id,
+                &deactivate,
+                &scim_store::PatchSettings::default(),
+                None,
+                &WriteContext::actor("test"),
+                Members::Include,
+            )
+            .await
+            .unwrap();
+        assert_eq!(patched.resource.document["active"], json!(false));
+        let password = patched.resource.document["password"].as_str().unwrap();
+        assert!(password.starts_with("$argon2id$v=19$"), "{password}");
+    });
+    store.close();
+    drop(store);
+    let mut stored = Vec::new();
+    for name in ["legacy.db", "legacy.db-wal"] {
+        stored.extend(std::fs::read(dir.path().join(name)).unwrap_or_default());
+    }
+    assert!(
+        !String::from_utf8_lossy(&stored).contains("v10-clear"),
+        "the clear text is gone from the database file"
+    );
+}

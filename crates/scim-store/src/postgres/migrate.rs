@@ -12,14 +12,14 @@
 //! misread.
 
 use super::{Fail, PgResult};
-use crate::document::{now, to_nanos};
+use crate::document::{self, now, to_nanos};
 use crate::error::{Result, StoreError};
-use crate::types::ResourceSchemas;
+use crate::types::{ResourceKind, ResourceSchemas};
 use deadpool_postgres::Pool;
 use tokio_postgres::error::SqlState;
 
 /// The schema version this build writes.
-pub const LATEST: i32 = 3;
+pub const LATEST: i32 = 4;
 
 /// Version 1: tenants, tokens, resources with their hot columns, side tables for multi-valued
 /// indexed values and `uniqueness: server` values, membership rows, events.
@@ -219,6 +219,12 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         V2,
     ),
     (3, "feed entries by person", V3),
+    // The work is done in Rust after this statement: see `hash_clear_passwords`.
+    (
+        4,
+        "passwords stored in clear text by older versions are hashed",
+        "SELECT 1",
+    ),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS scimd_migrations (
@@ -292,6 +298,9 @@ async fn try_migrate(pool: &Pool) -> PgResult<()> {
             continue;
         }
         tx.batch_execute(sql).await?;
+        if version == 4 {
+            hash_clear_passwords(&tx).await?;
+        }
         if version == 1 {
             let opclass = gin_opclass(&tx).await?;
             tx.batch_execute(&V1_GIN.replace("{opclass}", opclass))
@@ -304,5 +313,37 @@ async fn try_migrate(pool: &Pool) -> PgResult<()> {
         .await?;
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// Version 4: the passwords an older scimd stored in clear text (PATCH dialect spellings it did
+/// not hash) are replaced by their argon2id hashes, in the served document and in its `attrs`.
+/// Only Users holding a password that is not a hash are read.
+async fn hash_clear_passwords(tx: &deadpool_postgres::Transaction<'_>) -> PgResult<()> {
+    let rows = tx
+        .query(
+            "SELECT rid, doc FROM resources WHERE kind = $1 AND attrs ? 'password' \
+             AND (jsonb_typeof(attrs -> 'password') <> 'string' \
+                  OR left(attrs ->> 'password', 10) <> '$argon2id$')",
+            &[&(ResourceKind::User.code() as i16)],
+        )
+        .await?;
+    for row in rows {
+        let rid: i64 = row.try_get(0)?;
+        let doc: String = row.try_get(1)?;
+        let mut value: serde_json::Value = serde_json::from_str(&doc)
+            .map_err(|e| StoreError::Backend(format!("resource {rid} holds invalid JSON: {e}")))?;
+        if !document::hash_stored_password(&mut value)? {
+            continue;
+        }
+        let password = value.get("password").cloned();
+        tx.execute(
+            "UPDATE resources SET doc = $1, attrs = CASE WHEN $2::jsonb IS NULL \
+             THEN attrs - 'password' ELSE jsonb_set(attrs, '{password}', $2::jsonb) END \
+             WHERE rid = $3",
+            &[&value.to_string(), &password, &rid],
+        )
+        .await?;
+    }
     Ok(())
 }

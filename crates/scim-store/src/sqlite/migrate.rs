@@ -14,7 +14,7 @@ use rusqlite::{Connection, params};
 pub(crate) const APPLICATION_ID: i32 = 0x5343_494d;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const LATEST: i64 = 6;
+pub const LATEST: i64 = 7;
 
 /// Version 1: tenants, tokens, resources with their hot columns, membership rows, events.
 pub(crate) const V1: &str = r#"
@@ -249,12 +249,49 @@ pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Resul
             4 => tx.execute_batch(V4)?,
             5 => tx.execute_batch(V5)?,
             6 => tx.execute_batch(V6)?,
+            7 => hash_clear_passwords(&tx)?,
             _ => unreachable_version(target)?,
         }
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.pragma_update(None, "user_version", target)?;
         tx.commit()?;
+        if target == 7 {
+            // Version 7 rewrote clear-text passwords: copy the new pages into the database
+            // file and empty the WAL, so that no older frame holding the clear text survives.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
     }
+    Ok(())
+}
+
+/// Version 7: the passwords an older scimd stored in clear text (PATCH dialect spellings it did
+/// not hash) are replaced by their argon2id hashes. Only Users holding a password that is not a
+/// hash are read, so on a database without any this is one indexed scan.
+fn hash_clear_passwords(conn: &Connection) -> Result<()> {
+    let mut select = conn.prepare(
+        "SELECT rid, doc FROM resources WHERE kind = ?1 \
+         AND json_extract(doc, '$.password') IS NOT NULL \
+         AND (json_type(doc, '$.password') <> 'text' \
+              OR substr(json_extract(doc, '$.password'), 1, 10) <> '$argon2id$')",
+    )?;
+    let rows: Vec<(i64, String)> = select
+        .query_map([ResourceKind::User.code()], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<std::result::Result<_, _>>()?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // The old cell must not stay readable in the page's free space: zero what is overwritten.
+    conn.pragma_update(None, "secure_delete", true)?;
+    let mut update = conn.prepare("UPDATE resources SET doc = ?1 WHERE rid = ?2")?;
+    for (rid, doc) in rows {
+        let mut value: serde_json::Value = serde_json::from_str(&doc)
+            .map_err(|e| StoreError::Backend(format!("resource {rid} holds invalid JSON: {e}")))?;
+        if document::hash_stored_password(&mut value)? {
+            update.execute(params![value.to_string(), rid])?;
+        }
+    }
+    drop(update);
+    conn.pragma_update(None, "secure_delete", false)?;
     Ok(())
 }
 
