@@ -177,6 +177,23 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// The context of `key` inside the value of `extension`'s whole object: errors point at
+    /// `…value.<key>`, and the key is read as the extension's attribute.
+    pub(crate) fn extension_key(&self, extension: &Schema, key: &str) -> Cx<'a> {
+        let at = Location {
+            operation: self.value_at.operation,
+            member: format!("{}.{key}", self.value_at.member),
+        };
+        Cx {
+            op: self.op,
+            options: self.options,
+            value_at: at.clone(),
+            path_at: at,
+            path_text: format!("{}:{key}", extension.id),
+            pathless: true,
+        }
+    }
+
     fn lenient(&self) -> bool {
         self.options.lenient_dialects()
     }
@@ -632,18 +649,7 @@ impl<'a> Engine<'a> {
         // Python clients built on scim2-models name the extension inside its own object.
         let attributes = scim_schema::validate::without_own_schemas(attributes, &extension.id);
         for (key, v) in attributes.iter() {
-            let at = Location {
-                operation: cx.value_at.operation,
-                member: format!("{}.{key}", cx.value_at.member),
-            };
-            let inner = Cx {
-                op: cx.op,
-                options: cx.options,
-                value_at: at.clone(),
-                path_at: at,
-                path_text: format!("{}:{key}", extension.id),
-                pathless: true,
-            };
+            let inner = cx.extension_key(extension, key);
             let path = self.key_path(&inner, key, Some(extension))?;
             let target = self.resolve(&path, &inner)?;
             self.apply_target(&inner, &target, Some(v))?;

@@ -123,18 +123,7 @@ fn collect<'r, 's>(
                 if key.eq_ignore_ascii_case("schemas") {
                     continue;
                 }
-                let at = Location {
-                    operation: cx.value_at.operation,
-                    member: format!("{}.{key}", cx.value_at.member),
-                };
-                let inner = Cx {
-                    op: cx.op,
-                    options: cx.options,
-                    value_at: at.clone(),
-                    path_at: at,
-                    path_text: format!("{}:{key}", extension.id),
-                    pathless: true,
-                };
+                let inner = cx.extension_key(extension, key);
                 let path = engine.key_path(&inner, key, Some(extension))?;
                 let target = engine.resolve(&path, &inner)?;
                 collect(engine, &inner, target, value, found)?;

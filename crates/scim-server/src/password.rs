@@ -18,7 +18,6 @@
 //!   every tenant's writes.
 
 use crate::error::ApiError;
-use argon2::password_hash::{PasswordHasher, SaltString};
 use scim_schema::{AttrLocation, AttrPath, ResourceSchema};
 use serde_json::Value;
 use std::sync::Arc;
@@ -67,26 +66,18 @@ impl Hasher {
     }
 }
 
-/// Hashes one clear-text password with argon2id (default parameters: 19 MiB, 2 passes).
+/// Hashes one clear-text password as the store keeps it ([`scim_store::document::hash_password`]).
 fn hash(clear: &str) -> Result<String, ApiError> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| {
-        tracing::error!(error = %e, "OS RNG failed");
-        ApiError::new(
-            http::StatusCode::INTERNAL_SERVER_ERROR,
-            "could not hash the password",
-        )
-    })?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| {
-        ApiError::new(
-            http::StatusCode::INTERNAL_SERVER_ERROR,
-            format!("password salt: {e}"),
-        )
-    })?;
-    argon2::Argon2::default()
-        .hash_password(clear.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| ApiError::invalid_value(format!("password: cannot be hashed: {e}")))
+    scim_store::document::hash_password(clear).map_err(|e| match e {
+        scim_store::StoreError::Backend(cause) => {
+            tracing::error!(error = %cause, "password hashing failed");
+            ApiError::new(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "could not hash the password",
+            )
+        }
+        other => ApiError::invalid_value(other.to_string()),
+    })
 }
 
 /// Whether a top-level key of a User document names the core `password` (any case, with or

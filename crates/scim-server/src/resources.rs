@@ -139,14 +139,7 @@ impl AppState {
         if let Some(single) = condition.single_version() {
             return Ok(single);
         }
-        let current = self
-            .timed(
-                "get",
-                self.store.get(&ctx.tenant.id, kind, id, Members::Exclude),
-            )
-            .await
-            .map_err(|e| from_store(e, &ctx.request_id))?
-            .ok_or_else(|| not_found(kind, id))?;
+        let current = self.existing(ctx, kind, id, Members::Exclude).await?;
         if condition.matches(current.version) {
             Ok(Some(current.version))
         } else {
@@ -155,6 +148,20 @@ impl AppState {
                 current.etag()
             )))
         }
+    }
+
+    /// The resource `id`, or 404.
+    async fn existing(
+        &self,
+        ctx: &Ctx,
+        kind: ResourceKind,
+        id: &str,
+        members: Members,
+    ) -> Result<StoredResource, ApiError> {
+        self.timed("get", self.store.get(&ctx.tenant.id, kind, id, members))
+            .await
+            .map_err(|e| from_store(e, &ctx.request_id))?
+            .ok_or_else(|| not_found(kind, id))
     }
 
     fn store_error(&self, ctx: &Ctx, e: scim_store::StoreError) -> ApiError {
@@ -211,14 +218,7 @@ impl AppState {
                 "the request body must be a JSON object (a SCIM resource)",
             ));
         }
-        let existing = self
-            .timed(
-                "get",
-                self.store.get(&ctx.tenant.id, kind, id, Members::Exclude),
-            )
-            .await
-            .map_err(|e| from_store(e, &ctx.request_id))?
-            .ok_or_else(|| not_found(kind, id))?;
+        let existing = self.existing(ctx, kind, id, Members::Exclude).await?;
         let expected = match condition {
             None => None,
             Some(c) if c.matches(existing.version) => Some(existing.version),
@@ -323,14 +323,7 @@ impl AppState {
             return Ok(());
         };
         let clear = std::mem::replace(slot, Value::String(password::PLACEHOLDER.into()));
-        let current = self
-            .timed(
-                "get",
-                self.store.get(&ctx.tenant.id, kind, id, Members::Exclude),
-            )
-            .await
-            .map_err(|e| from_store(e, &ctx.request_id))?
-            .ok_or_else(|| not_found(kind, id))?;
+        let current = self.existing(ctx, kind, id, Members::Exclude).await?;
         let outcome = scim_patch::apply(&current.document, schema, request, options)?;
         validate::for_replace(
             schema,
@@ -394,11 +387,7 @@ impl AppState {
         } else {
             self.members_for(kind, &selection)
         };
-        let mut found = self
-            .timed("get", self.store.get(&ctx.tenant.id, kind, id, members))
-            .await
-            .map_err(|e| from_store(e, &ctx.request_id))?
-            .ok_or_else(|| not_found(kind, id))?;
+        let mut found = self.existing(ctx, kind, id, members).await?;
         if let Some(condition) = if_none_match {
             if condition.matches(found.version) {
                 return Ok(response::with_etag(
@@ -408,11 +397,7 @@ impl AppState {
             }
             let wanted = self.members_for(kind, &selection);
             if wanted == Members::Include && kind == ResourceKind::Group {
-                found = self
-                    .timed("get", self.store.get(&ctx.tenant.id, kind, id, wanted))
-                    .await
-                    .map_err(|e| from_store(e, &ctx.request_id))?
-                    .ok_or_else(|| not_found(kind, id))?;
+                found = self.existing(ctx, kind, id, wanted).await?;
             }
         }
         Ok(self.resource_response(ctx, StatusCode::OK, found, &selection))

@@ -211,7 +211,7 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     // Shut down while the request is in flight, then let the client finish it.
-    let handle = server.handle.take().unwrap();
+    let handle = server.serving.handle.take().unwrap();
     server.stop().await;
     stream.write_all(&body[5..]).await.unwrap();
     let answer = read_all(&mut stream, Duration::from_secs(5)).await;

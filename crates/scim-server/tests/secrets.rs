@@ -20,10 +20,10 @@
 mod common;
 
 use common::client::{self, Client, Reply};
-use common::{PATCH_OP, USER, assert_error, user};
+use common::{PATCH_OP, Serving, USER, assert_error, user};
 use http::Method;
 use proptest::prelude::*;
-use scim_server::{Server, ServerConfig};
+use scim_server::ServerConfig;
 use scim_store::postgres::{PostgresOptions, PostgresStore};
 use scim_store::sqlite::{SqliteOptions, SqliteStore};
 use scim_store::{ResourceSchemas, TokenScope, WorkplaceStore};
@@ -32,7 +32,6 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
 
 const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 const PG_URL_VAR: &str = "SCIMD_TEST_POSTGRES_URL";
@@ -51,8 +50,7 @@ struct Served {
     scim: Client,
     workplace_token: String,
     backend: Backend,
-    shutdown: Option<oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<()>>,
+    serving: Serving,
 }
 
 impl Served {
@@ -66,31 +64,13 @@ impl Served {
             .issue_token(&tenant.id, "desk-app", TokenScope::Workplace)
             .await
             .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = Server::new(
-            store,
-            scim_schema::SchemaRegistry::new(),
-            ServerConfig::default(),
-            None,
-        )
-        .unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(async move {
-            server
-                .run(listener, async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-        });
+        let serving = Serving::start(store, ServerConfig::default()).await;
         Served {
-            addr,
-            scim: Client::new(addr, "acme", &scim.secret),
+            addr: serving.addr,
+            scim: Client::new(serving.addr, "acme", &scim.secret),
             workplace_token: workplace.secret,
             backend,
-            shutdown: Some(tx),
-            handle: Some(handle),
+            serving,
         }
     }
 
@@ -181,12 +161,7 @@ impl Served {
     }
 
     async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(handle) = self.handle.take() {
-            handle.await.unwrap();
-        }
+        self.serving.stop().await;
         if let Backend::Postgres { url, schema } = &self.backend {
             admin(url, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                 .await

@@ -15,9 +15,9 @@
 mod common;
 
 use common::client::send;
-use common::{TestServer, assert_error, user};
+use common::{Serving, TestServer, assert_error, user};
 use http::Method;
-use scim_server::{Server, ServerConfig};
+use scim_server::ServerConfig;
 use scim_store::sqlite::{SqliteOptions, SqliteStore};
 use scim_store::{ResourceSchemas, Store, TokenScope, WorkplaceStore};
 use serde_json::json;
@@ -113,24 +113,12 @@ async fn a_full_disk_is_503_reads_go_on_and_writes_come_back() {
         .issue_token(&tenant.id, "test", TokenScope::Scim)
         .await
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = Server::new(
+    let mut serving = Serving::start(
         store.clone() as Arc<dyn WorkplaceStore>,
-        scim_schema::SchemaRegistry::new(),
         ServerConfig::default(),
-        None,
     )
-    .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        server
-            .run(listener, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
+    .await;
+    let addr = serving.addr;
     let client = common::client::Client::new(addr, "acme", &token.secret);
 
     let first = client.post("/Users", &user("first")).await;
@@ -179,8 +167,7 @@ async fn a_full_disk_is_503_reads_go_on_and_writes_come_back() {
     assert_eq!(reply.status, 201, "{:?}", reply.body);
     assert_eq!(client.get(&format!("/Users/{first_id}")).await.status, 200);
 
-    let _ = stop.send(());
-    handle.await.unwrap();
+    serving.stop().await;
     store.close();
     drop(mount);
 }

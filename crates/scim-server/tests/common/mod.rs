@@ -17,13 +17,51 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The real server over any store, on an ephemeral loopback port, until [`Serving::stop`].
+pub struct Serving {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    pub handle: Option<JoinHandle<()>>,
+}
+
+impl Serving {
+    pub async fn start(store: Arc<dyn WorkplaceStore>, config: ServerConfig) -> Serving {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = Server::new(store, scim_schema::SchemaRegistry::new(), config, None).unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            server
+                .run(listener, async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        Serving {
+            addr,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Signals shutdown and waits for the server to return.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.unwrap();
+        }
+    }
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub store: Arc<SqliteStore>,
     pub client: Client,
     pub tenant: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    pub handle: Option<JoinHandle<()>>,
+    pub serving: Serving,
     _dir: tempfile::TempDir,
 }
 
@@ -47,31 +85,13 @@ impl TestServer {
             .issue_token(&tenant.id, "test", TokenScope::Scim)
             .await
             .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = Server::new(
-            store.clone() as Arc<dyn WorkplaceStore>,
-            scim_schema::SchemaRegistry::new(),
-            config,
-            None,
-        )
-        .unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(async move {
-            server
-                .run(listener, async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-        });
+        let serving = Serving::start(store.clone() as Arc<dyn WorkplaceStore>, config).await;
         TestServer {
-            addr,
+            addr: serving.addr,
             store,
-            client: Client::new(addr, "acme", &token.secret),
+            client: Client::new(serving.addr, "acme", &token.secret),
             tenant: "acme".into(),
-            shutdown: Some(tx),
-            handle: Some(handle),
+            serving,
             _dir: dir,
         }
     }
@@ -89,12 +109,7 @@ impl TestServer {
 
     /// Signals shutdown and waits for the server to return.
     pub async fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(handle) = self.handle.take() {
-            handle.await.unwrap();
-        }
+        self.serving.stop().await;
     }
 }
 
