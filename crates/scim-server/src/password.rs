@@ -18,7 +18,7 @@
 //!   every tenant's writes.
 
 use crate::error::ApiError;
-use scim_schema::{AttrLocation, AttrPath, ResourceSchema};
+use scim_schema::ResourceSchema;
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -80,19 +80,6 @@ fn hash(clear: &str) -> Result<String, ApiError> {
     })
 }
 
-/// Whether a top-level key of a User document names the core `password` (any case, with or
-/// without the core schema's URN, with surrounding blanks).
-fn is_password_key(schema: &ResourceSchema, key: &str) -> bool {
-    AttrPath::parse(key.trim())
-        .ok()
-        .and_then(|path| schema.resolve(&path))
-        .is_some_and(|r| {
-            r.location == AttrLocation::TopLevel
-                && r.sub_attribute.is_none()
-                && r.attribute.name == "password"
-        })
-}
-
 /// The clear-text password a validated User document carries, checked: `None` when it has
 /// none (or `null`); 400 `invalidValue` when it is not a string or is given twice.
 pub(crate) fn password_in_document<'d>(
@@ -104,7 +91,7 @@ pub(crate) fn password_in_document<'d>(
     };
     let mut found = object
         .iter_mut()
-        .filter(|(key, _)| is_password_key(schema, key))
+        .filter(|(key, _)| scim_store::document::is_password_key(schema, key))
         .map(|(_, value)| value)
         .filter(|value| !value.is_null());
     let Some(first) = found.next() else {

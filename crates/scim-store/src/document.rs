@@ -123,6 +123,28 @@ pub fn hash_password(clear: &str) -> Result<String> {
         .map_err(|e| StoreError::invalid_value(format!("password: cannot be hashed: {e}")))
 }
 
+/// Whether a top-level key of a User document names the core `password` (RFC 7643 section
+/// 4.1.1): any case, with or without the core schema's URN, with surrounding blanks.
+pub fn is_password_key(schema: &ResourceSchema, key: &str) -> bool {
+    const NAME: &str = "password";
+    let key = key.trim();
+    // Every spelling ends with the name: most keys are ruled out without parsing them (this
+    // runs for every key of every User write, inside a backend's writer).
+    let ends_with_name = key.len() >= NAME.len()
+        && key
+            .get(key.len() - NAME.len()..)
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(NAME));
+    ends_with_name
+        && AttrPath::parse(key)
+            .ok()
+            .and_then(|path| schema.resolve(&path))
+            .is_some_and(|r| {
+                r.location == AttrLocation::TopLevel
+                    && r.sub_attribute.is_none()
+                    && r.attribute.name == NAME
+            })
+}
+
 /// For a migration: replaces the clear-text `password` an older scimd stored in a User's
 /// document (a dialect spelling it failed to hash) by its argon2id hash, so that no clear text
 /// stays at rest and later writes of that User pass [`prepare`]'s check. A password that is not
@@ -155,16 +177,7 @@ pub fn hash_stored_password(document: &mut Value) -> Result<bool> {
 /// its own threads), never the store's: the writer is shared by every tenant.
 fn check_password(schema: &ResourceSchema, body: &Map<String, Value>) -> Result<()> {
     for (key, value) in body {
-        let is_password = key != "schemas"
-            && AttrPath::parse(key.trim())
-                .ok()
-                .and_then(|path| schema.resolve(&path))
-                .is_some_and(|r| {
-                    r.location == AttrLocation::TopLevel
-                        && r.sub_attribute.is_none()
-                        && r.attribute.name == "password"
-                });
-        if !is_password {
+        if !is_password_key(schema, key) {
             continue;
         }
         match value {
