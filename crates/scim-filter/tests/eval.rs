@@ -32,8 +32,10 @@ fn workplace_extension() -> Schema {
             { "name": "accessZones", "type": "string", "multiValued": true },
             { "name": "lockers", "type": "complex", "multiValued": true, "subAttributes": [
                 { "name": "number", "type": "integer" },
-                { "name": "bank", "type": "string" }
-            ] }
+                { "name": "bank", "type": "string" },
+                { "name": "code", "type": "string", "returned": "never" }
+            ] },
+            { "name": "doorPin", "type": "string", "mutability": "writeOnly", "returned": "never" }
         ]
     }))
     .expect("the workplace extension is a valid schema")
@@ -1088,3 +1090,33 @@ const BENCH_FILTERS: [&str; 13] = [
     r#"emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp" and value co "@foo.com"]"#,
     r#"not (active eq false) and (meta.created ge "2020-01-01T00:00:00Z" or (displayName sw "A" and not (nickName pr)))"#,
 ];
+
+/// A secret attribute (`returned: never` or `writeOnly`, RFC 7643 section 7) cannot be filtered
+/// on, wherever it is: the core `password`, a custom extension's attribute, a sub-attribute, in
+/// a value filter, under `not`, in either filter mode. Each would be an oracle for the value.
+#[test]
+fn secret_attributes_cannot_be_filtered_on() {
+    for text in [
+        "password eq \"hunter2\"",
+        "password pr",
+        "urn:ietf:params:scim:schemas:core:2.0:User:password sw \"$argon2id$\"",
+        "doorPin eq \"1234\"",
+        "urn:example:params:scim:schemas:extension:workplace:2.0:User:doorPin gt \"0\"",
+        "lockers.code sw \"9\"",
+        "lockers[bank eq \"A\" and code eq \"0000\"]",
+        "userName pr and not (password co \"a\")",
+    ] {
+        let filter = scim_filter::parse_filter(text).unwrap();
+        for mode in [UnknownAttributes::Strict, UnknownAttributes::Lenient] {
+            let err = scim_filter::eval::check(&filter, &SCHEMA, mode).unwrap_err();
+            assert!(
+                matches!(err, FilterError::NotApplicable { .. }),
+                "{text}: {err:?}"
+            );
+            assert!(err.to_string().contains("never returned"), "{text}: {err}");
+        }
+    }
+    // The same attributes' neighbours still filter.
+    let fine = scim_filter::parse_filter("lockers[bank eq \"A\"] and userName pr").unwrap();
+    scim_filter::eval::check(&fine, &SCHEMA, UnknownAttributes::Strict).unwrap();
+}
