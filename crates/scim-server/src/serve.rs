@@ -254,7 +254,7 @@ async fn serve_connection<I>(
             let in_flight = activity.begin();
             let state = state.clone();
             async move {
-                let response = state.handle(req).await;
+                let response = state.handle(req, peer).await;
                 Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, in_flight)))
             }
         })

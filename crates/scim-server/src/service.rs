@@ -15,6 +15,7 @@ use scim_schema::{
 };
 use scim_store::{ResourceKind, StoreError, Tenant, TokenScope, WorkplaceStore, WriteContext};
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -61,6 +62,8 @@ pub(crate) struct Ctx {
     pub tenant: Tenant,
     /// The token's label, recorded as the actor of changes.
     pub actor: String,
+    /// The token's public id (logged with failed requests; never the secret).
+    pub token_id: String,
     /// The tenant's absolute base URL for the token's API, e.g. `https://host/t/acme/scim/v2`
     /// or `https://host/t/acme/workplace/v1`.
     pub base: String,
@@ -79,7 +82,11 @@ impl Ctx {
 #[derive(Debug, Default)]
 pub(crate) struct RequestLog {
     pub route: &'static str,
+    /// The tenant the URL names, once checked to be a tenant name (attacker-chosen text is
+    /// never logged).
     pub tenant: Option<String>,
+    /// The token's id and label, recorded only when the request failed after authentication.
+    pub token: Option<(String, String)>,
     /// The request is for the workplace API, whose errors are plain JSON, not SCIM documents.
     pub workplace: bool,
 }
@@ -143,6 +150,18 @@ fn endpoint_of<'a>(segments: &[&'a str]) -> Option<Endpoint<'a>> {
         [collection, id] => Endpoint::Resource(kind_of(collection)?, id),
         _ => return None,
     })
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn bounded(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Whether `name` can be a tenant name (`[a-z0-9-]{1,63}`, as the store requires).
@@ -279,14 +298,24 @@ impl AppState {
         result
     }
 
-    /// Answers one request: never fails, never panics on input; logs one line per request.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+    /// Answers one request from `peer`: never fails, never panics on input; logs one line per
+    /// request.
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
         let started = Instant::now();
         let request_id = self.next_request_id();
         let method = req.method().clone();
+        // Kept for the log of a failed request: a header value's clone shares its bytes, and
+        // the client's address is parsed from X-Forwarded-For only behind a trusted proxy.
+        let client = self.client_address(peer.ip(), req.headers());
+        let user_agent = req.headers().get(header::USER_AGENT).cloned();
         let mut log = RequestLog {
             route: "other",
             tenant: None,
+            token: None,
             workplace: false,
         };
         let timeout = self.config.limits.request_timeout;
@@ -299,16 +328,24 @@ impl AppState {
                 error.into_response()
             }
         };
-        let mut response = match outcome {
-            Ok(Ok(response)) => response,
-            Ok(Err(error)) => error_response(error),
-            Err(_) => error_response(ApiError::unavailable(
-                format!(
-                    "the request took longer than the server's limit of {} ms",
-                    timeout.as_millis()
-                ),
-                1,
-            )),
+        let (mut response, failure) = match outcome {
+            Ok(Ok(response)) => (response, None),
+            Ok(Err(error)) => {
+                // What the log says of a failure: allocated only for error answers.
+                let failure = (error.scim_type, bounded(&error.detail, 300).to_owned());
+                (error_response(error), Some(failure))
+            }
+            Err(_) => {
+                let error = ApiError::unavailable(
+                    format!(
+                        "the request took longer than the server's limit of {} ms",
+                        timeout.as_millis()
+                    ),
+                    1,
+                );
+                let failure = (error.scim_type, error.detail.clone());
+                (error_response(error), Some(failure))
+            }
         };
         if let Ok(value) = http::HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-request-id", value);
@@ -316,20 +353,75 @@ impl AppState {
         let status = response.status().as_u16();
         let latency = started.elapsed();
         self.metrics.request(log.route, &method, status, latency);
-        // Nothing the client chose verbatim reaches the log line: the route is a template, the
-        // tenant is the authenticated one's name, and the method is an HTTP token (hyper refuses
-        // spaces and control characters in it), so a request cannot forge or split log lines.
-        // The path is never logged: it may carry ids and personal data.
-        tracing::info!(
-            request_id = %request_id,
-            tenant = log.tenant.as_deref().unwrap_or("-"),
-            method = %method,
-            route = log.route,
-            status,
-            latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-            "request"
-        );
+        let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        // Nothing the client chose reaches the log line unchecked: the route is a template, the
+        // tenant a checked tenant name, the method an HTTP token (hyper refuses spaces and
+        // control characters in it), the client an address the server parsed; the detail and
+        // the User-Agent are bounded and escaped by the formatter, so a request cannot forge or
+        // split log lines. The path itself is never logged: it may carry ids and personal data.
+        match failure {
+            None => tracing::info!(
+                request_id = %request_id,
+                tenant = log.tenant.as_deref().unwrap_or("-"),
+                method = %method,
+                route = log.route,
+                status,
+                latency_us,
+                "request"
+            ),
+            Some((scim_type, detail)) => {
+                let (token_id, token_label) = log
+                    .token
+                    .as_ref()
+                    .map_or(("-", "-"), |(id, label)| (id.as_str(), label.as_str()));
+                let user_agent = user_agent
+                    .as_ref()
+                    .map_or("-", |v| bounded(v.to_str().unwrap_or("(not text)"), 200));
+                tracing::info!(
+                    request_id = %request_id,
+                    tenant = log.tenant.as_deref().unwrap_or("-"),
+                    method = %method,
+                    route = log.route,
+                    status,
+                    latency_us,
+                    scim_type = scim_type.unwrap_or("-"),
+                    detail = %detail,
+                    token_id,
+                    token_label,
+                    client = %client,
+                    user_agent,
+                    "request"
+                );
+            }
+        }
         response
+    }
+
+    /// The client's address: the peer's, or behind a trusted proxy the right-most address of
+    /// `X-Forwarded-For` that is not itself a trusted proxy (the left of it is the client's
+    /// word, which anyone can forge). Allocates nothing.
+    fn client_address(&self, peer: IpAddr, headers: &http::HeaderMap) -> IpAddr {
+        let trusted = |ip: IpAddr| self.config.trusted_proxies.iter().any(|n| n.contains(ip));
+        if !trusted(peer) {
+            return peer;
+        }
+        let mut client = peer;
+        for value in headers.get_all("x-forwarded-for").iter().rev() {
+            let Ok(text) = value.to_str() else {
+                return client;
+            };
+            for hop in text.rsplit(',') {
+                let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+                    // A chain the proxies did not write: stop at the last hop they vouch for.
+                    return client;
+                };
+                client = ip;
+                if !trusted(ip) {
+                    return ip;
+                }
+            }
+        }
+        client
     }
 
     async fn dispatch(
@@ -389,6 +481,7 @@ impl AppState {
                     "{tenant_name:?} is not a tenant name"
                 )));
             }
+            log.tenant = Some(tenant_name.to_owned());
             let after = after.to_owned();
             return self
                 .workplace(req, tenant_name, &after, request_id, &origin, log)
@@ -407,6 +500,7 @@ impl AppState {
                 "{tenant_name:?} is not a tenant name"
             )));
         }
+        log.tenant = Some(tenant_name.to_owned());
         let segments: Vec<&str> = after.split('/').filter(|s| !s.is_empty()).collect();
         let endpoint = endpoint_of(&segments);
         log.route = endpoint.map_or("other", |e| e.route());
@@ -414,7 +508,21 @@ impl AppState {
         let ctx = self
             .authenticate(&req, tenant_name, request_id, TokenScope::Scim, &origin)
             .await?;
-        log.tenant = Some(ctx.tenant.name.clone());
+        let result = self.scim(req, &ctx, endpoint, after).await;
+        if result.is_err() {
+            log.token = Some((ctx.token_id.clone(), ctx.actor.clone()));
+        }
+        result
+    }
+
+    /// One authenticated SCIM request.
+    async fn scim(
+        &self,
+        req: Request<Incoming>,
+        ctx: &Ctx,
+        endpoint: Option<Endpoint<'_>>,
+        after: &str,
+    ) -> Result<Response<Body>, ApiError> {
         let Some(endpoint) = endpoint else {
             return Err(ApiError::not_found(format!(
                 "no SCIM endpoint at {after:?} (endpoints: /Users, /Groups, /.search, /Bulk, /Schemas, /ResourceTypes, /ServiceProviderConfig, /Me)"
@@ -423,23 +531,23 @@ impl AppState {
         let method = req.method().clone();
         let query = QueryParams::parse(req.uri().query())?;
         match (endpoint, &method) {
-            (Endpoint::Collection(kind), &Method::GET) => self.list(&ctx, kind, &query).await,
+            (Endpoint::Collection(kind), &Method::GET) => self.list(ctx, kind, &query).await,
             (Endpoint::Collection(kind), &Method::POST) => {
                 let body = self
                     .json_body(req, self.config.limits.max_body_bytes, "the request body")
                     .await?;
-                self.http_create(&ctx, kind, body, &query).await
+                self.http_create(ctx, kind, body, &query).await
             }
             (Endpoint::Collection(_), _) => Err(ApiError::method_not_allowed(&method, "GET, POST")),
             (Endpoint::Resource(kind, id), &Method::GET) => {
-                self.http_get(&ctx, kind, id, &query, req.headers()).await
+                self.http_get(ctx, kind, id, &query, req.headers()).await
             }
             (Endpoint::Resource(kind, id), &Method::PUT) => {
                 let headers = req.headers().clone();
                 let body = self
                     .json_body(req, self.config.limits.max_body_bytes, "the request body")
                     .await?;
-                self.http_replace(&ctx, kind, id, body, &query, &headers)
+                self.http_replace(ctx, kind, id, body, &query, &headers)
                     .await
             }
             (Endpoint::Resource(kind, id), &Method::PATCH) => {
@@ -447,11 +555,10 @@ impl AppState {
                 let body = self
                     .json_body(req, self.config.limits.max_body_bytes, "the request body")
                     .await?;
-                self.http_patch(&ctx, kind, id, body, &query, &headers)
-                    .await
+                self.http_patch(ctx, kind, id, body, &query, &headers).await
             }
             (Endpoint::Resource(kind, id), &Method::DELETE) => {
-                self.http_delete(&ctx, kind, id, req.headers()).await
+                self.http_delete(ctx, kind, id, req.headers()).await
             }
             (Endpoint::Resource(..), _) => Err(ApiError::method_not_allowed(
                 &method,
@@ -461,7 +568,7 @@ impl AppState {
                 let body = self
                     .json_body(req, self.config.limits.max_body_bytes, "the request body")
                     .await?;
-                self.search(&ctx, kind, &body).await
+                self.search(ctx, kind, &body).await
             }
             (Endpoint::Search(_), _) => Err(ApiError::method_not_allowed(&method, "POST")),
             (Endpoint::Bulk, &Method::POST) => {
@@ -469,25 +576,25 @@ impl AppState {
                 let body = self
                     .json_body(req, limit, "the bulk request (maxPayloadSize)")
                     .await?;
-                self.bulk(&ctx, body).await
+                self.bulk(ctx, body).await
             }
             (Endpoint::Bulk, _) => Err(ApiError::method_not_allowed(&method, "POST")),
             (Endpoint::Me, _) => Err(ApiError::new(
                 StatusCode::NOT_IMPLEMENTED,
                 "/Me is not implemented: bearer tokens belong to a tenant's provisioning client, not to a user (RFC 7644 section 3.11)",
             )),
-            (Endpoint::Schemas, &Method::GET) => self.discovery(&ctx, &query, Discovery::Schemas),
+            (Endpoint::Schemas, &Method::GET) => self.discovery(ctx, &query, Discovery::Schemas),
             (Endpoint::Schema(id), &Method::GET) => {
-                self.discovery(&ctx, &query, Discovery::Schema(id))
+                self.discovery(ctx, &query, Discovery::Schema(id))
             }
             (Endpoint::ResourceTypes, &Method::GET) => {
-                self.discovery(&ctx, &query, Discovery::ResourceTypes)
+                self.discovery(ctx, &query, Discovery::ResourceTypes)
             }
             (Endpoint::ResourceType(name), &Method::GET) => {
-                self.discovery(&ctx, &query, Discovery::ResourceType(name))
+                self.discovery(ctx, &query, Discovery::ResourceType(name))
             }
             (Endpoint::ServiceProviderConfig, &Method::GET) => {
-                self.discovery(&ctx, &query, Discovery::ServiceProviderConfig)
+                self.discovery(ctx, &query, Discovery::ServiceProviderConfig)
             }
             (
                 Endpoint::Schemas
@@ -596,6 +703,7 @@ impl AppState {
                     request_id: request_id.to_owned(),
                     tenant,
                     actor: token.label,
+                    token_id: token.id,
                     base,
                 })
             }

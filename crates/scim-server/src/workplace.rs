@@ -197,7 +197,21 @@ impl AppState {
         let ctx = self
             .authenticate(&req, tenant_name, request_id, TokenScope::Workplace, origin)
             .await?;
-        log.tenant = Some(ctx.tenant.name.clone());
+        let result = self.workplace_endpoint(req, &ctx, endpoint, after).await;
+        if result.is_err() {
+            log.token = Some((ctx.token_id.clone(), ctx.actor.clone()));
+        }
+        result
+    }
+
+    /// One authenticated workplace request.
+    async fn workplace_endpoint(
+        &self,
+        req: Request<Incoming>,
+        ctx: &Ctx,
+        endpoint: Option<Endpoint<'_>>,
+        after: &str,
+    ) -> Result<Response<Body>, ApiError> {
         let Some(endpoint) = endpoint else {
             return Err(ApiError::not_found(format!(
                 "no workplace endpoint at {after:?} (endpoints: /sites, /floors, /neighbourhoods, /resources, /policies, /policies/preview, /policies/rules/{{id}}, /evaluate, /bookings, /assignments, /events, /audit, /report)"
@@ -208,7 +222,7 @@ impl AppState {
         let headers = req.headers().clone();
         let call = Call {
             state: self,
-            ctx: &ctx,
+            ctx,
             query: &query,
             headers: &headers,
         };
