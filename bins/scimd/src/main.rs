@@ -26,7 +26,8 @@ mod settings;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use scim_server::{IpNet, Limits, Server, ServerConfig};
 use scim_store::postgres::{PostgresOptions, PostgresStore};
 use scim_store::sqlite::{Durability, SqliteOptions, SqliteStore};
@@ -43,10 +44,13 @@ use std::sync::Arc;
 /// worker at a time, so this many always suffice.
 const BLOCKING_THREADS: usize = 8;
 
+/// The version and the commit it was built from (bins/scimd/build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("SCIMD_COMMIT"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "scimd",
-    version,
+    version = VERSION,
     about = "SCIM 2.0 provisioning server",
     propagate_version = true
 )]
@@ -240,7 +244,8 @@ enum CliError {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // A bounded blocking pool caps the threads (and their allocator heaps) under load.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -253,7 +258,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, &matches)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("scimd: {e}");
@@ -262,7 +267,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), CliError> {
+async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), CliError> {
     let file = settings::load_file(cli.config.as_deref())?;
     let log_format = match &cli.command {
         Command::Serve(args) => match (args.log_format, file.server.log_format.as_deref()) {
@@ -287,7 +292,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 .clone()
                 .or_else(|| file.server.bootstrap_token_file.clone())
                 .unwrap_or_else(|| backend.default_token_file());
-            serve(store, *args, &file, &token_file).await
+            let startup = Startup {
+                database: describe_database(
+                    cli.database
+                        .as_deref()
+                        .or(file.database.as_deref())
+                        .unwrap_or(settings::DEFAULT_DATABASE),
+                ),
+                sources: setting_sources(matches, &file),
+            };
+            serve(store, *args, &file, &token_file, &startup).await
         }
         Command::Migrate => {
             println!("{}", backend.describe());
@@ -504,11 +518,75 @@ async fn token(store: &dyn Store, command: TokenCommand) -> Result<(), CliError>
     Ok(())
 }
 
+/// What the start-up log line says besides the listener.
+struct Startup {
+    /// The database, without credentials.
+    database: String,
+    /// Where each setting came from.
+    sources: String,
+}
+
+/// The database for the log: an SQLite path, or a PostgreSQL URL's host and database name
+/// (never its user or password).
+fn describe_database(text: &str) -> String {
+    match settings::parse_database(text) {
+        Ok(Database::Sqlite(path)) => path.display().to_string(),
+        Ok(Database::Postgres(url)) => {
+            let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+            let rest = rest.split(['?', '#']).next().unwrap_or("");
+            let (authority, name) = rest.split_once('/').unwrap_or((rest, ""));
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            format!("postgres://{host}/{name}")
+        }
+        Err(_) => "(invalid)".to_owned(),
+    }
+}
+
+/// Where each `serve` setting came from, as `name=flag|env|file|default` pairs: clap knows
+/// flags and environment variables; the file's keys are the ones it sets.
+fn setting_sources(matches: &ArgMatches, file: &FileConfig) -> String {
+    let in_file = file.keys_set();
+    let serve = matches.subcommand_matches("serve").unwrap_or(matches);
+    let mut sources = Vec::new();
+    let command = Cli::command();
+    let global = command
+        .get_arguments()
+        .map(|arg| (arg.get_id().as_str(), matches));
+    let serve_command = command.find_subcommand("serve");
+    let local = serve_command
+        .into_iter()
+        .flat_map(|c| c.get_arguments())
+        .map(|arg| (arg.get_id().as_str(), serve));
+    for (id, found) in global.chain(local) {
+        if matches!(id, "help" | "version" | "config") {
+            continue;
+        }
+        let source = match found.value_source(id) {
+            Some(ValueSource::CommandLine) => "flag",
+            Some(ValueSource::EnvVariable) => "env",
+            _ if in_file.iter().any(|key| key.rsplit('.').next() == Some(id)) => "file",
+            _ => "default",
+        };
+        sources.push(format!("{id}={source}"));
+    }
+    // Settings only the file has (no flag): set there, or default.
+    for key in in_file {
+        let name = key.rsplit('.').next().unwrap_or(&key);
+        if !sources.iter().any(|s| s.split('=').next() == Some(name)) {
+            sources.push(format!("{key}=file"));
+        }
+    }
+    sources.join(" ")
+}
+
 async fn serve(
     store: Arc<dyn WorkplaceStore>,
     args: ServeArgs,
     file: &FileConfig,
     token_file: &Path,
+    startup: &Startup,
 ) -> Result<(), CliError> {
     let defaults = Limits::default();
     let limits = &file.limits;
@@ -628,6 +706,15 @@ async fn serve(
         bootstrap(&*store, token_file, &origin).await?;
     }
 
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        commit = env!("SCIMD_COMMIT"),
+        database = %startup.database,
+        listen = %local,
+        tls = tls.is_some(),
+        sources = %startup.sources,
+        "starting"
+    );
     let server = Server::new(
         store.clone(),
         scim_schema::SchemaRegistry::new(),
@@ -731,6 +818,18 @@ fn explain(error: scim_server::ServerError) -> CliError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_logged_database_never_holds_a_password() {
+        assert_eq!(
+            describe_database("postgres://scimd:hunter2@db.internal:5432/scim?sslmode=require"),
+            "postgres://db.internal:5432/scim"
+        );
+        assert_eq!(
+            describe_database("sqlite:///var/lib/scimd/scimd.db"),
+            "/var/lib/scimd/scimd.db"
+        );
+    }
 
     fn issue(args: &[&str]) -> Result<(String, TokenScope), String> {
         let mut argv = vec!["scimd", "token", "issue", "--tenant", "acme"];

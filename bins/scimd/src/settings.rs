@@ -5,7 +5,7 @@
 //! leaves unset are taken from the file (`--config FILE`, `SCIMD_CONFIG`), then from the
 //! defaults below.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,7 +52,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// bulk_max_payload = 1048576
 /// strict_filters = true
 /// ```
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// Database path or URL.
@@ -73,8 +73,39 @@ pub struct FileConfig {
     pub sqlite: SqliteSection,
 }
 
+impl FileConfig {
+    /// The keys this file sets, dotted (`limits.max_body_bytes`).
+    pub fn keys_set(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        if let Ok(value) = serde_json::to_value(self) {
+            collect_keys(&value, "", &mut keys);
+        }
+        keys
+    }
+}
+
+/// The dotted paths of `value`'s leaves that are set (not null, not an empty list).
+fn collect_keys(value: &serde_json::Value, prefix: &str, keys: &mut Vec<String>) {
+    let Some(object) = value.as_object() else {
+        return;
+    };
+    for (name, value) in object {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match value {
+            serde_json::Value::Null => {}
+            serde_json::Value::Array(items) if items.is_empty() => {}
+            serde_json::Value::Object(_) => collect_keys(value, &key, keys),
+            _ => keys.push(key),
+        }
+    }
+}
+
 /// `[sqlite]`: memory the embedded database may use.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SqliteSection {
     /// Page cache per connection, in KiB (default 4096).
@@ -84,7 +115,7 @@ pub struct SqliteSection {
 }
 
 /// `[server]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
     /// Listen address.
@@ -107,7 +138,7 @@ pub struct ServerSection {
 }
 
 /// `[limits]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSection {
     /// Largest request body outside `/Bulk`.
@@ -129,7 +160,7 @@ pub struct LimitsSection {
 }
 
 /// `[scim]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScimSection {
     /// `filter.maxResults`.

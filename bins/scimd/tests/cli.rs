@@ -824,3 +824,59 @@ fn the_client_address_comes_from_a_trusted_proxy_only() {
     assert_eq!(line["client"], "203.0.113.5", "{line}");
     assert!(!text.contains("192.0.2.66"), "{text}");
 }
+
+/// `--version` names the commit, and the start-up line says what runs where, and where each
+/// setting came from (flag, environment, file, default).
+#[test]
+fn start_up_logs_the_version_database_listener_and_setting_sources() {
+    let version = ok_stdout(&scimd(&["--version"]));
+    assert!(
+        version.starts_with(&format!("scimd {} (", env!("CARGO_PKG_VERSION")))
+            && version.trim_end().ends_with(')'),
+        "{version}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("start.db");
+    let config = dir.path().join("scimd.toml");
+    std::fs::write(
+        &config,
+        "[limits]\nmax_body_bytes = 2000000\n[scim]\ndefault_count = 50\n",
+    )
+    .unwrap();
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = Running::launch(
+        db.to_str().unwrap(),
+        &["--log-format", "json", "--config", config.to_str().unwrap()],
+        &[("SCIMD_LOG", "info"), ("SCIMD_MAX_RESULTS", "70")],
+        Stdio::from(log),
+    );
+    let addr = server.addr;
+    assert!(server.terminate().success());
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let line: Value = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|e| e["message"] == "starting")
+        .unwrap_or_else(|| panic!("no start-up line: {text}"));
+    assert_eq!(line["version"], env!("CARGO_PKG_VERSION"));
+    let commit = line["commit"].as_str().unwrap();
+    assert!(version.contains(commit), "{line}");
+    assert_eq!(line["database"], db.to_str().unwrap());
+    assert_eq!(line["listen"], addr.to_string());
+    assert_eq!(line["tls"], false);
+    let sources = line["sources"].as_str().unwrap();
+    for expected in [
+        "database=flag",
+        "log_format=flag",
+        "max_results=env",
+        "max_body_bytes=file",
+        "scim.default_count=file",
+        "idle_timeout_secs=default",
+    ] {
+        assert!(
+            sources.split(' ').any(|s| s == expected),
+            "{expected} in {sources}"
+        );
+    }
+}
