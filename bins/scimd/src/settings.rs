@@ -15,7 +15,8 @@ pub const DEFAULT_DATABASE: &str = "./scimd.db";
 /// The default listen address: loopback only, so that a first run exposes nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-/// The TOML configuration file. Every key is optional.
+/// The TOML configuration file. Every key is optional; contrib/scimd.toml lists each with its
+/// default (tests/config_file.rs keeps it complete).
 ///
 /// ```toml
 /// database = "/var/lib/scimd/scimd.db"   # or "sqlite:///var/lib/scimd/scimd.db"
