@@ -45,6 +45,10 @@
 //! attribute names and message members in any case (RFC 7643 section 2.1); a member already present
 //! is not added twice (section 3.5.2.1).
 //!
+//! One dialect is not PATCH and so lives with resource validation: Entra ID's ADSCIM Group URN in a
+//! group's `schemas` (`scim_schema::validate::IDP_SCHEMA_ALIASES`, refused with
+//! `ValidationOptions::strict_schemas`).
+//!
 //! Not accepted in either mode, for want of evidence that any IdP sends it: `""` meaning "clear"
 //! (it is a valid string), a misspelled PatchOp URN, and `emails.value` without a filter for add or
 //! replace (it would write every element). No public evidence of what Google Workspace sends was

@@ -22,7 +22,7 @@
 //! |---|---|
 //! | the body is a JSON object; no attribute given twice (names differing only in case) | invalidSyntax |
 //! | an attribute, sub-attribute or extension object the schemas do not define (strict mode) | invalidSyntax |
-//! | `schemas` present, lists the core schema, only schemas of the resource type (strict mode), every extension object present | invalidValue |
+//! | `schemas` present, lists the core schema, only schemas of the resource type (strict mode; an identity provider's alias of the core schema, [`IDP_SCHEMA_ALIASES`], is accepted and dropped unless [`ValidationOptions::strict_schemas`]), every extension object present | invalidValue |
 //! | required attributes and required extensions present (not checked for readOnly ones) | invalidValue |
 //! | JSON types: string, boolean, decimal (number), integer (number without fraction), dateTime (xsd:dateTime), binary (base64), reference (string), complex (object) | invalidValue |
 //! | multi-valued attributes given as arrays, single-valued ones not | invalidValue |
@@ -63,6 +63,33 @@ pub struct ValidationOptions {
     /// Accept a single value for a multi-valued attribute and wrap it in an array, instead of
     /// refusing it with `invalidValue`. Off by default: RFC 7643 section 2.4 requires arrays.
     pub accept_single_values: bool,
+    /// Refuse the schema URNs identity providers send in `schemas` in place of a core schema's
+    /// (see [`IDP_SCHEMA_ALIASES`]) with `invalidValue`, as any other foreign URN. Off by
+    /// default: such a URN is accepted and dropped from the stored `schemas`.
+    pub strict_schemas: bool,
+}
+
+/// Schema URNs identity providers list in a resource's `schemas` beside the core schema's,
+/// as `(core schema URN, IdP's URN, who sends it)`. Unless
+/// [`ValidationOptions::strict_schemas`] is set, such a URN is accepted and dropped (the stored
+/// `schemas` lists only the schemas the server defines): it names no attribute the server does
+/// not already know, and refusing it breaks the IdP's provisioning.
+///
+/// - Microsoft Entra ID lists `http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group`
+///   in every group it creates: it is in Microsoft's own create-group example ("Tutorial: Develop
+///   and plan provisioning for a SCIM endpoint in Microsoft Entra ID", Create Group request).
+pub const IDP_SCHEMA_ALIASES: &[(&str, &str, &str)] = &[(
+    "urn:ietf:params:scim:schemas:core:2.0:Group",
+    "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group",
+    "Microsoft Entra ID",
+)];
+
+/// Whether `urn` is an identity provider's alias of the core schema `core_id` (compared as the
+/// URNs in `schemas` are, without regard to case).
+fn is_idp_schema_alias(core_id: &str, urn: &str) -> bool {
+    IDP_SCHEMA_ALIASES.iter().any(|(core, alias, _)| {
+        core.eq_ignore_ascii_case(core_id) && alias.eq_ignore_ascii_case(urn)
+    })
 }
 
 /// Validates a resource sent to create (`POST`, RFC 7644 section 3.3) and returns it
@@ -534,6 +561,9 @@ impl Checker<'_> {
                 .any(|(s, _)| s.id.eq_ignore_ascii_case(urn))
             {
                 listed.extensions.push(urn);
+            } else if !self.options.strict_schemas && is_idp_schema_alias(core_id, urn) {
+                // Dropped, not kept: it is not a schema this server defines, so listing it in
+                // the stored resource would send clients looking for it (RFC 7643 section 3).
             } else if self.options.unknown_attributes == UnknownAttributes::Keep {
                 listed.unknown.push(urn);
             } else {

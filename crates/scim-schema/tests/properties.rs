@@ -114,6 +114,7 @@ fn arb_options() -> impl Strategy<Value = ValidationOptions> {
             },
             enforce_canonical_values: canonical,
             accept_single_values: single,
+            strict_schemas: false,
         }
     })
 }

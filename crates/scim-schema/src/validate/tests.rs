@@ -816,3 +816,26 @@ fn extension_object_naming_itself_is_accepted() {
     .unwrap_err();
     assert_eq!(err.scim_type(), ScimType::InvalidSyntax);
 }
+
+/// Entra ID lists its ADSCIM Group URN beside the core Group schema (Microsoft's create-group
+/// example): accepted and dropped by default, kept out of the stored `schemas` in lenient mode
+/// too, refused with `strict_schemas`; on a User it is a foreign URN as before.
+#[test]
+fn entra_adscim_group_urn_is_a_documented_alias() {
+    let adscim = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group";
+    let body = json!({"schemas": [GROUP, adscim], "displayName": "g"});
+    for opts in [strict(), lenient()] {
+        let out = for_create(&core::group(), &body, &opts).unwrap();
+        assert_eq!(out["schemas"], json!([GROUP]));
+    }
+    let refuse = ValidationOptions {
+        strict_schemas: true,
+        ..Default::default()
+    };
+    let e = for_create(&core::group(), &body, &refuse).unwrap_err();
+    assert_eq!(e.scim_type(), ScimType::InvalidValue);
+    assert!(e.to_string().starts_with("schemas[1]: "), "{e}");
+    let (t, msg) = err_user(json!({"schemas": [USER, adscim], "userName": "b"}));
+    assert_eq!(t, ScimType::InvalidValue);
+    assert!(msg.contains("ADSCIM"), "{msg}");
+}
