@@ -41,7 +41,8 @@ use http::{HeaderMap, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use scim_store::workplace::plan::STATUS_NAMES;
 use scim_store::workplace::{
-    AuditFilter, BookingFilter, BookingOutcome, NewBooking, PlaceKind, PlaceRecord, WorkplaceConfig,
+    AuditFilter, BookingFilter, BookingOutcome, NewBooking, PlaceChange, PlaceKind, PlaceRecord,
+    WorkplaceConfig,
 };
 use scim_store::{StoreError, TokenScope, WorkplaceStore, WriteContext};
 use serde_json::{Value, json};
@@ -444,7 +445,7 @@ impl Call<'_> {
         let expected = self.place_precondition(kind, &id).await?;
         let document = scim_store::workplace::plan::canonical_place(kind, &id, body)
             .map_err(|e| self.store_error(e))?;
-        let record = self
+        let (record, change) = self
             .state
             .timed(
                 "workplace_put_place",
@@ -458,7 +459,9 @@ impl Call<'_> {
             )
             .await
             .map_err(|e| self.store_error(e))?;
-        let status = if record.version == 1 {
+        // 201 only when this request created the entry: a replayed identical PUT changes
+        // nothing and is a 200 like any replacement (RFC 9110 section 9.3.4).
+        let status = if change == PlaceChange::Created {
             StatusCode::CREATED
         } else {
             StatusCode::OK

@@ -902,6 +902,47 @@ async fn catalog_entries_have_versions_and_preconditions() {
     expect_error(&wp.get("/sites/par").await, 404, "notFound");
 }
 
+/// docs/workplace-api.md promises that a member the API does not know is a 400 (a typo such as
+/// `strat` must not be silently dropped), and a `PUT` is 201 only when it creates: replaying
+/// the same `PUT` (or sending back what `GET` served, `version` included) is a 200 that changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_put_refuses_unknown_members_and_a_replay_is_200() {
+    let (_server, wp) = setup().await;
+    let typo = expect_error(
+        &wp.put("/sites/par", &json!({"name": "Paris", "strat": 1}))
+            .await,
+        400,
+        "invalidValue",
+    );
+    assert!(
+        typo["detail"].as_str().unwrap().contains("\"strat\""),
+        "the detail names the member: {typo}"
+    );
+    expect_error(&wp.get("/sites/par").await, 404, "notFound");
+    let desk = json!({"kind": "desk", "site": "lon", "name": "X", "capacity": 1, "colour": "red"});
+    let typo = expect_error(&wp.put("/resources/x", &desk).await, 400, "invalidValue");
+    assert!(
+        typo["detail"].as_str().unwrap().contains("colour"),
+        "{typo}"
+    );
+
+    let created = wp.put("/sites/par", &json!({"name": "Paris"})).await;
+    assert_eq!(expect(&created, 201)["version"], 1);
+    let replayed = wp.put("/sites/par", &json!({"name": "Paris"})).await;
+    assert_eq!(
+        expect(&replayed, 200)["version"],
+        1,
+        "a replay changes nothing"
+    );
+    assert_eq!(replayed.header("etag"), Some("W/\"1\""));
+    let served = expect(&wp.get("/sites/par").await, 200);
+    let sent_back = wp.put("/sites/par", &served).await;
+    assert_eq!(expect(&sent_back, 200)["version"], 1, "{served}");
+    let renamed = wp.put("/sites/par", &json!({"name": "Paris Nord"})).await;
+    assert_eq!(expect(&renamed, 200)["version"], 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scim_and_workplace_tokens_do_not_cross() {
     let (server, wp) = setup().await;

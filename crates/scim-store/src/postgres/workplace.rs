@@ -48,7 +48,7 @@ use crate::workplace::plan::{
 };
 use crate::workplace::{
     AuditFilter, BookingFilter, BookingOutcome, BookingRecord, FeedEvent, FeedSubject, NewBooking,
-    PlaceKind, PlaceRecord, WorkplaceConfig, WorkplaceReport, WorkplaceStore,
+    PlaceChange, PlaceKind, PlaceRecord, WorkplaceConfig, WorkplaceReport, WorkplaceStore,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
@@ -1148,7 +1148,7 @@ impl WorkplaceStore for PostgresStore {
         document: Value,
         expected_version: Option<u64>,
         ctx: &WriteContext,
-    ) -> Result<PlaceRecord> {
+    ) -> Result<(PlaceRecord, PlaceChange)> {
         let id = match document.get("id") {
             Some(Value::String(id)) if !id.is_empty() => id.clone(),
             _ => {
@@ -1173,11 +1173,11 @@ impl WorkplaceStore for PostgresStore {
             }
             // The catalog must stay consistent with the entry in place.
             let mut records = all_places(&tx, tenant).await?;
-            if let Some(existing) = records.iter().find(|r| r.kind == kind && r.id == id)
-                && existing.document == document
-            {
+            let existing = records.iter().find(|r| r.kind == kind && r.id == id);
+            let change = plan::place_change(existing.map(|r| &r.document), &document);
+            if let (Some(existing), PlaceChange::Unchanged) = (existing, change) {
                 // Nothing changes: same version, nothing on the feed.
-                return Ok(existing.clone());
+                return Ok((existing.clone(), change));
             }
             records.retain(|r| !(r.kind == kind && r.id == id));
             let version = current.map_or(1, |v| v + 1);
@@ -1219,7 +1219,7 @@ impl WorkplaceStore for PostgresStore {
                 ctx.request_id.as_deref(),
             )
             .await?;
-            Ok::<_, Fail>(record)
+            Ok::<_, Fail>((record, change))
         })
     }
 

@@ -18,7 +18,7 @@ use crate::types::{TenantId, WriteContext};
 use crate::workplace::plan::{self, FeedDraft, MAX_PAGE, TenantContext};
 use crate::workplace::{
     AuditFilter, BookingFilter, BookingOutcome, BookingRecord, FeedEvent, FeedSubject, NewBooking,
-    PlaceKind, PlaceRecord, WorkplaceConfig, WorkplaceReport, WorkplaceStore,
+    PlaceChange, PlaceKind, PlaceRecord, WorkplaceConfig, WorkplaceReport, WorkplaceStore,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -177,7 +177,7 @@ fn put_place(
     document: Value,
     expected_version: Option<u64>,
     ctx: &WriteContext,
-) -> Result<PlaceRecord> {
+) -> Result<(PlaceRecord, PlaceChange)> {
     ensure_tenant(conn, tenant)?;
     let Some(id) = document
         .get("id")
@@ -200,11 +200,10 @@ fn put_place(
             actual: current_version,
         });
     }
-    if let Some(current) = current
-        && current.document == canonical
-    {
+    let change = plan::place_change(current.as_ref().map(|p| &p.document), &canonical);
+    if let (Some(current), PlaceChange::Unchanged) = (current, change) {
         // Nothing changes: no new version, no feed entry (as a SCIM no-op).
-        return Ok(current);
+        return Ok((current, change));
     }
     let record = PlaceRecord {
         kind,
@@ -245,7 +244,7 @@ fn put_place(
         &ctx.actor,
         ctx.request_id.as_deref(),
     )?;
-    Ok(record)
+    Ok((record, change))
 }
 
 /// What still refers to catalog entry `id`, if anything: a child place, a live booking not
@@ -860,7 +859,7 @@ impl WorkplaceStore for SqliteStore {
         document: Value,
         expected_version: Option<u64>,
         ctx: &WriteContext,
-    ) -> Result<PlaceRecord> {
+    ) -> Result<(PlaceRecord, PlaceChange)> {
         let (tenant, ctx) = (*tenant, ctx.clone());
         self.write_env(tenant, move |conn, _| {
             put_place(conn, tenant, kind, document, expected_version, &ctx)

@@ -15,7 +15,7 @@ use super::schemas;
 use crate::workplace::plan::{anonymised_id, status_name};
 use crate::workplace::{
     AuditFilter, BookingFilter, BookingOutcome, BookingRecord, FeedEvent, FeedSubject, NewBooking,
-    PlaceKind, WorkplaceStore,
+    PlaceChange, PlaceKind, WorkplaceStore,
 };
 use crate::{
     Members, PatchResult, PatchSettings, ResourceKind, StoreError, TenantId, WriteContext,
@@ -402,7 +402,7 @@ pub async fn workplace_catalog_crud_and_consistency(store: Arc<dyn WorkplaceStor
     let s = store.as_ref();
     let t = tenant(s).await;
     let c = admin();
-    let site = s
+    let (site, change) = s
         .put_place(
             &t,
             PlaceKind::Site,
@@ -412,6 +412,7 @@ pub async fn workplace_catalog_crud_and_consistency(store: Arc<dyn WorkplaceStor
         )
         .await
         .unwrap();
+    assert_eq!(change, PlaceChange::Created);
     assert_eq!((site.version, site.id.as_str()), (1, "lon"));
     assert_eq!(site.document, json!({"id": "lon", "name": "London"}));
     expect_status(
@@ -426,7 +427,7 @@ pub async fn workplace_catalog_crud_and_consistency(store: Arc<dyn WorkplaceStor
         412,
         "0 means the entry must not exist yet",
     );
-    let site = s
+    let (site, change) = s
         .put_place(
             &t,
             PlaceKind::Site,
@@ -436,7 +437,7 @@ pub async fn workplace_catalog_crud_and_consistency(store: Arc<dyn WorkplaceStor
         )
         .await
         .unwrap();
-    assert_eq!(site.version, 2);
+    assert_eq!((site.version, change), (2, PlaceChange::Replaced));
     expect_status(
         s.put_place(
             &t,
@@ -449,17 +450,21 @@ pub async fn workplace_catalog_crud_and_consistency(store: Arc<dyn WorkplaceStor
         412,
         "a stale version",
     );
-    let same = s
+    let (same, change) = s
         .put_place(
             &t,
             PlaceKind::Site,
-            json!({"id": "lon", "name": "London Bridge"}),
+            json!({"id": "lon", "name": "London Bridge", "version": 2}),
             None,
             &c,
         )
         .await
         .unwrap();
-    assert_eq!(same.version, 2, "writing the same document changes nothing");
+    assert_eq!(
+        (same.version, change),
+        (2, PlaceChange::Unchanged),
+        "writing the same document (with the version GET serves) changes nothing"
+    );
 
     // Consistency: parents exist, places agree on their site, capacity at least 1.
     for (kind, bad, what) in [
@@ -492,6 +497,11 @@ pub async fn workplace_catalog_crud_and_consistency(store: Arc<dyn WorkplaceStor
             PlaceKind::Site,
             json!(["not", "an", "object"]),
             "not an object",
+        ),
+        (
+            PlaceKind::Site,
+            json!({"id": "par", "name": "Paris", "strat": 1}),
+            "an unknown member",
         ),
     ] {
         expect_status(s.put_place(&t, kind, bad, None, &c).await, 400, what);

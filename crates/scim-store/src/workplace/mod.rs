@@ -120,6 +120,19 @@ pub struct PlaceRecord {
     pub version: u64,
 }
 
+/// What a catalog write did to the entry, so that the API can answer 201 only for a creation
+/// and 200 for a replacement or a replay that changed nothing (RFC 9110 section 9.3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlaceChange {
+    /// The entry did not exist; it is at version 1.
+    Created,
+    /// The entry existed with another document; its version went up by one.
+    Replaced,
+    /// The entry existed with the same document: nothing was written, no new version, nothing
+    /// on the feed.
+    Unchanged,
+}
+
 /// A tenant's workplace configuration: its policies and cascade settings. A tenant that never
 /// set any has no rules, default `deny`, UTC, cancel on lost entitlement, keep history, at
 /// version 0.
@@ -420,7 +433,8 @@ pub trait WorkplaceStore: Store {
     /// Creates or replaces a catalog entry (`document` carries its `id`), if it is at
     /// `expected_version` (when given; 0 means "must not exist"). The catalog must stay
     /// consistent: parents exist, a resource's floor and neighbourhood are at its site,
-    /// capacity at least 1.
+    /// capacity at least 1. Returns the entry as stored and what the write did
+    /// ([`plan::place_change`]).
     async fn put_place(
         &self,
         tenant: &TenantId,
@@ -428,7 +442,7 @@ pub trait WorkplaceStore: Store {
         document: Value,
         expected_version: Option<u64>,
         ctx: &WriteContext,
-    ) -> Result<PlaceRecord>;
+    ) -> Result<(PlaceRecord, PlaceChange)>;
 
     /// Deletes a catalog entry. Refused (conflict) while anything refers to it: a child place,
     /// a live booking, an assignment.

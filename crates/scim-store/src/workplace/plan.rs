@@ -4,8 +4,8 @@
 //! and PostgreSQL cannot drift apart.
 
 use super::{
-    BookingFlag, BookingOutcome, BookingRecord, FeedSubject, NewBooking, PlaceKind, PlaceRecord,
-    WorkplaceConfig,
+    BookingFlag, BookingOutcome, BookingRecord, FeedSubject, NewBooking, PlaceChange, PlaceKind,
+    PlaceRecord, WorkplaceConfig,
 };
 use crate::error::{Result, StoreError};
 use scim_schema::{ResourceSchema, ScimType};
@@ -266,6 +266,14 @@ pub fn canonical_place(kind: PlaceKind, id: &str, mut document: Value) -> Result
             });
         }
     }
+    // `version` is what GET serves beside the document: a client that sends back what it read
+    // must not be refused for it. The version a write is conditioned on is `If-Match`.
+    object.remove("version");
+    let given: Vec<String> = object
+        .iter()
+        .filter(|(_, value)| !value.is_null())
+        .map(|(key, _)| key.clone())
+        .collect();
     let bad = |e: serde_json::Error| StoreError::Invalid {
         scim_type: ScimType::InvalidValue,
         detail: format!("{} {id:?}: {e}", kind.as_str()),
@@ -284,7 +292,32 @@ pub fn canonical_place(kind: PlaceKind, id: &str, mut document: Value) -> Result
             serde_json::to_value(serde_json::from_value::<Resource>(document).map_err(bad)?)
         }
     };
-    canonical.map_err(|e| StoreError::Backend(format!("serialising a {}: {e}", kind.as_str())))
+    let canonical = canonical
+        .map_err(|e| StoreError::Backend(format!("serialising a {}: {e}", kind.as_str())))?;
+    // serde ignores members the model does not have; a typo (`strat`) must be a 400, not a
+    // silently dropped member. The canonical form keeps every member given a value (only
+    // absent optional members are left out), so a non-null member it lacks is unknown.
+    if let Some(unknown) = given
+        .iter()
+        .find(|key| canonical.get(key.as_str()).is_none())
+    {
+        return Err(StoreError::Invalid {
+            scim_type: ScimType::InvalidValue,
+            detail: format!("{} {id:?}: unknown member {unknown:?}", kind.as_str()),
+        });
+    }
+    Ok(canonical)
+}
+
+/// What writing the catalog entry `canonical` does when its current document is `current`
+/// (`None`: it does not exist). Both backends decide with it, so that a replayed `PUT` is a
+/// no-op (same version, nothing on the feed) and answered 200, not 201, on either.
+pub fn place_change(current: Option<&Value>, canonical: &Value) -> PlaceChange {
+    match current {
+        None => PlaceChange::Created,
+        Some(document) if document == canonical => PlaceChange::Unchanged,
+        Some(_) => PlaceChange::Replaced,
+    }
 }
 
 /// The person a stored User document describes (`document` with its derived `groups`, in the
