@@ -113,6 +113,11 @@ impl ApiError {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, detail)
     }
 
+    /// 415 (RFC 9110 section 15.5.16): the body is in a media type the server does not accept.
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, detail)
+    }
+
     /// 500, with a detail that reveals nothing of the server's internals.
     pub fn internal(request_id: &str) -> Self {
         ApiError::new(
@@ -178,6 +183,7 @@ impl ApiError {
             409 => "conflict",
             412 => "preconditionFailed",
             413 => "payloadTooLarge",
+            415 => "unsupportedMediaType",
             421 => "misdirectedRequest",
             500 => "internal",
             501 => "notImplemented",

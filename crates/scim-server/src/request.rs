@@ -107,7 +107,9 @@ pub fn parse_integer(name: &str, text: &str) -> Result<i128, ApiError> {
 
 /// Checks that a request body is JSON: `application/scim+json` or `application/json` (RFC 7644
 /// section 3.1), parameters such as `charset` allowed. A missing `Content-Type` is taken as
-/// JSON, because some clients omit it.
+/// JSON, because some clients omit it. Any other media type is 415 Unsupported Media Type (RFC
+/// 9110 section 15.5.16), not 400: the body may be well formed, just not in a format this
+/// server reads, and the detail lists the ones it does.
 pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
@@ -119,8 +121,9 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     {
         Ok(())
     } else {
-        Err(ApiError::invalid_syntax(format!(
-            "Content-Type {text:?} is not accepted: send application/scim+json (or application/json)"
+        Err(ApiError::unsupported_media_type(format!(
+            "Content-Type {text:?} is not supported: the accepted media types are \
+             application/scim+json and application/json"
         )))
     }
 }

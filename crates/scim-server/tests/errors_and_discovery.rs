@@ -138,8 +138,8 @@ async fn error_bodies() {
                 Some(b"userName=x".to_vec()),
             )
             .await,
-            400,
-            Some("invalidSyntax"),
+            415,
+            None,
         )
         .await,
     );

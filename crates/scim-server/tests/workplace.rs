@@ -943,6 +943,38 @@ async fn catalog_put_refuses_unknown_members_and_a_replay_is_200() {
     assert_eq!(expect(&renamed, 200)["version"], 2);
 }
 
+/// A body in a media type other than JSON is 415 Unsupported Media Type (RFC 9110 section
+/// 15.5.16), naming the types accepted, on the workplace API as on SCIM; a charset parameter is
+/// fine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_in_another_media_type_is_415() {
+    let (server, wp) = setup().await;
+    let auth = format!("Bearer {}", wp.token);
+    let put = |content_type: &'static str| {
+        let auth = auth.clone();
+        async move {
+            client::send(
+                server.addr,
+                false,
+                Method::PUT,
+                "/t/acme/workplace/v1/sites/par",
+                &[("authorization", &auth), ("content-type", content_type)],
+                Some(br#"{"name": "Paris"}"#.to_vec()),
+            )
+            .await
+        }
+    };
+    let refused = expect_error(&put("text/plain").await, 415, "unsupportedMediaType");
+    let detail = refused["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("text/plain")
+            && detail.contains("application/scim+json")
+            && detail.contains("application/json"),
+        "{detail}"
+    );
+    expect(&put("application/json; charset=utf-8").await, 201);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scim_and_workplace_tokens_do_not_cross() {
     let (server, wp) = setup().await;
