@@ -241,6 +241,25 @@ enum CliError {
     Usage(String),
     #[error("runtime: {0}")]
     Runtime(#[from] std::io::Error),
+    /// Standard output could not be written; a reader that went away (`| head -1`) is a
+    /// broken pipe, which `main` treats as a normal end.
+    #[error("cannot write to standard output: {0}")]
+    Output(std::io::Error),
+}
+
+/// Writes one line of a command's output to standard output. `println!` panics when the write
+/// fails, and a reader that stops early (`scimd tenant list | head -1`) makes it fail with
+/// EPIPE: Rust's runtime ignores SIGPIPE, so the write returns the error instead of the
+/// signal ending the process. The error is returned, and `main` exits quietly with success on a
+/// broken pipe, as `head` asked for no more (ripgrep and other well-behaved filters do the
+/// same). Restoring SIGPIPE's default action instead would need `unsafe` and would also apply to
+/// `serve`, whose bootstrap message must not kill a server whose stdout reader went away.
+fn say(line: impl std::fmt::Display) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(CliError::Output)
 }
 
 fn main() -> ExitCode {
@@ -260,6 +279,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli, &matches)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output has gone (`| head -1`): it has what it wanted.
+        Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("scimd: {e}");
             ExitCode::FAILURE
@@ -303,10 +324,7 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), CliError> {
             };
             serve(store, *args, &file, &token_file, &startup).await
         }
-        Command::Migrate => {
-            println!("{}", backend.describe());
-            Ok(())
-        }
+        Command::Migrate => say(backend.describe()),
         Command::Tenant(command) => tenant(&*store, command).await,
         Command::Token(command) => token(&*store, command).await,
     };
@@ -441,17 +459,15 @@ async fn tenant(store: &dyn Store, command: TenantCommand) -> Result<(), CliErro
             let token = store
                 .issue_token(&tenant.id, "initial", TokenScope::Scim)
                 .await?;
-            println!(
-                "{}",
-                json!({"tenant": tenant.name, "scim_base": scim_server::tenant_base_path(&tenant.name), "token": token.secret})
-            );
+            say(
+                json!({"tenant": tenant.name, "scim_base": scim_server::tenant_base_path(&tenant.name), "token": token.secret}),
+            )?;
         }
         TenantCommand::List => {
             for tenant in store.list_tenants().await? {
-                println!(
-                    "{}",
-                    json!({"tenant": tenant.name, "scim_base": scim_server::tenant_base_path(&tenant.name), "created": tenant.created.to_string()})
-                );
+                say(
+                    json!({"tenant": tenant.name, "scim_base": scim_server::tenant_base_path(&tenant.name), "created": tenant.created.to_string()}),
+                )?;
             }
         }
         TenantCommand::Delete { name, yes } => {
@@ -465,10 +481,9 @@ async fn tenant(store: &dyn Store, command: TenantCommand) -> Result<(), CliErro
             // the name is free again.
             let deletion = store.delete_tenant(&tenant.id).await?;
             let (revoked, deleted) = (deletion.tokens_revoked, deletion.resources_deleted);
-            println!(
-                "{}",
-                json!({"tenant": tenant.name, "tokens_revoked": revoked, "resources_deleted": deleted})
-            );
+            say(
+                json!({"tenant": tenant.name, "tokens_revoked": revoked, "resources_deleted": deleted}),
+            )?;
         }
     }
     Ok(())
@@ -484,24 +499,20 @@ async fn token(store: &dyn Store, command: TokenCommand) -> Result<(), CliError>
             let tenant = tenant_named(store, &tenant).await?;
             let scope = TokenScope::from(scope);
             let token = store.issue_token(&tenant.id, &label, scope).await?;
-            println!(
-                "{}",
-                json!({"tenant": tenant.name, "id": token.id, "label": label, "scope": scope.as_str(), "token": token.secret})
-            );
+            say(
+                json!({"tenant": tenant.name, "id": token.id, "label": label, "scope": scope.as_str(), "token": token.secret}),
+            )?;
         }
         TokenCommand::List { tenant } => {
             let tenant = tenant_named(store, &tenant).await?;
             for token in store.list_tokens(&tenant.id).await? {
-                println!(
-                    "{}",
-                    json!({
-                        "id": token.id,
-                        "label": token.label,
-                        "scope": token.scope.as_str(),
-                        "created": token.created.to_string(),
-                        "revoked": token.revoked.map(|t| t.to_string()),
-                    })
-                );
+                say(json!({
+                    "id": token.id,
+                    "label": token.label,
+                    "scope": token.scope.as_str(),
+                    "created": token.created.to_string(),
+                    "revoked": token.revoked.map(|t| t.to_string()),
+                }))?;
             }
         }
         TokenCommand::Revoke { tenant, id } => {
@@ -512,7 +523,7 @@ async fn token(store: &dyn Store, command: TokenCommand) -> Result<(), CliError>
                     tenant.name
                 )));
             }
-            println!("{}", json!({"tenant": tenant.name, "revoked": id}));
+            say(json!({"tenant": tenant.name, "revoked": id}))?;
         }
     }
     Ok(())
@@ -773,22 +784,23 @@ async fn bootstrap(store: &dyn Store, token_file: &Path, origin: &str) -> Result
             shown.display()
         )));
     }
-    println!("Created tenant \"default\". Give your identity provider:");
-    println!(
-        "  SCIM base URL: {}{}",
+    let mut message = format!(
+        "Created tenant \"default\". Give your identity provider:\n  SCIM base URL: {}{}",
         origin.trim_end_matches('/'),
         scim_server::tenant_base_path("default")
     );
     if std::io::stdout().is_terminal() {
-        println!("  Bearer token:  {}", token.secret);
+        message.push_str(&format!("\n  Bearer token:  {}", token.secret));
     }
-    println!(
-        "  Bearer token file: {} (readable by this user only)",
+    message.push_str(&format!(
+        "\n  Bearer token file: {} (readable by this user only)\n\
+         Delete the file once the token is in your identity provider; \
+         `scimd token issue --tenant default` makes another.",
         shown.display()
-    );
-    println!(
-        "Delete the file once the token is in your identity provider; `scimd token issue --tenant default` makes another."
-    );
+    ));
+    // Best effort: the token is safe in its file, and a server must not stop (or panic, as
+    // `println!` would) because nobody reads its standard output any more.
+    let _ = say(message);
     Ok(())
 }
 

@@ -878,5 +878,36 @@ fn start_up_logs_the_version_database_listener_and_setting_sources() {
             sources.split(' ').any(|s| s == expected),
             "{expected} in {sources}"
         );
+
+/// `scimd tenant list | head -1`, `scimd token list ... | head`: output piped to a reader that
+/// has gone is a quiet, successful end, never a panic (`println!` panics on EPIPE). The pipe's
+/// read end is closed before the binary starts, so its first write fails, deterministically.
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let db = db.to_str().unwrap();
+    ok_stdout(&scimd(&["--database", db, "tenant", "create", "acme"]));
+    for args in [
+        &["--database", db, "tenant", "list"][..],
+        &["--database", db, "token", "list", "--tenant", "acme"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = Command::new(SCIMD)
+            .args(args)
+            .env_remove("SCIMD_DATABASE")
+            .env_remove("SCIMD_CONFIG")
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "{args:?}: {:?}, stderr: {stderr}",
+            output.status
+        );
+        assert!(stderr.is_empty(), "{args:?}: nothing on stderr: {stderr}");
     }
 }
