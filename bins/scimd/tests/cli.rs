@@ -911,3 +911,67 @@ fn output_to_a_closed_pipe_ends_quietly() {
         assert!(stderr.is_empty(), "{args:?}: nothing on stderr: {stderr}");
     }
 }
+
+/// A `--tls-key` file that holds a certificate (the flags swapped) or an encrypted key says so,
+/// instead of rustls' "no items found". The files are made with `openssl` as in
+/// crates/scim-server/tests/tls.rs; the server fails before it listens.
+#[test]
+fn a_tls_key_that_is_a_certificate_or_encrypted_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    let encrypted = dir.path().join("encrypted.pem");
+    let made = made.ok().filter(|o| o.status.success()).and_then(|_| {
+        Command::new("openssl")
+            .args([
+                "pkcs8",
+                "-topk8",
+                "-v2",
+                "aes-256-cbc",
+                "-passout",
+                "pass:secret",
+                "-in",
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&encrypted)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    });
+    if made.is_none() {
+        eprintln!("SKIPPED: no openssl command to make test keys");
+        return;
+    }
+    let db = dir.path().join("a.db");
+    let listen = format!("127.0.0.1:{}", free_port());
+    for (key_file, expected) in [
+        (&cert, "holds a certificate, not a private key"),
+        (&encrypted, "the private key is encrypted"),
+    ] {
+        let output = scimd(&[
+            "--database",
+            db.to_str().unwrap(),
+            "serve",
+            "--listen",
+            &listen,
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key_file.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(expected) && stderr.contains(key_file.to_str().unwrap()),
+            "{expected:?} naming the file: {stderr}"
+        );
+    }
+}

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Loads a certificate chain and its private key (PEM files; PKCS#8, PKCS#1 or SEC1 keys) into
-/// a rustls server configuration offering HTTP/2 and HTTP/1.1 by ALPN.
+/// a rustls server configuration offering HTTP/2 and HTTP/1.1 by ALPN. A key file that holds an
+/// encrypted key or a certificate is refused with an error saying so.
 pub fn load_tls_config(
     cert_path: &Path,
     key_path: &Path,
@@ -24,8 +25,11 @@ pub fn load_tls_config(
             cert_path.display()
         )));
     }
-    let key = PrivateKeyDer::from_pem_file(key_path)
-        .map_err(|e| ServerError::Tls(format!("{}: {e}", key_path.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| {
+        ServerError::Tls(
+            key_file_mistake(key_path).unwrap_or_else(|| format!("{}: {e}", key_path.display())),
+        )
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -33,10 +37,36 @@ pub fn load_tls_config(
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| {
-            ServerError::Tls(format!(
-                "certificate and key do not form a usable identity: {e}"
-            ))
+            ServerError::Tls(key_file_mistake(key_path).unwrap_or_else(|| {
+                format!("certificate and key do not form a usable identity: {e}")
+            }))
         })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// What is wrong with a key file that did not load, when it is one of the two usual mistakes:
+/// an encrypted key (rustls reads only unencrypted ones, and scimd asks for no passphrase at
+/// start-up) or a certificate in place of the key (`--tls-cert` and `--tls-key` swapped). The
+/// PEM labels say which (RFC 7468); `None` leaves the parser's own error.
+fn key_file_mistake(key_path: &Path) -> Option<String> {
+    let text = std::fs::read(key_path).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let shown = key_path.display();
+    // PKCS#8 `ENCRYPTED PRIVATE KEY`, or an OpenSSL legacy key with `Proc-Type: 4,ENCRYPTED`.
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || text.contains("4,ENCRYPTED") {
+        return Some(format!(
+            "{shown}: the private key is encrypted; scimd needs it unencrypted (decrypt it with \
+             `openssl pkey -in {shown} -out plain.key` and keep that file readable by scimd's \
+             user only)"
+        ));
+    }
+    let has_key = text.contains("PRIVATE KEY-----");
+    if !has_key && text.contains("-----BEGIN CERTIFICATE-----") {
+        return Some(format!(
+            "{shown}: holds a certificate, not a private key; --tls-key takes the key \
+             (were --tls-cert and --tls-key swapped?)"
+        ));
+    }
+    None
 }
