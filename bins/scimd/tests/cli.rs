@@ -878,6 +878,8 @@ fn start_up_logs_the_version_database_listener_and_setting_sources() {
             sources.split(' ').any(|s| s == expected),
             "{expected} in {sources}"
         );
+    }
+}
 
 /// `scimd tenant list | head -1`, `scimd token list ... | head`: output piped to a reader that
 /// has gone is a quiet, successful end, never a panic (`println!` panics on EPIPE). The pipe's
