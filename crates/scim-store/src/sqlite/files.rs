@@ -23,6 +23,101 @@ fn is_plain_file(path: &Path) -> bool {
     !(text.is_empty() || text == ":memory:" || text.starts_with("file:"))
 }
 
+/// The directory holding `path` (`.` for a bare file name).
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// Whether an I/O error says the file or file system may not be written: permission denied
+/// (a mode, for a non-root user), `EPERM` (an immutable file, `chattr +i`, even for root) or a
+/// read-only file system.
+fn is_read_only(e: &std::io::Error) -> bool {
+    const EPERM: i32 = 1;
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    ) || e.raw_os_error() == Some(EPERM)
+}
+
+/// Checks, before SQLite opens it, what SQLite would only report as "unable to open database
+/// file" or "attempt to write a readonly database": that the database's directory exists, and
+/// that an existing database file can be written. The errors name the directory or the file.
+pub(crate) fn check_writable(path: &Path) -> Result<()> {
+    if !is_plain_file(path) {
+        return Ok(());
+    }
+    let dir = directory_of(path);
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(StoreError::Backend(format!(
+                "{}: not a directory, so the database {} cannot be there",
+                dir.display(),
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StoreError::Backend(format!(
+                "{}: the directory for the database {} does not exist; create it first",
+                dir.display(),
+                path.display()
+            )));
+        }
+        Err(e) => {
+            return Err(StoreError::Backend(format!(
+                "{}: cannot use the directory for the database {}: {e}",
+                dir.display(),
+                path.display()
+            )));
+        }
+    }
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if is_read_only(&e) => Err(StoreError::Backend(format!(
+            "{}: the database file is read-only ({e}); scimd must be able to write it",
+            path.display()
+        ))),
+        Err(e) => Err(StoreError::Backend(format!(
+            "{}: cannot open the database file: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Adds the database's name to an error SQLite gave while opening or migrating it, and, when
+/// SQLite could not open or write it though the file itself is writable (checked by
+/// [`check_writable`]), says the likely cause: the directory is read-only, and SQLite must
+/// create the `-wal` and `-shm` files there.
+pub(crate) fn explain_open_error(path: &Path, error: StoreError) -> StoreError {
+    match error {
+        StoreError::Backend(message) => {
+            let cannot_write = message.contains("unable to open database file")
+                || message.contains("readonly database");
+            if cannot_write && is_plain_file(path) {
+                StoreError::Backend(format!(
+                    "{}: cannot open the database for writing ({message}); is its directory {} \
+                     read-only? SQLite must create {}-wal and {}-shm there",
+                    path.display(),
+                    directory_of(path).display(),
+                    path.display(),
+                    path.display()
+                ))
+            } else {
+                StoreError::Backend(format!("{}: {message}", path.display()))
+            }
+        }
+        other => other,
+    }
+}
+
 /// Creates the database file with mode 0600 if it does not exist yet (SQLite takes an empty
 /// file for a new database), so that neither it nor its `-wal` and `-shm` are ever readable by
 /// others, whatever the umask. An existing path (a file, or a link to one) is left as it is.
@@ -40,6 +135,11 @@ pub(crate) fn create_private(path: &Path) -> Result<()> {
     {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if is_read_only(&e) => Err(StoreError::Backend(format!(
+            "{}: cannot create the database file: its directory {} is read-only ({e})",
+            path.display(),
+            directory_of(path).display()
+        ))),
         Err(e) => Err(StoreError::Backend(format!(
             "{}: cannot create the database file: {e}",
             path.display()

@@ -102,6 +102,13 @@ impl Default for SqliteOptions {
     }
 }
 
+/// Opens the write connection, migrates the database, and starts the writer on it.
+fn start_writer(path: &Path, schemas: &ResourceSchemas, options: &SqliteOptions) -> Result<Writer> {
+    let mut conn = conn::open_connection(path, options, true)?;
+    migrate::migrate(&mut conn, schemas)?;
+    Writer::start(conn)
+}
+
 /// The SQLite [`Store`]. Cheap to share behind an `Arc`; closes when dropped.
 pub struct SqliteStore {
     path: PathBuf,
@@ -129,13 +136,15 @@ impl SqliteStore {
         options: SqliteOptions,
     ) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
+        // Checked first, so that the error names what is wrong (a missing directory, a
+        // read-only file) instead of SQLite's "unable to open database file".
+        files::check_writable(&path)?;
         // Before SQLite creates it with the umask's mode (usually 0644), and the -wal and -shm
         // after it.
         files::create_private(&path)?;
         let exposed = files::exposed(&path);
-        let mut conn = conn::open_connection(&path, &options, true)?;
-        migrate::migrate(&mut conn, &schemas)?;
-        let writer = Writer::start(conn)?;
+        let writer = start_writer(&path, &schemas, &options)
+            .map_err(|e| files::explain_open_error(&path, e))?;
         let readers = Arc::new(ReadPool::new(path.clone(), options));
         Ok(SqliteStore {
             path,

@@ -1,0 +1,143 @@
+//! What the real `scimd` binary says when it cannot use its database or its address: every
+//! message names the file, directory, database or address at fault and what is wrong with it.
+
+// Test support functions below: a failure there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SCIMD: &str = env!("CARGO_BIN_EXE_scimd");
+
+fn scimd(args: &[&str]) -> Output {
+    Command::new(SCIMD)
+        .args(args)
+        .env_remove("SCIMD_DATABASE")
+        .env_remove("SCIMD_CONFIG")
+        .output()
+        .unwrap()
+}
+
+/// The error output of a command that must fail.
+fn fails(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !output.status.success(),
+        "expected a failure; stdout: {}, stderr: {stderr}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    stderr
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Makes `path` (a file or a directory) unwritable until dropped. File modes do not restrict
+/// root, who runs these tests in CI, so root gets the immutable attribute (`chattr +i`, which
+/// refuses writes even to root); `None` where that is impossible (no chattr, or a file system
+/// without it).
+struct ReadOnly {
+    path: PathBuf,
+    immutable: bool,
+}
+
+impl ReadOnly {
+    fn make(path: &Path) -> Option<ReadOnly> {
+        use std::os::unix::fs::PermissionsExt;
+        if is_root() {
+            let ok = Command::new("chattr")
+                .arg("+i")
+                .arg(path)
+                .status()
+                .is_ok_and(|s| s.success());
+            ok.then(|| ReadOnly {
+                path: path.to_owned(),
+                immutable: true,
+            })
+        } else {
+            let mode = if path.is_dir() { 0o555 } else { 0o444 };
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+            Some(ReadOnly {
+                path: path.to_owned(),
+                immutable: false,
+            })
+        }
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.immutable {
+            let _ = Command::new("chattr").arg("-i").arg(&self.path).status();
+        } else {
+            let _ = std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o700));
+        }
+    }
+}
+
+#[test]
+fn a_missing_database_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let db = missing.join("scimd.db");
+    let stderr = fails(&scimd(&["--database", db.to_str().unwrap(), "migrate"]));
+    assert!(
+        stderr.contains(&format!("{}: the directory", missing.display()))
+            && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    assert!(!missing.exists(), "nothing is created");
+}
+
+#[test]
+fn a_read_only_database_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ro.db");
+    let dbs = db.to_str().unwrap();
+    assert!(scimd(&["--database", dbs, "migrate"]).status.success());
+    let Some(_guard) = ReadOnly::make(&db) else {
+        eprintln!("SKIPPED a_read_only_database_file_is_named: cannot make a file read-only here");
+        return;
+    };
+    let stderr = fails(&scimd(&["--database", dbs, "tenant", "create", "acme"]));
+    assert!(
+        stderr.contains(&format!("{dbs}: the database file is read-only")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_read_only_database_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("ro");
+    std::fs::create_dir(&home).unwrap();
+    let db = home.join("scimd.db");
+    let dbs = db.to_str().unwrap();
+    assert!(scimd(&["--database", dbs, "migrate"]).status.success());
+    let Some(_guard) = ReadOnly::make(&home) else {
+        eprintln!(
+            "SKIPPED a_read_only_database_directory_is_named: cannot make a directory read-only"
+        );
+        return;
+    };
+    // An existing database: SQLite cannot create its -wal and -shm.
+    let stderr = fails(&scimd(&["--database", dbs, "tenant", "create", "acme"]));
+    assert!(
+        stderr.contains(dbs) && stderr.contains(&format!("{} read-only", home.display())),
+        "{stderr}"
+    );
+    // A new database: the file cannot be created.
+    let new = home.join("new.db");
+    let stderr = fails(&scimd(&["--database", new.to_str().unwrap(), "migrate"]));
+    assert!(
+        stderr.contains(new.to_str().unwrap())
+            && stderr.contains(&format!("{} is read-only", home.display())),
+        "{stderr}"
+    );
+}
