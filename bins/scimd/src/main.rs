@@ -431,6 +431,13 @@ async fn open_store(cli: &Cli, file: &FileConfig) -> Result<Backend, CliError> {
         max_idle_readers: file.sqlite.readers.unwrap_or_else(|| {
             BLOCKING_THREADS + std::thread::available_parallelism().map_or(1, |n| n.get())
         }),
+        // Only the commands that set a database up create one: any other, run from the wrong
+        // directory or with a mistyped --database, must say the database is missing instead
+        // of creating an empty one and then reporting that the tenant does not exist.
+        create_if_missing: matches!(
+            cli.command,
+            Command::Serve(_) | Command::Migrate | Command::Tenant(TenantCommand::Create { .. })
+        ),
         ..SqliteOptions::default()
     };
     let store = SqliteStore::open(&path, schemas, options)?;

@@ -141,3 +141,58 @@ fn a_read_only_database_directory_is_named() {
         "{stderr}"
     );
 }
+
+/// Run from the wrong directory, a command that only uses an existing database says which
+/// database it looked for and creates nothing (it used to create an empty `./scimd.db` and
+/// then report that the tenant did not exist).
+#[test]
+fn commands_that_need_a_database_do_not_create_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands: [&[&str]; 4] = [
+        &["token", "issue", "--tenant", "default"],
+        &["token", "list", "--tenant", "default"],
+        &["tenant", "list"],
+        &["tenant", "delete", "default", "--yes"],
+    ];
+    for args in commands {
+        let output = Command::new(SCIMD)
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("SCIMD_DATABASE")
+            .env_remove("SCIMD_CONFIG")
+            .output()
+            .unwrap();
+        let stderr = fails(&output);
+        assert!(
+            stderr.contains("scimd.db: no database there (the file does not exist"),
+            "{args:?}: {stderr}"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{args:?} created {left:?}");
+    }
+    // The same with --database naming a file that does not exist.
+    let db = dir.path().join("typo.db");
+    let stderr = fails(&scimd(&[
+        "--database",
+        db.to_str().unwrap(),
+        "token",
+        "issue",
+        "--tenant",
+        "default",
+    ]));
+    assert!(stderr.contains(db.to_str().unwrap()), "{stderr}");
+    assert!(!db.exists());
+    // The commands that set a database up still create it.
+    assert!(
+        scimd(&[
+            "--database",
+            db.to_str().unwrap(),
+            "tenant",
+            "create",
+            "acme"
+        ])
+        .status
+        .success()
+    );
+    assert!(db.exists());
+}

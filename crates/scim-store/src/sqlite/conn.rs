@@ -31,8 +31,11 @@ pub(crate) fn open_connection(
     options: &SqliteOptions,
     write: bool,
 ) -> Result<Connection> {
-    let flags = if write {
+    let flags = if write && options.create_if_missing {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+    } else if write {
+        // Should the file vanish after the check, SQLite fails instead of creating it.
+        OpenFlags::SQLITE_OPEN_READ_WRITE
     } else {
         OpenFlags::SQLITE_OPEN_READ_ONLY
     } | OpenFlags::SQLITE_OPEN_NO_MUTEX

@@ -92,6 +92,17 @@ pub(crate) fn check_writable(path: &Path) -> Result<()> {
     }
 }
 
+/// Fails, naming the file, if the database `path` does not exist.
+pub(crate) fn check_exists(path: &Path) -> Result<()> {
+    if is_plain_file(path) && !path.exists() {
+        return Err(StoreError::Backend(format!(
+            "{}: no database there (the file does not exist; nothing was created)",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Adds the database's name to an error SQLite gave while opening or migrating it, and, when
 /// SQLite could not open or write it though the file itself is writable (checked by
 /// [`check_writable`]), says the likely cause: the directory is read-only, and SQLite must

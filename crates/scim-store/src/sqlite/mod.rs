@@ -89,6 +89,11 @@ pub struct SqliteOptions {
     pub cache_kib: i64,
     /// How many idle read connections are kept.
     pub max_idle_readers: usize,
+    /// Create the database if its file does not exist (true by default). When false, opening
+    /// a missing database fails with an error naming the file and creates nothing: for a
+    /// command that only reads or edits an existing database, a wrong path must not leave an
+    /// empty database behind and then report that its data is missing.
+    pub create_if_missing: bool,
 }
 
 impl Default for SqliteOptions {
@@ -98,6 +103,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(30),
             cache_kib: 16 * 1024,
             max_idle_readers: 8,
+            create_if_missing: true,
         }
     }
 }
@@ -128,7 +134,8 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed, with mode 0600 on Unix) the database at `path`, migrates it
+    /// Opens (creating it if needed and [`SqliteOptions::create_if_missing`], with mode 0600 on
+    /// Unix) the database at `path`, migrates it
     /// to the current schema version, and starts the writer.
     pub fn open(
         path: impl AsRef<Path>,
@@ -138,6 +145,9 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         // Checked first, so that the error names what is wrong (a missing directory, a
         // read-only file) instead of SQLite's "unable to open database file".
+        if !options.create_if_missing {
+            files::check_exists(&path)?;
+        }
         files::check_writable(&path)?;
         // Before SQLite creates it with the umask's mode (usually 0644), and the -wal and -shm
         // after it.
