@@ -118,9 +118,10 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:8080].
+    /// Address to listen on, HOST:PORT, the host an IP address or a name such as localhost
+    /// [default: 127.0.0.1:8080].
     #[arg(long, env = "SCIMD_LISTEN")]
-    listen: Option<SocketAddr>,
+    listen: Option<String>,
     /// Public origin for meta.location, e.g. https://scim.example.com [default: from Host].
     #[arg(long, env = "SCIMD_PUBLIC_URL")]
     public_url: Option<String>,
@@ -452,6 +453,56 @@ async fn open_store(cli: &Cli, file: &FileConfig) -> Result<Backend, CliError> {
     Ok(Backend::Sqlite(Arc::new(store)))
 }
 
+/// The addresses `--listen` names: an IP address and port as given, or a host name resolved
+/// (e.g. `localhost:8080`, which may give both `::1` and `127.0.0.1`).
+async fn resolve_listen(listen: &str) -> Result<Vec<SocketAddr>, CliError> {
+    if let Ok(address) = listen.parse::<SocketAddr>() {
+        return Ok(vec![address]);
+    }
+    let invalid = |why: String| {
+        CliError::Usage(format!(
+            "listen address {listen:?}: {why}; expected HOST:PORT, e.g. 127.0.0.1:8080 or localhost:8080"
+        ))
+    };
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host(listen)
+        .await
+        .map_err(|e| invalid(format!("cannot resolve it: {e}")))?
+        .collect();
+    if addresses.is_empty() {
+        return Err(invalid("the name has no address".into()));
+    }
+    Ok(addresses)
+}
+
+/// Binds the first of `addresses` that can be bound; the error names the address and why
+/// (most often another process listening there).
+async fn bind_first(addresses: &[SocketAddr]) -> Result<tokio::net::TcpListener, CliError> {
+    let mut failure = CliError::Usage("no address to listen on".into());
+    for address in addresses {
+        match scim_server::bind(*address).await {
+            Ok(listener) => return Ok(listener),
+            Err(scim_server::ServerError::Io(e)) => {
+                let why = match e.kind() {
+                    std::io::ErrorKind::AddrInUse => {
+                        "address in use (is another scimd or another server running there?)"
+                            .to_owned()
+                    }
+                    std::io::ErrorKind::AddrNotAvailable => {
+                        "no such address on this machine".to_owned()
+                    }
+                    std::io::ErrorKind::PermissionDenied => {
+                        "permission denied (ports below 1024 need privileges)".to_owned()
+                    }
+                    _ => e.to_string(),
+                };
+                failure = CliError::Usage(format!("cannot listen on {address}: {why}"));
+            }
+            Err(other) => failure = CliError::Server(other),
+        }
+    }
+    Err(failure)
+}
+
 async fn tenant_named(store: &dyn Store, name: &str) -> Result<Tenant, CliError> {
     store
         .tenant_by_name(name)
@@ -702,16 +753,19 @@ async fn serve(
             ));
         }
     };
-    let listen = match args.listen.or(file.server.listen) {
-        Some(address) => address,
-        None => settings::DEFAULT_LISTEN
-            .parse()
-            .map_err(|e| CliError::Usage(format!("default listen address: {e}")))?,
-    };
+    let listen = args
+        .listen
+        .clone()
+        .or_else(|| file.server.listen.clone())
+        .unwrap_or_else(|| settings::DEFAULT_LISTEN.to_owned());
+    let addresses = resolve_listen(&listen).await?;
     // Before binding, and before the first run creates a tenant: a server that will not start
-    // must leave nothing behind, and must never listen on every interface unchecked.
-    scim_server::check_listen_address(&config, listen).map_err(explain)?;
-    let listener = scim_server::bind(listen).await?;
+    // must leave nothing behind, and must never listen on every interface unchecked. Every
+    // address the name resolves to is checked, whichever is bound.
+    for address in &addresses {
+        scim_server::check_listen_address(&config, *address).map_err(explain)?;
+    }
+    let listener = bind_first(&addresses).await?;
     let local = listener.local_addr()?;
 
     // First run: give the operator something to connect an identity provider to.

@@ -6,7 +6,6 @@
 //! defaults below.
 
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -119,8 +118,8 @@ pub struct SqliteSection {
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
-    /// Listen address.
-    pub listen: Option<SocketAddr>,
+    /// Listen address, `HOST:PORT`: an IP address or a host name (resolved at start-up).
+    pub listen: Option<String>,
     /// Public origin for `meta.location`.
     pub public_url: Option<String>,
     /// Hosts (`host` or `host:port`) requests may name in `Host`; others get 421.

@@ -196,3 +196,102 @@ fn commands_that_need_a_database_do_not_create_one() {
     );
     assert!(db.exists());
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A port something else listens on: the error names the address and says it is in use.
+#[test]
+fn a_port_in_use_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let stderr = fails(&scimd(&[
+        "--database",
+        db.to_str().unwrap(),
+        "serve",
+        "--listen",
+        &address,
+    ]));
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}: address in use")),
+        "{stderr}"
+    );
+}
+
+/// `--listen` takes a host name, resolved (it used to be refused: "invalid socket address
+/// syntax"); a name that does not resolve is named.
+#[test]
+fn listen_takes_a_host_name() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let port = free_port();
+    let listen = format!("localhost:{port}");
+    let mut child = Command::new(SCIMD)
+        .args([
+            "--database",
+            db.to_str().unwrap(),
+            "serve",
+            "--listen",
+            &listen,
+        ])
+        .env_remove("SCIMD_DATABASE")
+        .env_remove("SCIMD_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let answered = loop {
+        // localhost may resolve to ::1 or 127.0.0.1 first: either is loopback.
+        let answer = ["127.0.0.1", "[::1]"].iter().find_map(|host| {
+            let mut stream = std::net::TcpStream::connect(format!("{host}:{port}")).ok()?;
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .ok()?;
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .ok()?;
+            let mut text = Vec::new();
+            stream.read_to_end(&mut text).ok()?;
+            Some(String::from_utf8_lossy(&text).into_owned())
+        });
+        if let Some(answer) = answer {
+            break answer;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            panic!("scimd exited ({status}): {stderr}");
+        }
+        assert!(std::time::Instant::now() < deadline, "scimd did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+
+    let stderr = fails(&scimd(&[
+        "--database",
+        db.to_str().unwrap(),
+        "serve",
+        "--listen",
+        "no-such-host.invalid:8080",
+    ]));
+    assert!(
+        stderr.contains("\"no-such-host.invalid:8080\": cannot resolve"),
+        "{stderr}"
+    );
+}
