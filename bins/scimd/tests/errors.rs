@@ -295,3 +295,159 @@ fn listen_takes_a_host_name() {
         "{stderr}"
     );
 }
+
+/// Whether the local test PostgreSQL (trust authentication) answers; when it does not, the
+/// PostgreSQL cases are skipped with a banner, or fail under `SCIMD_REQUIRE_POSTGRES=1` (CI).
+fn local_postgres() -> bool {
+    let up = std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:5432".parse().unwrap(),
+        std::time::Duration::from_secs(2),
+    )
+    .is_ok();
+    if !up {
+        assert!(
+            std::env::var_os("SCIMD_REQUIRE_POSTGRES").is_none(),
+            "no PostgreSQL on 127.0.0.1:5432"
+        );
+        eprintln!("SKIPPED: no PostgreSQL on 127.0.0.1:5432");
+    }
+    up
+}
+
+/// A missing database, an unknown role and a refused connection each say so, with host, port
+/// and database (they all used to be "db error" or "error connecting to server").
+#[test]
+fn postgres_connection_failures_say_what_and_where() {
+    let port = free_port();
+    let refused = format!("postgres://postgres@127.0.0.1:{port}/scimd");
+    let stderr = fails(&scimd(&["--database", &refused, "migrate"]));
+    assert!(
+        stderr.contains(&format!(
+            "cannot connect to PostgreSQL at host 127.0.0.1, port {port}, database \"scimd\""
+        )) && stderr.contains("connection refused"),
+        "{stderr}"
+    );
+    if !local_postgres() {
+        return;
+    }
+    let stderr = fails(&scimd(&[
+        "--database",
+        "postgres://postgres@127.0.0.1:5432/scimd_no_such_database",
+        "migrate",
+    ]));
+    assert!(
+        stderr.contains("host 127.0.0.1, port 5432, database \"scimd_no_such_database\"")
+            && stderr.contains("the database does not exist"),
+        "{stderr}"
+    );
+    let stderr = fails(&scimd(&[
+        "--database",
+        "postgres://scimd_no_such_role@127.0.0.1:5432/postgres",
+        "migrate",
+    ]));
+    assert!(
+        stderr.contains("host 127.0.0.1, port 5432, database \"postgres\"")
+            && stderr.contains("the role (user) does not exist"),
+        "{stderr}"
+    );
+}
+
+/// A wrong password says authentication failed. Needs a server with password authentication:
+/// a throwaway cluster (initdb, as user postgres since initdb refuses root), skipped with a
+/// banner where initdb or user postgres is missing.
+#[test]
+fn postgres_authentication_failure_says_so() {
+    let Some(bin) = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()
+        .and_then(|versions| {
+            versions
+                .flatten()
+                .map(|v| v.path().join("bin"))
+                .find(|b| b.join("initdb").exists())
+        })
+    else {
+        eprintln!("SKIPPED postgres_authentication_failure_says_so: no initdb");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let pwfile = dir.path().join("pw");
+    std::fs::write(&pwfile, "right-password\n").unwrap();
+    let owned = Command::new("chown")
+        .args(["-R", "postgres", dir.path().to_str().unwrap()])
+        .status()
+        .is_ok_and(|s| s.success());
+    let as_postgres = |program: &Path, args: &[&str]| {
+        Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(program)
+            .args(args)
+            // Not piped: the server pg_ctl starts would hold a pipe open for ever.
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !owned
+        || !as_postgres(
+            &bin.join("initdb"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=scram-sha-256",
+                "--pwfile",
+                pwfile.to_str().unwrap(),
+            ],
+        )
+    {
+        eprintln!("SKIPPED postgres_authentication_failure_says_so: cannot run initdb as postgres");
+        return;
+    }
+    let port = free_port();
+    let log = dir.path().join("log");
+    let options = format!(
+        "-p {port} -c listen_addresses=127.0.0.1 -k {}",
+        dir.path().display()
+    );
+    let started = as_postgres(
+        &bin.join("pg_ctl"),
+        &[
+            "-D",
+            data.to_str().unwrap(),
+            "-l",
+            log.to_str().unwrap(),
+            "-o",
+            &options,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        ],
+    );
+    struct Stop<'a>(Box<dyn Fn() + 'a>);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            (self.0)();
+        }
+    }
+    let _stop = Stop(Box::new(|| {
+        as_postgres(
+            &bin.join("pg_ctl"),
+            &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"],
+        );
+    }));
+    assert!(started, "the throwaway cluster did not start");
+    let url = format!("postgres://postgres:wrong-password@127.0.0.1:{port}/postgres");
+    let stderr = fails(&scimd(&["--database", &url, "migrate"]));
+    assert!(
+        stderr.contains(&format!(
+            "host 127.0.0.1, port {port}, database \"postgres\""
+        )) && stderr.contains("authentication failed"),
+        "{stderr}"
+    );
+    // The URL's password is never echoed.
+    assert!(!stderr.contains("wrong-password"), "{stderr}");
+}

@@ -359,6 +359,7 @@ impl PostgresStore {
             check_schema_name(schema)?;
             config.options(format!("-c search_path={schema}"));
         }
+        let target = tls::describe_target(&config);
         let manager = Manager::from_config(
             config,
             tls,
@@ -376,6 +377,17 @@ impl PostgresStore {
             options,
             contexts: ContextCache::default(),
         };
+        // The first connection says, when it fails, where it went and why, in words: "db
+        // error" tells an operator nothing.
+        if let Err(e) = store.pool.get().await {
+            let message = match &e {
+                deadpool_postgres::PoolError::Backend(pg) => {
+                    tls::describe_connect_failure(pg, &target)
+                }
+                other => format!("cannot connect to PostgreSQL at {target}: {other}"),
+            };
+            return Err(StoreError::Backend(message));
+        }
         with_client!(&store, |client| async {
             let encoding: String = client.query_one("SHOW server_encoding", &[]).await?.get(0);
             if !encoding.eq_ignore_ascii_case("UTF8") {

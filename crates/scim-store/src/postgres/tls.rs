@@ -35,6 +35,7 @@ use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureSc
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_postgres::config::{Host, SslMode as PgSslMode};
+use tokio_postgres::error::SqlState;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// libpq's `sslmode` values, less `allow` (plain first, TLS only if the server insists), which
@@ -584,6 +585,96 @@ impl ServerCertVerifier for BelowFull {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
     }
+}
+
+/// Where a connection goes, for error messages: `host H, port P, database D, user U`.
+pub(crate) fn describe_target(config: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|host| match host {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+    let user = config.get_user().unwrap_or("(none)");
+    // PostgreSQL's default database is the user's name.
+    let database = config.get_dbname().unwrap_or(user);
+    format!(
+        "host {}, port {}, database {database:?}, user {user:?}",
+        if hosts.is_empty() {
+            "localhost".to_owned()
+        } else {
+            hosts.join(",")
+        },
+        if ports.is_empty() {
+            "5432".to_owned()
+        } else {
+            ports.join(",")
+        },
+    )
+}
+
+/// A readable account of why the first connection to `target` failed: a refused connection,
+/// a missing database, an unknown role, failed authentication, TLS, or the server's own words.
+pub(crate) fn describe_connect_failure(error: &tokio_postgres::Error, target: &str) -> String {
+    if let Some(tls) = describe_connect_error(error) {
+        return format!("{tls} ({target})");
+    }
+    let why = if let Some(db) = error.as_db_error() {
+        match db.code() {
+            c if *c == SqlState::INVALID_CATALOG_NAME => format!(
+                "the database does not exist ({}); create it (createdb) or fix the URL's \
+                 database name",
+                db.message()
+            ),
+            c if *c == SqlState::INVALID_PASSWORD => format!(
+                "authentication failed: wrong password, or no password for this user ({})",
+                db.message()
+            ),
+            c if *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+                && db.message().starts_with("role") =>
+            {
+                format!(
+                    "the role (user) does not exist ({}); create it or fix the URL's user",
+                    db.message()
+                )
+            }
+            c => format!(
+                "the server refused the connection: {} (SQLSTATE {})",
+                db.message(),
+                c.code()
+            ),
+        }
+    } else if let Some(io) = io_cause(error) {
+        match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                "connection refused: is PostgreSQL running and listening on that host and port?"
+                    .to_owned()
+            }
+            std::io::ErrorKind::TimedOut => "timed out connecting".to_owned(),
+            _ => format!("{error}: {io}"),
+        }
+    } else if error.to_string().contains("password missing") {
+        "authentication failed: the server asks for a password and the URL gives none".to_owned()
+    } else {
+        error.to_string()
+    };
+    format!("cannot connect to PostgreSQL at {target}: {why}")
+}
+
+/// The I/O error at the root of `error`, if any (a refused or timed-out connection).
+fn io_cause(error: &tokio_postgres::Error) -> Option<&std::io::Error> {
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        source = e.source();
+    }
+    None
 }
 
 /// A readable account of a failed connection, if TLS is what failed: tokio-postgres reports
