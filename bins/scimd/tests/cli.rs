@@ -14,19 +14,12 @@ use http::Method;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const SCIMD: &str = env!("CARGO_BIN_EXE_scimd");
+mod support;
 
-fn scimd(args: &[&str]) -> Output {
-    Command::new(SCIMD)
-        .args(args)
-        .env_remove("SCIMD_DATABASE")
-        .env_remove("SCIMD_CONFIG")
-        .output()
-        .unwrap()
-}
+use support::{Running, SCIMD, free_port, scimd};
 
 fn ok_stdout(output: &Output) -> String {
     assert!(
@@ -35,101 +28,6 @@ fn ok_stdout(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Whether `GET /healthz` on `addr` answers 200.
-fn answers_healthz(addr: SocketAddr) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut answer = Vec::new();
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .and_then(|()| stream.read_to_end(&mut answer))
-        .is_ok()
-        && answer.starts_with(b"HTTP/1.1 200")
-}
-
-/// A running `scimd serve`, killed with SIGTERM when dropped.
-struct Running {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Running {
-    fn start(db: &Path, extra: &[&str]) -> Running {
-        Running::start_on(db.to_str().unwrap(), extra)
-    }
-
-    /// `scimd serve` on `database`: a file path or a `sqlite://` / `postgres://` URL.
-    fn start_on(database: &str, extra: &[&str]) -> Running {
-        Running::launch(database, extra, &[], Stdio::null())
-    }
-
-    /// `scimd serve` with extra flags, environment variables, and stderr (the log) where
-    /// `stderr` says.
-    fn launch(database: &str, extra: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Running {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut args = vec!["--database", database, "serve", "--listen", &listen];
-        args.extend_from_slice(extra);
-        let child = Command::new(SCIMD)
-            .args(&args)
-            .env_remove("SCIMD_DATABASE")
-            .env_remove("SCIMD_CONFIG")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let addr: SocketAddr = listen.parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        // Wait for an answer, not just a bound port: the SIGTERM handler is installed when the
-        // server starts serving, and a signal before that kills scimd with the default action.
-        while !answers_healthz(addr) {
-            assert!(Instant::now() < deadline, "scimd did not start serving");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Running { child, addr }
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "scimd did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 #[test]

@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SCIMD: &str = env!("CARGO_BIN_EXE_scimd");
+mod support;
+
+use support::SCIMD;
 
 fn contrib_file() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contrib/scimd.toml")
@@ -94,12 +96,7 @@ fn the_example_file_names_every_key_the_server_knows() {
 fn scimd_starts_with_the_example_file() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("contrib.db");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{}", support::free_port());
     let mut child = Command::new(SCIMD)
         .args(["--config", contrib_file().to_str().unwrap()])
         .args([

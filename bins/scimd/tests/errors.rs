@@ -7,16 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const SCIMD: &str = env!("CARGO_BIN_EXE_scimd");
+mod support;
 
-fn scimd(args: &[&str]) -> Output {
-    Command::new(SCIMD)
-        .args(args)
-        .env_remove("SCIMD_DATABASE")
-        .env_remove("SCIMD_CONFIG")
-        .output()
-        .unwrap()
-}
+use support::{SCIMD, free_port, scimd};
 
 /// The error output of a command that must fail.
 fn fails(output: &Output) -> String {
@@ -195,14 +188,6 @@ fn commands_that_need_a_database_do_not_create_one() {
         .success()
     );
     assert!(db.exists());
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A port something else listens on: the error names the address and says it is in use.

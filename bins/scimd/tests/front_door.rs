@@ -15,13 +15,15 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-const SCIMD: &str = env!("CARGO_BIN_EXE_scimd");
+mod support;
+
+use support::{Running, SCIMD};
 
 /// The HTTP/2 connection preface and an empty SETTINGS frame (RFC 9113 sections 3.4, 6.5).
 const H2_PREFACE_AND_SETTINGS: &[u8] =
@@ -31,54 +33,6 @@ const H2_PREFACE_AND_SETTINGS: &[u8] =
 const PARTIAL_CLIENT_HELLO: &[u8] = &[
     0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
 ];
-
-/// A running `scimd serve` on a fresh database, killed when dropped.
-struct Running {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Running {
-    fn start(dir: &Path, extra: &[&str]) -> Running {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let listen = format!("127.0.0.1:{port}");
-        let db = dir.join("scimd.db");
-        let mut args = vec![
-            "--database",
-            db.to_str().unwrap(),
-            "serve",
-            "--listen",
-            &listen,
-        ];
-        args.extend_from_slice(extra);
-        let child = Command::new(SCIMD)
-            .args(&args)
-            .env_remove("SCIMD_DATABASE")
-            .env_remove("SCIMD_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr: SocketAddr = listen.parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "scimd did not start listening");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Running { child, addr }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A TCP connection to `addr` from 127.0.0.`source`.
 async fn connect_from(source: u8, addr: SocketAddr) -> TcpStream {
@@ -197,8 +151,8 @@ async fn silent_connections_cannot_lock_everyone_out() {
         return;
     };
     let header_timeout = Duration::from_secs(2);
-    let server = Running::start(
-        dir.path(),
+    let server = Running::listening(
+        dir.path().join("scimd.db").to_str().unwrap(),
         &[
             "--max-connections",
             "16",
@@ -303,8 +257,8 @@ async fn silent_connections_cannot_lock_everyone_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_take_every_connection_but_a_trusted_proxy_can() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Running::start(
-        dir.path(),
+    let server = Running::listening(
+        dir.path().join("scimd.db").to_str().unwrap(),
         &[
             "--max-connections",
             "16",
@@ -409,8 +363,8 @@ async fn one_address_cannot_take_every_connection_but_a_trusted_proxy_can() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_closed_even_while_pinging() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Running::start(
-        dir.path(),
+    let server = Running::listening(
+        dir.path().join("scimd.db").to_str().unwrap(),
         &[
             "--header-read-timeout-secs",
             "3",

@@ -19,50 +19,12 @@ use http::Method;
 use scim_store::postgres::{PostgresOptions, PostgresStore};
 use scim_store::{ChangeOp, ResourceSchemas, Store};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-const SCIMD: &str = env!("CARGO_BIN_EXE_scimd");
+mod support;
 
-/// A running `scimd serve`, killed when dropped.
-struct Replica {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Replica {
-    fn start(database: &str) -> Replica {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let listen = format!("127.0.0.1:{port}");
-        let child = Command::new(SCIMD)
-            .args(["--database", database, "serve", "--listen", &listen])
-            .env_remove("SCIMD_DATABASE")
-            .env_remove("SCIMD_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr: SocketAddr = listen.parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "scimd did not start listening");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Replica { child, addr }
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::{Running, SCIMD};
 
 /// The admin URL, or `None` (after saying so loudly) when no PostgreSQL answers.
 async fn postgres_or_skip() -> Option<String> {
@@ -138,8 +100,8 @@ async fn two_replicas_on_one_postgres_database() {
     let tenant: Value = serde_json::from_slice(&created.stdout).unwrap();
     let token = tenant["token"].as_str().unwrap().to_owned();
 
-    let a = Replica::start(&url);
-    let b = Replica::start(&url);
+    let a = Running::listening(&url, &[]);
+    let b = Running::listening(&url, &[]);
     let clients = [
         Client::new(a.addr, "replicas", &token),
         Client::new(b.addr, "replicas", &token),
