@@ -6,7 +6,7 @@
 //!   generated users (what a store without push-down for that filter pays).
 //!
 //! The filters are the 13 of the project's shared benchmark set (`shared/bench/filters.txt`).
-//! Run with `cargo bench -p scim-filter --bench eval`.
+//! Run with `cargo bench -p scimd-filter --bench eval`.
 
 #![allow(
     missing_docs,

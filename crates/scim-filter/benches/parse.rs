@@ -11,8 +11,8 @@
 //! - Parse + evaluate is measured in `benches/eval.rs` (group `parse_eval`).
 //!
 //! After criterion, a short calibrated run prints one table of ns/filter for every parser.
-//! Run with `cargo bench -p scim-filter@0.1.0 --bench parse` (the `@0.1.0` tells this crate
-//! from the published `scim-filter` that is a dev-dependency here).
+//! Run with `cargo bench -p scimd-filter --bench parse` (the published `scim-filter` it is
+//! measured against is a dev-dependency here).
 
 #![allow(missing_docs, reason = "a bench binary has no public API")]
 

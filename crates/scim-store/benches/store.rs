@@ -2,7 +2,7 @@
 //! users and 1,000 groups, one of which has all 100,000 users as members.
 //!
 //! The directory is built once per run, through the bulk import path, in a temporary file; its
-//! build time is printed. Run with `cargo bench -p scim-store`.
+//! build time is printed. Run with `cargo bench -p scimd-store`.
 //!
 //! The directory runs with `Durability::Normal` so that write benchmarks measure the store's
 //! own work; with the default `Durability::Full` every acknowledged write also waits for one

@@ -5,7 +5,7 @@
 //! The server is `SCIMD_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
 //! the directory is built in a schema of its own through the bulk import path, its build time
 //! printed (that is the bulk-load figure: one 100,000-user import into an empty tenant), and the
-//! schema dropped at the end. Run with `cargo bench -p scim-store --features postgres --bench
+//! schema dropped at the end. Run with `cargo bench -p scimd-store --features postgres --bench
 //! store_pg`. Without a reachable server the benchmark prints why and measures nothing.
 
 // criterion_group! generates an undocumented public function; a benchmark that cannot set up

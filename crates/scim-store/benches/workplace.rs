@@ -21,7 +21,7 @@
 //! nothing. The fixtures are built through the store (people imported, catalog and policies
 //! put, bookings booked one by one through the policies), except the PostgreSQL fixture's
 //! bookings, inserted directly ([`insert_all`]). Fixture build times are printed. Run with
-//! `cargo bench -p scim-store --bench workplace` (`-- sqlite:` or `-- pg:` for one half).
+//! `cargo bench -p scimd-store --bench workplace` (`-- sqlite:` or `-- pg:` for one half).
 
 // criterion_group! generates an undocumented public function; a benchmark that cannot set up
 // its fixture has nothing to measure, so it stops there.

@@ -73,7 +73,7 @@ fn postgres_missing() -> bool {
             std::io::stderr(),
             "\n{line}\nSKIPPED: the PostgreSQL store tests did not run: {url} is unreachable \
              ({why}).\nRun them against a server with: {URL_VAR}=postgres://user@host:port/db \
-             cargo test -p scim-store --features postgres\n(set {REQUIRE_VAR}=1 to make an \
+             cargo test -p scimd-store --features postgres\n(set {REQUIRE_VAR}=1 to make an \
              unreachable server a failure, as CI does)\n{line}\n"
         );
     });
