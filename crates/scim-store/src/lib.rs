@@ -1,59 +1,31 @@
 //! # scim-store
 //!
-//! Where provisioning becomes durable truth: the [`Store`] trait every backend implements, the
-//! types it speaks, the shared [test kit](crate::testkit) (feature `testkit`), and the embedded
-//! SQLite implementation [`sqlite::SqliteStore`] (feature `sqlite`, on by default).
+//! SCIM 2.0 storage in one dependency: everything of [`scim_store_core`] (the [`Store`] and
+//! [`WorkplaceStore`] traits, their types, errors and plans) re-exported at the top, with the
+//! embedded SQLite store as [`sqlite`] (feature `sqlite`, on by default) and the PostgreSQL
+//! store as `postgres` (feature `postgres`). A PostgreSQL-only build
+//! (`default-features = false, features = ["postgres"]`) compiles no SQLite, and the default
+//! build no PostgreSQL client.
 //!
-//! Everything is scoped to a tenant. A [`TenantId`] can only be obtained from a store (by
-//! creating a tenant, looking one up by name, or authenticating a bearer token), so a call that
-//! forgets or forges its tenant does not compile.
-//!
-//! What a store guarantees, whatever the backend:
-//!
-//! - **Versions** (RFC 7644 section 3.14): every resource carries a monotonic version, served as
-//!   the weak entity tag `W/"n"` in `meta.version`. A write with an expected version that does not
-//!   match fails with [`StoreError::VersionMismatch`] (HTTP 412). A write that changes nothing
-//!   keeps the version and `meta.lastModified`, and records no event.
-//! - **Uniqueness** (RFC 7643 section 4.1 and section 7): `userName` is unique per tenant,
-//!   compared after [`scim_schema::fold_case`]; so is every attribute marked `uniqueness: server`
-//!   (or `global`). Conflicts are [`StoreError::Uniqueness`] (409 `uniqueness`), also under
-//!   concurrent writes.
-//! - **Membership** (RFC 7643 section 4.2): group members are rows, not a JSON array, so adding
-//!   or removing k members costs O(k) whatever the group's size; a user's `groups` attribute is
-//!   derived from them.
-//! - **Change feed**: every committed change appends a [`ChangeEvent`] with a per-tenant
-//!   sequence number in the same transaction; a rolled-back change leaves none.
-//! - **Queries** (RFC 7644 section 3.4.2): filters select exactly what the scim-filter evaluator
-//!   selects; sorting (section 3.4.2.3), index paging (section 3.4.2.4) and cursor paging
-//!   (RFC 9865).
+//! The crates behind it, for those who want only a part: `scimd-store-core` (the contract,
+//! for writing a backend), `scimd-store-sqlite`, `scimd-store-postgres`, and
+//! `scimd-store-testkit` (the behaviour kit every backend passes; here as `testkit` with the
+//! feature of that name).
 
-mod error;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod query_common;
-mod store;
-// Bearer secrets and tenant names, as every backend issues and checks them.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod token;
-mod types;
+pub use scim_store_core::*;
 
-pub mod document;
-
+/// The embedded SQLite store (the `scimd-store-sqlite` crate).
 #[cfg(feature = "sqlite")]
-pub mod sqlite;
+pub use scim_store_sqlite as sqlite;
 
+/// The PostgreSQL store (the `scimd-store-postgres` crate).
 #[cfg(feature = "postgres")]
-pub mod postgres;
+pub use scim_store_postgres as postgres;
+
+/// The behaviour test kit every [`Store`] implementation must pass (the `scimd-store-testkit`
+/// crate).
+#[cfg(feature = "testkit")]
+pub use scim_store_testkit as testkit;
 
 #[cfg(feature = "testkit")]
-pub mod testkit;
-
-pub mod workplace;
-
-pub use error::{Result, StoreError};
-pub use store::Store;
-pub use types::{
-    ChangeEvent, ChangeOp, ImportOutcome, IssuedToken, Members, Paging, PatchResult, PatchSettings,
-    Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, StoredResource, Tenant,
-    TenantDeletion, TenantId, TokenInfo, TokenScope, WriteContext,
-};
-pub use workplace::WorkplaceStore;
+pub use scim_store_testkit::{store_tests, workplace_store_tests};

@@ -1,0 +1,157 @@
+//! The filter-to-SQL walk and the query helpers every SQL backend shares: they depend on the
+//! filter AST, the query and JSON documents, never on a database. A backend implements
+//! [`LeafSql`] for its dialect; [`translate`] walks the AST (RFC 7644 section 3.4.2.2) and
+//! asks it for each leaf.
+
+use super::token;
+use crate::types::{Query, ResourceKind};
+use scim_filter::{CompValue, CompareOp, Comparison, Filter};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// What a cursor (RFC 9865) is bound to: a cursor from one query is refused by another.
+pub fn fingerprint(kind: ResourceKind, query: &Query) -> String {
+    let filter = query
+        .filter
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let sort = query
+        .sort_by
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let text = format!("{kind}\u{0}{filter}\u{0}{sort}\u{0}{:?}", query.sort_order);
+    token::hex(&Sha256::digest(text.as_bytes())[..8])
+}
+
+/// The SQL operator of an ordering comparison (`eq` included); `None` for the others.
+pub fn ordering_sql(op: CompareOp) -> Option<&'static str> {
+    match op {
+        CompareOp::Eq => Some("="),
+        CompareOp::Gt => Some(">"),
+        CompareOp::Ge => Some(">="),
+        CompareOp::Lt => Some("<"),
+        CompareOp::Le => Some("<="),
+        _ => None,
+    }
+}
+
+/// The value a multi-valued attribute sorts by: its primary value, else its first
+/// (RFC 7644 section 3.4.2.3).
+pub fn primary_or_first(value: &Value) -> &Value {
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .find(|v| v.get("primary").and_then(Value::as_bool) == Some(true))
+            .or_else(|| items.first())
+            .unwrap_or(&Value::Null),
+        other => other,
+    }
+}
+
+/// An object member, exactly then ignoring ASCII case (as the evaluator looks them up).
+pub fn get_key<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
+    let object = value.as_object()?;
+    object.get(key).or_else(|| {
+        object
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+/// What a backend made of one filter leaf in SQL.
+pub enum Leaf {
+    /// SQL that selects exactly the resources the leaf matches.
+    Exact(String),
+    /// SQL that selects at least those resources; the evaluator finishes.
+    Superset(String),
+    /// Nothing SQL can say; the evaluator decides alone.
+    Unknown,
+}
+
+/// A backend's translation of filter leaves (comparisons, `pr`, value paths) into SQL.
+/// [`translate`] does the rest, which is the same for every backend.
+pub trait LeafSql {
+    /// The backend's SQL for true and false (`1`/`0`, `TRUE`/`FALSE`).
+    const TRUE: &'static str;
+    /// See [`LeafSql::TRUE`].
+    const FALSE: &'static str;
+    /// SQL that is true where `sql` is false or NULL.
+    fn is_not_true(sql: &str) -> String;
+    /// Translates one leaf, pushing its parameters.
+    fn leaf(&mut self, leaf: &Filter) -> Leaf;
+    /// How many parameters have been pushed.
+    fn param_count(&self) -> usize;
+    /// Drops the parameters pushed after the first `len`.
+    fn truncate_params(&mut self, len: usize);
+    /// Records that `leaf` was not translated exactly, so the evaluator must finish the query
+    /// (and may need the attributes the store derives, like `groups`).
+    fn not_exact(&mut self, leaf: &Filter);
+}
+
+/// Translates a filter into a SQL condition through a backend's [`LeafSql`]: negations are
+/// pushed down to the leaves (De Morgan), `ne` is `not eq` and `eq null` is `not pr` (the
+/// evaluator's definitions), and a leaf SQL cannot negate exactly becomes "true" under `not`,
+/// a superset that the evaluator finishes.
+pub fn translate<T: LeafSql>(t: &mut T, filter: &Filter, negated: bool) -> String {
+    match filter {
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            let is_and = matches!(filter, Filter::And(..));
+            let left = translate(t, a, negated);
+            let right = translate(t, b, negated);
+            let op = if is_and != negated { "AND" } else { "OR" };
+            format!("({left} {op} {right})")
+        }
+        Filter::Not(inner) => translate(t, inner, !negated),
+        Filter::Compare(Comparison {
+            path,
+            op: CompareOp::Ne,
+            value,
+        }) => {
+            let eq = Filter::Compare(Comparison {
+                path: path.clone(),
+                op: CompareOp::Eq,
+                value: value.clone(),
+            });
+            translate(t, &eq, !negated)
+        }
+        Filter::Compare(Comparison {
+            path,
+            op: CompareOp::Eq,
+            value: CompValue::Null,
+        }) => translate(t, &Filter::Present(path.clone()), !negated),
+        leaf => {
+            // A leaf replaced by a constant takes its parameters with it: they would shift the
+            // positions of later ones (SQLite), or be untypable (PostgreSQL).
+            let mark = t.param_count();
+            match t.leaf(leaf) {
+                Leaf::Exact(sql) if negated => {
+                    if sql == T::FALSE {
+                        T::TRUE.to_owned()
+                    } else if sql == T::TRUE {
+                        T::FALSE.to_owned()
+                    } else {
+                        T::is_not_true(&sql)
+                    }
+                }
+                Leaf::Exact(sql) => sql,
+                Leaf::Superset(sql) => {
+                    t.not_exact(leaf);
+                    if negated {
+                        t.truncate_params(mark);
+                        T::TRUE.to_owned()
+                    } else {
+                        sql
+                    }
+                }
+                Leaf::Unknown => {
+                    t.not_exact(leaf);
+                    t.truncate_params(mark);
+                    T::TRUE.to_owned()
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! The types the [`Store`](crate::Store) trait speaks.
+
+use scim_filter::Filter;
+use scim_schema::{AttrPath, DateTime, ResourceSchema};
+use serde_json::Value;
+use std::fmt;
+use std::sync::Arc;
+
+/// A tenant's identity inside the store. Only a store hands these out (from
+/// [`Store::create_tenant`](crate::Store::create_tenant),
+/// [`Store::tenant_by_name`](crate::Store::tenant_by_name) or
+/// [`Store::authenticate`](crate::Store::authenticate)): there is no public constructor, so
+/// every resource call is provably scoped to a tenant the store knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(i64);
+
+impl TenantId {
+    /// Wraps a backend's key. Crate-private: backends reach it through
+    /// [`backend::tenant_id`](crate::backend::tenant_id), whose documentation says who may.
+    pub(crate) fn from_key(key: i64) -> Self {
+        TenantId(key)
+    }
+
+    /// The backend's key, for logs and metrics.
+    pub fn key(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "tenant#{}", self.0)
+    }
+}
+
+/// A tenant: an isolated directory with its own users, groups, tokens and change feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// The store's handle on the tenant.
+    pub id: TenantId,
+    /// The tenant's name, `[a-z0-9-]{1,63}` (a DNS label, so it can appear in a host name or a
+    /// URL path unescaped).
+    pub name: String,
+    /// When the tenant was created.
+    pub created: DateTime,
+}
+
+/// What [`crate::Store::delete_tenant`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TenantDeletion {
+    /// Tokens that were still valid.
+    pub tokens_revoked: u64,
+    /// Users and groups.
+    pub resources_deleted: u64,
+}
+
+/// What an API token may be used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenScope {
+    /// The SCIM protocol endpoints (RFC 7644), used by identity providers.
+    Scim,
+    /// The workplace policy endpoints, kept separate so that an identity provider's token
+    /// cannot change policy.
+    Workplace,
+}
+
+impl TokenScope {
+    /// The scope's stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Scim => "scim",
+            TokenScope::Workplace => "workplace",
+        }
+    }
+
+    /// The scope with the stored name `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "scim" => Some(TokenScope::Scim),
+            "workplace" => Some(TokenScope::Workplace),
+            _ => None,
+        }
+    }
+}
+
+/// A token's metadata: everything but the secret, which the store never keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The token's public id (shown in listings, used to revoke).
+    pub id: String,
+    /// The operator's label, e.g. `entra-prod`.
+    pub label: String,
+    /// What the token may be used for.
+    pub scope: TokenScope,
+    /// When it was issued.
+    pub created: DateTime,
+    /// When it was revoked, if it was.
+    pub revoked: Option<DateTime>,
+}
+
+/// A newly issued token: the only time the secret is ever visible.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    /// The token's public id.
+    pub id: String,
+    /// The bearer secret (`scimd_` followed by 64 hex digits): show it once, then forget it.
+    pub secret: String,
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The resource types the store keeps (RFC 7643 section 4).
+///
+/// Exhaustive on purpose: every backend stores each kind its own way, so a new kind is a
+/// breaking change that every backend must answer, not a `_` arm that compiles and misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ResourceKind {
+    /// `urn:ietf:params:scim:schemas:core:2.0:User` (RFC 7643 section 4.1).
+    User,
+    /// `urn:ietf:params:scim:schemas:core:2.0:Group` (RFC 7643 section 4.2).
+    Group,
+}
+
+impl ResourceKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [ResourceKind; 2] = [ResourceKind::User, ResourceKind::Group];
+
+    /// The resource type's name, as in `meta.resourceType` (RFC 7643 section 3.1).
+    pub fn resource_type(self) -> &'static str {
+        match self {
+            ResourceKind::User => "User",
+            ResourceKind::Group => "Group",
+        }
+    }
+
+    /// The resource type named `name` (`User`, `Group`).
+    pub fn from_resource_type(name: &str) -> Option<Self> {
+        ResourceKind::ALL
+            .into_iter()
+            .find(|k| k.resource_type() == name)
+    }
+
+    /// The stable small integer a backend stores for the kind.
+    pub fn code(self) -> i64 {
+        match self {
+            ResourceKind::User => 1,
+            ResourceKind::Group => 2,
+        }
+    }
+
+    /// The kind stored as `code`.
+    pub fn from_code(code: i64) -> Option<Self> {
+        ResourceKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.resource_type())
+    }
+}
+
+/// The resolved schema of each resource kind: what the store consults to find the attributes
+/// it indexes, enforce `uniqueness`, compile filters and apply patches.
+#[derive(Debug, Clone)]
+pub struct ResourceSchemas {
+    user: Arc<ResourceSchema>,
+    group: Arc<ResourceSchema>,
+}
+
+impl ResourceSchemas {
+    /// The schemas of Users and Groups (with their extensions).
+    pub fn new(user: ResourceSchema, group: ResourceSchema) -> Self {
+        ResourceSchemas {
+            user: Arc::new(user),
+            group: Arc::new(group),
+        }
+    }
+
+    /// The RFC 7643 core schemas: User (with the Enterprise User extension) and Group.
+    pub fn core() -> Self {
+        ResourceSchemas::new(scim_schema::core::user(), scim_schema::core::group())
+    }
+
+    /// The User and Group resource types of `registry` (custom extensions included); `None`
+    /// if the registry lacks one of them.
+    pub fn from_registry(registry: &scim_schema::SchemaRegistry) -> Option<Self> {
+        Some(ResourceSchemas::new(
+            registry.resource_schema("User")?.clone(),
+            registry.resource_schema("Group")?.clone(),
+        ))
+    }
+
+    /// The schema of `kind`.
+    pub fn get(&self, kind: ResourceKind) -> &ResourceSchema {
+        match kind {
+            ResourceKind::User => &self.user,
+            ResourceKind::Group => &self.group,
+        }
+    }
+}
+
+/// Whether a Group's `members` are put into its document. A group may have 100,000 members:
+/// a caller that does not need them (e.g. `excludedAttributes=members`, RFC 7644 section
+/// 3.4.2.5) should not pay for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Members {
+    /// Derive `members` from the membership rows.
+    #[default]
+    Include,
+    /// Leave `members` out.
+    Exclude,
+}
+
+/// One stored resource, as the server serves it (minus `meta.location` and the `$ref`s, which
+/// need the server's base URL).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResource {
+    /// The resource's id (RFC 7643 section 3.1), assigned by the store.
+    pub id: String,
+    /// The resource's type.
+    pub kind: ResourceKind,
+    /// The monotonic version; `meta.version` is `W/"<version>"`.
+    pub version: u64,
+    /// `meta.created`.
+    pub created: DateTime,
+    /// `meta.lastModified`.
+    pub last_modified: DateTime,
+    /// The full JSON document: `schemas`, `id`, the attributes, `meta` (`resourceType`,
+    /// `created`, `lastModified`, `version`), and the derived `members` (Groups, when asked for)
+    /// or `groups` (Users: `value`, `display`, `type: "direct"`).
+    pub document: Value,
+}
+
+impl StoredResource {
+    /// The weak entity tag of this version, `W/"<version>"` (RFC 7644 section 3.14).
+    pub fn etag(&self) -> String {
+        format!("W/\"{}\"", self.version)
+    }
+}
+
+/// Who made a change: recorded on its [`ChangeEvent`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WriteContext {
+    /// The actor: a token label, an operator, `import`...
+    pub actor: String,
+    /// The HTTP request's id, to correlate the event with logs.
+    pub request_id: Option<String>,
+}
+
+impl WriteContext {
+    /// A context with this actor and no request id.
+    pub fn actor(actor: impl Into<String>) -> Self {
+        WriteContext {
+            actor: actor.into(),
+            request_id: None,
+        }
+    }
+}
+
+/// The result of a PATCH (RFC 7644 section 3.5.2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatchResult {
+    /// The resource after the patch.
+    pub resource: StoredResource,
+    /// Whether anything changed; when not, version and `meta.lastModified` are the old ones and
+    /// no event was recorded (the server may answer 204 or 200 as it prefers).
+    pub changed: bool,
+}
+
+/// How a PATCH is interpreted and its result checked: the server's dialect policy for
+/// identity providers ([`scim_patch::PatchOptions`]) and its schema policy
+/// ([`scim_schema::ValidationOptions`], e.g. whether unknown attributes are kept).
+#[derive(Debug, Clone, Default)]
+pub struct PatchSettings {
+    /// How the PatchOp message is applied (RFC 7644 section 3.5.2).
+    pub patch: scim_patch::PatchOptions,
+    /// How the patched resource is validated (RFC 7643 section 2 and 7).
+    pub validation: scim_schema::ValidationOptions,
+}
+
+/// `sortOrder` (RFC 7644 section 3.4.2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SortOrder {
+    /// `ascending` (the default); resources without a value come last.
+    #[default]
+    Ascending,
+    /// `descending`; resources without a value come first.
+    Descending,
+}
+
+/// How a query pages its results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Paging {
+    /// Index paging (RFC 7644 section 3.4.2.4): skip `start_index - 1` resources (1-based; a
+    /// value below 1 is taken as 1).
+    Index {
+        /// The 1-based index of the first resource returned.
+        start_index: u64,
+    },
+    /// Cursor paging (RFC 9865): `None` asks for the first page (`cursor` with no value),
+    /// `Some` continues from a `nextCursor` this store returned for the same query.
+    Cursor(Option<String>),
+}
+
+impl Default for Paging {
+    fn default() -> Self {
+        Paging::Index { start_index: 1 }
+    }
+}
+
+/// A query over one resource type of one tenant (RFC 7644 section 3.4.2).
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// The filter, already parsed (and checked by the server against its unknown-attribute
+    /// policy). `None` selects every resource.
+    pub filter: Option<Filter>,
+    /// `sortBy`; `None` returns resources in creation order.
+    pub sort_by: Option<AttrPath>,
+    /// `sortOrder`.
+    pub sort_order: SortOrder,
+    /// `startIndex` or `cursor`.
+    pub paging: Paging,
+    /// `count`: at most this many resources (`Some(0)` returns only `totalResults`); `None`
+    /// returns all of them, so a server should always set its page size.
+    pub count: Option<u64>,
+    /// Whether Groups carry their `members`.
+    pub members: Members,
+}
+
+/// One page of a query's results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryPage {
+    /// `totalResults`: how many resources match the filter, over all pages.
+    pub total_results: u64,
+    /// `startIndex` of this page (1-based; with cursor paging, the position of the page's
+    /// first resource is not computed and this is 1).
+    pub start_index: u64,
+    /// The page's resources, in order.
+    pub resources: Vec<StoredResource>,
+    /// `nextCursor` (RFC 9865): present in cursor paging when more resources follow.
+    pub next_cursor: Option<String>,
+}
+
+/// What a change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChangeOp {
+    /// The resource was created (POST, or bulk import).
+    Created,
+    /// The resource was replaced (PUT).
+    Replaced,
+    /// The resource was patched (PATCH).
+    Patched,
+    /// The resource was deleted (DELETE).
+    Deleted,
+}
+
+impl ChangeOp {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeOp::Created => "created",
+            ChangeOp::Replaced => "replaced",
+            ChangeOp::Patched => "patched",
+            ChangeOp::Deleted => "deleted",
+        }
+    }
+
+    /// The operation stored as `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            ChangeOp::Created,
+            ChangeOp::Replaced,
+            ChangeOp::Patched,
+            ChangeOp::Deleted,
+        ]
+        .into_iter()
+        .find(|op| op.as_str() == name)
+    }
+}
+
+/// One entry of a tenant's change feed. Sequence numbers start at 1 and increase by one per
+/// committed change, without gaps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeEvent {
+    /// The per-tenant sequence number.
+    pub seq: u64,
+    /// The changed resource's type.
+    pub kind: ResourceKind,
+    /// The changed resource's id.
+    pub id: String,
+    /// What happened.
+    pub op: ChangeOp,
+    /// The resource's version after the change (for a deletion: the last version it had).
+    pub version: u64,
+    /// When the change was committed.
+    pub at: DateTime,
+    /// Who made it ([`WriteContext::actor`]).
+    pub actor: String,
+    /// The request that made it ([`WriteContext::request_id`]).
+    pub request_id: Option<String>,
+}
+
+/// The result of a bulk import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportOutcome {
+    /// The ids of the imported resources, in the order of the input documents.
+    pub ids: Vec<String>,
+}

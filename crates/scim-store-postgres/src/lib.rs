@@ -1,0 +1,689 @@
+//! The PostgreSQL store: several scimd replicas serving one directory (tokio-postgres with a
+//! deadpool connection pool).
+//!
+//! Supported: PostgreSQL 13 or later (CI runs the suite on the installed release). Other engines
+//! that speak PostgreSQL's protocol (CockroachDB, YugabyteDB) are not tested and not promised
+//! (`docs/stores.md`). Everything that needs Rust (Unicode case folding, the scim-filter
+//! evaluator, the scim-patch engine) runs in the replica, not in server-side functions.
+//!
+//! # Transactions and concurrency
+//!
+//! Every write is one transaction at the server's default isolation (`READ COMMITTED`): the resource row is locked first
+//! (`SELECT ... FOR NO KEY UPDATE`), the expected version (RFC 7644 section 3.14) is checked
+//! under that lock, the patch is applied in process, and the new version is written before
+//! `COMMIT`. Two replicas racing on one resource therefore serialise on its row: the second
+//! sees the first's version and fails with [`StoreError::VersionMismatch`] instead of losing an
+//! update.
+//!
+//! Uniqueness (`userName`, ids, every `uniqueness: server` attribute) is enforced by unique
+//! indexes, so it holds across processes: a racing insert that loses gets SQLSTATE `23505`; the
+//! write is then retried once, and its pre-check names the attribute in the
+//! [`StoreError::Uniqueness`] it returns. Serialization failures (`40001`) and deadlocks (`40P01`) are retried a bounded number of times with jittered backoff
+//! ([`PostgresOptions::max_retries`]).
+//!
+//! # The change feed: gap-free and ordered with many writers
+//!
+//! A sequence (`nextval`) would not do: numbers are handed out at allocation, not at commit, so
+//! a reader could see event 11 committed while event 10's transaction is still open, move past
+//! 10, and never see it. Instead each write allocates its event's number with
+//! `UPDATE tenants SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq`, as the last
+//! statement of its transaction. That takes the tenant row's lock, which is held until
+//! `COMMIT`, so the writers of one tenant take their numbers one after the other, each only
+//! after the previous holder committed (or rolled back, taking its increment with it):
+//!
+//! - sequence order is commit order, and numbers have no gaps (a rolled-back write releases its
+//!   number with its increment);
+//! - when a reader sees event `n` committed, every event below `n` committed before it, so a
+//!   reader that resumes after the highest number it saw never skips a late-committing event.
+//!
+//! The lock is taken last, after the resource row locks, so all writers lock in one order
+//! (resources, then tenant) and cannot deadlock on it; it is held only for the final statements
+//! and `COMMIT`. The price is that the writes of *one tenant* commit one at a time (the writes of
+//! different tenants do not contend); a directory's provisioning traffic is far below what one
+//! row lock sustains.
+//!
+//! Workplace events (bookings, assignments, catalog and policy changes, and the cascades SCIM
+//! writes cause) are numbered by the same statement, in the same per-tenant sequence, so the
+//! workplace feed inherits these guarantees; [`Store::events`] returns only the SCIM changes.
+//!
+//! # The workplace
+//!
+//! [`WorkplaceStore`](scim_store_core::WorkplaceStore) is implemented in the `workplace` module: plain
+//! tables (`workplace_state`, `places`, `bookings`, `assignments`), row locks taken in one
+//! documented order, and the lifecycle cascades run inside the SCIM write that causes them.
+//!
+//! # Documents
+//!
+//! Each resource is stored twice: `doc`, the served JSON as text (so attribute order is what
+//! the client sent, as with SQLite), and `attrs`, its attributes as `jsonb` under a GIN index,
+//! which equality filters on attributes without a column of their own are pushed into (see
+//! [`query`]). PostgreSQL's `jsonb` and `text` cannot hold U+0000, so documents containing it
+//! are refused (400 `invalidValue`).
+
+mod migrate;
+mod query;
+mod read;
+mod tls;
+mod write;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use scim_store_core::Store;
+use scim_store_core::document::{self, Prepared};
+use scim_store_core::workplace::plan::ContextCache;
+use scim_store_core::{
+    ChangeEvent, ImportOutcome, IssuedToken, Members, PatchResult, PatchSettings, Query, QueryPage,
+    ResourceKind, ResourceSchemas, StoredResource, Tenant, TenantDeletion, TenantId, TokenInfo,
+    TokenScope, WriteContext,
+};
+use scim_store_core::{Result, StoreError};
+use serde_json::Value;
+use std::time::Duration;
+use tokio_postgres::error::SqlState;
+
+pub use migrate::LATEST as SCHEMA_VERSION;
+
+/// How to connect a [`PostgresStore`].
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// The most connections the pool opens (per replica). 16 by default.
+    pub max_connections: usize,
+    /// The schema the store's tables live in (PostgreSQL's `search_path`), e.g. to share one
+    /// database between deployments; `None` uses the server's default (`public`). Must be a
+    /// plain lower-case identifier (`[a-z_][a-z0-9_]*`); the schema must exist.
+    pub schema: Option<String>,
+    /// How long to wait for a connection to the server.
+    pub connect_timeout: Duration,
+    /// How many times a write is retried after a serialization failure (`40001`) or a deadlock
+    /// (`40P01`) before the error is returned. 8 by default.
+    pub max_retries: u32,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            max_connections: 16,
+            schema: None,
+            connect_timeout: Duration::from_secs(10),
+            max_retries: 8,
+        }
+    }
+}
+
+/// The PostgreSQL [`Store`]. Any number of instances, in any number of processes, may share one
+/// database: every invariant is enforced by the database (see the module documentation).
+pub struct PostgresStore {
+    pool: Pool,
+    schemas: ResourceSchemas,
+    options: PostgresOptions,
+    /// Each tenant's compiled policies and catalog, per generation (see [`workplace`]).
+    contexts: ContextCache,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.options.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a step of a transaction failed: a store-level refusal, or the database's error, whose
+/// SQLSTATE decides whether the transaction is retried.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    /// A refusal of the store's own (not found, version mismatch...): returned as is.
+    Store(StoreError),
+    /// The database's error.
+    Pg(tokio_postgres::Error),
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Store(e)
+    }
+}
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Fail::Pg(e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Fail {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        // A TLS failure opening a connection is told in words (untrusted certificate, host
+        // name mismatch, no TLS on the server), not as "error performing TLS handshake".
+        let tls = match &e {
+            deadpool_postgres::PoolError::Backend(pg) => tls::describe_connect_error(pg),
+            _ => None,
+        };
+        Fail::Store(StoreError::Backend(
+            tls.unwrap_or_else(|| format!("postgres pool: {e}")),
+        ))
+    }
+}
+
+/// The result of a step inside a transaction.
+pub(crate) type PgResult<T> = std::result::Result<T, Fail>;
+
+impl Fail {
+    fn code(&self) -> Option<&SqlState> {
+        match self {
+            Fail::Pg(e) => e.code(),
+            Fail::Store(_) => None,
+        }
+    }
+
+    /// The error the caller sees. A unique violation that survived the retry (whose pre-check
+    /// would have named the attribute) is named from the index that refused it.
+    fn into_store(self) -> StoreError {
+        match self {
+            Fail::Store(e) => e,
+            Fail::Pg(e) => {
+                let Some(db) = e.as_db_error() else {
+                    return StoreError::Backend(format!("postgres: {e}"));
+                };
+                let constraint = db.constraint().unwrap_or_default();
+                if *db.code() == SqlState::UNIQUE_VIOLATION {
+                    let attribute = match constraint {
+                        "resources_user_name" => "userName",
+                        "resources_id" => "id",
+                        "tenants_name_key" => {
+                            return StoreError::TenantExists(db.detail().unwrap_or("").to_owned());
+                        }
+                        _ => "a unique attribute",
+                    };
+                    return StoreError::Uniqueness {
+                        attribute: attribute.to_owned(),
+                        value: db.detail().unwrap_or("").to_owned(),
+                    };
+                }
+                if *db.code() == SqlState::DISK_FULL {
+                    return StoreError::StorageFull(format!("postgres: {}", db.message()));
+                }
+                if *db.code() == SqlState::FOREIGN_KEY_VIOLATION {
+                    return StoreError::invalid_value(format!(
+                        "a resource this write refers to was deleted concurrently ({constraint})"
+                    ));
+                }
+                StoreError::Backend(format!(
+                    "postgres: {} (SQLSTATE {}){}",
+                    db.message(),
+                    db.code().code(),
+                    db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+                ))
+            }
+        }
+    }
+}
+
+/// Runs `$body` (an expression awaiting to a `PgResult`, which may use the transaction `$tx`)
+/// in a transaction, committing it on success, retrying it on the transient failures the
+/// module documentation lists.
+macro_rules! in_transaction {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let store: &PostgresStore = $store;
+        let mut attempt: u32 = 0;
+        let mut unique_retried = false;
+        loop {
+            let outcome: PgResult<_> = async {
+                let mut client = store.pool.get().await?;
+                let $tx = client.transaction().await?;
+                let value = $body.await?;
+                $tx.commit().await?;
+                Ok(value)
+            }
+            .await;
+            match outcome {
+                Ok(value) => break Ok(value),
+                Err(fail) => {
+                    let code = fail.code();
+                    let transient = code == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+                        || code == Some(&SqlState::T_R_DEADLOCK_DETECTED);
+                    let unique = code == Some(&SqlState::UNIQUE_VIOLATION) && !unique_retried;
+                    if (transient && attempt < store.options.max_retries) || unique {
+                        unique_retried |= unique;
+                        attempt += 1;
+                        backoff(attempt).await;
+                        continue;
+                    }
+                    break Err(fail.into_store());
+                }
+            }
+        }
+    }};
+}
+
+/// Sleeps a little before retry `attempt`: exponential, with jitter so that the transactions
+/// that collided do not collide again.
+async fn backoff(attempt: u32) {
+    let mut jitter = [0u8; 2];
+    let _ = getrandom::fill(&mut jitter);
+    let base = 1u64 << attempt.min(7);
+    let micros = base * 500 + u64::from(u16::from_le_bytes(jitter)) % (base * 500);
+    tokio::time::sleep(Duration::from_micros(micros)).await;
+}
+
+/// Runs `$body` (which may use the client `$client`) on a pooled connection.
+macro_rules! with_client {
+    ($store:expr, |$client:ident| $body:expr) => {{
+        let store: &PostgresStore = $store;
+        let outcome: PgResult<_> = async {
+            let $client = store.pool.get().await?;
+            $body.await
+        }
+        .await;
+        outcome.map_err(Fail::into_store)
+    }};
+}
+
+/// Runs `$body` in a read-only `REPEATABLE READ` transaction: one snapshot for the count, the
+/// page and the rows of a query.
+macro_rules! in_snapshot {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let store: &PostgresStore = $store;
+        let outcome: PgResult<_> = async {
+            let mut client = store.pool.get().await?;
+            let $tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            let value = $body.await?;
+            $tx.commit().await?;
+            Ok(value)
+        }
+        .await;
+        outcome.map_err(Fail::into_store)
+    }};
+}
+
+// After the macros, which it uses.
+mod workplace;
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or a
+    /// key-value connection string), checks it, and migrates it to [`SCHEMA_VERSION`]. Safe
+    /// when several replicas start at once: see [`migrate`].
+    ///
+    /// # TLS
+    ///
+    /// TLS follows libpq's `sslmode` (<https://www.postgresql.org/docs/current/libpq-ssl.html>),
+    /// given in the URL's query or as a key-value pair, on rustls:
+    ///
+    /// - `disable`: plain TCP.
+    /// - `prefer` (the default): TLS if the server offers it, plain otherwise.
+    /// - `require`: TLS or no connection; the certificate is not checked (encryption only), unless
+    ///   `sslrootcert` is given, when its chain is checked as under `verify-ca`.
+    /// - `verify-ca`: TLS, and the server's certificate must chain to a trusted root; the host
+    ///   name is not checked.
+    /// - `verify-full`: TLS, and the certificate must chain to a trusted root and name the host
+    ///   connected to.
+    ///
+    /// The trusted roots are the PEM file `sslrootcert=PATH`, or the platform's store
+    /// (`sslrootcert=system`, which implies and demands `verify-full`, as in libpq 16; or no
+    /// `sslrootcert`). `sslnegotiation` is passed to tokio-postgres; client certificates
+    /// (`sslcert`, `sslkey`) are not supported. Over a Unix-domain socket TLS is never used.
+    ///
+    /// ```text
+    /// postgres://scimd@db.internal:5432/scimd?sslmode=verify-full
+    /// postgres://scimd@10.0.0.5/scimd?sslmode=verify-ca&sslrootcert=/etc/scimd/db-ca.pem
+    /// host=db.internal user=scimd dbname=scimd sslmode=require
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`], saying what went wrong: a malformed connection string or `ssl*`
+    /// value (`sslmode "verfy-full": expected disable, prefer, require, verify-ca or
+    /// verify-full`), an unreadable `sslrootcert`, a certificate that is not trusted or does not
+    /// match the host name, a server without TLS under `require` or stricter, or the server's
+    /// own refusal.
+    pub async fn connect(
+        url: &str,
+        schemas: ResourceSchemas,
+        options: PostgresOptions,
+    ) -> Result<PostgresStore> {
+        let (mut config, tls) = tls::configure(url)?;
+        if config.get_application_name().is_none() {
+            config.application_name("scimd");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
+        if let Some(schema) = &options.schema {
+            check_schema_name(schema)?;
+            config.options(format!("-c search_path={schema}"));
+        }
+        let target = tls::describe_target(&config);
+        let manager = Manager::from_config(
+            config,
+            tls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(1))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("postgres pool: {e}")))?;
+        let store = PostgresStore {
+            pool,
+            schemas,
+            options,
+            contexts: ContextCache::default(),
+        };
+        // The first connection says, when it fails, where it went and why, in words: "db
+        // error" tells an operator nothing.
+        if let Err(e) = store.pool.get().await {
+            let message = match &e {
+                deadpool_postgres::PoolError::Backend(pg) => {
+                    tls::describe_connect_failure(pg, &target)
+                }
+                other => format!("cannot connect to PostgreSQL at {target}: {other}"),
+            };
+            return Err(StoreError::Backend(message));
+        }
+        with_client!(&store, |client| async {
+            let encoding: String = client.query_one("SHOW server_encoding", &[]).await?.get(0);
+            if !encoding.eq_ignore_ascii_case("UTF8") {
+                return Err(Fail::Store(StoreError::Backend(format!(
+                    "the database's encoding is {encoding}: scimd needs UTF8 (character counts \
+                     and code-point order in filters depend on it)"
+                ))));
+            }
+            Ok(())
+        })?;
+        migrate::migrate(&store.pool, &store.schemas).await?;
+        Ok(store)
+    }
+
+    /// The schemas the store was opened with.
+    pub fn schemas(&self) -> &ResourceSchemas {
+        &self.schemas
+    }
+
+    /// The query plan PostgreSQL chooses for `query`'s filter (`EXPLAIN`), one line per step:
+    /// for tests and operators checking that a filter uses an index.
+    pub async fn explain(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        query: &Query,
+    ) -> Result<Vec<String>> {
+        let schemas = self.schemas.clone();
+        with_client!(self, |client| query::explain(
+            &client, &schemas, *tenant, kind, query
+        ))
+    }
+
+    fn prepare(&self, kind: ResourceKind, document: Value) -> Result<Prepared> {
+        write::check_no_nul(&document)?;
+        let prepared = document::prepare(kind, self.schemas.get(kind), document)?;
+        write::check_index_sizes(&prepared.index)?;
+        Ok(prepared)
+    }
+}
+
+/// A schema name safe to put in the connection's options unquoted.
+fn check_schema_name(name: &str) -> Result<()> {
+    let mut bytes = name.bytes();
+    let ok = name.len() <= 63
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!(
+            "schema name {name:?} must be 1 to 63 characters of a-z, 0-9 and '_', not starting \
+             with a digit"
+        )))
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_tenant(&self, name: &str) -> Result<Tenant> {
+        scim_store_core::backend::token::check_tenant_name(name)?;
+        in_transaction!(self, |tx| write::create_tenant(&tx, name))
+    }
+
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        with_client!(self, |client| read::tenant_by_name(&client, name))
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        with_client!(self, |client| read::list_tenants(&client))
+    }
+
+    async fn issue_token(
+        &self,
+        tenant: &TenantId,
+        label: &str,
+        scope: TokenScope,
+    ) -> Result<IssuedToken> {
+        in_transaction!(self, |tx| write::issue_token(&tx, *tenant, label, scope))
+    }
+
+    async fn authenticate(&self, secret: &str) -> Result<Option<(Tenant, TokenInfo)>> {
+        with_client!(self, |client| read::authenticate(&client, secret))
+    }
+
+    async fn list_tokens(&self, tenant: &TenantId) -> Result<Vec<TokenInfo>> {
+        with_client!(self, |client| read::list_tokens(&client, *tenant))
+    }
+
+    async fn delete_tenant(&self, tenant: &TenantId) -> Result<TenantDeletion> {
+        let key = tenant.key();
+        in_transaction!(self, |tx| async {
+            // Locking the tenant row first serialises this with every write of the tenant
+            // (each takes the row to number its event), so nothing is written in between.
+            let locked = tx
+                .query_opt("SELECT id FROM tenants WHERE id = $1 FOR UPDATE", &[&key])
+                .await?;
+            if locked.is_none() {
+                return Err(Fail::from(StoreError::TenantNotFound(tenant.to_string())));
+            }
+            let tx = &tx;
+            let count = |sql: &'static str| async move {
+                let row = tx.query_one(sql, &[&key]).await?;
+                let n: i64 = row.get(0);
+                PgResult::Ok(u64::try_from(n).unwrap_or(0))
+            };
+            let tokens_revoked =
+                count("SELECT count(*) FROM tokens WHERE tenant = $1 AND revoked_ns IS NULL")
+                    .await?;
+            let resources_deleted =
+                count("SELECT count(*) FROM resources WHERE tenant = $1").await?;
+            let deletion = TenantDeletion {
+                tokens_revoked,
+                resources_deleted,
+            };
+            // Members and the value side tables go with their resources (ON DELETE CASCADE).
+            for sql in [
+                "DELETE FROM resources WHERE tenant = $1",
+                "DELETE FROM events WHERE tenant = $1",
+                "DELETE FROM tokens WHERE tenant = $1",
+                "DELETE FROM bookings WHERE tenant = $1",
+                "DELETE FROM assignments WHERE tenant = $1",
+                "DELETE FROM places WHERE tenant = $1",
+                "DELETE FROM workplace_state WHERE tenant = $1",
+                "DELETE FROM tenants WHERE id = $1",
+            ] {
+                tx.execute(sql, &[&key]).await?;
+            }
+            PgResult::Ok(deletion)
+        })
+    }
+
+    async fn revoke_token(&self, tenant: &TenantId, token_id: &str) -> Result<bool> {
+        in_transaction!(self, |tx| write::revoke_token(&tx, *tenant, token_id))
+    }
+
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        document: Value,
+        ctx: &WriteContext,
+    ) -> Result<StoredResource> {
+        let prepared = self.prepare(kind, document)?;
+        let id = scim_store_core::document::new_resource_id();
+        let wp = self.cascades();
+        in_transaction!(self, |tx| write::create(
+            &tx, &wp, *tenant, kind, &id, &prepared, ctx
+        ))
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        members: Members,
+    ) -> Result<Option<StoredResource>> {
+        with_client!(self, |client| read::get(
+            &client, *tenant, kind, id, members
+        ))
+    }
+
+    async fn replace(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        document: Value,
+        expected_version: Option<u64>,
+        ctx: &WriteContext,
+    ) -> Result<StoredResource> {
+        let prepared = self.prepare(kind, document)?;
+        let schema = self.schemas.get(kind);
+        let wp = self.cascades();
+        in_transaction!(self, |tx| write::replace(
+            &tx,
+            &wp,
+            schema,
+            *tenant,
+            kind,
+            id,
+            &prepared,
+            expected_version,
+            ctx
+        ))
+    }
+
+    async fn patch(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        request: &scim_patch::PatchRequest,
+        settings: &PatchSettings,
+        expected_version: Option<u64>,
+        ctx: &WriteContext,
+        members: Members,
+    ) -> Result<PatchResult> {
+        let schema = self.schemas.get(kind);
+        let wp = self.cascades();
+        in_transaction!(self, |tx| write::patch(
+            &tx,
+            &wp,
+            schema,
+            write::Target {
+                tenant: *tenant,
+                kind,
+                id,
+                expected_version,
+            },
+            request,
+            settings,
+            ctx,
+            members
+        ))
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        expected_version: Option<u64>,
+        ctx: &WriteContext,
+    ) -> Result<()> {
+        let wp = self.cascades();
+        in_transaction!(self, |tx| write::delete(
+            &tx,
+            &wp,
+            write::Target {
+                tenant: *tenant,
+                kind,
+                id,
+                expected_version,
+            },
+            ctx
+        ))
+    }
+
+    async fn query(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        query: &Query,
+    ) -> Result<QueryPage> {
+        let schemas = &self.schemas;
+        in_snapshot!(self, |tx| query::run(&tx, schemas, *tenant, kind, query))
+    }
+
+    async fn import(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        documents: Vec<Value>,
+        ctx: &WriteContext,
+    ) -> Result<ImportOutcome> {
+        // Documents are checked and indexed before the transaction opens, so that it only
+        // inserts.
+        let mut prepared = Vec::with_capacity(documents.len());
+        for (i, document) in documents.into_iter().enumerate() {
+            let id = match document.get("id") {
+                None | Some(Value::Null) => scim_store_core::document::new_resource_id(),
+                Some(Value::String(id)) => {
+                    write::check_imported_id(id)?;
+                    id.clone()
+                }
+                Some(_) => {
+                    return Err(StoreError::invalid_value(format!(
+                        "document {i}: id must be a string"
+                    )));
+                }
+            };
+            let p = self.prepare(kind, document).map_err(|e| match e {
+                StoreError::Invalid { scim_type, detail } => StoreError::Invalid {
+                    scim_type,
+                    detail: format!("document {i}: {detail}"),
+                },
+                other => other,
+            })?;
+            prepared.push((id, p));
+        }
+        write::check_import_duplicates(&prepared)?;
+        let wp = self.cascades();
+        in_transaction!(self, |tx| write::import(
+            &tx, &wp, *tenant, kind, &prepared, ctx
+        ))
+    }
+
+    async fn events(
+        &self,
+        tenant: &TenantId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<ChangeEvent>> {
+        with_client!(self, |client| read::events(
+            &client, *tenant, after_seq, limit
+        ))
+    }
+}

@@ -1,0 +1,1467 @@
+//! Writes, each run inside one transaction by the caller (which commits, or rolls back on
+//! error, and retries transient failures): a failed write leaves neither data nor an event.
+
+use super::PgResult;
+use super::read::{self, StoredRow, code};
+use super::workplace::{Cascades, Watch};
+use deadpool_postgres::{GenericClient, Transaction};
+use scim_schema::{DateTime, ResourceSchema, ScimType, fold_case};
+use scim_store_core::backend::token;
+use scim_store_core::document::{self, IndexEntries, Prepared, UniqueValue, to_nanos};
+use scim_store_core::workplace::plan::{FeedDraft, SYSTEM_ACTOR};
+use scim_store_core::{
+    ChangeOp, ImportOutcome, IssuedToken, Members, PatchResult, PatchSettings, ResourceKind,
+    StoredResource, Tenant, TenantId, TokenScope, WriteContext,
+};
+use scim_store_core::{Result, StoreError};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+
+/// The most bytes an indexed string may have: a B-tree entry holds at most about 2,700 bytes,
+/// and the unique indexes put the value next to the tenant and attribute name.
+pub(crate) const MAX_INDEXED_BYTES: usize = 2_000;
+
+/// Refuses a document holding U+0000 anywhere (in a name or a value): PostgreSQL's `text` and
+/// `jsonb` cannot store it.
+pub(crate) fn check_no_nul(document: &Value) -> Result<()> {
+    fn find(value: &Value) -> bool {
+        match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(find),
+            Value::Object(object) => object.iter().any(|(k, v)| k.contains('\0') || find(v)),
+            _ => false,
+        }
+    }
+    if find(document) {
+        Err(StoreError::invalid_value(
+            "strings must not contain U+0000 (the PostgreSQL store cannot hold it)",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Refuses indexed values too long for a B-tree entry, with a 400 rather than the index's 500.
+pub(crate) fn check_index_sizes(index: &IndexEntries) -> Result<()> {
+    let too_long = |what: &str, value: &str| -> Result<()> {
+        if value.len() > MAX_INDEXED_BYTES {
+            Err(StoreError::invalid_value(format!(
+                "{what} is {} bytes long; the store indexes at most {MAX_INDEXED_BYTES}",
+                value.len()
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    for (what, value) in [
+        ("userName", &index.user_name_fold),
+        ("externalId", &index.external_id),
+        ("displayName", &index.display_name_fold),
+    ] {
+        if let Some(value) = value {
+            too_long(what, value)?;
+        }
+    }
+    for (attr, value) in &index.values {
+        too_long(attr, value)?;
+    }
+    for unique in &index.unique {
+        too_long(&unique.attribute, &unique.key)?;
+    }
+    Ok(())
+}
+
+/// Checks an imported id: a non-empty string without control characters, at most 255 bytes.
+pub(crate) fn check_imported_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
+        return Err(StoreError::Invalid {
+            scim_type: ScimType::InvalidValue,
+            detail: format!("imported id {id:?} must be 1 to 255 bytes without control characters"),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses an import whose documents collide with each other (ids, userNames, unique values),
+/// before anything is written.
+pub(crate) fn check_import_duplicates(prepared: &[(String, Prepared)]) -> Result<()> {
+    let mut ids = HashSet::with_capacity(prepared.len());
+    let mut names = HashSet::with_capacity(prepared.len());
+    let mut uniques = HashSet::new();
+    for (id, p) in prepared {
+        if !ids.insert(fold_case(id).into_owned()) {
+            return Err(StoreError::Uniqueness {
+                attribute: "id".into(),
+                value: id.clone(),
+            });
+        }
+        if let (Some(fold), Some(raw)) = (&p.index.user_name_fold, &p.index.user_name) {
+            if !names.insert(fold.as_str()) {
+                return Err(StoreError::Uniqueness {
+                    attribute: "userName".into(),
+                    value: raw.clone(),
+                });
+            }
+        }
+        for unique in &p.index.unique {
+            if !uniques.insert((unique.attribute.as_str(), unique.key.as_str())) {
+                return Err(StoreError::Uniqueness {
+                    attribute: unique.attribute.clone(),
+                    value: unique.value.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn version_sql(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
+}
+
+/// Appends the change event with the tenant's next sequence number, in the caller's
+/// transaction. The `UPDATE` locks the tenant row until `COMMIT`: see the module documentation
+/// of [`super`] for why this makes the feed gap-free and in commit order. Call it last.
+#[allow(clippy::too_many_arguments)]
+async fn append_event(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    op: ChangeOp,
+    version: u64,
+    at: DateTime,
+    ctx: &WriteContext,
+) -> PgResult<()> {
+    let stmt = tx
+        .prepare_cached(
+            "WITH s AS (UPDATE tenants SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq) \
+             INSERT INTO events (tenant, seq, kind, id, op, version, at_ns, actor, request_id) \
+             SELECT $1, s.last_seq, $2, $3, $4, $5, $6, $7, $8 FROM s RETURNING seq",
+        )
+        .await?;
+    let rows = tx
+        .query(
+            &stmt,
+            &[
+                &tenant.key(),
+                &code(kind),
+                &id,
+                &op.as_str(),
+                &version_sql(version),
+                &to_nanos(at),
+                &ctx.actor,
+                &ctx.request_id,
+            ],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Err(StoreError::TenantNotFound(tenant.to_string()).into());
+    }
+    Ok(())
+}
+
+/// Appends workplace feed entries with the tenant's next sequence numbers, in order, in the
+/// caller's transaction: the same allocation as [`append_event`] (one `UPDATE` of the tenant
+/// row for all of them), so SCIM changes and workplace events share one gap-free sequence in
+/// commit order. Call it last (after the write's own SCIM event, if it has one: the tenant row
+/// is then already locked, and the entries follow that event directly).
+pub(crate) async fn append_feed(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    drafts: &[FeedDraft],
+    at: DateTime,
+    actor: &str,
+    request_id: Option<&str>,
+) -> PgResult<()> {
+    if drafts.is_empty() {
+        return Ok(());
+    }
+    let count = i64::try_from(drafts.len()).unwrap_or(i64::MAX);
+    let ordinals: Vec<i64> = (1..=count).collect();
+    let kinds: Vec<i16> = drafts
+        .iter()
+        .map(|d| i16::try_from(d.subject.code()).unwrap_or(i16::MAX))
+        .collect();
+    let ids: Vec<&str> = drafts.iter().map(|d| d.id.as_str()).collect();
+    let ops: Vec<&str> = drafts.iter().map(|d| d.op).collect();
+    let versions: Vec<Option<i64>> = drafts.iter().map(|d| d.version.map(version_sql)).collect();
+    let details: Vec<Option<&Value>> = drafts
+        .iter()
+        .map(|d| (!d.detail.is_null()).then_some(&d.detail))
+        .collect();
+    let stmt = tx
+        .prepare_cached(
+            "WITH s AS (UPDATE tenants SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq) \
+             INSERT INTO events (tenant, seq, kind, id, op, version, at_ns, actor, request_id, detail) \
+             SELECT $1, s.last_seq - $2 + u.n, u.kind, u.id, u.op, u.version, $3, $4, $5, u.detail \
+             FROM s, unnest($6::bigint[], $7::smallint[], $8::text[], $9::text[], $10::bigint[], $11::jsonb[]) \
+             AS u(n, kind, id, op, version, detail)",
+        )
+        .await?;
+    let inserted = tx
+        .execute(
+            &stmt,
+            &[
+                &tenant.key(),
+                &count,
+                &to_nanos(at),
+                &actor,
+                &request_id,
+                &ordinals,
+                &kinds,
+                &ids,
+                &ops,
+                &versions,
+                &details,
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        return Err(StoreError::TenantNotFound(tenant.to_string()).into());
+    }
+    Ok(())
+}
+
+/// Appends a SCIM change's event and, right after it, the feed entries of the cascade the
+/// change caused ([`Watch::finish`]: actor `system`, citing the change's request), all at the
+/// write's own time.
+#[allow(clippy::too_many_arguments)]
+async fn append_with_cascade(
+    tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    op: ChangeOp,
+    version: u64,
+    watch: Watch,
+    ctx: &WriteContext,
+) -> PgResult<()> {
+    let at = watch.at;
+    let drafts = watch.finish(tx, wp, tenant, ctx).await?;
+    append_event(tx, tenant, kind, id, op, version, at, ctx).await?;
+    append_feed(
+        tx,
+        tenant,
+        &drafts,
+        at,
+        SYSTEM_ACTOR,
+        ctx.request_id.as_deref(),
+    )
+    .await
+}
+
+// ---- tenants and tokens ---------------------------------------------------------------------
+
+pub(crate) async fn create_tenant(tx: &Transaction<'_>, name: &str) -> PgResult<Tenant> {
+    let created = document::now();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO tenants (name, created_ns) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .await?;
+    let Some(row) = tx.query_opt(&stmt, &[&name, &to_nanos(created)]).await? else {
+        return Err(StoreError::TenantExists(name.to_owned()).into());
+    };
+    let key: i64 = row.try_get(0)?;
+    // Its workplace state row, which workplace writers lock (see postgres::workplace).
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO workplace_state (tenant, config, generation) VALUES ($1, NULL, 0)",
+        )
+        .await?;
+    tx.execute(&stmt, &[&key]).await?;
+    Ok(Tenant {
+        id: scim_store_core::backend::tenant_id(key),
+        name: name.to_owned(),
+        created,
+    })
+}
+
+async fn ensure_tenant(tx: &Transaction<'_>, tenant: TenantId) -> PgResult<()> {
+    let stmt = tx
+        .prepare_cached("SELECT 1 FROM tenants WHERE id = $1")
+        .await?;
+    if tx.query_opt(&stmt, &[&tenant.key()]).await?.is_some() {
+        Ok(())
+    } else {
+        Err(StoreError::TenantNotFound(tenant.to_string()).into())
+    }
+}
+
+pub(crate) async fn issue_token(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    label: &str,
+    scope: TokenScope,
+) -> PgResult<IssuedToken> {
+    check_no_nul(&Value::from(label))?;
+    ensure_tenant(tx, tenant).await?;
+    let id = token::new_token_id()?;
+    let secret = token::new_secret()?;
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO tokens (id, tenant, label, scope, digest, created_ns) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &id,
+            &tenant.key(),
+            &label,
+            &scope.as_str(),
+            &&token::digest(&secret)[..],
+            &to_nanos(document::now()),
+        ],
+    )
+    .await?;
+    Ok(IssuedToken { id, secret })
+}
+
+pub(crate) async fn revoke_token(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    token_id: &str,
+) -> PgResult<bool> {
+    if token_id.contains('\0') {
+        return Ok(false);
+    }
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE tokens SET revoked_ns = $1 WHERE tenant = $2 AND id = $3 AND revoked_ns IS NULL",
+        )
+        .await?;
+    let changed = tx
+        .execute(
+            &stmt,
+            &[&to_nanos(document::now()), &tenant.key(), &token_id],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+// ---- index entries ----------------------------------------------------------------------------
+
+/// Inserts the `uniqueness: server` values of resource `rid`. The primary key enforces them
+/// across every writer; `ON CONFLICT DO NOTHING` turns a collision into a missing row, which is
+/// then named in the error.
+async fn insert_unique(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    kind: ResourceKind,
+    rids: &[i64],
+    values: &[&UniqueValue],
+) -> PgResult<()> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    let attrs: Vec<&str> = values.iter().map(|u| u.attribute.as_str()).collect();
+    let keys: Vec<&str> = values.iter().map(|u| u.key.as_str()).collect();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO unique_values (tenant, kind, attr, key, rid) \
+             SELECT $1, $2, u.attr, u.key, u.rid FROM unnest($3::text[], $4::text[], $5::bigint[]) AS u(attr, key, rid) \
+             ON CONFLICT DO NOTHING RETURNING attr, key",
+        )
+        .await?;
+    let rows = tx
+        .query(&stmt, &[&tenant.key(), &code(kind), &attrs, &keys, &rids])
+        .await?;
+    if rows.len() == values.len() {
+        return Ok(());
+    }
+    let mut inserted = HashSet::with_capacity(rows.len());
+    for row in &rows {
+        inserted.insert((row.try_get::<_, String>(0)?, row.try_get::<_, String>(1)?));
+    }
+    let taken = values
+        .iter()
+        .find(|u| !inserted.contains(&(u.attribute.clone(), u.key.clone())))
+        .or(values.first());
+    Err(match taken {
+        Some(u) => StoreError::Uniqueness {
+            attribute: u.attribute.clone(),
+            value: u.value.clone(),
+        },
+        None => StoreError::Backend("unique value insert lost rows".into()),
+    }
+    .into())
+}
+
+async fn insert_values(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    kind: ResourceKind,
+    rids: &[i64],
+    attrs: &[&str],
+    folds: &[&str],
+) -> PgResult<()> {
+    if rids.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO resource_values (tenant, kind, attr, value_fold, rid) \
+             SELECT $1, $2, u.attr, u.fold, u.rid FROM unnest($3::text[], $4::text[], $5::bigint[]) AS u(attr, fold, rid) \
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    tx.execute(&stmt, &[&tenant.key(), &code(kind), &attrs, &folds, &rids])
+        .await?;
+    Ok(())
+}
+
+/// Writes the side-table entries of resource `rid`, replacing `old` (what it had; `None` if
+/// unknown, then everything is rewritten). Unchanged entries cost no statement.
+async fn write_index(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    kind: ResourceKind,
+    rid: i64,
+    index: &IndexEntries,
+    old: Option<&IndexEntries>,
+) -> PgResult<()> {
+    if old.is_none_or(|o| o.values != index.values) {
+        if old.is_none_or(|o| !o.values.is_empty()) {
+            let stmt = tx
+                .prepare_cached("DELETE FROM resource_values WHERE rid = $1")
+                .await?;
+            tx.execute(&stmt, &[&rid]).await?;
+        }
+        let attrs: Vec<&str> = index.values.iter().map(|(a, _)| a.as_str()).collect();
+        let folds: Vec<&str> = index.values.iter().map(|(_, f)| f.as_str()).collect();
+        let rids = vec![rid; attrs.len()];
+        insert_values(tx, tenant, kind, &rids, &attrs, &folds).await?;
+    }
+    if old.is_none_or(|o| o.unique != index.unique) {
+        if old.is_none_or(|o| !o.unique.is_empty()) {
+            let stmt = tx
+                .prepare_cached("DELETE FROM unique_values WHERE rid = $1")
+                .await?;
+            tx.execute(&stmt, &[&rid]).await?;
+        }
+        let values: Vec<&UniqueValue> = index.unique.iter().collect();
+        insert_unique(tx, tenant, kind, &vec![rid; values.len()], &values).await?;
+    }
+    Ok(())
+}
+
+// ---- members ----------------------------------------------------------------------------------
+
+/// Resolves member ids to rows of the tenant (case-insensitively: `members.value` is caseExact
+/// false, RFC 7643 section 4.2), in the order given, deduplicated. Every member must exist; a
+/// group may not contain itself.
+async fn resolve_members(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    ids: &[String],
+    group_rid: Option<i64>,
+) -> PgResult<Vec<i64>> {
+    let found = rids_by_id(tx, tenant, ids).await?;
+    let mut rids = Vec::with_capacity(ids.len());
+    let mut seen = HashSet::with_capacity(ids.len());
+    for id in ids {
+        let Some(&rid) = found.get(fold_case(id).as_ref()) else {
+            return Err(StoreError::invalid_value(format!(
+                "members: {id:?} is not the id of a User or Group of this tenant"
+            ))
+            .into());
+        };
+        if Some(rid) == group_rid {
+            return Err(StoreError::invalid_value(format!(
+                "members: a group cannot be a member of itself ({id:?})"
+            ))
+            .into());
+        }
+        if seen.insert(rid) {
+            rids.push(rid);
+        }
+    }
+    Ok(rids)
+}
+
+/// The rows of the tenant named by `ids` (compared folded), by folded id: one query for all.
+async fn rids_by_id(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    ids: &[String],
+) -> PgResult<HashMap<String, i64>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let folds: Vec<String> = ids
+        .iter()
+        .filter(|id| !id.contains('\0'))
+        .map(|id| fold_case(id).into_owned())
+        .collect();
+    let stmt = tx
+        .prepare_cached(
+            "SELECT id_fold, rid FROM resources WHERE tenant = $1 AND id_fold = ANY($2)",
+        )
+        .await?;
+    let rows = tx.query(&stmt, &[&tenant.key(), &folds]).await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for row in rows {
+        out.insert(row.try_get(0)?, row.try_get(1)?);
+    }
+    Ok(out)
+}
+
+/// Adds membership rows (present ones are left alone); returns the rids actually added. Each
+/// new row records the tenant's feed position as its `joined_seq`, so that a User's `groups`
+/// list the groups in the order the person joined them (the first is their primary team):
+/// a later write reads a higher position, as the feed numbers writes in commit order.
+async fn add_members(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    group_rid: i64,
+    members: &[i64],
+) -> PgResult<Vec<i64>> {
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO members (group_rid, member_rid, joined_seq) \
+             SELECT $1, m, (SELECT last_seq FROM tenants WHERE id = $3) FROM unnest($2::bigint[]) AS m \
+             ON CONFLICT DO NOTHING RETURNING member_rid",
+        )
+        .await?;
+    let rows = tx
+        .query(&stmt, &[&group_rid, &members, &tenant.key()])
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(Into::into))
+        .collect()
+}
+
+/// Removes membership rows (absent ones are ignored); returns the rids actually removed.
+async fn remove_members(
+    tx: &Transaction<'_>,
+    group_rid: i64,
+    members: &[i64],
+) -> PgResult<Vec<i64>> {
+    if members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "DELETE FROM members WHERE group_rid = $1 AND member_rid = ANY($2) RETURNING member_rid",
+        )
+        .await?;
+    let rows = tx.query(&stmt, &[&group_rid, &members]).await?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(Into::into))
+        .collect()
+}
+
+async fn member_rids(tx: &Transaction<'_>, group_rid: i64) -> PgResult<Vec<i64>> {
+    let stmt = tx
+        .prepare_cached("SELECT member_rid FROM members WHERE group_rid = $1")
+        .await?;
+    let rows = tx.query(&stmt, &[&group_rid]).await?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(Into::into))
+        .collect()
+}
+
+/// The (add, remove) that turn the current members of `group_rid` into `wanted`.
+async fn members_diff(
+    tx: &Transaction<'_>,
+    group_rid: i64,
+    wanted: Vec<i64>,
+) -> PgResult<(Vec<i64>, Vec<i64>)> {
+    let have: HashSet<i64> = member_rids(tx, group_rid).await?.into_iter().collect();
+    let wanted_set: HashSet<i64> = wanted.iter().copied().collect();
+    let add = wanted.into_iter().filter(|r| !have.contains(r)).collect();
+    let remove = have
+        .into_iter()
+        .filter(|r| !wanted_set.contains(r))
+        .collect();
+    Ok((add, remove))
+}
+
+// ---- resources ----------------------------------------------------------------------------------
+
+/// Which resource a write is about, and the version it expects (RFC 7644 section 3.14).
+pub(crate) struct Target<'a> {
+    pub tenant: TenantId,
+    pub kind: ResourceKind,
+    pub id: &'a str,
+    pub expected_version: Option<u64>,
+}
+
+/// Names the collision an `INSERT ... ON CONFLICT DO NOTHING` into `resources` met.
+async fn resource_conflict(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    id: &str,
+    index: &IndexEntries,
+) -> PgResult<StoreError> {
+    let stmt = tx
+        .prepare_cached("SELECT 1 FROM resources WHERE tenant = $1 AND id_fold = $2")
+        .await?;
+    if tx
+        .query_opt(&stmt, &[&tenant.key(), &fold_case(id)])
+        .await?
+        .is_some()
+    {
+        return Ok(StoreError::Uniqueness {
+            attribute: "id".into(),
+            value: id.to_owned(),
+        });
+    }
+    Ok(StoreError::Uniqueness {
+        attribute: "userName".into(),
+        value: index.user_name.clone().unwrap_or_default(),
+    })
+}
+
+/// Inserts a new resource (with its index entries and members, already resolved) at `now`;
+/// returns its rid and the stored document. The caller appends the event.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_resource(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    prepared: &Prepared,
+    members: &[i64],
+    now: DateTime,
+) -> PgResult<(i64, Value)> {
+    let version = 1;
+    let doc = document::assemble(kind, id, version, now, now, &prepared.body, None);
+    let text = serde_json::to_string(&doc).map_err(StoreError::backend)?;
+    let attrs = Value::Object(prepared.body.clone());
+    let index = &prepared.index;
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO resources (tenant, kind, id, id_fold, version, created_ns, modified_ns, \
+             user_name_fold, external_id, display_name_fold, active, doc, attrs) \
+             VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT DO NOTHING RETURNING rid",
+        )
+        .await?;
+    let inserted = tx
+        .query_opt(
+            &stmt,
+            &[
+                &tenant.key(),
+                &code(kind),
+                &id,
+                &fold_case(id),
+                &to_nanos(now),
+                &index.user_name_fold,
+                &index.external_id,
+                &index.display_name_fold,
+                &index.active,
+                &text,
+                &attrs,
+            ],
+        )
+        .await?;
+    let Some(row) = inserted else {
+        return Err(resource_conflict(tx, tenant, id, index).await?.into());
+    };
+    let rid: i64 = row.try_get(0)?;
+    write_index(tx, tenant, kind, rid, index, None).await?;
+    add_members(tx, tenant, rid, members).await?;
+    Ok((rid, doc))
+}
+
+/// POST (RFC 7644 section 3.3), with the cascade it causes: a new Group's members' `groups`
+/// change. A new User is not looked up: its id was just drawn by the store, so nothing can be
+/// held under it (imports, which keep ids, do look).
+pub(crate) async fn create(
+    tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    prepared: &Prepared,
+    ctx: &WriteContext,
+) -> PgResult<StoredResource> {
+    ensure_tenant(tx, tenant).await?;
+    let mut watch = Watch::new(document::now());
+    let now = watch.at;
+    // A new id cannot be among the members: no group self-check needed.
+    let members = match &prepared.members {
+        Some(ids) => resolve_members(tx, tenant, ids, None).await?,
+        None => Vec::new(),
+    };
+    watch.joining(tx, tenant, &members).await?;
+    let (rid, document) = insert_resource(tx, tenant, kind, id, prepared, &members, now).await?;
+    append_with_cascade(tx, wp, tenant, kind, id, ChangeOp::Created, 1, watch, ctx).await?;
+    if !members.is_empty() {
+        return read::load(tx, kind, rid, Members::Include).await;
+    }
+    // A new User belongs to no group yet, and a new Group without members has none to show.
+    Ok(StoredResource {
+        id: id.to_owned(),
+        kind,
+        version: 1,
+        created: now,
+        last_modified: now,
+        document,
+    })
+}
+
+/// The current row of the target, locked until the end of the transaction
+/// (`FOR NO KEY UPDATE`: it conflicts with every other writer of the row, but not with the
+/// key-share locks that membership rows referring to it take), checked against the expected
+/// version (RFC 7644 section 3.14).
+async fn lock_current(tx: &Transaction<'_>, target: &Target<'_>) -> PgResult<StoredRow> {
+    let not_found = || StoreError::NotFound {
+        kind: target.kind,
+        id: target.id.to_owned(),
+    };
+    if target.id.contains('\0') {
+        return Err(not_found().into());
+    }
+    let stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {} FROM resources r WHERE r.tenant = $1 AND r.id_fold = $2 AND r.id = $3 AND r.kind = $4 \
+             FOR NO KEY UPDATE",
+            read::COLUMNS
+        ))
+        .await?;
+    let row = tx
+        .query_opt(
+            &stmt,
+            &[
+                &target.tenant.key(),
+                &fold_case(target.id),
+                &target.id,
+                &code(target.kind),
+            ],
+        )
+        .await?
+        .ok_or_else(not_found)?;
+    let row = StoredRow::from_row(&row)?;
+    if let Some(expected) = target.expected_version {
+        if expected != row.version {
+            return Err(StoreError::VersionMismatch {
+                expected,
+                actual: row.version,
+            }
+            .into());
+        }
+    }
+    Ok(row)
+}
+
+/// The index entries `row` has, computed from its document as they were when it was written;
+/// `None` if the document no longer prepares (e.g. the schema changed), and then every entry
+/// is rewritten.
+fn old_index(schema: &ResourceSchema, row: &StoredRow, stored: &Value) -> Option<IndexEntries> {
+    document::prepare(row.kind, schema, stored.clone())
+        .ok()
+        .map(|p| p.index)
+}
+
+/// Writes a new version of an existing resource at the watch's time: body, index entries,
+/// event, and the cascade of the people `watch` holds. The caller has checked that something
+/// changed. Returns the new version.
+#[allow(clippy::too_many_arguments)]
+async fn update_resource(
+    tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
+    schema: &ResourceSchema,
+    tenant: TenantId,
+    row: &StoredRow,
+    stored: &Value,
+    prepared: &Prepared,
+    op: ChangeOp,
+    ctx: &WriteContext,
+    watch: Watch,
+) -> PgResult<u64> {
+    let index = &prepared.index;
+    if index.user_name_fold.is_some() && index.user_name_fold != row.user_name_fold {
+        // Named here; the unique index decides between concurrent writers.
+        let stmt = tx
+            .prepare_cached(
+                "SELECT 1 FROM resources WHERE tenant = $1 AND kind = $2 AND user_name_fold = $3 AND rid <> $4",
+            )
+            .await?;
+        if tx
+            .query_opt(
+                &stmt,
+                &[
+                    &tenant.key(),
+                    &code(row.kind),
+                    &index.user_name_fold,
+                    &row.rid,
+                ],
+            )
+            .await?
+            .is_some()
+        {
+            return Err(StoreError::Uniqueness {
+                attribute: "userName".into(),
+                value: index.user_name.clone().unwrap_or_default(),
+            }
+            .into());
+        }
+    }
+    let now = watch.at;
+    let version = row.version.saturating_add(1);
+    let created = document::from_nanos(row.created_ns);
+    let doc = document::assemble(
+        row.kind,
+        &row.id,
+        version,
+        created,
+        now,
+        &prepared.body,
+        None,
+    );
+    let text = serde_json::to_string(&doc).map_err(StoreError::backend)?;
+    let attrs = Value::Object(prepared.body.clone());
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE resources SET version = $2, modified_ns = $3, user_name_fold = $4, external_id = $5, \
+             display_name_fold = $6, active = $7, doc = $8, attrs = $9 WHERE rid = $1",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &row.rid,
+            &version_sql(version),
+            &to_nanos(now),
+            &index.user_name_fold,
+            &index.external_id,
+            &index.display_name_fold,
+            &index.active,
+            &text,
+            &attrs,
+        ],
+    )
+    .await?;
+    let old = old_index(schema, row, stored);
+    write_index(tx, tenant, row.kind, row.rid, index, old.as_ref()).await?;
+    append_with_cascade(tx, wp, tenant, row.kind, &row.id, op, version, watch, ctx).await?;
+    Ok(version)
+}
+
+/// Bumps a resource's version and `meta.lastModified` without touching its attributes: a Group
+/// whose only change is its membership (members are rows, not body).
+#[allow(clippy::too_many_arguments)]
+async fn touch_resource(
+    tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
+    tenant: TenantId,
+    row: &StoredRow,
+    stored: &Value,
+    op: ChangeOp,
+    ctx: &WriteContext,
+    watch: Watch,
+) -> PgResult<u64> {
+    let body = document::body_of(stored);
+    let now = watch.at;
+    let version = row.version.saturating_add(1);
+    let created = document::from_nanos(row.created_ns);
+    let doc = document::assemble(row.kind, &row.id, version, created, now, &body, None);
+    let text = serde_json::to_string(&doc).map_err(StoreError::backend)?;
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE resources SET version = $2, modified_ns = $3, doc = $4 WHERE rid = $1",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[&row.rid, &version_sql(version), &to_nanos(now), &text],
+    )
+    .await?;
+    append_with_cascade(tx, wp, tenant, row.kind, &row.id, op, version, watch, ctx).await?;
+    Ok(version)
+}
+
+/// PUT (RFC 7644 section 3.5.1), with its cascade.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn replace(
+    tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
+    schema: &ResourceSchema,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    prepared: &Prepared,
+    expected_version: Option<u64>,
+    ctx: &WriteContext,
+) -> PgResult<StoredResource> {
+    let target = Target {
+        tenant,
+        kind,
+        id,
+        expected_version,
+    };
+    let row = lock_current(tx, &target).await?;
+    replace_row(
+        tx,
+        wp,
+        schema,
+        tenant,
+        row,
+        prepared,
+        ChangeOp::Replaced,
+        ctx,
+        Members::Include,
+    )
+    .await
+}
+
+/// Whether a Group write changes its `displayName`, which its members' `groups[].display`
+/// show (and rules may filter on).
+fn display_name_changes(stored: &Value, body: &serde_json::Map<String, Value>) -> bool {
+    stored.get("displayName") != body.get("displayName")
+}
+
+/// Starts the watch of a write to `row`: for a User, the person; for a Group, the members it
+/// adds or removes, and every member if its `displayName` changes.
+async fn watch_write(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    row: &StoredRow,
+    stored: &Value,
+    body: Option<&serde_json::Map<String, Value>>,
+    added: &[i64],
+    removed: &[i64],
+) -> PgResult<Watch> {
+    let mut watch = Watch::new(document::now());
+    match row.kind {
+        ResourceKind::User => watch.users(tx, tenant, &[row.rid], false).await?,
+        ResourceKind::Group => {
+            if body.is_some_and(|b| display_name_changes(stored, b)) {
+                watch.members_of(tx, tenant, row.rid).await?;
+            }
+            watch.joining(tx, tenant, added).await?;
+            watch.users(tx, tenant, removed, false).await?;
+        }
+    }
+    Ok(watch)
+}
+
+/// Writes `prepared` (with its member list) over `row`, as a replacement does; returns the
+/// resource (unchanged if nothing differed).
+#[allow(clippy::too_many_arguments)]
+async fn replace_row(
+    tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
+    schema: &ResourceSchema,
+    tenant: TenantId,
+    row: StoredRow,
+    prepared: &Prepared,
+    op: ChangeOp,
+    ctx: &WriteContext,
+    members: Members,
+) -> PgResult<StoredResource> {
+    let stored = read::parse(&row.doc)?;
+    let (to_add, to_remove) = match &prepared.members {
+        Some(ids) => {
+            let wanted = resolve_members(tx, tenant, ids, Some(row.rid)).await?;
+            members_diff(tx, row.rid, wanted).await?
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let (kind, rid) = (row.kind, row.rid);
+    if document::body_of(&stored) == prepared.body && to_add.is_empty() && to_remove.is_empty() {
+        return read::load(tx, kind, rid, members).await;
+    }
+    let watch = watch_write(
+        tx,
+        tenant,
+        &row,
+        &stored,
+        Some(&prepared.body),
+        &to_add,
+        &to_remove,
+    )
+    .await?;
+    add_members(tx, tenant, rid, &to_add).await?;
+    remove_members(tx, rid, &to_remove).await?;
+    update_resource(
+        tx, wp, schema, tenant, &row, &stored, prepared, op, ctx, watch,
+    )
+    .await?;
+    read::load(tx, kind, rid, members).await
+}
+
+/// DELETE (RFC 7644 section 3.6), with its cascade: a deleted User is former; a deleted
+/// Group's members lose it from their `groups`.
+pub(crate) async fn delete(
+    tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
+    target: Target<'_>,
+    ctx: &WriteContext,
+) -> PgResult<()> {
+    let row = lock_current(tx, &target).await?;
+    let mut watch = Watch::new(document::now());
+    match row.kind {
+        ResourceKind::User => watch.leaving(tx, target.tenant, row.rid).await?,
+        ResourceKind::Group => watch.members_of(tx, target.tenant, row.rid).await?,
+    }
+    // Membership rows (as group and as member) and index entries go with the row
+    // (ON DELETE CASCADE): deleting a resource removes it from every group.
+    let stmt = tx
+        .prepare_cached("DELETE FROM resources WHERE rid = $1")
+        .await?;
+    tx.execute(&stmt, &[&row.rid]).await?;
+    append_with_cascade(
+        tx,
+        wp,
+        target.tenant,
+        target.kind,
+        &row.id,
+        ChangeOp::Deleted,
+        row.version,
+        watch,
+        ctx,
+    )
+    .await
+}
+
+/// PATCH (RFC 7644 section 3.5.2): read (locked), apply, validate, write, in the caller's
+/// transaction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn patch(
+    tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
+    schema: &ResourceSchema,
+    target: Target<'_>,
+    request: &scim_patch::PatchRequest,
+    settings: &PatchSettings,
+    ctx: &WriteContext,
+    members: Members,
+) -> PgResult<PatchResult> {
+    let row = lock_current(tx, &target).await?;
+    let (tenant, kind, rid) = (target.tenant, target.kind, row.rid);
+    let stored = read::parse(&row.doc)?;
+    if kind == ResourceKind::Group {
+        match scim_patch::plan_group_patch(request, schema, &settings.patch)
+            .map_err(StoreError::from)?
+        {
+            scim_patch::GroupPatchPlan::Delta {
+                members: delta,
+                rest,
+            } => {
+                return patch_group_delta(
+                    tx, wp, schema, tenant, row, &stored, &delta, &rest, settings, ctx, members,
+                )
+                .await;
+            }
+            scim_patch::GroupPatchPlan::NeedsMembers { .. } => {
+                // An operation reads the members (e.g. a filter on `display`): apply the whole
+                // request to the group with its members, then write it like a replacement.
+                let full = read::load(tx, kind, rid, Members::Include).await?.document;
+                let outcome = scim_patch::apply(&full, schema, request, &settings.patch)
+                    .map_err(StoreError::from)?;
+                if !outcome.changed {
+                    return Ok(PatchResult {
+                        resource: read::load(tx, kind, rid, members).await?,
+                        changed: false,
+                    });
+                }
+                let validated = scim_schema::validate::for_replace(
+                    schema,
+                    &outcome.resource,
+                    &full,
+                    &settings.validation,
+                )
+                .map_err(StoreError::from)?;
+                check_no_nul(&validated)?;
+                let prepared = document::prepare(kind, schema, validated)?;
+                check_index_sizes(&prepared.index)?;
+                let before = row.version;
+                let resource = replace_row(
+                    tx,
+                    wp,
+                    schema,
+                    tenant,
+                    row,
+                    &prepared,
+                    ChangeOp::Patched,
+                    ctx,
+                    members,
+                )
+                .await?;
+                let changed = resource.version != before;
+                return Ok(PatchResult { resource, changed });
+            }
+        }
+    }
+    let outcome =
+        scim_patch::apply(&stored, schema, request, &settings.patch).map_err(StoreError::from)?;
+    if !outcome.changed {
+        return Ok(PatchResult {
+            resource: read::load(tx, kind, rid, members).await?,
+            changed: false,
+        });
+    }
+    let validated = scim_schema::validate::for_replace(
+        schema,
+        &outcome.resource,
+        &stored,
+        &settings.validation,
+    )
+    .map_err(StoreError::from)?;
+    check_no_nul(&validated)?;
+    let prepared = document::prepare(kind, schema, validated)?;
+    check_index_sizes(&prepared.index)?;
+    if document::body_of(&stored) == prepared.body {
+        // Validation normalised the change away (e.g. a readOnly attribute): nothing changed.
+        return Ok(PatchResult {
+            resource: read::load(tx, kind, rid, members).await?,
+            changed: false,
+        });
+    }
+    let watch = watch_write(tx, tenant, &row, &stored, Some(&prepared.body), &[], &[]).await?;
+    update_resource(
+        tx,
+        wp,
+        schema,
+        tenant,
+        &row,
+        &stored,
+        &prepared,
+        ChangeOp::Patched,
+        ctx,
+        watch,
+    )
+    .await?;
+    Ok(PatchResult {
+        resource: read::load(tx, kind, rid, members).await?,
+        changed: true,
+    })
+}
+
+/// A group PATCH planned as a membership delta: O(k) row changes for k members named (one
+/// statement for all of them), plus the other operations applied to the group's document
+/// (which holds no members).
+#[allow(clippy::too_many_arguments)]
+async fn patch_group_delta(
+    tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
+    schema: &ResourceSchema,
+    tenant: TenantId,
+    row: StoredRow,
+    stored: &Value,
+    delta: &scim_patch::MembershipDelta,
+    rest: &scim_patch::PatchRequest,
+    settings: &PatchSettings,
+    ctx: &WriteContext,
+    members: Members,
+) -> PgResult<PatchResult> {
+    let rid = row.rid;
+    if !delta.preconditions.is_empty() {
+        let named: Vec<String> = delta
+            .preconditions
+            .iter()
+            .flat_map(|c| c.any_of.iter().cloned())
+            .collect();
+        let present = present_members(tx, rid, &named).await?;
+        delta
+            .check_preconditions(|id| {
+                present.iter().any(|found| {
+                    if delta.ids_case_exact {
+                        found == id
+                    } else {
+                        fold_case(found) == fold_case(id)
+                    }
+                })
+            })
+            .map_err(StoreError::from)?;
+    }
+    // The body first: a failing operation must leave the members untouched.
+    let mut prepared = None;
+    if !rest.operations.is_empty() {
+        let outcome =
+            scim_patch::apply(stored, schema, rest, &settings.patch).map_err(StoreError::from)?;
+        if outcome.changed {
+            let validated = scim_schema::validate::for_replace(
+                schema,
+                &outcome.resource,
+                stored,
+                &settings.validation,
+            )
+            .map_err(StoreError::from)?;
+            check_no_nul(&validated)?;
+            let p = document::prepare(row.kind, schema, validated)?;
+            check_index_sizes(&p.index)?;
+            if document::body_of(stored) != p.body {
+                prepared = Some(p);
+            }
+        }
+    }
+    // The members to remove and add, resolved before anything changes, so that the people
+    // they concern are watched as they were.
+    let (to_remove, to_add) = if let Some(all) = &delta.replace_all {
+        let ids: Vec<String> = all.iter().map(|m| m.value.clone()).collect();
+        let wanted = resolve_members(tx, tenant, &ids, Some(rid)).await?;
+        let (add, remove) = members_diff(tx, rid, wanted).await?;
+        (remove, add)
+    } else {
+        let remove = if delta.remove.is_empty() {
+            Vec::new()
+        } else {
+            let found = rids_by_id(tx, tenant, &delta.remove).await?;
+            found.into_values().collect()
+        };
+        let add = if delta.add.is_empty() {
+            Vec::new()
+        } else {
+            let ids: Vec<String> = delta.add.iter().map(|m| m.value.clone()).collect();
+            resolve_members(tx, tenant, &ids, Some(rid)).await?
+        };
+        // A member both removed and added (back) stays: their row, and so the place of the
+        // group in their `groups` (joined_seq), is kept.
+        let adding: HashSet<i64> = add.iter().copied().collect();
+        let remove = remove.into_iter().filter(|r| !adding.contains(r)).collect();
+        (remove, add)
+    };
+    let watch = if prepared.is_some() || !to_remove.is_empty() || !to_add.is_empty() {
+        Some(
+            watch_write(
+                tx,
+                tenant,
+                &row,
+                stored,
+                prepared.as_ref().map(|p| &p.body),
+                &to_add,
+                &to_remove,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let removed: HashSet<i64> = remove_members(tx, rid, &to_remove)
+        .await?
+        .into_iter()
+        .collect();
+    let added: HashSet<i64> = add_members(tx, tenant, rid, &to_add)
+        .await?
+        .into_iter()
+        .collect();
+    // A member removed and added back by the same request did not change.
+    let members_changed = removed.symmetric_difference(&added).next().is_some();
+    let changed = match (&prepared, members_changed, watch) {
+        (Some(p), _, Some(watch)) => {
+            update_resource(
+                tx,
+                wp,
+                schema,
+                tenant,
+                &row,
+                stored,
+                p,
+                ChangeOp::Patched,
+                ctx,
+                watch,
+            )
+            .await?;
+            true
+        }
+        (None, true, Some(watch)) => {
+            touch_resource(tx, wp, tenant, &row, stored, ChangeOp::Patched, ctx, watch).await?;
+            true
+        }
+        _ => false,
+    };
+    Ok(PatchResult {
+        resource: read::load(tx, row.kind, rid, members).await?,
+        changed,
+    })
+}
+
+/// The ids (as stored) of the members of `group_rid` among `ids` (compared folded; the caller
+/// compares exactly if it must).
+async fn present_members(
+    tx: &Transaction<'_>,
+    group_rid: i64,
+    ids: &[String],
+) -> PgResult<Vec<String>> {
+    let folds: Vec<String> = ids
+        .iter()
+        .filter(|id| !id.contains('\0'))
+        .map(|id| fold_case(id).into_owned())
+        .collect();
+    let stmt = tx
+        .prepare_cached(
+            "SELECT x.id FROM members m JOIN resources x ON x.rid = m.member_rid \
+             WHERE m.group_rid = $1 AND x.id_fold = ANY($2)",
+        )
+        .await?;
+    let rows = tx.query(&stmt, &[&group_rid, &folds]).await?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(Into::into))
+        .collect()
+}
+
+// ---- bulk import ----------------------------------------------------------------------------------
+
+/// How many resources one `INSERT ... SELECT FROM unnest(...)` carries.
+const IMPORT_CHUNK: usize = 2_000;
+
+/// Imports `prepared` (already checked for collisions among themselves) in the caller's
+/// transaction: set-based inserts of up to [`IMPORT_CHUNK`] rows per statement, one event per
+/// resource with consecutive sequence numbers.
+pub(crate) async fn import(
+    tx: &Transaction<'_>,
+    wp: &Cascades<'_>,
+    tenant: TenantId,
+    kind: ResourceKind,
+    prepared: &[(String, Prepared)],
+    ctx: &WriteContext,
+) -> PgResult<ImportOutcome> {
+    ensure_tenant(tx, tenant).await?;
+    let mut watch = Watch::new(document::now());
+    let now = watch.at;
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO resources (tenant, kind, id, id_fold, version, created_ns, modified_ns, \
+             user_name_fold, external_id, display_name_fold, active, doc, attrs) \
+             SELECT $1, $2, u.id, u.id_fold, 1, $3, $3, u.unf, u.ext, u.dnf, u.active, u.doc, u.attrs::jsonb \
+             FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::text[], $11::text[]) \
+             AS u(id, id_fold, unf, ext, dnf, active, doc, attrs) \
+             ON CONFLICT DO NOTHING RETURNING rid, id",
+        )
+        .await?;
+    let mut rid_of: HashMap<String, i64> = HashMap::with_capacity(prepared.len());
+    for chunk in prepared.chunks(IMPORT_CHUNK) {
+        let mut ids = Vec::with_capacity(chunk.len());
+        let mut id_folds = Vec::with_capacity(chunk.len());
+        let mut user_names = Vec::with_capacity(chunk.len());
+        let mut external_ids = Vec::with_capacity(chunk.len());
+        let mut display_names = Vec::with_capacity(chunk.len());
+        let mut actives = Vec::with_capacity(chunk.len());
+        let mut docs = Vec::with_capacity(chunk.len());
+        let mut attrs = Vec::with_capacity(chunk.len());
+        for (id, p) in chunk {
+            let doc = document::assemble(kind, id, 1, now, now, &p.body, None);
+            docs.push(serde_json::to_string(&doc).map_err(StoreError::backend)?);
+            attrs.push(serde_json::to_string(&p.body).map_err(StoreError::backend)?);
+            ids.push(id.as_str());
+            id_folds.push(fold_case(id).into_owned());
+            user_names.push(p.index.user_name_fold.as_deref());
+            external_ids.push(p.index.external_id.as_deref());
+            display_names.push(p.index.display_name_fold.as_deref());
+            actives.push(p.index.active);
+        }
+        let rows = tx
+            .query(
+                &insert,
+                &[
+                    &tenant.key(),
+                    &code(kind),
+                    &to_nanos(now),
+                    &ids,
+                    &id_folds,
+                    &user_names,
+                    &external_ids,
+                    &display_names,
+                    &actives,
+                    &docs,
+                    &attrs,
+                ],
+            )
+            .await?;
+        for row in &rows {
+            rid_of.insert(row.try_get(1)?, row.try_get(0)?);
+        }
+        if rows.len() < chunk.len() {
+            let (id, p) = chunk
+                .iter()
+                .find(|(id, _)| !rid_of.contains_key(id))
+                .or(chunk.first())
+                .ok_or_else(|| StoreError::Backend("empty import chunk".into()))?;
+            return Err(resource_conflict(tx, tenant, id, &p.index).await?.into());
+        }
+        // Index entries of the chunk, set-based too.
+        let (mut v_rids, mut v_attrs, mut v_folds) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut u_rids, mut u_values) = (Vec::new(), Vec::new());
+        for (id, p) in chunk {
+            let rid = rid_of.get(id).copied().unwrap_or_default();
+            for (attr, fold) in &p.index.values {
+                v_rids.push(rid);
+                v_attrs.push(attr.as_str());
+                v_folds.push(fold.as_str());
+            }
+            for unique in &p.index.unique {
+                u_rids.push(rid);
+                u_values.push(unique);
+            }
+        }
+        insert_values(tx, tenant, kind, &v_rids, &v_attrs, &v_folds).await?;
+        insert_unique(tx, tenant, kind, &u_rids, &u_values).await?;
+    }
+    // Members, once every resource of the import exists. Existing people who join a group
+    // are watched first: their `groups` change (new Users hold nothing).
+    let mut memberships = Vec::new();
+    let imported: HashSet<i64> = rid_of.values().copied().collect();
+    for (id, p) in prepared {
+        let Some(member_ids) = &p.members else {
+            continue;
+        };
+        let group_rid = rid_of.get(id).copied().unwrap_or_default();
+        for chunk in member_ids.chunks(10 * IMPORT_CHUNK) {
+            let members = resolve_members(tx, tenant, chunk, Some(group_rid)).await?;
+            let existing: Vec<i64> = members
+                .iter()
+                .copied()
+                .filter(|rid| !imported.contains(rid))
+                .collect();
+            watch.joining(tx, tenant, &existing).await?;
+            memberships.push((group_rid, members));
+        }
+    }
+    for (group_rid, members) in &memberships {
+        add_members(tx, tenant, *group_rid, members).await?;
+    }
+    let drafts = watch.finish(tx, wp, tenant, ctx).await?;
+    // The events: one number per resource, allocated at once (the tenant row stays locked until
+    // COMMIT, as for every write).
+    let n = i64::try_from(prepared.len()).unwrap_or(i64::MAX);
+    if n > 0 {
+        let stmt = tx
+            .prepare_cached(
+                "WITH s AS (UPDATE tenants SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq) \
+                 INSERT INTO events (tenant, seq, kind, id, op, version, at_ns, actor, request_id) \
+                 SELECT $1, s.last_seq - $2 + u.n, $3, u.id, $4, 1, $5, $6, $7 \
+                 FROM s, unnest($8::text[]) WITH ORDINALITY AS u(id, n)",
+            )
+            .await?;
+        for chunk in prepared.chunks(10 * IMPORT_CHUNK) {
+            let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+            let len = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+            tx.execute(
+                &stmt,
+                &[
+                    &tenant.key(),
+                    &len,
+                    &code(kind),
+                    &ChangeOp::Created.as_str(),
+                    &to_nanos(now),
+                    &ctx.actor,
+                    &ctx.request_id,
+                    &ids,
+                ],
+            )
+            .await?;
+        }
+    }
+    append_feed(
+        tx,
+        tenant,
+        &drafts,
+        now,
+        SYSTEM_ACTOR,
+        ctx.request_id.as_deref(),
+    )
+    .await?;
+    Ok(ImportOutcome {
+        ids: prepared.iter().map(|(id, _)| id.clone()).collect(),
+    })
+}

@@ -1,0 +1,586 @@
+//! The embedded SQLite store (rusqlite with the `bundled` SQLite, so every machine runs the
+//! same engine, with JSON functions and `RETURNING`).
+//!
+//! # Concurrency
+//!
+//! WAL journal mode. One writer thread owns the only write connection and commits every write
+//! queued at that moment in one transaction (group commit: one `fsync` for many writes), each
+//! write in its own savepoint so that a failing one rolls back alone; callers are answered only
+//! after `COMMIT`. Reads run on a small pool of read-only connections and never wait for the
+//! writer; on a multi-threaded tokio runtime they run on the calling worker inside
+//! `block_in_place` (no thread hop on the read's path; see `ReadPool::read`), elsewhere on the
+//! blocking pool. A single-statement read (a User with its `groups`) needs no explicit
+//! transaction; multi-statement reads (queries, a Group with its members) run in one. Every connection has a busy timeout
+//! ([`SqliteOptions::busy_timeout`]), so neither a checkpoint nor a second process makes a
+//! request fail with `database is locked`.
+//!
+//! # Workplace
+//!
+//! The store is also a [`scim_store_core::WorkplaceStore`]: catalog, policies, bookings, assignments and
+//! the workplace feed live in the same file, and the lifecycle cascades run inside the SCIM
+//! writes' savepoints (see [`scim_store_core::workplace`]). Compiled policies and the catalog are cached
+//! per tenant generation, and a context is cached only once the transaction that built it has
+//! committed.
+//!
+//! # Files
+//!
+//! A new database is created with mode 0600 (owner only), and with it its `-wal` and `-shm`:
+//! they hold personal data and password hashes. An existing file's mode is left as it is;
+//! [`SqliteStore::exposed_files`] lists the ones others may read, for the caller to warn.
+//!
+//! # Durability
+//!
+//! See [`Durability`]: the default, [`Durability::Full`], makes an acknowledged write survive
+//! `kill -9` and power loss.
+
+mod cascade;
+mod conn;
+mod files;
+mod migrate;
+mod query;
+mod read;
+mod workplace;
+mod write;
+
+use crate::conn::SqlResult;
+use async_trait::async_trait;
+use conn::{ReadPool, Writer};
+use scim_store_core::Store;
+use scim_store_core::document;
+use scim_store_core::workplace::plan::ContextCache;
+use scim_store_core::{
+    ChangeEvent, ImportOutcome, IssuedToken, Members, PatchResult, PatchSettings, Query, QueryPage,
+    ResourceKind, ResourceSchemas, StoredResource, Tenant, TenantDeletion, TenantId, TokenInfo,
+    TokenScope, WriteContext,
+};
+use scim_store_core::{Result, StoreError};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use files::ExposedFile;
+pub use migrate::LATEST as SCHEMA_VERSION;
+
+/// When a committed write is on stable storage (SQLite's `PRAGMA synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous = FULL` (the default): the write-ahead log is flushed to disk (`fsync`)
+    /// at every commit before the write is acknowledged. An acknowledged write survives the
+    /// process being killed (`kill -9`), an operating system crash and power loss. Costs one
+    /// `fsync` per commit, which group commit shares between all the writes of a batch.
+    #[default]
+    Full,
+    /// `synchronous = NORMAL`: commits reach the operating system but the log is flushed only
+    /// at checkpoints. An acknowledged write survives the process being killed (`kill -9`: the
+    /// data is in the OS page cache), but the last commits before an OS crash or power loss
+    /// may be lost (the database stays consistent). Faster on slow disks.
+    Normal,
+}
+
+/// How to open a [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// When a write is durable; see [`Durability`].
+    pub durability: Durability,
+    /// How long a connection waits for a lock held by another connection or process before
+    /// giving up (SQLite's `busy_timeout`); 30 s by default, far beyond any checkpoint.
+    pub busy_timeout: Duration,
+    /// Page cache per connection, in KiB (SQLite's `cache_size`); 16 MiB by default.
+    pub cache_kib: i64,
+    /// How many idle read connections are kept.
+    pub max_idle_readers: usize,
+    /// Create the database if its file does not exist (true by default). When false, opening
+    /// a missing database fails with an error naming the file and creates nothing: for a
+    /// command that only reads or edits an existing database, a wrong path must not leave an
+    /// empty database behind and then report that its data is missing.
+    pub create_if_missing: bool,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            durability: Durability::Full,
+            busy_timeout: Duration::from_secs(30),
+            cache_kib: 16 * 1024,
+            max_idle_readers: 8,
+            create_if_missing: true,
+        }
+    }
+}
+
+/// Opens the write connection, migrates the database, and starts the writer on it.
+fn start_writer(path: &Path, schemas: &ResourceSchemas, options: &SqliteOptions) -> Result<Writer> {
+    let mut conn = conn::open_connection(path, options, true)?;
+    migrate::migrate(&mut conn, schemas)?;
+    Writer::start(conn)
+}
+
+/// The SQLite [`Store`]. Cheap to share behind an `Arc`; closes when dropped.
+pub struct SqliteStore {
+    path: PathBuf,
+    schemas: ResourceSchemas,
+    writer: Writer,
+    readers: Arc<ReadPool>,
+    contexts: Arc<ContextCache>,
+    exposed: Vec<ExposedFile>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it if needed and [`SqliteOptions::create_if_missing`], with mode 0600 on
+    /// Unix) the database at `path`, migrates it
+    /// to the current schema version, and starts the writer.
+    pub fn open(
+        path: impl AsRef<Path>,
+        schemas: ResourceSchemas,
+        options: SqliteOptions,
+    ) -> Result<SqliteStore> {
+        let path = path.as_ref().to_path_buf();
+        // Checked first, so that the error names what is wrong (a missing directory, a
+        // read-only file) instead of SQLite's "unable to open database file".
+        if !options.create_if_missing {
+            files::check_exists(&path)?;
+        }
+        files::check_writable(&path)?;
+        // Before SQLite creates it with the umask's mode (usually 0644), and the -wal and -shm
+        // after it.
+        files::create_private(&path)?;
+        let exposed = files::exposed(&path);
+        let writer = start_writer(&path, &schemas, &options)
+            .map_err(|e| files::explain_open_error(&path, e))?;
+        let readers = Arc::new(ReadPool::new(path.clone(), options));
+        Ok(SqliteStore {
+            path,
+            schemas,
+            writer,
+            readers,
+            contexts: Arc::new(ContextCache::default()),
+            exposed,
+        })
+    }
+
+    /// The database's files that group or others could read or write when it was opened
+    /// (mode beyond 0600, e.g. a database created by an older version or copied with a
+    /// default umask). The store never loosens nor tightens an existing file's mode; the
+    /// caller should warn: `chmod 600` the files listed.
+    pub fn exposed_files(&self) -> &[ExposedFile] {
+        &self.exposed
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schemas the store was opened with.
+    pub fn schemas(&self) -> &ResourceSchemas {
+        &self.schemas
+    }
+
+    /// Finishes the queued writes and stops the writer; later writes fail.
+    pub fn close(&self) {
+        self.writer.close();
+    }
+
+    /// Runs `work` in the writer's next transaction with what workplace decisions need, and
+    /// caches the tenant context it built once the transaction has committed.
+    pub(crate) async fn write_env<T, F>(&self, tenant: TenantId, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection, &cascade::WorkplaceEnv) -> Result<T> + Send + 'static,
+    {
+        let env = cascade::WorkplaceEnv::new(Arc::clone(&self.contexts), self.schemas.clone());
+        let (value, built) = self
+            .writer
+            .write(move |conn| {
+                let value = work(conn, &env)?;
+                Ok((value, env.into_built()))
+            })
+            .await?;
+        if let Some(context) = built {
+            self.contexts.put(tenant, context);
+        }
+        Ok(value)
+    }
+
+    /// Runs `work` in one read transaction (one committed snapshot) with what workplace
+    /// decisions need, and caches the tenant context it built.
+    pub(crate) async fn read_env<T, F>(&self, tenant: TenantId, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection, &cascade::WorkplaceEnv) -> Result<T> + Send + 'static,
+    {
+        let env = cascade::WorkplaceEnv::new(Arc::clone(&self.contexts), self.schemas.clone());
+        let (value, built) = self
+            .readers
+            .read(move |conn| {
+                let value = read::in_read_transaction(conn, |conn| work(conn, &env))?;
+                Ok((value, env.into_built()))
+            })
+            .await?;
+        if let Some(context) = built {
+            self.contexts.put(tenant, context);
+        }
+        Ok(value)
+    }
+
+    fn prepare(&self, kind: ResourceKind, document: Value) -> Result<document::Prepared> {
+        document::prepare(kind, self.schemas.get(kind), document)
+    }
+
+    /// The query plan SQLite chooses for `query`'s filter (`EXPLAIN QUERY PLAN`), one line per
+    /// step: for tests and operators checking that a filter uses an index.
+    pub async fn explain(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        query: &Query,
+    ) -> Result<Vec<String>> {
+        let schemas = self.schemas.clone();
+        let tenant = *tenant;
+        let filter = query.filter.clone();
+        self.readers
+            .read(move |conn| {
+                let mut condition = String::from("r.tenant = ? AND r.kind = ?");
+                let mut params: Vec<rusqlite::types::Value> =
+                    vec![tenant.key().into(), kind.code().into()];
+                if let Some(filter) = &filter {
+                    let pushed = query::push_down(filter, schemas.get(kind), kind, tenant);
+                    condition.push_str(" AND ");
+                    condition.push_str(&pushed.sql);
+                    params.extend(pushed.params);
+                }
+                let mut stmt = conn
+                    .prepare(&format!(
+                        "EXPLAIN QUERY PLAN SELECT r.rid FROM resources r WHERE {condition}"
+                    ))
+                    .sql()?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                        r.get::<_, String>(3)
+                    })
+                    .sql()?;
+                rows.collect::<rusqlite::Result<_>>().sql()
+            })
+            .await
+    }
+}
+
+impl SqliteStore {
+    /// The query plans (`EXPLAIN QUERY PLAN`, one line per step) of the workplace lookups that
+    /// SCIM writes and bookings make, by name: for tests and operators checking that a SCIM
+    /// write about someone without holdings costs one indexed lookup, never a scan of the
+    /// tenant's bookings.
+    pub async fn explain_workplace(&self) -> Result<Vec<(String, Vec<String>)>> {
+        self.readers
+            .read(|conn| {
+                let mut plans = Vec::with_capacity(cascade::HOT_LOOKUPS.len());
+                for (name, sql) in cascade::HOT_LOOKUPS {
+                    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).sql()?;
+                    let count = stmt.parameter_count();
+                    let nulls = vec![rusqlite::types::Value::Null; count];
+                    let rows = stmt
+                        .query_map(rusqlite::params_from_iter(nulls.iter()), |r| {
+                            r.get::<_, String>(3)
+                        })
+                        .sql()?;
+                    plans.push((
+                        name.to_owned(),
+                        rows.collect::<rusqlite::Result<_>>().sql()?,
+                    ));
+                }
+                Ok(plans)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_tenant(&self, name: &str) -> Result<Tenant> {
+        let name = name.to_owned();
+        self.writer
+            .write(move |conn| write::create_tenant(conn, &name))
+            .await
+    }
+
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        let name = name.to_owned();
+        self.readers
+            .read(move |conn| read::tenant_by_name(conn, &name))
+            .await
+    }
+
+    async fn check_ready(&self) -> Result<()> {
+        self.tenant_by_name("readyz-probe").await?;
+        // An empty transaction through the writer thread: it proves the thread is alive and
+        // takes work, and writes no page (so it works on a full disk too, where reads go on).
+        self.writer.write(|_| Ok(())).await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        self.readers.read(read::list_tenants).await
+    }
+
+    async fn issue_token(
+        &self,
+        tenant: &TenantId,
+        label: &str,
+        scope: TokenScope,
+    ) -> Result<IssuedToken> {
+        let (tenant, label) = (*tenant, label.to_owned());
+        self.writer
+            .write(move |conn| write::issue_token(conn, tenant, &label, scope))
+            .await
+    }
+
+    async fn authenticate(&self, secret: &str) -> Result<Option<(Tenant, TokenInfo)>> {
+        let secret = secret.to_owned();
+        self.readers
+            .read(move |conn| read::authenticate(conn, &secret))
+            .await
+    }
+
+    async fn list_tokens(&self, tenant: &TenantId) -> Result<Vec<TokenInfo>> {
+        let tenant = *tenant;
+        self.readers
+            .read(move |conn| read::list_tokens(conn, tenant))
+            .await
+    }
+
+    async fn delete_tenant(&self, tenant: &TenantId) -> Result<TenantDeletion> {
+        let tenant = *tenant;
+        self.writer
+            .write(move |conn| {
+                let key = tenant.key();
+                let exists: bool = conn
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?1)").sql()?
+                    .query_row([key], |r| r.get(0)).sql()?;
+                if !exists {
+                    return Err(StoreError::TenantNotFound(tenant.to_string()));
+                }
+                let count = |sql: &str| -> Result<u64> {
+                    let n: i64 = conn.prepare_cached(sql).sql()?.query_row([key], |r| r.get(0)).sql()?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                };
+                let deletion = TenantDeletion {
+                    tokens_revoked: count(
+                        "SELECT count(*) FROM tokens WHERE tenant = ?1 AND revoked_ns IS NULL",
+                    )?,
+                    resources_deleted: count("SELECT count(*) FROM resources WHERE tenant = ?1")?,
+                };
+                // Rows keyed by rid first (members and the trigram index know no tenant), then
+                // the tenant's own tables; rids and tenant ids are never reused (AUTOINCREMENT).
+                for sql in [
+                    "DELETE FROM value_trigrams WHERE rowid IN (SELECT rid FROM resources WHERE tenant = ?1)",
+                    "DELETE FROM members WHERE group_rid IN (SELECT rid FROM resources WHERE tenant = ?1)",
+                    "DELETE FROM resource_values WHERE tenant = ?1",
+                    "DELETE FROM unique_values WHERE tenant = ?1",
+                    "DELETE FROM resources WHERE tenant = ?1",
+                    "DELETE FROM resource_counts WHERE tenant = ?1",
+                    "DELETE FROM events WHERE tenant = ?1",
+                    "DELETE FROM tokens WHERE tenant = ?1",
+                    "DELETE FROM bookings WHERE tenant = ?1",
+                    "DELETE FROM assignments WHERE tenant = ?1",
+                    "DELETE FROM places WHERE tenant = ?1",
+                    "DELETE FROM workplace_state WHERE tenant = ?1",
+                    "DELETE FROM tenants WHERE id = ?1",
+                ] {
+                    conn.prepare_cached(sql).sql()?.execute([key]).sql()?;
+                }
+                Ok(deletion)
+            })
+            .await
+    }
+
+    async fn revoke_token(&self, tenant: &TenantId, token_id: &str) -> Result<bool> {
+        let (tenant, token_id) = (*tenant, token_id.to_owned());
+        self.writer
+            .write(move |conn| write::revoke_token(conn, tenant, &token_id))
+            .await
+    }
+
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        document: Value,
+        ctx: &WriteContext,
+    ) -> Result<StoredResource> {
+        let prepared = self.prepare(kind, document)?;
+        let (tenant, ctx) = (*tenant, ctx.clone());
+        self.write_env(tenant, move |conn, env| {
+            write::create(conn, env, tenant, kind, &prepared, &ctx)
+        })
+        .await
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        members: Members,
+    ) -> Result<Option<StoredResource>> {
+        let (tenant, id) = (*tenant, id.to_owned());
+        self.readers
+            .read(move |conn| read::get(conn, tenant, kind, &id, members))
+            .await
+    }
+
+    async fn replace(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        document: Value,
+        expected_version: Option<u64>,
+        ctx: &WriteContext,
+    ) -> Result<StoredResource> {
+        let prepared = self.prepare(kind, document)?;
+        let (tenant, id, ctx) = (*tenant, id.to_owned(), ctx.clone());
+        self.write_env(tenant, move |conn, env| {
+            write::replace(
+                conn,
+                env,
+                tenant,
+                kind,
+                &id,
+                &prepared,
+                expected_version,
+                &ctx,
+            )
+        })
+        .await
+    }
+
+    async fn patch(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        request: &scim_patch::PatchRequest,
+        settings: &PatchSettings,
+        expected_version: Option<u64>,
+        ctx: &WriteContext,
+        members: Members,
+    ) -> Result<PatchResult> {
+        let (tenant, id, ctx) = (*tenant, id.to_owned(), ctx.clone());
+        let (request, settings) = (request.clone(), settings.clone());
+        let schemas = self.schemas.clone();
+        self.write_env(tenant, move |conn, env| {
+            write::patch(
+                conn,
+                env,
+                schemas.get(kind),
+                tenant,
+                kind,
+                &id,
+                &request,
+                &settings,
+                expected_version,
+                &ctx,
+                members,
+            )
+        })
+        .await
+    }
+
+    async fn delete(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        id: &str,
+        expected_version: Option<u64>,
+        ctx: &WriteContext,
+    ) -> Result<()> {
+        let (tenant, id, ctx) = (*tenant, id.to_owned(), ctx.clone());
+        self.write_env(tenant, move |conn, env| {
+            write::delete(conn, env, tenant, kind, &id, expected_version, &ctx)
+        })
+        .await
+    }
+
+    async fn query(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        query: &Query,
+    ) -> Result<QueryPage> {
+        let (tenant, query, schemas) = (*tenant, query.clone(), self.schemas.clone());
+        self.readers
+            .read(move |conn| query::run(conn, &schemas, tenant, kind, &query))
+            .await
+    }
+
+    async fn import(
+        &self,
+        tenant: &TenantId,
+        kind: ResourceKind,
+        documents: Vec<Value>,
+        ctx: &WriteContext,
+    ) -> Result<ImportOutcome> {
+        // Documents are checked and indexed here, on the caller's thread, so that the writer
+        // only inserts.
+        let mut prepared = Vec::with_capacity(documents.len());
+        for (i, document) in documents.into_iter().enumerate() {
+            let id = match document.get("id") {
+                None | Some(Value::Null) => scim_store_core::document::new_resource_id(),
+                Some(Value::String(id)) => {
+                    write::check_imported_id(id)?;
+                    id.clone()
+                }
+                Some(_) => {
+                    return Err(StoreError::invalid_value(format!(
+                        "document {i}: id must be a string"
+                    )));
+                }
+            };
+            let p = self.prepare(kind, document).map_err(|e| match e {
+                StoreError::Invalid { scim_type, detail } => StoreError::Invalid {
+                    scim_type,
+                    detail: format!("document {i}: {detail}"),
+                },
+                other => other,
+            })?;
+            prepared.push((id, p));
+        }
+        let (tenant, ctx) = (*tenant, ctx.clone());
+        self.write_env(tenant, move |conn, env| {
+            let at = document::now();
+            // One question for the whole import instead of one per document.
+            let watch = if cascade::tenant_holds_anything(conn, tenant, at.unix_seconds)? {
+                write::InsertWatch::MembersAndSelf
+            } else {
+                write::InsertWatch::Nobody
+            };
+            let mut ids = Vec::with_capacity(prepared.len());
+            for (id, p) in &prepared {
+                write::insert_resource(conn, env, tenant, kind, id, p, at, watch, &ctx)?;
+                ids.push(id.clone());
+            }
+            Ok(ImportOutcome { ids })
+        })
+        .await
+    }
+
+    async fn events(
+        &self,
+        tenant: &TenantId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<ChangeEvent>> {
+        let tenant = *tenant;
+        self.readers
+            .read(move |conn| read::events(conn, tenant, after_seq, limit))
+            .await
+    }
+}

@@ -1,0 +1,1474 @@
+//! Queries (RFC 7644 section 3.4.2): filter push-down, sorting, index and cursor paging.
+//!
+//! # Push-down
+//!
+//! The filter is first compiled with the scim-filter evaluator (so a filter the evaluator
+//! rejects is rejected here too, with its error). Then it is rewritten in negation normal form
+//! (`not` pushed down to the comparisons, De Morgan; `ne` is `not eq`, as the evaluator defines
+//! it) and each comparison becomes one of:
+//!
+//! - **exact** SQL, which selects exactly the resources the evaluator would: comparisons on the
+//!   indexed columns (`userName`, `displayName`, `externalId`, `id`, `active`,
+//!   `meta.lastModified`, `meta.created`), on `emails.value` through its side table, and
+//!   `members.value eq` / `members pr` through the membership rows. A negated exact comparison
+//!   is `(sql) IS NOT 1`, which is also true where SQL says NULL (an absent attribute), just as
+//!   `not` is true where the evaluator finds no value;
+//! - **a superset** for a positive occurrence: one conjunct of a complex value filter on an
+//!   indexed attribute, and every comparison, `pr` and complex value filter on an attribute
+//!   held only in the JSON document (`title`, `name.givenName`, `emails.type`, extension
+//!   attributes under `$."urn:..."`). Those are read with SQLite's JSON functions, walking the
+//!   values as the evaluator does (each element of an array, else the value itself; the
+//!   sub-attribute in each object), with the evaluator's typing and its folding
+//!   (`scim_fold`, i.e. [`fold_case`]; SQLite's `lower()` only where the value is ASCII, where
+//!   the two agree). Numbers and dateTime orderings are left to the evaluator;
+//! - `1` for anything else (unknown attributes, derived `groups` / `members` sub-attributes,
+//!   negations of supersets).
+//!
+//! If any part was not exact, the whole filter is also checked in process by the evaluator,
+//! called from SQL as `scim_match(doc, derived)` on the rows the SQL pre-filter lets through
+//! (placed so that SQLite runs it last), so counting, sorting and paging still happen in SQL
+//! and are never wrong. A filter on an indexed attribute never scans the tenant: the exact
+//! conditions are index lookups, and the evaluator only sees what they select (see the
+//! `EXPLAIN QUERY PLAN` tests).
+//!
+//! # Paging
+//!
+//! `totalResults` of an unfiltered query is the per-type counter that triggers keep (schema
+//! version 3). Index paging is `LIMIT`/`OFFSET` over the sorted rows, except that a filter the
+//! evaluator finishes is run once over all its matches, which gives the page and the count in
+//! one pass. Cursor paging (RFC 9865) is keyset
+//! paging: the cursor holds the sort key and the row id of the last resource returned, so a
+//! page is an index seek, whatever its depth, and concurrent inserts or deletes neither skip
+//! nor repeat resources that did not change.
+
+use super::read;
+use crate::conn::SqlResult;
+use rusqlite::functions::FunctionFlags;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension};
+use scim_filter::eval::{CompiledFilter, UnknownAttributes};
+use scim_filter::{CompValue, CompareOp, Comparison, Filter, ValuePath};
+use scim_schema::{
+    AttrLocation, AttrPath, AttributeDef, AttributeType, DateTime, ResourceSchema, fold_case,
+};
+use scim_store_core::backend::sql::{
+    self, Leaf, LeafSql, fingerprint, get_key, ordering_sql, primary_or_first,
+};
+use scim_store_core::backend::token;
+use scim_store_core::document::to_nanos;
+use scim_store_core::{
+    Paging, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, TenantId,
+};
+use scim_store_core::{Result, StoreError};
+use serde_json::Value;
+
+/// Runs `query` for `kind` in `tenant`, in one read transaction (one consistent snapshot).
+pub(crate) fn run(
+    conn: &Connection,
+    schemas: &ResourceSchemas,
+    tenant: TenantId,
+    kind: ResourceKind,
+    query: &Query,
+) -> Result<QueryPage> {
+    let result = read::in_read_transaction(conn, |conn| run_in(conn, schemas, tenant, kind, query));
+    // The query's evaluator and sort key are not needed past it.
+    QUERY_STATE.with(|state| state.take());
+    result
+}
+
+/// What the per-query SQL functions `scim_match` and `scim_sort` use: the query's compiled
+/// filter and sort key. They are registered once per connection ([`register_functions`]) and
+/// find the query's state here, on the thread that steps the query's statements (a connection
+/// is used by one thread at a time). Registering a function per query would expire every
+/// cached statement of the connection (SQLite does that on any function (re)definition), so
+/// every later read would pay a re-parse.
+#[derive(Default)]
+struct QueryState {
+    matcher: Option<(CompiledFilter, Option<&'static str>)>,
+    sorter: Option<SortSpec>,
+}
+
+thread_local! {
+    static QUERY_STATE: std::cell::RefCell<QueryState> =
+        std::cell::RefCell::new(QueryState::default());
+}
+
+fn function_error(message: &str) -> rusqlite::Error {
+    rusqlite::Error::UserFunctionError(message.into())
+}
+
+/// Registers `scim_match(doc, derived)`, the evaluator finishing a query whose filter SQL does
+/// not decide alone, and `scim_sort(doc)`, the sort key of an attribute without a column.
+pub(crate) fn register_functions(conn: &Connection) -> Result<()> {
+    conn.create_scalar_function(
+        "scim_match",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let doc = ctx
+                .get_raw(0)
+                .as_str()
+                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+            let mut doc: Value = serde_json::from_str(doc)
+                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+            QUERY_STATE.with(|state| {
+                let state = state.borrow();
+                let Some((compiled, derived_name)) = &state.matcher else {
+                    return Err(function_error("scim_match is used outside a query"));
+                };
+                if let (Some(name), Ok(derived)) = (derived_name, ctx.get_raw(1).as_str()) {
+                    let derived: Value = serde_json::from_str(derived)
+                        .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+                    if let Value::Object(object) = &mut doc {
+                        read::insert_before_meta(object, name, derived);
+                    }
+                }
+                Ok(compiled.matches(&doc))
+            })
+        },
+    )
+    .sql()?;
+    conn.create_scalar_function(
+        "scim_sort",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let doc = ctx
+                .get_raw(0)
+                .as_str()
+                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+            let doc: Value = serde_json::from_str(doc)
+                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+            QUERY_STATE.with(|state| match &state.borrow().sorter {
+                Some(spec) => Ok(spec.value(&doc)),
+                None => Err(function_error("scim_sort is used outside a query")),
+            })
+        },
+    )
+    .sql()?;
+    Ok(())
+}
+
+fn run_in(
+    conn: &Connection,
+    schemas: &ResourceSchemas,
+    tenant: TenantId,
+    kind: ResourceKind,
+    query: &Query,
+) -> Result<QueryPage> {
+    let schema = schemas.get(kind);
+    let mut condition = String::from("r.tenant = ? AND r.kind = ?");
+    let mut params: Vec<SqlValue> = vec![tenant.key().into(), kind.code().into()];
+    // Whether the evaluator finishes the filter in process, row by row.
+    let mut in_process = false;
+    if let Some(filter) = &query.filter {
+        let compiled = CompiledFilter::with_mode(filter, schema, UnknownAttributes::Lenient)?;
+        let pushed = push_down(filter, schema, kind, tenant);
+        condition.push_str(" AND ");
+        condition.push_str(&pushed.sql);
+        params.extend(pushed.params);
+        if !pushed.exact {
+            in_process = true;
+            let derived_name = pushed.derived.then(|| read::derived_json_sql(kind).0);
+            QUERY_STATE.with(|state| state.borrow_mut().matcher = Some((compiled, derived_name)));
+            let derived = if pushed.derived {
+                read::derived_json_sql(kind).1
+            } else {
+                "NULL"
+            };
+            // SQLite evaluates the WHERE terms that hold correlated subqueries (the JSON
+            // pre-filters' EXISTS) after all the others, whatever their order in the text. As
+            // a plain term, the evaluator would run first, on every row the indexes let
+            // through; as a subquery it runs last, on what the pre-filter lets through.
+            condition.push_str(&format!(" AND (SELECT scim_match(r.doc, {derived}))"));
+        }
+    }
+    let key = sort_key(schema, kind, query.sort_by.as_ref());
+    let descending = query.sort_order == SortOrder::Descending && key.is_some();
+    let unfiltered = query.filter.is_none();
+    let count_all = || -> Result<u64> {
+        if unfiltered {
+            // Kept by triggers in every write's transaction, and read in this query's.
+            let mut stmt = conn
+                .prepare_cached("SELECT count FROM resource_counts WHERE tenant = ?1 AND kind = ?2")
+                .sql()?;
+            let total: Option<i64> = stmt
+                .query_row(rusqlite::params![tenant.key(), kind.code()], |r| r.get(0))
+                .optional()
+                .sql()?;
+            return Ok(u64::try_from(total.unwrap_or(0)).unwrap_or(0));
+        }
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM resources r WHERE {condition}"
+            ))
+            .sql()?;
+        let total: i64 = stmt
+            .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
+            .sql()?;
+        Ok(u64::try_from(total).unwrap_or(0))
+    };
+    let limit = query
+        .count
+        .map_or(-1, |c| i64::try_from(c).unwrap_or(i64::MAX));
+    let order = order_by(key.as_ref(), descending);
+    let key_column = key.as_ref().map_or("NULL".to_owned(), |k| k.expr.clone());
+
+    let (start_index, rows, next_cursor, total_results) = match &query.paging {
+        Paging::Index { start_index } if in_process => {
+            // Rows the evaluator must look at are read anyway, so one pass over all matches
+            // gives both the page and totalResults, instead of a page query and a count that
+            // would each run the pre-filter and the evaluator over the tenant.
+            let start_index = (*start_index).max(1);
+            let sql = format!(
+                "SELECT r.rid, {key_column} FROM resources r WHERE {condition} ORDER BY {order}"
+            );
+            let matches = page_rows(conn, &sql, &params)?;
+            let total = matches.len() as u64;
+            let skip = usize::try_from(start_index - 1).unwrap_or(usize::MAX);
+            let take = usize::try_from(limit).unwrap_or(usize::MAX);
+            let rows = matches.into_iter().skip(skip).take(take).collect();
+            (start_index, rows, None, total)
+        }
+        Paging::Index { start_index } => {
+            let start_index = (*start_index).max(1);
+            let rows = if limit == 0 {
+                Vec::new()
+            } else {
+                let offset = i64::try_from(start_index - 1).unwrap_or(i64::MAX);
+                let sql = format!(
+                    "SELECT r.rid, {key_column} FROM resources r WHERE {condition} ORDER BY {order} LIMIT ? OFFSET ?"
+                );
+                let mut all = params.clone();
+                all.push(limit.into());
+                all.push(offset.into());
+                page_rows(conn, &sql, &all)?
+            };
+            // A first page that is not full holds every match: no need to count them.
+            let complete = start_index == 1
+                && limit != 0
+                && (limit < 0 || rows.len() < usize::try_from(limit).unwrap_or(usize::MAX));
+            let total = if complete {
+                rows.len() as u64
+            } else {
+                count_all()?
+            };
+            (start_index, rows, None, total)
+        }
+        Paging::Cursor(cursor) => {
+            let fingerprint = fingerprint(kind, query);
+            let mut condition = condition.clone();
+            let mut all = params.clone();
+            if let Some(cursor) = cursor {
+                let (after_key, after_rid) = decode_cursor(cursor, &fingerprint)?;
+                condition.push_str(" AND ");
+                condition.push_str(&keyset(
+                    key.as_ref(),
+                    descending,
+                    after_key,
+                    after_rid,
+                    &mut all,
+                ));
+            }
+            if limit == 0 {
+                (1, Vec::new(), None, count_all()?)
+            } else {
+                // One more than asked tells whether a next page exists.
+                let fetch = if limit < 0 {
+                    -1
+                } else {
+                    limit.saturating_add(1)
+                };
+                let sql = format!(
+                    "SELECT r.rid, {key_column} FROM resources r WHERE {condition} ORDER BY {order} LIMIT ?"
+                );
+                all.push(fetch.into());
+                let mut rows = page_rows(conn, &sql, &all)?;
+                let more = limit >= 0 && rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+                if more {
+                    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+                }
+                let next = match rows.last() {
+                    Some((rid, key)) if more => Some(encode_cursor(&fingerprint, key, *rid)),
+                    _ => None,
+                };
+                let total = if cursor.is_none() && !more {
+                    rows.len() as u64
+                } else {
+                    count_all()?
+                };
+                (1, rows, next, total)
+            }
+        }
+    };
+    let rids: Vec<i64> = rows.into_iter().map(|(rid, _)| rid).collect();
+    let resources = read::rows_by_rids(conn, &rids)?
+        .into_iter()
+        .map(|row| read::resource_of(conn, row, query.members))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(QueryPage {
+        total_results,
+        start_index,
+        resources,
+        next_cursor,
+    })
+}
+
+fn page_rows(conn: &Connection, sql: &str, params: &[SqlValue]) -> Result<Vec<(i64, SqlValue)>> {
+    let mut stmt = conn.prepare_cached(sql).sql()?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .sql()?;
+    rows.collect::<rusqlite::Result<_>>().sql()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Push-down
+
+/// A filter translated to SQL over the row aliased `r`.
+pub(crate) struct PushedDown {
+    /// The condition.
+    pub sql: String,
+    /// Its parameters, in order.
+    pub params: Vec<SqlValue>,
+    /// Whether the condition alone decides the filter (no in-process finishing needed).
+    pub exact: bool,
+    /// Whether finishing needs the derived attribute (`groups` / `members`).
+    pub derived: bool,
+}
+
+/// Translates `filter` (see the module documentation).
+pub(crate) fn push_down(
+    filter: &Filter,
+    schema: &ResourceSchema,
+    kind: ResourceKind,
+    tenant: TenantId,
+) -> PushedDown {
+    let mut t = Translator {
+        schema,
+        kind,
+        tenant: tenant.key(),
+        params: Vec::new(),
+        exact: true,
+        derived: false,
+    };
+    let sql = t.translate(filter, false);
+    PushedDown {
+        sql,
+        params: t.params,
+        exact: t.exact,
+        derived: t.derived,
+    }
+}
+
+/// The attributes SQL answers exactly from indexed columns or side tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hot {
+    UserName,
+    DisplayName,
+    ExternalId,
+    Id,
+    Active,
+    Modified,
+    Created,
+    /// `emails.value` (or `emails`, which compares `value`).
+    Email,
+    /// `members.value` (or `members`).
+    Member,
+}
+
+struct Translator<'a> {
+    schema: &'a ResourceSchema,
+    kind: ResourceKind,
+    tenant: i64,
+    params: Vec<SqlValue>,
+    exact: bool,
+    derived: bool,
+}
+
+impl LeafSql for Translator<'_> {
+    const TRUE: &'static str = "1";
+    const FALSE: &'static str = "0";
+
+    fn is_not_true(sql: &str) -> String {
+        format!("(({sql}) IS NOT 1)")
+    }
+
+    fn leaf(&mut self, leaf: &Filter) -> Leaf {
+        match leaf {
+            Filter::Compare(c) => self.compare(c),
+            Filter::Present(path) => self.present(path),
+            Filter::ValuePath(vp) => self.value_path(vp),
+            _ => Leaf::Unknown,
+        }
+    }
+
+    fn param_count(&self) -> usize {
+        self.params.len()
+    }
+
+    fn truncate_params(&mut self, len: usize) {
+        self.params.truncate(len);
+    }
+
+    fn not_exact(&mut self, leaf: &Filter) {
+        self.exact = false;
+        self.note_derived(leaf);
+    }
+}
+
+impl<'a> Translator<'a> {
+    fn translate(&mut self, filter: &Filter, negated: bool) -> String {
+        sql::translate(self, filter, negated)
+    }
+
+    /// Records whether the evaluator will need the derived attribute for this leaf.
+    fn note_derived(&mut self, leaf: &Filter) {
+        let path = match leaf {
+            Filter::Compare(c) => &c.path,
+            Filter::Present(p) => p,
+            Filter::ValuePath(vp) => &vp.attr,
+            _ => return,
+        };
+        let derived = read::derived_json_sql(self.kind).0;
+        if path.name.eq_ignore_ascii_case(derived) {
+            self.derived = true;
+        }
+    }
+
+    fn param(&mut self, value: impl Into<SqlValue>) {
+        self.params.push(value.into());
+    }
+
+    /// Which indexed attribute `path` designates, with its definition (the `value`
+    /// sub-attribute for a complex attribute named without one).
+    fn hot(&self, path: &AttrPath) -> Option<(Hot, &'a AttributeDef)> {
+        let schema: &'a ResourceSchema = self.schema;
+        let resolved = schema.resolve(path)?;
+        if resolved.location != AttrLocation::TopLevel {
+            return None;
+        }
+        let attribute = resolved.attribute;
+        let sub = resolved.sub_attribute;
+        let name = attribute.name.as_str();
+        let string =
+            |d: &AttributeDef| matches!(d.kind, AttributeType::String | AttributeType::Reference);
+        let hot = match (self.kind, name, sub.map(|s| s.name.as_str())) {
+            (ResourceKind::User, "userName", None) if string(attribute) => {
+                (Hot::UserName, attribute)
+            }
+            (_, "displayName", None) if string(attribute) => (Hot::DisplayName, attribute),
+            (_, "externalId", None) if string(attribute) => (Hot::ExternalId, attribute),
+            (_, "id", None) if string(attribute) => (Hot::Id, attribute),
+            (ResourceKind::User, "active", None) if attribute.kind == AttributeType::Boolean => {
+                (Hot::Active, attribute)
+            }
+            (_, "meta", Some("lastModified")) => (Hot::Modified, sub?),
+            (_, "meta", Some("created")) => (Hot::Created, sub?),
+            (ResourceKind::User, "emails", Some("value")) if string(sub?) => (Hot::Email, sub?),
+            (ResourceKind::User, "emails", None) => (
+                Hot::Email,
+                attribute.sub_attribute("value").filter(|d| string(d))?,
+            ),
+            (ResourceKind::Group, "members", Some("value")) if string(sub?) => (Hot::Member, sub?),
+            (ResourceKind::Group, "members", None) => (
+                Hot::Member,
+                attribute.sub_attribute("value").filter(|d| string(d))?,
+            ),
+            _ => return None,
+        };
+        if matches!(hot.0, Hot::Modified | Hot::Created) && hot.1.kind != AttributeType::DateTime {
+            return None;
+        }
+        Some(hot)
+    }
+
+    fn compare(&mut self, c: &Comparison) -> Leaf {
+        match self.hot_compare(c) {
+            Leaf::Unknown => self.json_compare(c),
+            leaf => leaf,
+        }
+    }
+
+    fn hot_compare(&mut self, c: &Comparison) -> Leaf {
+        let Some((hot, def)) = self.hot(&c.path) else {
+            return Leaf::Unknown;
+        };
+        match hot {
+            Hot::Active => match &c.value {
+                CompValue::Bool(b) if c.op == CompareOp::Eq => {
+                    self.param(i64::from(*b));
+                    Leaf::Exact("r.active = ?".into())
+                }
+                CompValue::Bool(_) => Leaf::Unknown,
+                // A literal of another type matches nothing (the evaluator's rule).
+                _ => Leaf::Exact("0".into()),
+            },
+            Hot::Modified | Hot::Created => {
+                let column = if hot == Hot::Modified {
+                    "r.modified_ns"
+                } else {
+                    "r.created_ns"
+                };
+                let CompValue::String(s) = &c.value else {
+                    return Leaf::Exact("0".into());
+                };
+                let Some(op) = ordering_sql(c.op) else {
+                    return Leaf::Unknown;
+                };
+                let Some(at) = DateTime::parse(s) else {
+                    return Leaf::Exact("0".into());
+                };
+                self.param(to_nanos(at));
+                Leaf::Exact(format!("{column} {op} ?"))
+            }
+            _ => {
+                let CompValue::String(literal) = &c.value else {
+                    return Leaf::Exact("0".into());
+                };
+                self.text(hot, def, c.op, literal)
+            }
+        }
+    }
+
+    /// A string comparison on a text column or side table.
+    fn text(&mut self, hot: Hot, def: &AttributeDef, op: CompareOp, literal: &str) -> Leaf {
+        // Folded columns answer caseExact=false attributes; raw ones caseExact=true ones.
+        let folded_column = matches!(
+            hot,
+            Hot::UserName | Hot::DisplayName | Hot::Email | Hot::Member
+        );
+        if folded_column == def.case_exact {
+            return Leaf::Unknown;
+        }
+        let needle = if def.case_exact {
+            literal.to_owned()
+        } else {
+            fold_case(literal).into_owned()
+        };
+        if needle.contains('\0') && !op.is_ordering() {
+            // Indexed values never contain U+0000 (the store refuses them), so no value can
+            // equal, contain, start or end with such a needle.
+            return Leaf::Exact("0".into());
+        }
+        match hot {
+            Hot::Member => {
+                if op != CompareOp::Eq {
+                    return Leaf::Unknown;
+                }
+                self.param(self.tenant);
+                self.param(needle);
+                let mut sql = "r.rid IN (SELECT m.group_rid FROM members m JOIN resources x ON x.rid = m.member_rid \
+                               WHERE x.tenant = ? AND x.id_fold = ?"
+                    .to_owned();
+                if def.case_exact {
+                    self.param(literal.to_owned());
+                    sql.push_str(" AND x.id = ?");
+                }
+                sql.push(')');
+                Leaf::Exact(sql)
+            }
+            Hot::Email
+                if matches!(op, CompareOp::Co | CompareOp::Ew) && needle.chars().count() >= 3 =>
+            {
+                // The trigram index finds the candidates (resources with values holding every
+                // trigram of the needle); their side-table rows are then checked exactly.
+                // CROSS JOIN keeps the index as the outer loop: the planner, knowing nothing
+                // of a MATCH's selectivity, would rather walk every value of the tenant.
+                self.param(trigram_query(&needle));
+                self.param(self.tenant);
+                self.param(self.kind.code());
+                let cond = self.text_condition("v.value_fold", op, needle);
+                Leaf::Exact(format!(
+                    "r.rid IN (SELECT v.rid FROM value_trigrams f CROSS JOIN resource_values v ON v.rid = f.rowid \
+                     WHERE value_trigrams MATCH ? AND v.tenant = ? AND v.kind = ? \
+                     AND v.attr = 'emails.value' AND {cond})"
+                ))
+            }
+            Hot::Email => {
+                self.param(self.tenant);
+                self.param(self.kind.code());
+                let cond = self.text_condition("v.value_fold", op, needle);
+                Leaf::Exact(format!(
+                    "r.rid IN (SELECT v.rid FROM resource_values v WHERE v.tenant = ? AND v.kind = ? \
+                     AND v.attr = 'emails.value' AND {cond})"
+                ))
+            }
+            Hot::Id if op == CompareOp::Eq => {
+                // Seek the unique (tenant, id_fold) index, then compare exactly.
+                self.param(fold_case(&needle).into_owned());
+                self.param(needle);
+                Leaf::Exact("(r.id_fold = ? AND r.id = ?)".into())
+            }
+            _ => {
+                let column = match hot {
+                    Hot::UserName => "r.user_name_fold",
+                    Hot::DisplayName => "r.display_name_fold",
+                    Hot::ExternalId => "r.external_id",
+                    _ => "r.id",
+                };
+                Leaf::Exact(self.text_condition(column, op, needle))
+            }
+        }
+    }
+
+    /// `column op needle` with the evaluator's string semantics: code-point order (SQLite's
+    /// BINARY collation compares UTF-8 bytes, which is the same order), substrings by
+    /// characters.
+    fn text_condition(&mut self, column: &str, op: CompareOp, needle: String) -> String {
+        match op {
+            CompareOp::Eq | CompareOp::Ne => {
+                self.param(needle);
+                format!("{column} = ?")
+            }
+            CompareOp::Co => {
+                self.param(needle);
+                format!("instr({column}, ?) > 0")
+            }
+            CompareOp::Sw => match successor(&needle) {
+                // [needle, successor) is exactly the strings starting with needle: an index range.
+                Some(upper) => {
+                    self.param(needle);
+                    self.param(upper);
+                    format!("({column} >= ? AND {column} < ?)")
+                }
+                None => {
+                    self.param(needle);
+                    format!("{column} >= ?")
+                }
+            },
+            CompareOp::Ew => {
+                let chars = i64::try_from(needle.chars().count()).unwrap_or(i64::MAX);
+                self.param(chars);
+                self.param(chars);
+                self.param(needle);
+                format!(
+                    "(length({column}) >= ? AND substr({column}, length({column}) - ? + 1) = ?)"
+                )
+            }
+            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => {
+                self.param(needle);
+                format!("{column} {} ?", ordering_sql(op).unwrap_or("="))
+            }
+        }
+    }
+
+    fn present(&mut self, path: &AttrPath) -> Leaf {
+        match self.hot_present(path) {
+            Leaf::Unknown => self.json_present(path),
+            leaf => leaf,
+        }
+    }
+
+    fn hot_present(&mut self, path: &AttrPath) -> Leaf {
+        let Some((hot, _)) = self.hot(path) else {
+            return Leaf::Unknown;
+        };
+        match hot {
+            Hot::UserName => Leaf::Exact("r.user_name_fold <> ''".into()),
+            Hot::DisplayName => Leaf::Exact("r.display_name_fold <> ''".into()),
+            Hot::ExternalId => Leaf::Exact("r.external_id <> ''".into()),
+            Hot::Active => Leaf::Exact("r.active IS NOT NULL".into()),
+            Hot::Id | Hot::Modified | Hot::Created => Leaf::Exact("1".into()),
+            // `emails pr` is about whole values (an email with only a `type` is present): only
+            // `emails.value pr` is answered by the side table.
+            Hot::Email if path.sub_attr.is_some() => {
+                self.param(self.tenant);
+                self.param(self.kind.code());
+                Leaf::Exact(
+                    "r.rid IN (SELECT v.rid FROM resource_values v WHERE v.tenant = ? AND v.kind = ? \
+                     AND v.attr = 'emails.value' AND v.value_fold <> '')"
+                        .into(),
+                )
+            }
+            Hot::Email => Leaf::Unknown,
+            // Every membership row is a member with a non-empty value.
+            Hot::Member => {
+                Leaf::Exact("EXISTS (SELECT 1 FROM members m WHERE m.group_rid = r.rid)".into())
+            }
+        }
+    }
+
+    fn value_path(&mut self, vp: &ValuePath) -> Leaf {
+        match self.hot_value_path(vp) {
+            Leaf::Unknown => self.json_value_path(vp),
+            leaf => leaf,
+        }
+    }
+
+    fn hot_value_path(&mut self, vp: &ValuePath) -> Leaf {
+        let Some((hot, _)) = self.hot(&vp.attr) else {
+            return Leaf::Unknown;
+        };
+        if !matches!(hot, Hot::Email | Hot::Member) {
+            return Leaf::Unknown;
+        }
+        // `attr[value op "x"]`: the same as `attr.value op "x"` (the value must be an object
+        // holding `value`, which is also all the side tables index).
+        let as_sub = |f: &Filter| -> Option<Filter> {
+            match f {
+                Filter::Compare(c)
+                    if c.path.schema.is_none()
+                        && c.path.sub_attr.is_none()
+                        && c.path.name.eq_ignore_ascii_case("value")
+                        && c.op != CompareOp::Ne
+                        && matches!(c.value, CompValue::String(_)) =>
+                {
+                    Some(Filter::Compare(Comparison {
+                        path: AttrPath {
+                            schema: vp.attr.schema.clone(),
+                            name: vp.attr.name.clone(),
+                            sub_attr: Some("value".into()),
+                        },
+                        op: c.op,
+                        value: c.value.clone(),
+                    }))
+                }
+                _ => None,
+            }
+        };
+        if let Some(Filter::Compare(c)) = as_sub(&vp.filter) {
+            return self.compare(&c);
+        }
+        // `attr[value op "x" and ...]`: any value matching the whole filter matches the
+        // `value` conjunct, so that conjunct alone is a superset.
+        if let Filter::And(..) = vp.filter.as_ref() {
+            let mut pending = vec![vp.filter.as_ref()];
+            while let Some(f) = pending.pop() {
+                match f {
+                    Filter::And(a, b) => {
+                        pending.push(a);
+                        pending.push(b);
+                    }
+                    other => {
+                        if let Some(Filter::Compare(c)) = as_sub(other) {
+                            let mark = self.params.len();
+                            if let Leaf::Exact(sql) = self.compare(&c) {
+                                self.derived |= hot == Hot::Member;
+                                return Leaf::Superset(sql);
+                            }
+                            self.params.truncate(mark);
+                        }
+                    }
+                }
+            }
+        }
+        Leaf::Unknown
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Push-down of the attributes that live only in the JSON document
+
+/// Where a path's values live in the stored document: the JSON path of the attribute, and the
+/// sub-attribute the comparison reaches inside each of its values, as SQL string literals.
+/// Stored documents use the schema's canonical names (see [`scim_store_core::document`]), so a path
+/// spelled with them finds what the evaluator's case-insensitive lookup finds.
+struct JsonTarget<'a> {
+    /// `'$."attr"'` or `'$."urn"."attr"'`.
+    attr: String,
+    /// `'$."sub"'`, relative to one value of the attribute.
+    sub: Option<String>,
+    /// `'$."attr"."sub"'`.
+    attr_sub: Option<String>,
+    /// The definition of what is compared (the sub-attribute, if any).
+    def: &'a AttributeDef,
+}
+
+/// A JSON path as an SQL string literal, or `None` if a name holds a character that could
+/// break out of it (schema names cannot: attribute names are `ALPHA *(nameChar)` and URNs
+/// `urn:` plus `[A-Za-z0-9.:-]`, RFC 7643 section 2.1 and section 8.7).
+fn json_path_literal(names: &[&str]) -> Option<String> {
+    let mut path = String::from("'$");
+    for name in names {
+        let safe = !name.is_empty()
+            && name.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'$')
+            });
+        if !safe {
+            return None;
+        }
+        path.push_str(".\"");
+        path.push_str(name);
+        path.push('"');
+    }
+    path.push('\'');
+    Some(path)
+}
+
+/// What one leaf value must satisfy (a superset of the evaluator's test on it).
+enum JsonTest {
+    /// A string comparison; `needle` is folded unless `case_exact`.
+    Text {
+        op: CompareOp,
+        needle: String,
+        case_exact: bool,
+    },
+    /// `eq true` / `eq false`.
+    Bool(bool),
+    /// `pr`.
+    Present,
+}
+
+impl<'a> Translator<'a> {
+    /// Resolves `path` to where its values live in the document, or `None` when SQL cannot
+    /// find them there: an attribute the schema does not define, a derived attribute (`groups`,
+    /// `members`: rows, not JSON), or `meta` (assembled from columns).
+    fn json_target(&self, path: &AttrPath, compared: bool) -> Option<JsonTarget<'a>> {
+        let schema: &'a ResourceSchema = self.schema;
+        let resolved = schema.resolve(path)?;
+        let attribute = resolved.attribute;
+        let derived = read::derived_json_sql(self.kind).0;
+        if resolved.location == AttrLocation::TopLevel
+            && (attribute.name == derived || attribute.name == "meta")
+        {
+            return None;
+        }
+        let mut sub = resolved.sub_attribute;
+        if compared && sub.is_none() && attribute.kind == AttributeType::Complex {
+            // RFC 7644 section 3.4.2.2: a complex attribute compares its `value`.
+            sub = Some(attribute.sub_attribute("value")?);
+        }
+        if compared && sub.is_some_and(|s| s.kind == AttributeType::Complex) {
+            return None;
+        }
+        let mut names: Vec<&str> = Vec::with_capacity(3);
+        if let AttrLocation::Extension(urn) = resolved.location {
+            names.push(urn);
+        }
+        names.push(&attribute.name);
+        let attr = json_path_literal(&names)?;
+        let (sub_path, attr_sub) = match sub {
+            Some(s) => {
+                names.push(&s.name);
+                (
+                    Some(json_path_literal(&[s.name.as_str()])?),
+                    Some(json_path_literal(&names)?),
+                )
+            }
+            None => (None, None),
+        };
+        Some(JsonTarget {
+            attr,
+            sub: sub_path,
+            attr_sub,
+            def: sub.unwrap_or(attribute),
+        })
+    }
+
+    /// The test a comparison puts on each leaf value, following the evaluator's typing rules;
+    /// `Err(leaf)` when the comparison is decided without looking at values, or not pushed.
+    fn json_test(&self, c: &Comparison, def: &AttributeDef) -> std::result::Result<JsonTest, Leaf> {
+        let text = |case_exact: bool, literal: &str| {
+            if literal.contains('\0') {
+                // SQLite's text functions are not meant for U+0000: leave it to the evaluator.
+                return Err(Leaf::Unknown);
+            }
+            let needle = if case_exact {
+                literal.to_owned()
+            } else {
+                fold_case(literal).into_owned()
+            };
+            Ok(JsonTest::Text {
+                op: c.op,
+                needle,
+                case_exact,
+            })
+        };
+        match (def.kind, &c.value) {
+            (AttributeType::String | AttributeType::Reference, CompValue::String(s)) => {
+                text(def.case_exact, s)
+            }
+            // RFC 7643 section 2.3.6: "A binary is case exact".
+            (AttributeType::Binary, CompValue::String(s)) => text(true, s),
+            // dateTime substring tests compare the string form; the others compare instants,
+            // which SQL cannot read from the text (offsets, fractions): the evaluator decides.
+            (AttributeType::DateTime, CompValue::String(s))
+                if matches!(c.op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) =>
+            {
+                text(def.case_exact, s)
+            }
+            (AttributeType::DateTime, CompValue::String(_)) => Err(Leaf::Unknown),
+            (AttributeType::Boolean, CompValue::Bool(b)) if c.op == CompareOp::Eq => {
+                Ok(JsonTest::Bool(*b))
+            }
+            (AttributeType::Integer | AttributeType::Decimal, CompValue::Number(_)) => {
+                Err(Leaf::Unknown)
+            }
+            (AttributeType::Complex, _) => Err(Leaf::Unknown),
+            // A literal of another type than the attribute's never matches (the evaluator's rule).
+            _ => Err(Leaf::Exact("0".into())),
+        }
+    }
+
+    /// The condition on one leaf value, given the SQL of its JSON type (`json_type`'s names)
+    /// and of its SQL value (`json_extract`'s).
+    fn json_leaf_condition(&mut self, test: &JsonTest, ty: &str, value: &str) -> String {
+        match test {
+            JsonTest::Text {
+                op,
+                needle,
+                case_exact,
+            } => {
+                // Folding is fold_case, the evaluator's. On an ASCII string (as many characters
+                // as bytes) that is ASCII lower-casing, which SQLite's lower() does without
+                // calling back into Rust; only other strings go to scim_fold.
+                let folded = if *case_exact {
+                    value.to_owned()
+                } else {
+                    format!(
+                        "CASE WHEN length({value}) = octet_length({value}) THEN lower({value}) \
+                         ELSE scim_fold({value}) END"
+                    )
+                };
+                let cond = self.text_condition(&folded, *op, needle.clone());
+                format!("({ty} = 'text' AND {cond})")
+            }
+            JsonTest::Bool(true) => format!("{ty} = 'true'"),
+            JsonTest::Bool(false) => format!("{ty} = 'false'"),
+            JsonTest::Present => format!("({ty} <> 'null' AND ({ty} <> 'text' OR {value} <> ''))"),
+        }
+    }
+
+    /// Some value at `path` in the JSON `scope` passes `test`: each element if it is an array,
+    /// else the value itself (the evaluator's rule for multi-valued attributes). The scalar
+    /// functions share one parse of the document per row; `json_each` runs only on arrays.
+    fn json_any_value(&mut self, scope: &str, path: &str, test: &JsonTest) -> String {
+        let in_array = self.json_leaf_condition(test, "l.type", "l.value");
+        let single = self.json_leaf_condition(
+            test,
+            &format!("json_type({scope}, {path})"),
+            &format!("json_extract({scope}, {path})"),
+        );
+        format!(
+            "CASE json_type({scope}, {path}) WHEN 'array' THEN \
+             EXISTS (SELECT 1 FROM json_each({scope}, {path}) l WHERE {in_array}) \
+             ELSE {single} END"
+        )
+    }
+
+    /// Some leaf value of `target` in the JSON `scope` (the document, or one value of a
+    /// complex attribute) passes `test`, exactly as the evaluator walks them: the attribute's
+    /// values (its elements if it is an array, else itself), and for a sub-attribute, the
+    /// sub-attribute's values in each of those that is an object. The shape is read from the
+    /// document, not assumed from the schema, so the condition holds wherever the evaluator
+    /// matches.
+    fn json_any_leaf(&mut self, scope: &str, target: &JsonTarget<'_>, test: &JsonTest) -> String {
+        let attr = &target.attr;
+        match (&target.sub, &target.attr_sub) {
+            (Some(sub), Some(attr_sub)) => {
+                let in_elements = self.json_any_value("a.value", sub, test);
+                let in_object = self.json_any_value(scope, attr_sub, test);
+                format!(
+                    "CASE json_type({scope}, {attr}) \
+                     WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each({scope}, {attr}) a \
+                     WHERE a.type = 'object' AND {in_elements}) \
+                     WHEN 'object' THEN {in_object} ELSE 0 END"
+                )
+            }
+            _ => self.json_any_value(scope, attr, test),
+        }
+    }
+
+    /// A comparison on an attribute held only in the document: a superset pre-filter with
+    /// SQLite's JSON functions (the evaluator finishes the rows it lets through).
+    fn json_compare(&mut self, c: &Comparison) -> Leaf {
+        let Some(target) = self.json_target(&c.path, true) else {
+            return Leaf::Unknown;
+        };
+        match self.json_test(c, target.def) {
+            Ok(test) => Leaf::Superset(self.json_any_leaf("r.doc", &target, &test)),
+            Err(leaf) => leaf,
+        }
+    }
+
+    /// `pr` on an attribute held only in the document: the attribute is there and not
+    /// trivially empty (a superset: e.g. an array of empty values is not present either).
+    fn json_present(&mut self, path: &AttrPath) -> Leaf {
+        let Some(target) = self.json_target(path, false) else {
+            return Leaf::Unknown;
+        };
+        Leaf::Superset(self.json_any_leaf("r.doc", &target, &JsonTest::Present))
+    }
+
+    /// A complex value filter (`emails[type eq "work" and value co "@example.com"]`) on an
+    /// attribute held in the document: some value of it (an object) passes the inner filter's
+    /// pre-filter.
+    fn json_value_path(&mut self, vp: &ValuePath) -> Leaf {
+        let Some(target) = self.json_target(&vp.attr, false) else {
+            return Leaf::Unknown;
+        };
+        if target.sub.is_some() || target.def.kind != AttributeType::Complex {
+            return Leaf::Unknown;
+        }
+        let parent = target.def;
+        let attr = &target.attr;
+        let mark = self.params.len();
+        let single = format!("json_extract(r.doc, {attr})");
+        let (Some(in_values), Some(in_object)) = (
+            self.json_inner(&vp.filter, parent, "e.value"),
+            self.json_inner(&vp.filter, parent, &single),
+        ) else {
+            self.params.truncate(mark);
+            return Leaf::Unknown;
+        };
+        Leaf::Superset(format!(
+            "(EXISTS (SELECT 1 FROM json_each(r.doc, {attr}) e \
+             WHERE e.type = 'object' AND typeof(e.key) = 'integer' AND {in_values}) \
+             OR (json_type(r.doc, {attr}) = 'object' AND {in_object}))"
+        ))
+    }
+
+    /// A superset pre-filter of a value filter's inner filter, on the value `scope` of the
+    /// complex attribute `parent`; `None` if there is none better than "every value".
+    fn json_inner(
+        &mut self,
+        filter: &Filter,
+        parent: &'a AttributeDef,
+        scope: &str,
+    ) -> Option<String> {
+        match filter {
+            Filter::And(a, b) => {
+                let left = self.json_inner(a, parent, scope);
+                let right = self.json_inner(b, parent, scope);
+                match (left, right) {
+                    (Some(l), Some(r)) => Some(format!("({l} AND {r})")),
+                    (one, None) | (None, one) => one,
+                }
+            }
+            Filter::Or(a, b) => {
+                // Both sides must be bounded for the disjunction to be; the parameters of a
+                // side that is dropped must be dropped too.
+                let mark = self.params.len();
+                let left = self.json_inner(a, parent, scope);
+                let right = self.json_inner(b, parent, scope);
+                match (left, right) {
+                    (Some(l), Some(r)) => Some(format!("({l} OR {r})")),
+                    _ => {
+                        self.params.truncate(mark);
+                        None
+                    }
+                }
+            }
+            Filter::Compare(c) if c.op != CompareOp::Ne && c.value != CompValue::Null => {
+                let target = self.json_sub_target(parent, &c.path, true)?;
+                match self.json_test(c, target.def) {
+                    Ok(test) => Some(self.json_any_leaf(scope, &target, &test)),
+                    Err(Leaf::Exact(sql)) => Some(sql),
+                    Err(_) => None,
+                }
+            }
+            Filter::Present(path) => {
+                let target = self.json_sub_target(parent, path, false)?;
+                Some(self.json_any_leaf(scope, &target, &JsonTest::Present))
+            }
+            // Negations and `ne` (a `not`): no positive pre-filter.
+            _ => None,
+        }
+    }
+
+    /// A sub-attribute of `parent` named inside its value filter, as a target relative to
+    /// one value.
+    fn json_sub_target(
+        &self,
+        parent: &'a AttributeDef,
+        path: &AttrPath,
+        compared: bool,
+    ) -> Option<JsonTarget<'a>> {
+        if path.schema.is_some() || path.sub_attr.is_some() {
+            return None;
+        }
+        let def = parent.sub_attribute(&path.name)?;
+        if compared && def.kind == AttributeType::Complex {
+            return None;
+        }
+        Some(JsonTarget {
+            attr: json_path_literal(&[def.name.as_str()])?,
+            sub: None,
+            attr_sub: None,
+            def,
+        })
+    }
+}
+
+/// An FTS5 query for the rows of a trigram index (`detail=none`, so no phrases) holding every
+/// trigram of `needle`: a superset of the values containing `needle`. Long needles are
+/// bounded to 32 trigrams (still a superset).
+fn trigram_query(needle: &str) -> String {
+    let chars: Vec<char> = needle.chars().collect();
+    let mut query = String::new();
+    for window in chars.windows(3).take(32) {
+        if !query.is_empty() {
+            query.push_str(" AND ");
+        }
+        query.push('"');
+        for c in window {
+            if *c == '"' {
+                query.push('"');
+            }
+            query.push(*c);
+        }
+        query.push('"');
+    }
+    query
+}
+
+/// The smallest string greater than every string that starts with `prefix`, in code-point
+/// order: `prefix` with its last character incremented (dropping characters that cannot be).
+/// `None` when there is none (every string is then at least `prefix`... or the prefix is empty).
+pub(crate) fn successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match u32::from(last) {
+            0xD7FF => Some('\u{E000}'),
+            0x10FFFF => None,
+            c => char::from_u32(c + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sorting (RFC 7644 section 3.4.2.3)
+
+pub(crate) struct SortKey {
+    /// The SQL expression of the key.
+    expr: String,
+    /// Whether the key is never NULL (then the order can follow an index).
+    not_null: bool,
+}
+
+/// The sort key of `path`: an indexed column, or `scim_sort(r.doc)` (whose spec this sets for
+/// the query).
+fn sort_key(
+    schema: &ResourceSchema,
+    kind: ResourceKind,
+    path: Option<&AttrPath>,
+) -> Option<SortKey> {
+    let path = path?;
+    let Some(resolved) = schema.resolve(path) else {
+        // An attribute the schema does not define has no value on any resource.
+        return Some(SortKey {
+            expr: "NULL".into(),
+            not_null: false,
+        });
+    };
+    let def = resolved.target();
+    let top = resolved.location == AttrLocation::TopLevel;
+    let column = match (
+        top,
+        resolved.attribute.name.as_str(),
+        resolved.sub_attribute.map(|s| s.name.as_str()),
+    ) {
+        (true, "userName", None) if kind == ResourceKind::User && !def.case_exact => {
+            Some(("r.user_name_fold", true))
+        }
+        (true, "displayName", None) if !def.case_exact => Some(("r.display_name_fold", false)),
+        (true, "externalId", None) if def.case_exact => Some(("r.external_id", false)),
+        (true, "id", None) if def.case_exact => Some(("r.id", true)),
+        (true, "meta", Some("lastModified")) => Some(("r.modified_ns", true)),
+        (true, "meta", Some("created")) => Some(("r.created_ns", true)),
+        _ => None,
+    };
+    if let Some((expr, not_null)) = column {
+        return Some(SortKey {
+            expr: expr.into(),
+            not_null,
+        });
+    }
+    let spec = SortSpec {
+        extension: match resolved.location {
+            AttrLocation::Extension(urn) => Some(urn.to_owned()),
+            AttrLocation::TopLevel => None,
+        },
+        attr: resolved.attribute.name.clone(),
+        sub: resolved.sub_attribute.map(|s| s.name.clone()),
+        kind: def.kind,
+        case_exact: def.case_exact,
+    };
+    QUERY_STATE.with(|state| state.borrow_mut().sorter = Some(spec));
+    Some(SortKey {
+        expr: "scim_sort(r.doc)".into(),
+        not_null: false,
+    })
+}
+
+/// How to find a resource's sort value in its document.
+struct SortSpec {
+    extension: Option<String>,
+    attr: String,
+    sub: Option<String>,
+    kind: AttributeType,
+    case_exact: bool,
+}
+
+impl SortSpec {
+    /// RFC 7644 section 3.4.2.3: a multi-valued attribute sorts by its primary value, else its
+    /// first; strings by their folded form unless caseExact; dateTime chronologically.
+    fn value(&self, doc: &Value) -> SqlValue {
+        let holder = match &self.extension {
+            Some(urn) => get_key(doc, urn),
+            None => Some(doc),
+        };
+        let value = holder
+            .and_then(|h| get_key(h, &self.attr))
+            .map(primary_or_first);
+        let value = match (&self.sub, value) {
+            (Some(sub), Some(v)) => get_key(v, sub).map(primary_or_first),
+            (None, Some(v)) if v.is_object() => get_key(v, "value"),
+            (None, v) => v,
+            (Some(_), None) => None,
+        };
+        match value {
+            Some(Value::String(s)) if s.is_empty() => SqlValue::Null,
+            Some(Value::String(s)) if self.kind == AttributeType::DateTime => {
+                DateTime::parse(s).map_or(SqlValue::Null, |t| SqlValue::Integer(to_nanos(t)))
+            }
+            Some(Value::String(s)) if self.case_exact => SqlValue::Text(s.clone()),
+            Some(Value::String(s)) => SqlValue::Text(fold_case(s).into_owned()),
+            Some(Value::Number(n)) => n.as_i64().map_or_else(
+                || n.as_f64().map_or(SqlValue::Null, SqlValue::Real),
+                SqlValue::Integer,
+            ),
+            Some(Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
+            _ => SqlValue::Null,
+        }
+    }
+}
+
+/// RFC 7644 section 3.4.2.3: resources without a value sort last ascending, first descending;
+/// the row id breaks ties so the order is total (cursor paging depends on it).
+fn order_by(key: Option<&SortKey>, descending: bool) -> String {
+    let dir = if descending { "DESC" } else { "ASC" };
+    match key {
+        None => "r.rid ASC".to_owned(),
+        Some(k) if k.not_null => format!("{} {dir}, r.rid {dir}", k.expr),
+        Some(k) => format!("({} IS NULL) {dir}, {} {dir}, r.rid {dir}", k.expr, k.expr),
+    }
+}
+
+/// The rows strictly after `(after_key, after_rid)` in the order of [`order_by`].
+fn keyset(
+    key: Option<&SortKey>,
+    descending: bool,
+    after_key: SqlValue,
+    after_rid: i64,
+    params: &mut Vec<SqlValue>,
+) -> String {
+    let (cmp, rid_cmp) = if descending { ("<", "<") } else { (">", ">") };
+    match key {
+        None => {
+            params.push(after_rid.into());
+            "r.rid > ?".to_owned()
+        }
+        Some(k) if k.not_null => {
+            params.push(after_key);
+            params.push(after_rid.into());
+            format!("({}, r.rid) {cmp} (?, ?)", k.expr)
+        }
+        Some(k) => {
+            let e = &k.expr;
+            if after_key == SqlValue::Null {
+                params.push(after_rid.into());
+                if descending {
+                    // Nulls come first descending; after them, every non-null.
+                    format!("(({e} IS NULL AND r.rid {rid_cmp} ?) OR {e} IS NOT NULL)")
+                } else {
+                    format!("({e} IS NULL AND r.rid {rid_cmp} ?)")
+                }
+            } else {
+                params.push(after_key);
+                params.push(after_rid.into());
+                let after_non_null = format!("({e} IS NOT NULL AND ({e}, r.rid) {cmp} (?, ?))");
+                if descending {
+                    after_non_null
+                } else {
+                    format!("({after_non_null} OR {e} IS NULL)")
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cursors (RFC 9865)
+
+fn encode_cursor(fingerprint: &str, key: &SqlValue, rid: i64) -> String {
+    let key = match key {
+        SqlValue::Integer(i) => Value::from(*i),
+        SqlValue::Real(f) => Value::from(*f),
+        SqlValue::Text(s) => Value::from(s.as_str()),
+        SqlValue::Null | SqlValue::Blob(_) => Value::Null,
+    };
+    let json = Value::Array(vec![fingerprint.into(), key, rid.into()]).to_string();
+    token::hex(json.as_bytes())
+}
+
+fn decode_cursor(cursor: &str, fingerprint: &str) -> Result<(SqlValue, i64)> {
+    let invalid = |why: &str| StoreError::InvalidCursor(why.to_owned());
+    let bytes = token::unhex(cursor).ok_or_else(|| invalid("not a cursor this server issued"))?;
+    let value: Value =
+        serde_json::from_slice(&bytes).map_err(|_| invalid("not a cursor this server issued"))?;
+    let [fp, key, rid] = value.as_array().map(Vec::as_slice).unwrap_or_default() else {
+        return Err(invalid("not a cursor this server issued"));
+    };
+    if fp.as_str() != Some(fingerprint) {
+        return Err(invalid(
+            "the cursor belongs to a query with another filter, sortBy or sortOrder",
+        ));
+    }
+    let rid = rid
+        .as_i64()
+        .ok_or_else(|| invalid("not a cursor this server issued"))?;
+    let key = match key {
+        Value::Null => SqlValue::Null,
+        Value::String(s) => SqlValue::Text(s.clone()),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => SqlValue::Integer(i),
+            None => SqlValue::Real(n.as_f64().unwrap_or(0.0)),
+        },
+        _ => return Err(invalid("not a cursor this server issued")),
+    };
+    Ok((key, rid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SqliteOptions, SqliteStore, conn};
+    use scim_store_core::Store;
+    use serde_json::json;
+
+    /// The JSON pre-filter of attributes without a column is a superset of what the evaluator
+    /// selects (the agreement test checks the end result; this checks the SQL alone), and it
+    /// really filters: on these well-formed documents it selects exactly the matches, so the
+    /// evaluator only sees those.
+    #[test]
+    fn json_prefilters_select_the_matches_in_sql() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prefilter.db");
+        let schemas = ResourceSchemas::core();
+        let store = SqliteStore::open(&path, schemas.clone(), SqliteOptions::default()).unwrap();
+        let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        let docs: Vec<Value> = (0..60)
+            .map(|i| {
+                let title = ["Director", "director", "Engineer"][i % 3];
+                json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", enterprise],
+                    "userName": format!("u{i}"),
+                    "title": title,
+                    "name": {"givenName": if i % 6 == 0 { "Élodie" } else { "Bob" }},
+                    "emails": [{"value": format!("e{i}@x.com"),
+                                "type": if i % 4 == 0 { "work" } else { "home" },
+                                "primary": i % 5 == 0}],
+                    enterprise: {"department": if i % 2 == 0 { "Sales" } else { "R&D" },
+                                 "manager": {"value": format!("m{}", i % 7)}},
+                })
+            })
+            .collect();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let tenant = runtime.block_on(async {
+            let t = store.create_tenant("prefilter").await.unwrap().id;
+            let ctx = scim_store_core::WriteContext::actor("test");
+            store
+                .import(&t, ResourceKind::User, docs, &ctx)
+                .await
+                .unwrap();
+            t
+        });
+        let reader = conn::open_connection(&path, &SqliteOptions::default(), false).unwrap();
+        let schema = schemas.get(ResourceKind::User);
+        for (text, expected) in [
+            ("title eq \"DIRECTOR\"", 40),
+            ("title co \"rect\"", 40),
+            ("title ne \"engineer\" and title sw \"D\"", 40),
+            ("name.givenName eq \"éLODIE\"", 10),
+            ("emails.type eq \"work\"", 15),
+            ("emails[type eq \"work\" and primary eq true]", 3),
+            ("emails[type eq \"home\" or primary eq true]", 48),
+            ("emails.primary eq true", 12),
+            ("department eq \"sales\"", 30),
+            (&format!("{enterprise}:manager.value sw \"M1\""), 9),
+            ("manager[value eq \"m3\"]", 9),
+            ("nickName pr", 0),
+        ] {
+            let filter = scim_filter::parse_filter(text).unwrap();
+            let pushed = push_down(&filter, schema, ResourceKind::User, tenant);
+            assert!(!pushed.exact, "{text}: the evaluator finishes JSON filters");
+            let sql = format!(
+                "SELECT count(*) FROM resources r WHERE r.tenant = ? AND r.kind = ? AND {}",
+                pushed.sql
+            );
+            let mut params: Vec<SqlValue> =
+                vec![tenant.key().into(), ResourceKind::User.code().into()];
+            params.extend(pushed.params);
+            let in_sql: i64 = reader
+                .query_row(&sql, rusqlite::params_from_iter(params.iter()), |r| {
+                    r.get(0)
+                })
+                .unwrap_or_else(|e| panic!("{text}: {e}\n{sql}"));
+            let query = Query {
+                filter: Some(filter),
+                ..Query::default()
+            };
+            let total = runtime
+                .block_on(store.query(&tenant, ResourceKind::User, &query))
+                .unwrap()
+                .total_results;
+            assert_eq!(total, expected, "{text}: the evaluator's count");
+            assert_eq!(
+                in_sql,
+                i64::try_from(expected).unwrap(),
+                "{text}: the SQL pre-filter alone\n{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn successor_bounds_exactly_the_strings_with_the_prefix() {
+        assert_eq!(successor("abc").as_deref(), Some("abd"));
+        assert_eq!(successor("é").as_deref(), Some("ê"));
+        assert_eq!(successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(successor(""), None);
+        assert_eq!(successor("\u{10FFFF}"), None);
+        for s in ["abc", "abcz", "abc\u{10FFFF}x"] {
+            assert!(("abc".."abd").contains(&s), "{s}");
+        }
+        for s in ["abd", "ab", "abb\u{10FFFF}"] {
+            assert!(!("abc".."abd").contains(&s), "{s}");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_are_bound_to_their_query() {
+        let fp = "0011223344556677";
+        for key in [
+            SqlValue::Null,
+            SqlValue::Integer(-5),
+            SqlValue::Real(2.5),
+            SqlValue::Text("élodie".into()),
+        ] {
+            let cursor = encode_cursor(fp, &key, 42);
+            assert_eq!(decode_cursor(&cursor, fp).unwrap(), (key, 42));
+            assert!(matches!(
+                decode_cursor(&cursor, "ffffffffffffffff"),
+                Err(StoreError::InvalidCursor(_))
+            ));
+        }
+        for bad in ["", "zz", "00", &token::hex(b"[1,2]")] {
+            assert!(
+                matches!(decode_cursor(bad, fp), Err(StoreError::InvalidCursor(_))),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,1053 @@
+//! Writes, run on the writer connection inside the current batch's transaction (see
+//! [`super::conn::Writer`]). Each function either succeeds entirely or returns an error, and
+//! the writer rolls its savepoint back: a failed write leaves neither data nor an event.
+
+use super::cascade::{self, Watched, WorkplaceEnv};
+use super::read::{self, StoredRow, nanos};
+use crate::conn::SqlResult;
+use rusqlite::{Connection, OptionalExtension, params};
+use scim_schema::{DateTime, ScimType, fold_case};
+use scim_store_core::backend::token;
+use scim_store_core::document::{self, IndexEntries, Prepared};
+use scim_store_core::{
+    ChangeOp, IssuedToken, Members, ResourceKind, StoredResource, Tenant, TenantId, TokenScope,
+    WriteContext,
+};
+use scim_store_core::{Result, StoreError};
+use std::collections::{HashMap, HashSet};
+
+pub(crate) fn create_tenant(conn: &Connection, name: &str) -> Result<Tenant> {
+    token::check_tenant_name(name)?;
+    if read::tenant_by_name(conn, name)?.is_some() {
+        return Err(StoreError::TenantExists(name.to_owned()));
+    }
+    let created = document::now();
+    let id: i64 = conn
+        .query_row(
+            "INSERT INTO tenants (name, created_ns) VALUES (?1, ?2) RETURNING id",
+            params![name, nanos(created)],
+            |r| r.get(0),
+        )
+        .sql()?;
+    Ok(Tenant {
+        id: scim_store_core::backend::tenant_id(id),
+        name: name.to_owned(),
+        created,
+    })
+}
+
+pub(crate) fn issue_token(
+    conn: &Connection,
+    tenant: TenantId,
+    label: &str,
+    scope: TokenScope,
+) -> Result<IssuedToken> {
+    ensure_tenant(conn, tenant)?;
+    let id = token::new_token_id()?;
+    let secret = token::new_secret()?;
+    conn.execute(
+        "INSERT INTO tokens (id, tenant, label, scope, digest, created_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, tenant.key(), label, scope.as_str(), &token::digest(&secret)[..], nanos(document::now())],
+    ).sql()?;
+    Ok(IssuedToken { id, secret })
+}
+
+pub(crate) fn revoke_token(conn: &Connection, tenant: TenantId, token_id: &str) -> Result<bool> {
+    let changed = conn.execute(
+        "UPDATE tokens SET revoked_ns = ?1 WHERE tenant = ?2 AND id = ?3 AND revoked_ns IS NULL",
+        params![nanos(document::now()), tenant.key(), token_id],
+    ).sql()?;
+    Ok(changed == 1)
+}
+
+pub(crate) fn ensure_tenant(conn: &Connection, tenant: TenantId) -> Result<()> {
+    let mut stmt = conn
+        .prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")
+        .sql()?;
+    if stmt.exists([tenant.key()]).sql()? {
+        Ok(())
+    } else {
+        Err(StoreError::TenantNotFound(tenant.to_string()))
+    }
+}
+
+/// Appends the change event, in the caller's transaction (the change feed's guarantee: an
+/// event exists exactly for each committed change).
+#[allow(clippy::too_many_arguments)]
+fn append_event(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    op: ChangeOp,
+    version: u64,
+    at: DateTime,
+    ctx: &WriteContext,
+) -> Result<()> {
+    append_entry(
+        conn,
+        tenant,
+        kind.code(),
+        id,
+        op.as_str(),
+        Some(version),
+        at,
+        &ctx.actor,
+        ctx.request_id.as_deref(),
+        None,
+    )
+    .map(|_| ())
+}
+
+/// Appends one entry to the tenant's feed, SCIM change or workplace event (`code` is
+/// [`scim_store_core::workplace::FeedSubject::code`]), at the tenant's next sequence number, in the
+/// caller's transaction; returns the sequence number. A `version` of `None` is stored as 0
+/// (versions start at 1).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn append_entry(
+    conn: &Connection,
+    tenant: TenantId,
+    code: i64,
+    id: &str,
+    op: &str,
+    version: Option<u64>,
+    at: DateTime,
+    actor: &str,
+    request_id: Option<&str>,
+    detail: Option<&str>,
+) -> Result<u64> {
+    let mut next = conn
+        .prepare_cached(
+            "UPDATE tenants SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
+        )
+        .sql()?;
+    let seq: i64 = next
+        .query_row([tenant.key()], |r| r.get(0))
+        .optional()
+        .sql()?
+        .ok_or_else(|| StoreError::TenantNotFound(tenant.to_string()))?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO events (tenant, seq, kind, id, op, version, at_ns, actor, request_id, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    ).sql()?;
+    insert
+        .execute(params![
+            tenant.key(),
+            seq,
+            code,
+            id,
+            op,
+            version_sql(version.unwrap_or(0)),
+            nanos(at),
+            actor,
+            request_id,
+            detail
+        ])
+        .sql()?;
+    Ok(cascade::to_u64(seq))
+}
+
+fn version_sql(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
+}
+
+/// Fails with [`StoreError::Uniqueness`] if another resource (not `own_rid`) of the tenant holds
+/// one of the values that must be unique. The unique indexes back this check up, but checking
+/// first names the attribute in the error.
+fn check_unique(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: ResourceKind,
+    index: &IndexEntries,
+    own_rid: Option<i64>,
+) -> Result<()> {
+    let own = own_rid.unwrap_or(-1);
+    if let (Some(fold), Some(raw)) = (&index.user_name_fold, &index.user_name) {
+        let mut stmt = conn.prepare_cached(
+            "SELECT 1 FROM resources WHERE tenant = ?1 AND kind = ?2 AND user_name_fold = ?3 AND rid <> ?4",
+        ).sql()?;
+        if stmt
+            .exists(params![tenant.key(), kind.code(), fold, own])
+            .sql()?
+        {
+            return Err(StoreError::Uniqueness {
+                attribute: "userName".into(),
+                value: raw.clone(),
+            });
+        }
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT 1 FROM unique_values WHERE tenant = ?1 AND kind = ?2 AND attr = ?3 AND key = ?4 AND rid <> ?5",
+    ).sql()?;
+    for unique in &index.unique {
+        if stmt
+            .exists(params![
+                tenant.key(),
+                kind.code(),
+                unique.attribute,
+                unique.key,
+                own
+            ])
+            .sql()?
+        {
+            return Err(StoreError::Uniqueness {
+                attribute: unique.attribute.clone(),
+                value: unique.value.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Writes the side-table entries of resource `rid`, replacing any it had.
+fn write_index(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: ResourceKind,
+    rid: i64,
+    index: &IndexEntries,
+    fresh: bool,
+) -> Result<()> {
+    // Most updates leave the indexed values alone (e.g. `active`): then neither the side
+    // table nor the trigram index is rewritten.
+    let values_changed = fresh || {
+        let mut stmt = conn
+            .prepare_cached("SELECT attr, value_fold FROM resource_values WHERE rid = ?1")
+            .sql()?;
+        let mut old: Vec<(String, String)> = stmt
+            .query_map([rid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .sql()?
+            .collect::<rusqlite::Result<_>>()
+            .sql()?;
+        let mut new = index.values.clone();
+        old.sort_unstable();
+        new.sort_unstable();
+        new.dedup();
+        old != new
+    };
+    if !fresh {
+        if values_changed {
+            conn.prepare_cached("DELETE FROM resource_values WHERE rid = ?1")
+                .sql()?
+                .execute([rid])
+                .sql()?;
+        }
+        conn.prepare_cached("DELETE FROM unique_values WHERE rid = ?1")
+            .sql()?
+            .execute([rid])
+            .sql()?;
+    }
+    if values_changed {
+        let mut insert_value = conn.prepare_cached(
+            "INSERT OR IGNORE INTO resource_values (tenant, kind, attr, value_fold, rid) VALUES (?1, ?2, ?3, ?4, ?5)",
+        ).sql()?;
+        for (attr, fold) in &index.values {
+            insert_value
+                .execute(params![tenant.key(), kind.code(), attr, fold, rid])
+                .sql()?;
+        }
+        if !(fresh && index.values.is_empty()) {
+            note_trigram_change(conn, rid, fresh)?;
+        }
+    }
+    let mut insert_unique = conn
+        .prepare_cached(
+            "INSERT INTO unique_values (tenant, kind, attr, key, rid) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .sql()?;
+    for unique in &index.unique {
+        insert_unique
+            .execute(params![
+                tenant.key(),
+                kind.code(),
+                unique.attribute,
+                unique.key,
+                rid
+            ])
+            .sql()?;
+    }
+    Ok(())
+}
+
+/// The temporary table of the resources whose side-table values changed in the writer's
+/// current batch; [`flush_trigrams`] brings the trigram index up to date from it. `fresh`:
+/// the resource was created in this batch and nothing else happened to it, so the index cannot
+/// hold it yet (a `rid` is never reused).
+pub(crate) const TRIGRAM_CHANGES: &str = "CREATE TEMP TABLE IF NOT EXISTS trigram_changes \
+     (rid INTEGER PRIMARY KEY, fresh INTEGER NOT NULL)";
+
+/// Notes that resource `rid`'s side-table values changed. The trigram index is not written
+/// here: FTS5 writes its pending entries to disk at every statement savepoint, so one insert
+/// per write would make one tiny index segment per write (and merge them); the writer updates
+/// it once per batch instead ([`flush_trigrams`]), and this note rolls back with its write.
+fn note_trigram_change(conn: &Connection, rid: i64, fresh: bool) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO temp.trigram_changes (rid, fresh) VALUES (?1, ?2) \
+         ON CONFLICT (rid) DO UPDATE SET fresh = fresh AND excluded.fresh",
+    )
+    .sql()?
+    .execute(params![rid, fresh])
+    .sql()?;
+    Ok(())
+}
+
+/// Brings the trigram index up to date for the resources noted in this batch, in the batch's
+/// transaction (before its COMMIT, so the index never disagrees with committed values).
+pub(crate) fn flush_trigrams(conn: &Connection) -> Result<()> {
+    let pending = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM temp.trigram_changes)")
+        .sql()?
+        .query_row([], |r| r.get::<_, bool>(0))
+        .sql()?;
+    if !pending {
+        return Ok(());
+    }
+    for sql in [
+        // Deleting a rowid the index does not hold would be harmless, but not free: FTS5
+        // records a tombstone for it. Resources created in this batch are not looked for.
+        "DELETE FROM value_trigrams WHERE rowid IN \
+         (SELECT rid FROM temp.trigram_changes WHERE NOT fresh)",
+        "INSERT INTO value_trigrams (rowid, v) \
+         SELECT v.rid, group_concat(v.value_fold, char(10)) FROM resource_values v \
+         WHERE v.rid IN (SELECT rid FROM temp.trigram_changes) GROUP BY v.rid",
+        "DELETE FROM temp.trigram_changes",
+    ] {
+        conn.prepare_cached(sql).sql()?.execute([]).sql()?;
+    }
+    Ok(())
+}
+
+/// Resolves member ids to rows of the tenant (case-insensitively: `members.value` is caseExact
+/// false, RFC 7643 section 4.2). Every member must exist; a group may not contain itself.
+pub(crate) fn resolve_members(
+    conn: &Connection,
+    tenant: TenantId,
+    ids: &[String],
+    group_rid: Option<i64>,
+) -> Result<Vec<i64>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT rid FROM resources WHERE tenant = ?1 AND id_fold = ?2")
+        .sql()?;
+    let mut rids = Vec::with_capacity(ids.len());
+    let mut seen = HashSet::with_capacity(ids.len());
+    for id in ids {
+        let rid: Option<i64> = stmt
+            .query_row(params![tenant.key(), fold_case(id)], |r| r.get(0))
+            .optional()
+            .sql()?;
+        let Some(rid) = rid else {
+            return Err(StoreError::invalid_value(format!(
+                "members: {id:?} is not the id of a User or Group of this tenant"
+            )));
+        };
+        if Some(rid) == group_rid {
+            return Err(StoreError::invalid_value(format!(
+                "members: a group cannot be a member of itself ({id:?})"
+            )));
+        }
+        if seen.insert(rid) {
+            rids.push(rid);
+        }
+    }
+    Ok(rids)
+}
+
+/// Adds membership rows; rows already there are left alone. Each new row gets the member's
+/// next `joined_seq`, so a User's `groups` list the groups in the order it joined them (the
+/// first is the person's primary team, issue 7).
+pub(crate) fn add_members(conn: &Connection, group_rid: i64, member_rids: &[i64]) -> Result<usize> {
+    let mut added = 0;
+    for rid in member_rids {
+        added += add_member(conn, group_rid, *rid, None)?;
+    }
+    Ok(added)
+}
+
+/// Adds one membership row, with `joined_seq` as given (a member removed and added back by the
+/// same request keeps its place) or the member's next one.
+fn add_member(
+    conn: &Connection,
+    group_rid: i64,
+    member_rid: i64,
+    joined_seq: Option<i64>,
+) -> Result<usize> {
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO members (group_rid, member_rid, joined_seq) VALUES (?1, ?2, \
+         coalesce(?3, (SELECT coalesce(max(joined_seq), 0) + 1 FROM members WHERE member_rid = ?2)))",
+    ).sql()?;
+    insert
+        .execute(params![group_rid, member_rid, joined_seq])
+        .sql()
+}
+
+/// The `joined_seq` of a membership row, if it exists.
+fn joined_seq(conn: &Connection, group_rid: i64, member_rid: i64) -> Result<Option<i64>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT joined_seq FROM members WHERE group_rid = ?1 AND member_rid = ?2")
+        .sql()?;
+    stmt.query_row([group_rid, member_rid], |r| r.get(0))
+        .optional()
+        .sql()
+}
+
+/// Removes membership rows; absent rows are ignored.
+pub(crate) fn remove_members(
+    conn: &Connection,
+    group_rid: i64,
+    member_rids: &[i64],
+) -> Result<usize> {
+    let mut delete = conn
+        .prepare_cached("DELETE FROM members WHERE group_rid = ?1 AND member_rid = ?2")
+        .sql()?;
+    let mut removed = 0;
+    for rid in member_rids {
+        removed += delete.execute([group_rid, *rid]).sql()?;
+    }
+    Ok(removed)
+}
+
+fn member_rids(conn: &Connection, group_rid: i64) -> Result<Vec<i64>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT member_rid FROM members WHERE group_rid = ?1")
+        .sql()?;
+    let rows = stmt.query_map([group_rid], |r| r.get(0)).sql()?;
+    rows.collect::<rusqlite::Result<_>>().sql()
+}
+
+/// Whom an insert watches for cascades.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InsertWatch {
+    /// Nobody: the tenant holds nothing in the workplace.
+    Nobody,
+    /// A new Group's members. A created User is not looked up: its id was just drawn by the
+    /// store, so nothing can be held under it.
+    Members,
+    /// The members, and the created User too (an imported id may have been a person's).
+    MembersAndSelf,
+}
+
+/// Inserts a new resource at `at`; returns its rid. `id` is the store's UUID, or an imported
+/// id. As `watch` says, a Group's members who hold anything in the workplace are watched
+/// across the insert (their `groups` change), and an imported User who does (the id may have
+/// been a person's before): their cascades run after the event, in the same savepoint.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn insert_resource(
+    conn: &Connection,
+    env: &WorkplaceEnv,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    prepared: &Prepared,
+    at: DateTime,
+    watch: InsertWatch,
+    ctx: &WriteContext,
+) -> Result<i64> {
+    let id_fold = fold_case(id);
+    let mut taken = conn
+        .prepare_cached("SELECT 1 FROM resources WHERE tenant = ?1 AND id_fold = ?2")
+        .sql()?;
+    if taken.exists(params![tenant.key(), id_fold]).sql()? {
+        return Err(StoreError::Uniqueness {
+            attribute: "id".into(),
+            value: id.to_owned(),
+        });
+    }
+    check_unique(conn, tenant, kind, &prepared.index, None)?;
+    let member_rids = match &prepared.members {
+        Some(ids) => resolve_members(conn, tenant, ids, None)?,
+        None => Vec::new(),
+    };
+    let now_s = at.unix_seconds;
+    let mut watched = if watch != InsertWatch::Nobody {
+        cascade::watch_rids(conn, tenant, member_rids.iter().copied(), now_s)?
+    } else {
+        Vec::new()
+    };
+    let version = 1;
+    let doc = document::assemble(kind, id, version, at, at, &prepared.body, None);
+    let doc = serde_json::to_string(&doc).map_err(StoreError::backend)?;
+    let index = &prepared.index;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO resources (tenant, kind, id, id_fold, version, created_ns, modified_ns, user_name_fold, \
+         external_id, display_name_fold, active, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING rid",
+    ).sql()?;
+    let rid: i64 = insert
+        .query_row(
+            params![
+                tenant.key(),
+                kind.code(),
+                id,
+                id_fold,
+                version_sql(version),
+                nanos(at),
+                index.user_name_fold,
+                index.external_id,
+                index.display_name_fold,
+                index.active,
+                doc
+            ],
+            |r| r.get(0),
+        )
+        .sql()?;
+    write_index(conn, tenant, kind, rid, index, true)?;
+    add_members(conn, rid, &member_rids)?;
+    append_event(conn, tenant, kind, id, ChangeOp::Created, version, at, ctx)?;
+    if watch == InsertWatch::MembersAndSelf && kind == ResourceKind::User {
+        watched.extend(cascade::watch_created(conn, tenant, rid, id, now_s)?);
+    }
+    cascade::run(conn, env, tenant, watched, None, at, ctx)?;
+    Ok(rid)
+}
+
+pub(crate) fn create(
+    conn: &Connection,
+    env: &WorkplaceEnv,
+    tenant: TenantId,
+    kind: ResourceKind,
+    prepared: &Prepared,
+    ctx: &WriteContext,
+) -> Result<StoredResource> {
+    ensure_tenant(conn, tenant)?;
+    let id = scim_store_core::document::new_resource_id();
+    let rid = insert_resource(
+        conn,
+        env,
+        tenant,
+        kind,
+        &id,
+        prepared,
+        document::now(),
+        InsertWatch::Members,
+        ctx,
+    )?;
+    load(conn, rid, Members::Include)
+}
+
+/// Loads the served form of resource `rid`.
+pub(crate) fn load(conn: &Connection, rid: i64, members: Members) -> Result<StoredResource> {
+    let row = read::row_by_rid(conn, rid)?
+        .ok_or_else(|| StoreError::Backend(format!("resource {rid} vanished")))?;
+    read::resource_of(conn, row, members)
+}
+
+/// The current row of a resource, checked against the expected version (RFC 7644 section 3.14).
+pub(crate) fn current(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    expected_version: Option<u64>,
+) -> Result<StoredRow> {
+    let row = read::find_row(conn, tenant, kind, id)?.ok_or_else(|| StoreError::NotFound {
+        kind,
+        id: id.to_owned(),
+    })?;
+    if let Some(expected) = expected_version {
+        if expected != row.version {
+            return Err(StoreError::VersionMismatch {
+                expected,
+                actual: row.version,
+            });
+        }
+    }
+    Ok(row)
+}
+
+/// Writes a new version of an existing resource at `at`: body, index entries, event. The
+/// caller has checked that something changed.
+pub(crate) fn update_resource(
+    conn: &Connection,
+    tenant: TenantId,
+    row: &StoredRow,
+    prepared: &Prepared,
+    op: ChangeOp,
+    at: DateTime,
+    ctx: &WriteContext,
+) -> Result<u64> {
+    check_unique(conn, tenant, row.kind, &prepared.index, Some(row.rid))?;
+    let version = row.version.saturating_add(1);
+    let created = document::from_nanos(row.created_ns);
+    let doc = document::assemble(
+        row.kind,
+        &row.id,
+        version,
+        created,
+        at,
+        &prepared.body,
+        None,
+    );
+    let doc = serde_json::to_string(&doc).map_err(StoreError::backend)?;
+    let index = &prepared.index;
+    let mut update = conn.prepare_cached(
+        "UPDATE resources SET version = ?2, modified_ns = ?3, user_name_fold = ?4, external_id = ?5, \
+         display_name_fold = ?6, active = ?7, doc = ?8 WHERE rid = ?1",
+    ).sql()?;
+    update
+        .execute(params![
+            row.rid,
+            version_sql(version),
+            nanos(at),
+            index.user_name_fold,
+            index.external_id,
+            index.display_name_fold,
+            index.active,
+            doc
+        ])
+        .sql()?;
+    write_index(conn, tenant, row.kind, row.rid, index, false)?;
+    append_event(conn, tenant, row.kind, &row.id, op, version, at, ctx)?;
+    Ok(version)
+}
+
+/// Bumps a resource's version and `meta.lastModified` without touching its body or index
+/// entries: a Group whose only change is its membership (members are rows, not body).
+pub(crate) fn touch_resource(
+    conn: &Connection,
+    tenant: TenantId,
+    row: &StoredRow,
+    op: ChangeOp,
+    at: DateTime,
+    ctx: &WriteContext,
+) -> Result<u64> {
+    let body = document::body_of(&parse(&row.doc)?);
+    let version = row.version.saturating_add(1);
+    let created = document::from_nanos(row.created_ns);
+    let doc = document::assemble(row.kind, &row.id, version, created, at, &body, None);
+    let doc = serde_json::to_string(&doc).map_err(StoreError::backend)?;
+    conn.prepare_cached(
+        "UPDATE resources SET version = ?2, modified_ns = ?3, doc = ?4 WHERE rid = ?1",
+    )
+    .sql()?
+    .execute(params![row.rid, version_sql(version), nanos(at), doc])
+    .sql()?;
+    append_event(conn, tenant, row.kind, &row.id, op, version, at, ctx)?;
+    Ok(version)
+}
+
+pub(crate) fn parse(doc: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(doc)
+        .map_err(|e| StoreError::Backend(format!("stored document is invalid JSON: {e}")))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn replace(
+    conn: &Connection,
+    env: &WorkplaceEnv,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    prepared: &Prepared,
+    expected_version: Option<u64>,
+    ctx: &WriteContext,
+) -> Result<StoredResource> {
+    let row = current(conn, tenant, kind, id, expected_version)?;
+    replace_row(
+        conn,
+        env,
+        tenant,
+        row,
+        prepared,
+        ChangeOp::Replaced,
+        ctx,
+        Members::Include,
+    )
+}
+
+pub(crate) fn delete(
+    conn: &Connection,
+    env: &WorkplaceEnv,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    expected_version: Option<u64>,
+    ctx: &WriteContext,
+) -> Result<()> {
+    let row = current(conn, tenant, kind, id, expected_version)?;
+    let at = document::now();
+    // A deleted User leaves (RFC 7644 section 3.6); a deleted Group leaves its members'
+    // `groups`.
+    let watched = match kind {
+        ResourceKind::User => cascade::watch_leaving(conn, tenant, row.rid, &row.id)?,
+        ResourceKind::Group => {
+            cascade::watch_group_members(conn, tenant, row.rid, at.unix_seconds)?
+        }
+    };
+    for sql in [
+        "DELETE FROM members WHERE group_rid = ?1",
+        "DELETE FROM members WHERE member_rid = ?1",
+        "DELETE FROM resource_values WHERE rid = ?1",
+        "DELETE FROM unique_values WHERE rid = ?1",
+        "DELETE FROM resources WHERE rid = ?1",
+    ] {
+        conn.prepare_cached(sql).sql()?.execute([row.rid]).sql()?;
+    }
+    note_trigram_change(conn, row.rid, false)?;
+    append_event(
+        conn,
+        tenant,
+        kind,
+        &row.id,
+        ChangeOp::Deleted,
+        row.version,
+        at,
+        ctx,
+    )?;
+    cascade::run(conn, env, tenant, watched, Some(row.rid), at, ctx)
+}
+
+/// Checks an imported id: a non-empty string without control characters, at most 255 bytes.
+pub(crate) fn check_imported_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
+        return Err(StoreError::Invalid {
+            scim_type: ScimType::InvalidValue,
+            detail: format!("imported id {id:?} must be 1 to 255 bytes without control characters"),
+        });
+    }
+    Ok(())
+}
+
+/// Is resource `id` (compared as the plan says) a member of group `group_rid`?
+fn is_member(conn: &Connection, group_rid: i64, id: &str, case_exact: bool) -> Result<bool> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT x.id FROM members m JOIN resources x ON x.rid = m.member_rid \
+         WHERE m.group_rid = ?1 AND x.id_fold = ?2",
+        )
+        .sql()?;
+    let ids = stmt
+        .query_map(params![group_rid, fold_case(id)], |r| r.get::<_, String>(0))
+        .sql()?;
+    for found in ids {
+        if !case_exact || found.sql()? == id {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The rids of existing resources of the tenant named by `ids`; unknown ids are skipped
+/// (removing a resource that does not exist removes nothing).
+fn existing_rids(conn: &Connection, tenant: TenantId, ids: &[String]) -> Result<Vec<i64>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT rid FROM resources WHERE tenant = ?1 AND id_fold = ?2")
+        .sql()?;
+    let mut rids = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(rid) = stmt
+            .query_row(params![tenant.key(), fold_case(id)], |r| r.get(0))
+            .optional()
+            .sql()?
+        {
+            rids.push(rid);
+        }
+    }
+    Ok(rids)
+}
+
+/// PATCH (RFC 7644 section 3.5.2) in the writer's transaction: read, apply, validate, write.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn patch(
+    conn: &Connection,
+    env: &WorkplaceEnv,
+    schema: &scim_schema::ResourceSchema,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    request: &scim_patch::PatchRequest,
+    settings: &scim_store_core::PatchSettings,
+    expected_version: Option<u64>,
+    ctx: &WriteContext,
+    members: Members,
+) -> Result<scim_store_core::PatchResult> {
+    let row = current(conn, tenant, kind, id, expected_version)?;
+    let rid = row.rid;
+    let stored = parse(&row.doc)?;
+    if kind == ResourceKind::Group {
+        match scim_patch::plan_group_patch(request, schema, &settings.patch)? {
+            scim_patch::GroupPatchPlan::Delta {
+                members: delta,
+                rest,
+            } => {
+                let group = GroupPatch {
+                    schema,
+                    tenant,
+                    stored: &stored,
+                    delta: &delta,
+                    rest: &rest,
+                    settings,
+                };
+                return patch_group_delta(conn, env, row, &group, ctx, members);
+            }
+            scim_patch::GroupPatchPlan::NeedsMembers { .. } => {
+                // An operation reads the members (e.g. a filter on `display`): apply the whole
+                // request to the group with its members, then write it like a replacement.
+                let full = read::resource_of(conn, row, Members::Include)?.document;
+                let outcome = scim_patch::apply(&full, schema, request, &settings.patch)?;
+                if !outcome.changed {
+                    return Ok(scim_store_core::PatchResult {
+                        resource: load(conn, rid, members)?,
+                        changed: false,
+                    });
+                }
+                let validated = scim_schema::validate::for_replace(
+                    schema,
+                    &outcome.resource,
+                    &full,
+                    &settings.validation,
+                )?;
+                let prepared = document::prepare(kind, schema, validated)?;
+                let row = current(conn, tenant, kind, id, None)?;
+                let before = row.version;
+                let resource = replace_row(
+                    conn,
+                    env,
+                    tenant,
+                    row,
+                    &prepared,
+                    ChangeOp::Patched,
+                    ctx,
+                    members,
+                )?;
+                let changed = resource.version != before;
+                return Ok(scim_store_core::PatchResult { resource, changed });
+            }
+        }
+    }
+    let outcome = scim_patch::apply(&stored, schema, request, &settings.patch)?;
+    if !outcome.changed {
+        return Ok(scim_store_core::PatchResult {
+            resource: read::resource_of(conn, row, members)?,
+            changed: false,
+        });
+    }
+    let validated = scim_schema::validate::for_replace(
+        schema,
+        &outcome.resource,
+        &stored,
+        &settings.validation,
+    )?;
+    let prepared = document::prepare(kind, schema, validated)?;
+    if document::body_of(&stored) == prepared.body {
+        // Validation normalised the change away (e.g. a readOnly attribute): nothing changed.
+        return Ok(scim_store_core::PatchResult {
+            resource: read::resource_of(conn, row, members)?,
+            changed: false,
+        });
+    }
+    let at = document::now();
+    // Only Users reach here (a Group PATCH is planned above).
+    let watched = cascade::watch_user(conn, tenant, rid, &row.id, at.unix_seconds)?;
+    update_resource(conn, tenant, &row, &prepared, ChangeOp::Patched, at, ctx)?;
+    cascade::run(conn, env, tenant, watched, None, at, ctx)?;
+    Ok(scim_store_core::PatchResult {
+        resource: load(conn, rid, members)?,
+        changed: true,
+    })
+}
+
+/// Whether a Group write renames it: its members' `groups[].display` change, which people
+/// filters may read.
+fn renames_group(
+    old_body: &serde_json::Map<String, serde_json::Value>,
+    prepared: &Prepared,
+) -> bool {
+    old_body.get("displayName") != prepared.body.get("displayName")
+}
+
+/// Writes `prepared` (with its member list) over `row`, as a replacement does; returns the
+/// resource (unchanged if nothing differed).
+#[allow(clippy::too_many_arguments)]
+fn replace_row(
+    conn: &Connection,
+    env: &WorkplaceEnv,
+    tenant: TenantId,
+    row: StoredRow,
+    prepared: &Prepared,
+    op: ChangeOp,
+    ctx: &WriteContext,
+    members: Members,
+) -> Result<StoredResource> {
+    let old_body = document::body_of(&parse(&row.doc)?);
+    let (to_add, to_remove) = match &prepared.members {
+        Some(ids) => {
+            let wanted = resolve_members(conn, tenant, ids, Some(row.rid))?;
+            let have: HashSet<i64> = member_rids(conn, row.rid)?.into_iter().collect();
+            let wanted_set: HashSet<i64> = wanted.iter().copied().collect();
+            let add: Vec<i64> = wanted
+                .into_iter()
+                .filter(|rid| !have.contains(rid))
+                .collect();
+            let remove: Vec<i64> = have
+                .into_iter()
+                .filter(|rid| !wanted_set.contains(rid))
+                .collect();
+            (add, remove)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    if old_body == prepared.body && to_add.is_empty() && to_remove.is_empty() {
+        return read::resource_of(conn, row, members);
+    }
+    let at = document::now();
+    let now_s = at.unix_seconds;
+    // The people whose documents the write changes, watched before it if they hold anything.
+    let watched = match row.kind {
+        ResourceKind::User => cascade::watch_user(conn, tenant, row.rid, &row.id, now_s)?,
+        ResourceKind::Group => {
+            let mut watched = if renames_group(&old_body, prepared) {
+                cascade::watch_group_members(conn, tenant, row.rid, now_s)?
+            } else {
+                Vec::new()
+            };
+            let known: HashSet<i64> = watched.iter().map(Watched::rid).collect();
+            let changed = to_add
+                .iter()
+                .chain(&to_remove)
+                .copied()
+                .filter(|rid| !known.contains(rid));
+            watched.extend(cascade::watch_rids(conn, tenant, changed, now_s)?);
+            watched
+        }
+    };
+    add_members(conn, row.rid, &to_add)?;
+    remove_members(conn, row.rid, &to_remove)?;
+    let rid = row.rid;
+    update_resource(conn, tenant, &row, prepared, op, at, ctx)?;
+    cascade::run(conn, env, tenant, watched, None, at, ctx)?;
+    load(conn, rid, members)
+}
+
+/// A group PATCH planned as a membership delta, with what it applies to.
+struct GroupPatch<'a> {
+    schema: &'a scim_schema::ResourceSchema,
+    tenant: TenantId,
+    stored: &'a serde_json::Value,
+    delta: &'a scim_patch::MembershipDelta,
+    rest: &'a scim_patch::PatchRequest,
+    settings: &'a scim_store_core::PatchSettings,
+}
+
+/// A group PATCH planned as a membership delta: O(k) row changes for k members named, plus the
+/// other operations applied to the group's document (which holds no members).
+fn patch_group_delta(
+    conn: &Connection,
+    env: &WorkplaceEnv,
+    row: StoredRow,
+    group: &GroupPatch<'_>,
+    ctx: &WriteContext,
+    members: Members,
+) -> Result<scim_store_core::PatchResult> {
+    let GroupPatch {
+        schema,
+        tenant,
+        stored,
+        delta,
+        rest,
+        settings,
+    } = *group;
+    let rid = row.rid;
+    delta.check_preconditions(|id| {
+        is_member(conn, rid, id, delta.ids_case_exact).unwrap_or(false)
+    })?;
+    // The body first: a failing operation must leave the members untouched (the savepoint
+    // rolls everything back anyway, but failing early does no work).
+    let mut prepared = None;
+    if !rest.operations.is_empty() {
+        let outcome = scim_patch::apply(stored, schema, rest, &settings.patch)?;
+        if outcome.changed {
+            let validated = scim_schema::validate::for_replace(
+                schema,
+                &outcome.resource,
+                stored,
+                &settings.validation,
+            )?;
+            let p = document::prepare(row.kind, schema, validated)?;
+            if document::body_of(stored) != p.body {
+                prepared = Some(p);
+            }
+        }
+    }
+    // Which rows to remove and add, worked out before anything changes, so that the people
+    // concerned can be watched as they were.
+    let (remove, add): (Vec<i64>, Vec<i64>) = if let Some(all) = &delta.replace_all {
+        let ids: Vec<String> = all.iter().map(|m| m.value.clone()).collect();
+        let wanted = resolve_members(conn, tenant, &ids, Some(rid))?;
+        let have: HashSet<i64> = member_rids(conn, rid)?.into_iter().collect();
+        let wanted_set: HashSet<i64> = wanted.iter().copied().collect();
+        let remove = have
+            .iter()
+            .copied()
+            .filter(|r| !wanted_set.contains(r))
+            .collect();
+        let add = wanted.into_iter().filter(|r| !have.contains(r)).collect();
+        (remove, add)
+    } else {
+        let remove = if delta.remove.is_empty() {
+            Vec::new()
+        } else {
+            existing_rids(conn, tenant, &delta.remove)?
+        };
+        let add = if delta.add.is_empty() {
+            Vec::new()
+        } else {
+            let ids: Vec<String> = delta.add.iter().map(|m| m.value.clone()).collect();
+            resolve_members(conn, tenant, &ids, Some(rid))?
+        };
+        (remove, add)
+    };
+    let at = document::now();
+    let now_s = at.unix_seconds;
+    let renamed = prepared
+        .as_ref()
+        .is_some_and(|p| renames_group(&document::body_of(stored), p));
+    let mut watched = if renamed {
+        cascade::watch_group_members(conn, tenant, rid, now_s)?
+    } else {
+        Vec::new()
+    };
+    let known: HashSet<i64> = watched.iter().map(Watched::rid).collect();
+    let named = remove
+        .iter()
+        .chain(&add)
+        .copied()
+        .filter(|r| !known.contains(r));
+    watched.extend(cascade::watch_rids(conn, tenant, named, now_s)?);
+
+    let mut removed: HashMap<i64, Option<i64>> = HashMap::new();
+    let mut added: HashSet<i64> = HashSet::new();
+    for member_rid in remove {
+        let seq = joined_seq(conn, rid, member_rid)?;
+        if remove_members(conn, rid, &[member_rid])? > 0 {
+            removed.insert(member_rid, seq);
+        }
+    }
+    for member_rid in add {
+        // A member removed and added back by the same request keeps its place in the
+        // member's `groups`.
+        let keep = removed.get(&member_rid).copied().flatten();
+        if add_member(conn, rid, member_rid, keep)? > 0 {
+            added.insert(member_rid);
+        }
+    }
+    // A member removed and added back by the same request did not change.
+    let removed: HashSet<i64> = removed.into_keys().collect();
+    let members_changed = removed.symmetric_difference(&added).next().is_some();
+    let changed = match (&prepared, members_changed) {
+        (Some(p), _) => {
+            update_resource(conn, tenant, &row, p, ChangeOp::Patched, at, ctx)?;
+            true
+        }
+        (None, true) => {
+            touch_resource(conn, tenant, &row, ChangeOp::Patched, at, ctx)?;
+            true
+        }
+        (None, false) => false,
+    };
+    if changed {
+        cascade::run(conn, env, tenant, watched, None, at, ctx)?;
+    }
+    Ok(scim_store_core::PatchResult {
+        resource: load(conn, rid, members)?,
+        changed,
+    })
+}
