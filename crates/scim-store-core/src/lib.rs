@@ -1,12 +1,6 @@
-//! # scim-store-core
+#![doc = include_str!("../README.md")]
 //!
-//! The storage layer's contract, with no database in it: the [`Store`] and [`WorkplaceStore`]
-//! traits every backend implements, the types they speak, the errors, what a resource becomes
-//! when stored ([`document`]), the decisions of the workplace cascades ([`workplace::plan`]),
-//! and, for backend authors, the pieces every backend shares ([`backend`]).
-//!
-//! Most users depend on the `scimd-store` facade instead, which re-exports this crate with the
-//! SQLite store (default) and the PostgreSQL store (feature `postgres`).
+//! # What a store guarantees
 //!
 //! Everything is scoped to a tenant. A [`TenantId`] can only be obtained from a store (by
 //! creating a tenant, looking one up by name, or authenticating a bearer token), so a call that

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Design
+//!
 //! The PostgreSQL store: several scimd replicas serving one directory (tokio-postgres with a
 //! deadpool connection pool).
 //!
@@ -57,7 +61,7 @@
 //! Each resource is stored twice: `doc`, the served JSON as text (so attribute order is what
 //! the client sent, as with SQLite), and `attrs`, its attributes as `jsonb` under a GIN index,
 //! which equality filters on attributes without a column of their own are pushed into (see
-//! [`query`]). PostgreSQL's `jsonb` and `text` cannot hold U+0000, so documents containing it
+//! the `query` module). PostgreSQL's `jsonb` and `text` cannot hold U+0000, so documents containing it
 //! are refused (400 `invalidValue`).
 
 mod migrate;
@@ -306,7 +310,7 @@ mod workplace;
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`, or a
     /// key-value connection string), checks it, and migrates it to [`SCHEMA_VERSION`]. Safe
-    /// when several replicas start at once: see [`migrate`].
+    /// when several replicas start at once: see the `migrate` module.
     ///
     /// # TLS
     ///

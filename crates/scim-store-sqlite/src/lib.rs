@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Design
+//!
 //! The embedded SQLite store (rusqlite with the `bundled` SQLite, so every machine runs the
 //! same engine, with JSON functions and `RETURNING`).
 //!

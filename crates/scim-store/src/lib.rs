@@ -1,16 +1,4 @@
-//! # scim-store
-//!
-//! SCIM 2.0 storage in one dependency: everything of [`scim_store_core`] (the [`Store`] and
-//! [`WorkplaceStore`] traits, their types, errors and plans) re-exported at the top, with the
-//! embedded SQLite store as [`sqlite`] (feature `sqlite`, on by default) and the PostgreSQL
-//! store as `postgres` (feature `postgres`). A PostgreSQL-only build
-//! (`default-features = false, features = ["postgres"]`) compiles no SQLite, and the default
-//! build no PostgreSQL client.
-//!
-//! The crates behind it, for those who want only a part: `scimd-store-core` (the contract,
-//! for writing a backend), `scimd-store-sqlite`, `scimd-store-postgres`, and
-//! `scimd-store-testkit` (the behaviour kit every backend passes; here as `testkit` with the
-//! feature of that name).
+#![doc = include_str!("../README.md")]
 
 pub use scim_store_core::*;
 
