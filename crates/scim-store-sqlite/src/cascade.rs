@@ -9,13 +9,13 @@
 //! entry per effect right after the SCIM change's own event ([`run`]). Nothing here decides:
 //! the decisions are [`workplace_policy`]'s, through [`plan`].
 
-use super::read;
-use super::write::append_entry;
+use super::feed::append_drafts;
+use super::read::{self, to_u64};
 use crate::conn::SqlResult;
 use rusqlite::{Connection, OptionalExtension, params};
 use scim_schema::DateTime;
 use scim_store_core::workplace::plan::{
-    self, Anonymisation, CascadeWrites, ContextCache, FeedDraft, TenantContext,
+    self, Anonymisation, CascadeWrites, ContextCache, TenantContext,
 };
 use scim_store_core::workplace::{
     BookingRecord, FeedSubject, PlaceKind, PlaceRecord, WorkplaceConfig,
@@ -476,41 +476,6 @@ pub(crate) fn load_assignments(
     Ok(rows)
 }
 
-/// Appends `drafts` to the feed, in order.
-pub(crate) fn append_drafts(
-    conn: &Connection,
-    tenant: TenantId,
-    drafts: &[FeedDraft],
-    at: DateTime,
-    actor: &str,
-    request_id: Option<&str>,
-) -> Result<()> {
-    for draft in drafts {
-        // A null detail is stored as NULL, as the PostgreSQL store does.
-        let detail = if draft.detail.is_null() {
-            None
-        } else {
-            Some(
-                serde_json::to_string(&draft.detail)
-                    .map_err(|e| StoreError::Backend(format!("feed detail JSON: {e}")))?,
-            )
-        };
-        append_entry(
-            conn,
-            tenant,
-            draft.subject.code(),
-            &draft.id,
-            draft.op,
-            draft.version,
-            at,
-            actor,
-            request_id,
-            detail.as_deref(),
-        )?;
-    }
-    Ok(())
-}
-
 /// Writes what a cascade decided: the bookings it changed, the assignments it released, the
 /// anonymisation of a former person's history (`anonymisation`, when `writes` asks for one:
 /// the cascade's own rows and entries must already have been rewritten with
@@ -817,8 +782,4 @@ pub(crate) fn run(
         }
     }
     Ok(())
-}
-
-pub(crate) fn to_u64(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
 }

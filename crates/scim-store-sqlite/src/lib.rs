@@ -39,6 +39,7 @@
 
 mod cascade;
 mod conn;
+mod feed;
 mod files;
 mod migrate;
 mod query;

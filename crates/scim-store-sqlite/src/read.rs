@@ -384,3 +384,7 @@ pub(crate) fn events(
 pub(crate) fn nanos(t: scim_schema::DateTime) -> i64 {
     to_nanos(t)
 }
+
+pub(crate) fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}

@@ -6,11 +6,12 @@
 
 use super::SqliteStore;
 use super::cascade::{
-    self, HISTORY_SECONDS, WorkplaceEnv, append_drafts, bump_generation, insert_booking,
-    load_assignment, load_assignments, load_booking, load_config, load_place, load_places,
-    person_bookings, resource_bookings, to_u64, update_booking, user_document, write_cascade,
+    self, HISTORY_SECONDS, WorkplaceEnv, bump_generation, insert_booking, load_assignment,
+    load_assignments, load_booking, load_config, load_place, load_places, person_bookings,
+    resource_bookings, update_booking, user_document, write_cascade,
 };
-use super::read::nanos;
+use super::feed::append_drafts;
+use super::read::{nanos, to_u64};
 use super::write::ensure_tenant;
 use crate::conn::SqlResult;
 use async_trait::async_trait;

@@ -3,6 +3,7 @@
 //! the writer rolls its savepoint back: a failed write leaves neither data nor an event.
 
 use super::cascade::{self, Watched, WorkplaceEnv};
+use super::feed::{append_event, version_sql};
 use super::read::{self, StoredRow, nanos};
 use crate::conn::SqlResult;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -69,86 +70,6 @@ pub(crate) fn ensure_tenant(conn: &Connection, tenant: TenantId) -> Result<()> {
     } else {
         Err(StoreError::TenantNotFound(tenant.to_string()))
     }
-}
-
-/// Appends the change event, in the caller's transaction (the change feed's guarantee: an
-/// event exists exactly for each committed change).
-#[allow(clippy::too_many_arguments)]
-fn append_event(
-    conn: &Connection,
-    tenant: TenantId,
-    kind: ResourceKind,
-    id: &str,
-    op: ChangeOp,
-    version: u64,
-    at: DateTime,
-    ctx: &WriteContext,
-) -> Result<()> {
-    append_entry(
-        conn,
-        tenant,
-        kind.code(),
-        id,
-        op.as_str(),
-        Some(version),
-        at,
-        &ctx.actor,
-        ctx.request_id.as_deref(),
-        None,
-    )
-    .map(|_| ())
-}
-
-/// Appends one entry to the tenant's feed, SCIM change or workplace event (`code` is
-/// [`scim_store_core::workplace::FeedSubject::code`]), at the tenant's next sequence number, in the
-/// caller's transaction; returns the sequence number. A `version` of `None` is stored as 0
-/// (versions start at 1).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn append_entry(
-    conn: &Connection,
-    tenant: TenantId,
-    code: i64,
-    id: &str,
-    op: &str,
-    version: Option<u64>,
-    at: DateTime,
-    actor: &str,
-    request_id: Option<&str>,
-    detail: Option<&str>,
-) -> Result<u64> {
-    let mut next = conn
-        .prepare_cached(
-            "UPDATE tenants SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
-        )
-        .sql()?;
-    let seq: i64 = next
-        .query_row([tenant.key()], |r| r.get(0))
-        .optional()
-        .sql()?
-        .ok_or_else(|| StoreError::TenantNotFound(tenant.to_string()))?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO events (tenant, seq, kind, id, op, version, at_ns, actor, request_id, detail) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    ).sql()?;
-    insert
-        .execute(params![
-            tenant.key(),
-            seq,
-            code,
-            id,
-            op,
-            version_sql(version.unwrap_or(0)),
-            nanos(at),
-            actor,
-            request_id,
-            detail
-        ])
-        .sql()?;
-    Ok(cascade::to_u64(seq))
-}
-
-fn version_sql(version: u64) -> i64 {
-    i64::try_from(version).unwrap_or(i64::MAX)
 }
 
 /// Fails with [`StoreError::Uniqueness`] if another resource (not `own_rid`) of the tenant holds
