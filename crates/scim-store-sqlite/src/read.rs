@@ -385,6 +385,20 @@ pub(crate) fn nanos(t: scim_schema::DateTime) -> i64 {
     to_nanos(t)
 }
 
+/// A stored count, sequence number or version (never negative) as the `u64` callers see.
 pub(crate) fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
+}
+
+/// [`StoreError::TenantNotFound`] unless the tenant exists: directory and workplace writes
+/// check it before they write anything under its key.
+pub(crate) fn ensure_tenant(conn: &Connection, tenant: TenantId) -> Result<()> {
+    let mut stmt = conn
+        .prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")
+        .sql()?;
+    if stmt.exists([tenant.key()]).sql()? {
+        Ok(())
+    } else {
+        Err(StoreError::TenantNotFound(tenant.to_string()))
+    }
 }

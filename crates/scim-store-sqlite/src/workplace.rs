@@ -11,8 +11,7 @@ use super::cascade::{
     resource_bookings, update_booking, user_document, write_cascade,
 };
 use super::feed::append_drafts;
-use super::read::{nanos, to_u64};
-use super::write::ensure_tenant;
+use super::read::{ensure_tenant, nanos, to_u64};
 use crate::conn::SqlResult;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};

@@ -4,7 +4,7 @@
 
 use super::cascade::{self, Watched, WorkplaceEnv};
 use super::feed::{append_event, version_sql};
-use super::read::{self, StoredRow, nanos};
+use super::read::{self, StoredRow, ensure_tenant, nanos};
 use crate::conn::SqlResult;
 use rusqlite::{Connection, OptionalExtension, params};
 use scim_schema::{DateTime, ScimType, fold_case};
@@ -59,17 +59,6 @@ pub(crate) fn revoke_token(conn: &Connection, tenant: TenantId, token_id: &str) 
         params![nanos(document::now()), tenant.key(), token_id],
     ).sql()?;
     Ok(changed == 1)
-}
-
-pub(crate) fn ensure_tenant(conn: &Connection, tenant: TenantId) -> Result<()> {
-    let mut stmt = conn
-        .prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")
-        .sql()?;
-    if stmt.exists([tenant.key()]).sql()? {
-        Ok(())
-    } else {
-        Err(StoreError::TenantNotFound(tenant.to_string()))
-    }
 }
 
 /// Fails with [`StoreError::Uniqueness`] if another resource (not `own_rid`) of the tenant holds
