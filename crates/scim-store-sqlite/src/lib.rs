@@ -200,9 +200,9 @@ impl SqliteStore {
     pub(crate) async fn write_env<T, F>(&self, tenant: TenantId, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection, &cascade::WorkplaceEnv) -> Result<T> + Send + 'static,
+        F: FnOnce(&rusqlite::Connection, &workplace::WorkplaceEnv) -> Result<T> + Send + 'static,
     {
-        let env = cascade::WorkplaceEnv::new(Arc::clone(&self.contexts), self.schemas.clone());
+        let env = workplace::WorkplaceEnv::new(Arc::clone(&self.contexts), self.schemas.clone());
         let (value, built) = self
             .writer
             .write(move |conn| {
@@ -221,9 +221,9 @@ impl SqliteStore {
     pub(crate) async fn read_env<T, F>(&self, tenant: TenantId, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection, &cascade::WorkplaceEnv) -> Result<T> + Send + 'static,
+        F: FnOnce(&rusqlite::Connection, &workplace::WorkplaceEnv) -> Result<T> + Send + 'static,
     {
-        let env = cascade::WorkplaceEnv::new(Arc::clone(&self.contexts), self.schemas.clone());
+        let env = workplace::WorkplaceEnv::new(Arc::clone(&self.contexts), self.schemas.clone());
         let (value, built) = self
             .readers
             .read(move |conn| {

@@ -5,32 +5,507 @@
 //! [`plan`]'s; this file only loads and writes.
 
 use super::SqliteStore;
-use super::cascade::{
-    self, HISTORY_SECONDS, WorkplaceEnv, bump_generation, insert_booking, load_assignment,
-    load_assignments, load_booking, load_config, load_place, load_places, person_bookings,
-    resource_bookings, update_booking, user_document, write_cascade,
-};
+use super::cascade::HISTORY_SECONDS;
 use super::feed::append_drafts;
-use super::read::{ensure_tenant, nanos, to_u64};
+use super::read::{self, ensure_tenant, nanos, to_u64};
 use crate::conn::SqlResult;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use scim_schema::{DateTime, ScimType};
 use scim_store_core::document;
-use scim_store_core::workplace::plan::{self, FeedDraft, MAX_PAGE, TenantContext};
+use scim_store_core::workplace::plan::{
+    self, Anonymisation, CascadeWrites, ContextCache, FeedDraft, MAX_PAGE, TenantContext,
+};
 use scim_store_core::workplace::{
     AuditFilter, BookingFilter, BookingOutcome, BookingRecord, FeedEvent, FeedSubject, NewBooking,
     PlaceChange, PlaceKind, PlaceRecord, WorkplaceConfig, WorkplaceReport, WorkplaceStore,
 };
+use scim_store_core::{Members, ResourceKind, ResourceSchemas, TenantId, WriteContext};
 use scim_store_core::{Result, StoreError};
-use scim_store_core::{TenantId, WriteContext};
 use serde_json::{Value, json};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use workplace_policy::{
     Actor, Assignment, Booking, BookingRequest, CascadeSettings, CompiledPolicySet, Decision,
     PolicySet, Preview, SeatReport, Timestamp, preview_policy_change,
 };
+
+// ---- configuration and catalog ----------------------------------------------------------------
+
+/// What a writer job (or a read) needs for workplace decisions: the store's context cache, the
+/// schemas (policies compile against the User schema), and the tenant context it had to build,
+/// which the store caches only once the job's transaction has committed (a context built from
+/// a write that is then rolled back must never be served under its generation).
+pub(crate) struct WorkplaceEnv {
+    contexts: Arc<ContextCache>,
+    schemas: ResourceSchemas,
+    built: RefCell<Option<Arc<TenantContext>>>,
+}
+
+impl WorkplaceEnv {
+    pub(crate) fn new(contexts: Arc<ContextCache>, schemas: ResourceSchemas) -> WorkplaceEnv {
+        WorkplaceEnv {
+            contexts,
+            schemas,
+            built: RefCell::new(None),
+        }
+    }
+
+    /// The tenant's User schema.
+    pub(crate) fn user_schema(&self) -> &scim_schema::ResourceSchema {
+        self.schemas.get(ResourceKind::User)
+    }
+
+    /// The tenant's context as the transaction sees it: from the cache when it is at the
+    /// stored generation, else built from the stored configuration and catalog.
+    pub(crate) fn context(
+        &self,
+        conn: &Connection,
+        tenant: TenantId,
+    ) -> Result<Arc<TenantContext>> {
+        let generation = generation(conn, tenant)?;
+        if let Some(built) = self.built.borrow().as_ref()
+            && built.generation == generation
+        {
+            return Ok(Arc::clone(built));
+        }
+        if let Some(cached) = self.contexts.get(tenant, generation) {
+            return Ok(cached);
+        }
+        let (config, generation) = load_config(conn, tenant)?;
+        let places = load_places(conn, tenant, None)?;
+        let context = Arc::new(TenantContext::build(
+            generation,
+            config,
+            &places,
+            self.user_schema(),
+        )?);
+        self.remember(Arc::clone(&context));
+        Ok(context)
+    }
+
+    /// Keeps `context` to be cached after commit.
+    pub(crate) fn remember(&self, context: Arc<TenantContext>) {
+        *self.built.borrow_mut() = Some(context);
+    }
+
+    /// The context built during the job, if any.
+    pub(crate) fn into_built(self) -> Option<Arc<TenantContext>> {
+        self.built.into_inner()
+    }
+}
+
+/// The tenant's generation (0 before any workplace write).
+pub(crate) fn generation(conn: &Connection, tenant: TenantId) -> Result<u64> {
+    let mut stmt = conn
+        .prepare_cached("SELECT generation FROM workplace_state WHERE tenant = ?1")
+        .sql()?;
+    let found: Option<i64> = stmt
+        .query_row([tenant.key()], |r| r.get(0))
+        .optional()
+        .sql()?;
+    Ok(found.map_or(0, to_u64))
+}
+
+/// The tenant's configuration and generation (the default at generation 0 if never set).
+pub(crate) fn load_config(conn: &Connection, tenant: TenantId) -> Result<(WorkplaceConfig, u64)> {
+    let mut stmt = conn
+        .prepare_cached("SELECT config, generation FROM workplace_state WHERE tenant = ?1")
+        .sql()?;
+    let found: Option<(String, i64)> = stmt
+        .query_row([tenant.key()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .sql()?;
+    match found {
+        None => Ok((WorkplaceConfig::default(), 0)),
+        Some((text, generation)) => {
+            let config = serde_json::from_str(&text)
+                .map_err(|e| StoreError::Backend(format!("stored workplace configuration: {e}")))?;
+            Ok((config, to_u64(generation)))
+        }
+    }
+}
+
+/// Stores `config` (when given) and bumps the generation; returns the new generation. Every
+/// policy or catalog write calls it in its transaction.
+pub(crate) fn bump_generation(
+    conn: &Connection,
+    tenant: TenantId,
+    config: Option<&WorkplaceConfig>,
+) -> Result<u64> {
+    let json = |c: &WorkplaceConfig| {
+        serde_json::to_string(c)
+            .map_err(|e| StoreError::Backend(format!("workplace configuration JSON: {e}")))
+    };
+    let generation: i64 = match config {
+        Some(config) => conn
+            .prepare_cached(
+                "INSERT INTO workplace_state (tenant, config, generation) VALUES (?1, ?2, 1) \
+                 ON CONFLICT (tenant) DO UPDATE SET config = excluded.config, \
+                 generation = generation + 1 RETURNING generation",
+            )
+            .sql()?
+            .query_row(params![tenant.key(), json(config)?], |r| r.get(0))
+            .sql()?,
+        None => conn
+            .prepare_cached(
+                "INSERT INTO workplace_state (tenant, config, generation) VALUES (?1, ?2, 1) \
+                 ON CONFLICT (tenant) DO UPDATE SET generation = generation + 1 \
+                 RETURNING generation",
+            )
+            .sql()?
+            .query_row(
+                params![tenant.key(), json(&WorkplaceConfig::default())?],
+                |r| r.get(0),
+            )
+            .sql()?,
+    };
+    Ok(to_u64(generation))
+}
+
+fn place_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, i64)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn place_record(kind: &str, id: String, doc: &str, version: i64) -> Result<PlaceRecord> {
+    let kind = PlaceKind::from_name(kind)
+        .ok_or_else(|| StoreError::Backend(format!("stored place of unknown kind {kind:?}")))?;
+    let document = serde_json::from_str(doc)
+        .map_err(|e| StoreError::Backend(format!("stored {} {id:?}: {e}", kind.as_str())))?;
+    Ok(PlaceRecord {
+        kind,
+        id,
+        document,
+        version: to_u64(version),
+    })
+}
+
+/// The tenant's catalog entries (of one kind, or all), by kind then id.
+pub(crate) fn load_places(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: Option<PlaceKind>,
+) -> Result<Vec<PlaceRecord>> {
+    let rows: Vec<(String, String, String, i64)> = match kind {
+        Some(kind) => conn
+            .prepare_cached(
+                "SELECT kind, id, doc, version FROM places WHERE tenant = ?1 AND kind = ?2 ORDER BY id",
+            ).sql()?
+            .query_map(params![tenant.key(), kind.as_str()], place_of).sql()?
+            .collect::<rusqlite::Result<_>>().sql()?,
+        None => conn
+            .prepare_cached(
+                "SELECT kind, id, doc, version FROM places WHERE tenant = ?1 ORDER BY kind, id",
+            ).sql()?
+            .query_map([tenant.key()], place_of).sql()?
+            .collect::<rusqlite::Result<_>>().sql()?,
+    };
+    rows.into_iter()
+        .map(|(kind, id, doc, version)| place_record(&kind, id, &doc, version))
+        .collect()
+}
+
+/// One catalog entry.
+pub(crate) fn load_place(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: PlaceKind,
+    id: &str,
+) -> Result<Option<PlaceRecord>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT kind, id, doc, version FROM places WHERE tenant = ?1 AND kind = ?2 AND id = ?3",
+        )
+        .sql()?
+        .query_row(params![tenant.key(), kind.as_str(), id], place_of)
+        .optional()
+        .sql()?;
+    row.map(|(kind, id, doc, version)| place_record(&kind, id, &doc, version))
+        .transpose()
+}
+
+/// A User's served document (with `groups` in join order) by id, if it exists.
+pub(crate) fn user_document(
+    conn: &Connection,
+    tenant: TenantId,
+    id: &str,
+) -> Result<Option<Value>> {
+    Ok(read::get(conn, tenant, ResourceKind::User, id, Members::Exclude)?.map(|r| r.document))
+}
+
+// ---- bookings and assignments -----------------------------------------------------------------
+
+/// Person `?2`'s bookings (tenant `?1`) ending after `?3`.
+pub(crate) const PERSON_BOOKINGS: &str = "SELECT record FROM bookings WHERE tenant = ?1 AND person = ?2 \
+    AND end_s > ?3 ORDER BY id";
+
+/// The live bookings of resource `?2` (tenant `?1`) overlapping `[?4, ?3)`.
+pub(crate) const RESOURCE_BOOKINGS: &str = "SELECT record FROM bookings WHERE tenant = ?1 \
+    AND resource = ?2 AND start_s < ?3 AND end_s > ?4 AND status IN ('booked', 'checkedIn')";
+
+/// The feed entries (tenant `?1`) about bookings or assignments (subjects `?3`, `?4`) of person
+/// `?2`: what an anonymisation rewrites. `INDEXED BY`: without statistics (scimd runs no
+/// `ANALYZE`) SQLite 3.50 prefers walking the tenant's whole feed by primary key.
+pub(crate) const PERSON_ENTRIES: &str = "SELECT seq, detail FROM events INDEXED BY events_by_person \
+    WHERE tenant = ?1 AND kind IN (?3, ?4) AND detail ->> '$.person' = ?2";
+
+pub(crate) fn booking_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<String> {
+    row.get(0)
+}
+
+/// Parses stored booking records.
+pub(crate) fn parse_bookings(texts: Vec<String>) -> Result<Vec<BookingRecord>> {
+    texts.iter().map(|t| plan::booking_from_json(t)).collect()
+}
+
+/// One booking.
+pub(crate) fn load_booking(
+    conn: &Connection,
+    tenant: TenantId,
+    id: &str,
+) -> Result<Option<BookingRecord>> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT record FROM bookings WHERE tenant = ?1 AND id = ?2")
+        .sql()?
+        .query_row(params![tenant.key(), id], booking_of)
+        .optional()
+        .sql()?;
+    text.map(|t| plan::booking_from_json(&t)).transpose()
+}
+
+/// A person's bookings ending after `ends_after`, by id: every live booking not yet ended and
+/// the recent history the limits count, when `ends_after` is [`HISTORY_SECONDS`] before the
+/// earliest instant a decision concerns.
+pub(crate) fn person_bookings(
+    conn: &Connection,
+    tenant: TenantId,
+    person: &str,
+    ends_after: Timestamp,
+) -> Result<Vec<BookingRecord>> {
+    let texts: Vec<String> = conn
+        .prepare_cached(PERSON_BOOKINGS)
+        .sql()?
+        .query_map(params![tenant.key(), person, ends_after], booking_of)
+        .sql()?
+        .collect::<rusqlite::Result<_>>()
+        .sql()?;
+    parse_bookings(texts)
+}
+
+/// The live bookings of `resource` overlapping `[start, end)` (for its capacity).
+pub(crate) fn resource_bookings(
+    conn: &Connection,
+    tenant: TenantId,
+    resource: &str,
+    start: Timestamp,
+    end: Timestamp,
+) -> Result<Vec<BookingRecord>> {
+    let texts: Vec<String> = conn
+        .prepare_cached(RESOURCE_BOOKINGS)
+        .sql()?
+        .query_map(params![tenant.key(), resource, end, start], booking_of)
+        .sql()?
+        .collect::<rusqlite::Result<_>>()
+        .sql()?;
+    parse_bookings(texts)
+}
+
+/// Inserts a new booking row.
+pub(crate) fn insert_booking(
+    conn: &Connection,
+    tenant: TenantId,
+    record: &BookingRecord,
+) -> Result<()> {
+    let b = &record.booking;
+    conn.prepare_cached(
+        "INSERT INTO bookings (tenant, id, person, resource, start_s, end_s, status, flagged, record) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    ).sql()?
+    .execute(params![
+        tenant.key(),
+        b.id,
+        b.person,
+        b.resource,
+        b.start,
+        b.end,
+        plan::status_name(&b.status),
+        record.flag.is_some(),
+        plan::booking_json(record)?
+    ]).sql()?;
+    Ok(())
+}
+
+/// Rewrites a booking row (status, flag, version: the whole record).
+pub(crate) fn update_booking(
+    conn: &Connection,
+    tenant: TenantId,
+    record: &BookingRecord,
+) -> Result<()> {
+    let b = &record.booking;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE bookings SET person = ?3, status = ?4, flagged = ?5, record = ?6 \
+             WHERE tenant = ?1 AND id = ?2",
+        )
+        .sql()?
+        .execute(params![
+            tenant.key(),
+            b.id,
+            b.person,
+            plan::status_name(&b.status),
+            record.flag.is_some(),
+            plan::booking_json(record)?
+        ])
+        .sql()?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!("booking {:?} vanished", b.id)))
+    }
+}
+
+fn assignment_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Assignment> {
+    Ok(Assignment {
+        id: row.get(0)?,
+        person: row.get(1)?,
+        resource: row.get(2)?,
+        since: row.get(3)?,
+    })
+}
+
+/// The assignment with this id.
+pub(crate) fn load_assignment(
+    conn: &Connection,
+    tenant: TenantId,
+    id: &str,
+) -> Result<Option<Assignment>> {
+    conn.prepare_cached(
+        "SELECT id, person, resource, since FROM assignments WHERE tenant = ?1 AND id = ?2",
+    )
+    .sql()?
+    .query_row(params![tenant.key(), id], assignment_of)
+    .optional()
+    .sql()
+}
+
+/// Assignments, one person's or all, by id.
+pub(crate) fn load_assignments(
+    conn: &Connection,
+    tenant: TenantId,
+    person: Option<&str>,
+) -> Result<Vec<Assignment>> {
+    let rows = match person {
+        Some(person) => conn
+            .prepare_cached(
+                "SELECT id, person, resource, since FROM assignments \
+                 WHERE tenant = ?1 AND person = ?2 ORDER BY id",
+            )
+            .sql()?
+            .query_map(params![tenant.key(), person], assignment_of)
+            .sql()?
+            .collect::<rusqlite::Result<_>>()
+            .sql()?,
+        None => conn
+            .prepare_cached(
+                "SELECT id, person, resource, since FROM assignments WHERE tenant = ?1 ORDER BY id",
+            )
+            .sql()?
+            .query_map([tenant.key()], assignment_of)
+            .sql()?
+            .collect::<rusqlite::Result<_>>()
+            .sql()?,
+    };
+    Ok(rows)
+}
+
+/// Writes what a cascade decided: the bookings it changed, the assignments it released, the
+/// anonymisation of a former person's history (`anonymisation`, when `writes` asks for one:
+/// the cascade's own rows and entries must already have been rewritten with
+/// [`Anonymisation::cascade`]), and its feed entries (actor `system`, citing the request that
+/// caused it).
+pub(crate) fn write_cascade(
+    conn: &Connection,
+    tenant: TenantId,
+    writes: &CascadeWrites,
+    anonymisation: Option<&Anonymisation>,
+    at: DateTime,
+    request_id: Option<&str>,
+) -> Result<()> {
+    for record in &writes.bookings {
+        update_booking(conn, tenant, record)?;
+    }
+    let mut release = conn
+        .prepare_cached("DELETE FROM assignments WHERE tenant = ?1 AND id = ?2")
+        .sql()?;
+    for assignment in &writes.released {
+        release
+            .execute(params![tenant.key(), assignment.id])
+            .sql()?;
+    }
+    if let Some(anonymisation) = anonymisation {
+        anonymise_history(conn, tenant, anonymisation)?;
+    }
+    append_drafts(
+        conn,
+        tenant,
+        &writes.feed,
+        at,
+        plan::SYSTEM_ACTOR,
+        request_id,
+    )
+}
+
+/// Rewrites a former person's workplace history ([`Anonymisation`]): every booking still
+/// filed under them, and every feed entry about a booking or an assignment of theirs
+/// (`detail.person`). Feed entries are not indexed by person, so this reads the tenant's
+/// entries once, as an audit query by person does; only a deletion in a tenant that
+/// anonymises pays it.
+fn anonymise_history(
+    conn: &Connection,
+    tenant: TenantId,
+    anonymisation: &Anonymisation,
+) -> Result<()> {
+    let texts: Vec<String> = conn
+        .prepare_cached("SELECT record FROM bookings WHERE tenant = ?1 AND person = ?2")
+        .sql()?
+        .query_map(params![tenant.key(), anonymisation.person], booking_of)
+        .sql()?
+        .collect::<rusqlite::Result<_>>()
+        .sql()?;
+    for mut record in parse_bookings(texts)? {
+        anonymisation.booking(&mut record);
+        update_booking(conn, tenant, &record)?;
+    }
+    let entries: Vec<(i64, String)> = conn
+        .prepare_cached(PERSON_ENTRIES)
+        .sql()?
+        .query_map(
+            params![
+                tenant.key(),
+                anonymisation.person,
+                FeedSubject::Booking.code(),
+                FeedSubject::Assignment.code()
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .sql()?
+        .collect::<rusqlite::Result<_>>()
+        .sql()?;
+    let mut update = conn
+        .prepare_cached("UPDATE events SET detail = ?3 WHERE tenant = ?1 AND seq = ?2")
+        .sql()?;
+    for (seq, text) in entries {
+        let mut detail: Value = serde_json::from_str(&text)
+            .map_err(|e| StoreError::Backend(format!("stored feed detail {seq}: {e}")))?;
+        if anonymisation.detail(&mut detail) {
+            let text = serde_json::to_string(&detail)
+                .map_err(|e| StoreError::Backend(format!("feed detail JSON: {e}")))?;
+            update.execute(params![tenant.key(), seq, text]).sql()?;
+        }
+    }
+    Ok(())
+}
 
 /// The most entries a page holds: `limit` 0 means "as many as allowed".
 fn page(limit: usize) -> usize {
@@ -551,7 +1026,7 @@ fn bookings(
         .sql()?
         .collect::<rusqlite::Result<_>>()
         .sql()?;
-    cascade::parse_bookings(texts)
+    parse_bookings(texts)
 }
 
 // ---- assignments ------------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 //! [`super::conn::Writer`]). Each function either succeeds entirely or returns an error, and
 //! the writer rolls its savepoint back: a failed write leaves neither data nor an event.
 
-use super::cascade::{self, Watched, WorkplaceEnv};
+use super::cascade::{self, Watched};
 use super::feed::{append_event, version_sql};
 use super::read::{self, StoredRow, ensure_tenant, nanos};
+use super::workplace::WorkplaceEnv;
 use crate::conn::SqlResult;
 use rusqlite::{Connection, OptionalExtension, params};
 use scim_schema::{DateTime, ScimType, fold_case};
