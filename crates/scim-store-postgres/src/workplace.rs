@@ -36,8 +36,9 @@
 //! store's [`ContextCache`]: a transaction reads the generation (one primary-key lookup) and
 //! rebuilds only when another write moved it, here or in another replica.
 
+use super::feed::append_feed;
 use super::read::{self, StoredRow};
-use super::write::{append_feed, check_no_nul};
+use super::write::check_no_nul;
 use super::{Fail, PgResult, PostgresStore, backoff};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
