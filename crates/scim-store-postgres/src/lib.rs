@@ -67,6 +67,7 @@
 // First: its macros (in_transaction!, with_client!, in_snapshot!) serve the modules below.
 #[macro_use]
 mod conn;
+mod cascade;
 mod feed;
 mod migrate;
 mod query;

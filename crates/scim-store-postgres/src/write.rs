@@ -2,9 +2,10 @@
 //! error, and retries transient failures): a failed write leaves neither data nor an event.
 
 use super::PgResult;
-use super::feed::{append_event, append_feed, version_sql};
+use super::cascade::{Watch, append_with_cascade, watch_write};
+use super::feed::{append_feed, version_sql};
 use super::read::{self, StoredRow, code};
-use super::workplace::{Cascades, Watch};
+use super::workplace::Cascades;
 use deadpool_postgres::{GenericClient, Transaction};
 use scim_schema::{DateTime, ResourceSchema, ScimType, fold_case};
 use scim_store_core::backend::token;
@@ -114,35 +115,6 @@ pub(crate) fn check_import_duplicates(prepared: &[(String, Prepared)]) -> Result
         }
     }
     Ok(())
-}
-
-/// Appends a SCIM change's event and, right after it, the feed entries of the cascade the
-/// change caused ([`Watch::finish`]: actor `system`, citing the change's request), all at the
-/// write's own time.
-#[allow(clippy::too_many_arguments)]
-async fn append_with_cascade(
-    tx: &Transaction<'_>,
-    wp: &Cascades<'_>,
-    tenant: TenantId,
-    kind: ResourceKind,
-    id: &str,
-    op: ChangeOp,
-    version: u64,
-    watch: Watch,
-    ctx: &WriteContext,
-) -> PgResult<()> {
-    let at = watch.at;
-    let drafts = watch.finish(tx, wp, tenant, ctx).await?;
-    append_event(tx, tenant, kind, id, op, version, at, ctx).await?;
-    append_feed(
-        tx,
-        tenant,
-        &drafts,
-        at,
-        SYSTEM_ACTOR,
-        ctx.request_id.as_deref(),
-    )
-    .await
 }
 
 // ---- tenants and tokens ---------------------------------------------------------------------
@@ -804,37 +776,6 @@ pub(crate) async fn replace(
         Members::Include,
     )
     .await
-}
-
-/// Whether a Group write changes its `displayName`, which its members' `groups[].display`
-/// show (and rules may filter on).
-fn display_name_changes(stored: &Value, body: &serde_json::Map<String, Value>) -> bool {
-    stored.get("displayName") != body.get("displayName")
-}
-
-/// Starts the watch of a write to `row`: for a User, the person; for a Group, the members it
-/// adds or removes, and every member if its `displayName` changes.
-async fn watch_write(
-    tx: &Transaction<'_>,
-    tenant: TenantId,
-    row: &StoredRow,
-    stored: &Value,
-    body: Option<&serde_json::Map<String, Value>>,
-    added: &[i64],
-    removed: &[i64],
-) -> PgResult<Watch> {
-    let mut watch = Watch::new(document::now());
-    match row.kind {
-        ResourceKind::User => watch.users(tx, tenant, &[row.rid], false).await?,
-        ResourceKind::Group => {
-            if body.is_some_and(|b| display_name_changes(stored, b)) {
-                watch.members_of(tx, tenant, row.rid).await?;
-            }
-            watch.joining(tx, tenant, added).await?;
-            watch.users(tx, tenant, removed, false).await?;
-        }
-    }
-    Ok(watch)
 }
 
 /// Writes `prepared` (with its member list) over `row`, as a replacement does; returns the
