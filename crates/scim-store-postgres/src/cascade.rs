@@ -4,6 +4,9 @@
 //! written with its feed entries right after the SCIM change's own event. The SCIM writes in
 //! `write.rs` call in here; the rows read and written are `workplace.rs`'s, and the decisions
 //! are [`workplace_policy`]'s, through [`plan`].
+//!
+//! Here: a [`Watch`] is started before the write and finished after it ([`Watch::finish`]);
+//! [`append_with_cascade`] appends the write's event and then the cascade's entries.
 
 use super::feed::{append_event, append_feed};
 use super::read::{self, StoredRow};

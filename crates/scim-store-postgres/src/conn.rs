@@ -1,6 +1,9 @@
-//! Connections: the pool's connection set-up checks, the error a step on a connection fails
-//! with ([`Fail`], [`PgResult`]), and how a unit of work runs on one (the `in_transaction!`,
-//! `with_client!` and `in_snapshot!` macros, with retries of transient failures).
+//! Connections: how the store gets one and runs a unit of work on it, and what a driver's error
+//! becomes for the store's callers.
+//!
+//! Here: the pool's set-up checks, the error a step fails with ([`Fail`], [`PgResult`]), and
+//! the `in_transaction!`, `with_client!` and `in_snapshot!` macros, which retry transient
+//! failures.
 
 use super::tls;
 use scim_store_core::{Result, StoreError};

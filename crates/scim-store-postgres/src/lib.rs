@@ -63,6 +63,13 @@
 //! which equality filters on attributes without a column of their own are pushed into (see
 //! the `query` module). PostgreSQL's `jsonb` and `text` cannot hold U+0000, so documents containing it
 //! are refused (400 `invalidValue`).
+//!
+//! # Source layout
+//!
+//! The same in both backends: `conn` (connections), `migrate`, `query` (searches), `read`,
+//! `write` (directory writes), `feed` (appending to the tenant's feed), `workplace`
+//! (`WorkplaceStore` and its rows), `cascade` (the cascades a SCIM write runs: `write` calls
+//! `cascade`, which uses `workplace` and `feed`). Only here: `tls` (TLS to the database).
 
 // First: its macros (in_transaction!, with_client!, in_snapshot!) serve the modules below.
 #[macro_use]

@@ -1,4 +1,4 @@
-//! Reading resources back with their derived attributes; tenants, tokens and events.
+//! Reading resources back, with their derived attributes; tenants, tokens and events.
 
 use super::PgResult;
 use deadpool_postgres::GenericClient;

@@ -1,7 +1,7 @@
-//! The workplace half of the PostgreSQL store: catalog, policies, bookings, assignments, the
-//! feed and audit log ([`WorkplaceStore`]), and the lifecycle cascades that SCIM writes run in
-//! their own transaction ([`Watch`]). Decisions are [`plan`]'s (and so
-//! [`workplace_policy`]'s); this module only loads and writes.
+//! The workplace half of the store ([`WorkplaceStore`], issue 7): catalog, policies, bookings,
+//! assignments, feed, audit log and report; the rows of all of them, which `cascade.rs` reads
+//! and writes too; and the tenant context decisions are made against. Decisions are
+//! [`plan`]'s; this module only loads and writes.
 //!
 //! # Locks across replicas
 //!
@@ -36,10 +36,11 @@
 //! store's [`ContextCache`]: a transaction reads the generation (one primary-key lookup) and
 //! rebuilds only when another write moved it, here or in another replica.
 
+use super::PostgresStore;
 use super::feed::append_feed;
 use super::read::{self, StoredRow};
 use super::write::check_no_nul;
-use super::{Fail, PgResult, PostgresStore, backoff};
+use crate::conn::{Fail, PgResult, backoff};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
 use scim_schema::{ResourceSchema, fold_case};

@@ -1,4 +1,8 @@
-//! Writes, each run inside one transaction by the caller (which commits, or rolls back on
+//! Directory writes (resources, tenants, tokens): each either succeeds entirely or leaves
+//! neither data nor an event. A write about people calls `cascade.rs` before and after its own
+//! change; every write appends its event through `feed.rs`.
+//!
+//! Here: each run inside one transaction by the caller (which commits, or rolls back on
 //! error, and retries transient failures): a failed write leaves neither data nor an event.
 
 use super::PgResult;

@@ -1,7 +1,11 @@
-//! Lifecycle cascades inside SCIM writes (issue 7), and the workplace rows both the cascades and
-//! the workplace API read and write.
+//! The lifecycle cascades a SCIM write runs (issue 7): before the write, whom it concerns who
+//! holds something (a live booking not yet ended, or an assignment), with their document as it
+//! was; after it, in the same transaction, what [`plan::person_cascade`] decides for them,
+//! written with its feed entries right after the SCIM change's own event. The SCIM writes in
+//! `write.rs` call in here; the rows read and written are `workplace.rs`'s, and the decisions
+//! are [`workplace_policy`]'s, through [`plan`].
 //!
-//! A SCIM write about people (a User written or deleted, a Group whose members or name change)
+//! Here: a SCIM write about people (a User written or deleted, a Group whose members or name change)
 //! first asks, per person concerned, one indexed question: do they hold anything (a live
 //! booking not yet ended, or a permanent assignment)? Only for those who do, it keeps their
 //! document as it was ([`Watched`]), makes its own change, and then, in the same savepoint,

@@ -1,5 +1,8 @@
-//! Connections: how each one is configured, the single writer thread with group commit, and
-//! the pool of readers.
+//! Connections: how the store gets one and runs a unit of work on it, and what a driver's error
+//! becomes for the store's callers.
+//!
+//! Here: how each connection is configured, the single writer thread with group commit, the
+//! pool of readers, and [`SqlResult`].
 
 use super::{Durability, SqliteOptions};
 use rusqlite::functions::FunctionFlags;

@@ -36,6 +36,14 @@
 //!
 //! See [`Durability`]: the default, [`Durability::Full`], makes an acknowledged write survive
 //! `kill -9` and power loss.
+//!
+//! # Source layout
+//!
+//! The same in both backends: `conn` (connections), `migrate`, `query` (searches), `read`,
+//! `write` (directory writes), `feed` (appending to the tenant's feed), `workplace`
+//! (`WorkplaceStore` and its rows), `cascade` (the cascades a SCIM write runs: `write` calls
+//! `cascade`, which uses `workplace` and `feed`). Only here: `files` (the database files'
+//! permissions).
 
 mod cascade;
 mod conn;

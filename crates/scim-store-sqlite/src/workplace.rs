@@ -1,8 +1,11 @@
-//! The workplace half of the SQLite store ([`WorkplaceStore`], issue 7): catalog, policies,
-//! bookings, assignments, feed, audit log and report. Every write runs in one writer job (one
-//! savepoint of the writer's group-commit transaction, see [`super::conn`]) and appends its feed
-//! entries through the tenant's one sequence, shared with SCIM changes. Decisions are
-//! [`plan`]'s; this file only loads and writes.
+//! The workplace half of the store ([`WorkplaceStore`], issue 7): catalog, policies, bookings,
+//! assignments, feed, audit log and report; the rows of all of them, which `cascade.rs` reads
+//! and writes too; and the tenant context decisions are made against. Decisions are
+//! [`plan`]'s; this module only loads and writes.
+//!
+//! Here: every write runs in one writer job (one savepoint of the writer's group-commit
+//! transaction, see [`super::conn`]) and appends its feed entries through the tenant's one
+//! sequence, shared with SCIM changes ([`super::feed`]).
 
 use super::SqliteStore;
 use super::cascade::HISTORY_SECONDS;

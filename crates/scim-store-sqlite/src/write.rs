@@ -1,4 +1,8 @@
-//! Writes, run on the writer connection inside the current batch's transaction (see
+//! Directory writes (resources, tenants, tokens): each either succeeds entirely or leaves
+//! neither data nor an event. A write about people calls `cascade.rs` before and after its own
+//! change; every write appends its event through `feed.rs`.
+//!
+//! Here: run on the writer connection inside the current batch's transaction (see
 //! [`super::conn::Writer`]). Each function either succeeds entirely or returns an error, and
 //! the writer rolls its savepoint back: a failed write leaves neither data nor an event.
 
