@@ -1,7 +1,25 @@
 //! Model-based testing: random operation sequences run against the store and against an
 //! in-memory model of what a store must do; every read is compared.
+//!
+//! [`Model`] is a reference implementation of the directory's semantics, small enough to read
+//! in one sitting. After each [`Op`], [`run_ops`] expects of the store exactly what the model
+//! says:
+//!
+//! - **Uniqueness** (RFC 7643 section 4.1): `userName` is unique per tenant after
+//!   [`fold_case`]; a create or replace that would collide fails with
+//!   [`StoreError::Uniqueness`] ([`Model::name_taken`]).
+//! - **Versions** (RFC 7644 section 3.14): a create is version 1; a replace that changes
+//!   something is the next version, one that changes nothing keeps it; a stale expected version
+//!   fails with [`StoreError::VersionMismatch`] and changes nothing.
+//! - **Membership** (RFC 7643 section 4.2): a group's members must exist in the tenant and a
+//!   group cannot contain itself (otherwise 400); deleting a resource removes it from every group
+//!   without changing the groups' versions; a user's `groups` is derived from the memberships.
+//! - **Missing resources**: replacing or deleting a resource that does not exist (or no longer
+//!   does) fails with [`StoreError::NotFound`].
+//! - **Queries**: `userName eq` compares folded names; sorting by `userName` orders by the folded
+//!   name; `totalResults` counts every user.
 
-use super::{ctx, new_tenant};
+use crate::{ctx, new_tenant};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use scim_schema::fold_case;
@@ -11,37 +29,65 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// User names with Unicode case collisions, so uniqueness is exercised.
-const NAMES: &[&str] = &[
+pub const NAMES: &[&str] = &[
     "alice", "Alice", "ÉLODIE", "élodie", "bob", "zoë", "ZOË", "straße",
 ];
 
-/// One operation of a sequence. Indexes pick among the names or the resources created so far.
+/// One operation of a sequence. Indexes pick among the names ([`NAMES`]) or the resources
+/// created so far ([`Model::pick`]).
 #[derive(Debug, Clone)]
-enum Op {
+pub enum Op {
     /// Create a user.
-    CreateUser { name: usize, active: Option<bool> },
+    CreateUser {
+        /// The user's name, an index into [`NAMES`].
+        name: usize,
+        /// The user's `active`.
+        active: Option<bool>,
+    },
     /// Replace a user; `stale` sends an expected version one below the current one.
     ReplaceUser {
+        /// Which user (any ever created, so deleted ones too).
         target: usize,
+        /// The new name, an index into [`NAMES`].
         name: usize,
+        /// The new `active`.
         active: Option<bool>,
+        /// Whether to send a stale expected version.
         stale: bool,
     },
     /// Delete a user.
-    DeleteUser { target: usize },
+    DeleteUser {
+        /// Which user (any ever created, so deleted ones too).
+        target: usize,
+    },
     /// Create a group with members picked among users and groups.
-    CreateGroup { members: Vec<usize> },
+    CreateGroup {
+        /// The members, each any resource ever created.
+        members: Vec<usize>,
+    },
     /// Replace a group's members.
-    ReplaceGroup { target: usize, members: Vec<usize> },
+    ReplaceGroup {
+        /// Which group (any ever created, so deleted ones too).
+        target: usize,
+        /// The new members, each any resource ever created.
+        members: Vec<usize>,
+    },
     /// Delete a group.
-    DeleteGroup { target: usize },
+    DeleteGroup {
+        /// Which group (any ever created, so deleted ones too).
+        target: usize,
+    },
     /// Query `userName eq name`.
-    FindByName { name: usize },
+    FindByName {
+        /// The name, an index into [`NAMES`].
+        name: usize,
+    },
     /// Query `active eq true or userName sw "a"`, sorted by userName.
     QueryMixed,
 }
 
-fn op_strategy() -> impl Strategy<Value = Op> {
+/// Random operations, weighted towards creates and replaces.
+pub fn op_strategy() -> impl Strategy<Value = Op> {
     let name = 0..NAMES.len();
     let active = proptest::option::of(any::<bool>());
     prop_oneof![
@@ -58,31 +104,41 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A user as the model knows it: what the checks read back.
 #[derive(Debug, Clone)]
-struct ModelUser {
-    name: String,
-    active: Option<bool>,
-    version: u64,
+pub struct ModelUser {
+    /// `userName` as written.
+    pub name: String,
+    /// `active`, if the user has it.
+    pub active: Option<bool>,
+    /// The version the store must report.
+    pub version: u64,
 }
 
+/// The directory of one tenant as a store must hold it: users, groups with their members, and
+/// every id ever created.
 #[derive(Debug, Clone, Default)]
-struct Model {
-    users: BTreeMap<String, ModelUser>,
+pub struct Model {
+    /// User id -> user.
+    pub users: BTreeMap<String, ModelUser>,
     /// Group id -> (version, member ids).
-    groups: BTreeMap<String, (u64, BTreeSet<String>)>,
+    pub groups: BTreeMap<String, (u64, BTreeSet<String>)>,
     /// Every id ever created, users and groups, in creation order (deleted ones included, so
     /// operations also hit missing resources).
-    created: Vec<(ResourceKind, String)>,
+    pub created: Vec<(ResourceKind, String)>,
 }
 
 impl Model {
-    fn name_taken(&self, name: &str, except: Option<&str>) -> bool {
+    /// Whether a user other than `except` has `name`, compared after [`fold_case`] (RFC 7643
+    /// section 4.1: `userName` is caseExact false and unique per tenant).
+    pub fn name_taken(&self, name: &str, except: Option<&str>) -> bool {
         self.users
             .iter()
             .any(|(id, u)| Some(id.as_str()) != except && fold_case(&u.name) == fold_case(name))
     }
 
-    fn pick(&self, kind: ResourceKind, index: usize) -> Option<String> {
+    /// The `index`th (modulo their number) id of `kind` ever created, deleted or not.
+    pub fn pick(&self, kind: ResourceKind, index: usize) -> Option<String> {
         let of_kind: Vec<&String> = self
             .created
             .iter()
@@ -92,11 +148,13 @@ impl Model {
         (!of_kind.is_empty()).then(|| of_kind[index % of_kind.len()].clone())
     }
 
-    fn pick_any(&self, index: usize) -> Option<String> {
+    /// The `index`th (modulo their number) id ever created, of either kind, deleted or not.
+    pub fn pick_any(&self, index: usize) -> Option<String> {
         (!self.created.is_empty()).then(|| self.created[index % self.created.len()].1.clone())
     }
 
-    fn exists(&self, id: &str) -> bool {
+    /// Whether `id` is a live user or group.
+    pub fn exists(&self, id: &str) -> bool {
         self.users.contains_key(id) || self.groups.contains_key(id)
     }
 }
@@ -196,7 +254,10 @@ fn fail(e: StoreError) -> TestCaseError {
     TestCaseError::fail(format!("unexpected store error: {e}"))
 }
 
-async fn run_ops(store: &dyn Store, ops: &[Op]) -> Result<(), TestCaseError> {
+/// Runs `ops` on a fresh tenant of `store` and on a fresh [`Model`], and fails at the first
+/// result or read that differs from what the model says (every resource ever created is read
+/// back after every operation).
+pub async fn run_ops(store: &dyn Store, ops: &[Op]) -> Result<(), TestCaseError> {
     let t = new_tenant(store).await.id;
     let mut model = Model::default();
     for op in ops {

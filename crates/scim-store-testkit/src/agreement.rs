@@ -1,15 +1,13 @@
 //! A generated directory, and the check that every filter selects exactly what the scim-filter
 //! evaluator selects on it (RFC 7644 section 3.4.2.2), whatever a backend pushes down.
 
-use super::{TEST_EXTENSION, ctx, new_tenant};
+use crate::{ENTERPRISE, TEST_EXTENSION, ctx, new_tenant};
 use scim_filter::eval::{CompiledFilter, UnknownAttributes};
 use scim_filter::{Filter, parse_filter};
 use scim_store_core::{Members, Paging, Query, ResourceKind, Store, StoreError};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 /// A tiny deterministic generator (xorshift), so the directory is the same on every run.
 pub struct Gen(u64);
@@ -461,7 +459,7 @@ pub async fn check_filter(
     docs: &[(String, Value)],
 ) -> usize {
     let filter: Filter = parse_filter(text).unwrap_or_else(|e| panic!("{text}: {e}"));
-    let schemas = super::schemas();
+    let schemas = crate::schemas();
     let query = Query {
         filter: Some(filter.clone()),
         members: Members::Exclude,

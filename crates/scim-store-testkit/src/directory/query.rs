@@ -1,0 +1,260 @@
+//! Queries (RFC 7644 section 3.4.2): sorting, index paging, cursor paging (RFC 9865), and the
+//! client errors of bad cursors and inapplicable filters.
+
+use crate::directory::ids_of;
+use crate::{ctx, new_tenant, user};
+use scim_schema::AttrPath;
+use scim_store_core::{Paging, Query, ResourceKind, SortOrder, Store, StoreError};
+use serde_json::json;
+use std::sync::Arc;
+
+/// Sorting (RFC 7644 section 3.4.2.3), index paging (section 3.4.2.4), cursor paging (RFC 9865).
+pub async fn query_paging_sorting_and_cursors(store: Arc<dyn Store>) {
+    let t = new_tenant(store.as_ref()).await;
+    let names = [
+        "delta", "Alpha", "Élodie", "charlie", "bravo", "echo", "Zulu", "élan", "foxtrot", "golf",
+        "hotel",
+    ];
+    let mut ids = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut doc = user(name);
+        if i % 3 != 0 {
+            doc["name"] = json!({"familyName": format!("F{}", names.len() - i)});
+        }
+        ids.push(
+            store
+                .create(&t.id, ResourceKind::User, doc, &ctx())
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let all = store
+        .query(&t.id, ResourceKind::User, &Query::default())
+        .await
+        .unwrap();
+    assert_eq!(all.total_results, 11);
+    assert_eq!(ids_of(&all), ids, "without sortBy, creation order");
+
+    let by_name = |order| Query {
+        sort_by: Some(AttrPath::simple("userName")),
+        sort_order: order,
+        ..Query::default()
+    };
+    let asc = store
+        .query(&t.id, ResourceKind::User, &by_name(SortOrder::Ascending))
+        .await
+        .unwrap();
+    let names_asc: Vec<String> = asc
+        .resources
+        .iter()
+        .map(|r| r.document["userName"].as_str().unwrap().to_owned())
+        .collect();
+    let mut expected: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
+    expected.sort_by_key(|s| scim_schema::fold_case(s).into_owned());
+    assert_eq!(names_asc, expected, "case-insensitive Unicode order");
+    let desc = store
+        .query(&t.id, ResourceKind::User, &by_name(SortOrder::Descending))
+        .await
+        .unwrap();
+    let mut reversed = ids_of(&asc);
+    reversed.reverse();
+    assert_eq!(ids_of(&desc), reversed);
+
+    // Resources without a value sort last ascending and first descending.
+    let family = |order| Query {
+        sort_by: Some(AttrPath::with_sub("name", "familyName")),
+        sort_order: order,
+        ..Query::default()
+    };
+    let fam = store
+        .query(&t.id, ResourceKind::User, &family(SortOrder::Ascending))
+        .await
+        .unwrap();
+    let has_family: Vec<bool> = fam
+        .resources
+        .iter()
+        .map(|r| r.document.get("name").is_some())
+        .collect();
+    assert_eq!(has_family.iter().filter(|b| !**b).count(), 4);
+    assert!(
+        has_family.windows(2).all(|w| w[0] || !w[1]),
+        "missing values last: {has_family:?}"
+    );
+    let fam_desc = store
+        .query(&t.id, ResourceKind::User, &family(SortOrder::Descending))
+        .await
+        .unwrap();
+    let mut reversed = ids_of(&fam);
+    reversed.reverse();
+    assert_eq!(ids_of(&fam_desc), reversed);
+
+    // Index paging.
+    let page = |start, count| Query {
+        paging: Paging::Index { start_index: start },
+        count: Some(count),
+        ..by_name(SortOrder::Ascending)
+    };
+    let p = store
+        .query(&t.id, ResourceKind::User, &page(3, 4))
+        .await
+        .unwrap();
+    assert_eq!((p.total_results, p.start_index), (11, 3));
+    assert_eq!(ids_of(&p), ids_of(&asc)[2..6].to_vec());
+    let p = store
+        .query(&t.id, ResourceKind::User, &page(0, 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        (p.start_index, ids_of(&p)),
+        (1, ids_of(&asc)[..2].to_vec()),
+        "startIndex below 1 is 1"
+    );
+    let p = store
+        .query(&t.id, ResourceKind::User, &page(50, 5))
+        .await
+        .unwrap();
+    assert_eq!((p.total_results, p.resources.len()), (11, 0));
+    let p = store
+        .query(&t.id, ResourceKind::User, &page(1, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        (p.total_results, p.resources.len()),
+        (11, 0),
+        "count=0 returns only totalResults"
+    );
+
+    // Cursor paging walks everything exactly once, in order, for every sort.
+    for query in [
+        Query::default(),
+        by_name(SortOrder::Ascending),
+        by_name(SortOrder::Descending),
+        family(SortOrder::Ascending),
+        family(SortOrder::Descending),
+    ] {
+        let full = store
+            .query(&t.id, ResourceKind::User, &query)
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let q = Query {
+                paging: Paging::Cursor(cursor.clone()),
+                count: Some(3),
+                ..query.clone()
+            };
+            let p = store.query(&t.id, ResourceKind::User, &q).await.unwrap();
+            assert_eq!(p.total_results, 11);
+            assert!(p.resources.len() <= 3);
+            seen.extend(ids_of(&p));
+            match p.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ids_of(&full), "cursor pages of {:?}", query.sort_by);
+    }
+
+    // A cursor is stable under concurrent changes: deleting an already-seen resource and
+    // creating one that sorts earlier neither repeats nor skips the rest.
+    let q = Query {
+        paging: Paging::Cursor(None),
+        count: Some(4),
+        ..by_name(SortOrder::Ascending)
+    };
+    let first = store.query(&t.id, ResourceKind::User, &q).await.unwrap();
+    store
+        .delete(
+            &t.id,
+            ResourceKind::User,
+            &first.resources[0].id,
+            None,
+            &ctx(),
+        )
+        .await
+        .unwrap();
+    store
+        .create(&t.id, ResourceKind::User, user("aaa-new"), &ctx())
+        .await
+        .unwrap();
+    let q = Query {
+        paging: Paging::Cursor(first.next_cursor.clone()),
+        count: Some(100),
+        ..q
+    };
+    let rest = store.query(&t.id, ResourceKind::User, &q).await.unwrap();
+    assert_eq!(ids_of(&rest), ids_of(&asc)[4..].to_vec());
+    assert!(rest.next_cursor.is_none());
+}
+
+/// Bad cursors and inapplicable filters are client errors.
+pub async fn query_rejects_bad_cursors_and_filters(store: Arc<dyn Store>) {
+    let t = new_tenant(store.as_ref()).await;
+    for i in 0..3 {
+        store
+            .create(&t.id, ResourceKind::User, user(&format!("c{i}")), &ctx())
+            .await
+            .unwrap();
+    }
+    let q = Query {
+        paging: Paging::Cursor(None),
+        count: Some(1),
+        ..Query::default()
+    };
+    let p = store.query(&t.id, ResourceKind::User, &q).await.unwrap();
+    let cursor = p.next_cursor.unwrap();
+    let other_sort = Query {
+        sort_by: Some(AttrPath::simple("userName")),
+        paging: Paging::Cursor(Some(cursor)),
+        count: Some(1),
+        ..Query::default()
+    };
+    let err = store
+        .query(&t.id, ResourceKind::User, &other_sort)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.scim_type()),
+        (400, Some("invalidCursor"))
+    );
+    let garbage = Query {
+        paging: Paging::Cursor(Some("not-a-cursor".into())),
+        ..Query::default()
+    };
+    assert!(matches!(
+        store.query(&t.id, ResourceKind::User, &garbage).await,
+        Err(StoreError::InvalidCursor(_))
+    ));
+    let bad = scim_filter::parse_filter("active gt true").unwrap();
+    let err = store
+        .query(
+            &t.id,
+            ResourceKind::User,
+            &Query {
+                filter: Some(bad),
+                ..Query::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.scim_type()),
+        (400, Some("invalidFilter"))
+    );
+    let members_of_users = scim_filter::parse_filter("userName[value eq \"x\"]").unwrap();
+    assert!(
+        store
+            .query(
+                &t.id,
+                ResourceKind::User,
+                &Query {
+                    filter: Some(members_of_users),
+                    ..Query::default()
+                }
+            )
+            .await
+            .is_err()
+    );
+}
