@@ -1,7 +1,7 @@
 //! The server's settings: protocol limits it advertises and enforces, and the operational
 //! limits that keep one client from exhausting it.
 
-use crate::connections::IpNet;
+use crate::listener::connections::IpNet;
 use scim_patch::PatchOptions;
 use scim_schema::ValidationOptions;
 use std::time::Duration;

@@ -211,7 +211,7 @@ impl ApiError {
         let mut response = response::json(self.status, &self.to_workplace_json());
         response.headers_mut().insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static(crate::workplace::APPLICATION_JSON),
+            HeaderValue::from_static(response::APPLICATION_JSON),
         );
         if let Some(allow) = self.allow {
             response

@@ -72,28 +72,21 @@
 //! - **Passwords** (RFC 7643 section 4.1.1) are hashed with argon2id before they reach the
 //!   store, and never returned (`returned: never`). A PUT that omits `password` keeps it.
 
-mod bulk;
 mod config;
-mod connections;
-mod discovery;
 mod error;
-mod host;
-mod list;
+mod listener;
 pub mod metrics;
-mod password;
 mod request;
-mod resources;
 mod response;
-mod serve;
+mod scim;
 mod service;
-mod tls;
 mod workplace;
 
 pub use config::{Limits, ServerConfig};
-pub use connections::IpNet;
 pub use error::{ApiError, ServerError};
-pub use serve::{Server, bind, check_listen_address, shutdown_signal};
-pub use tls::load_tls_config;
+pub use listener::connections::IpNet;
+pub use listener::tls::load_tls_config;
+pub use listener::{Server, bind, check_listen_address, shutdown_signal};
 
 /// The path of a tenant's SCIM base, e.g. `/t/acme/scim/v2`: what operators give identity
 /// providers as the "SCIM base URL" (after the server's origin).
@@ -103,5 +96,5 @@ pub fn tenant_base_path(tenant: &str) -> String {
 
 /// Checks a [`ServerConfig`] before serving.
 pub fn check_config(config: &ServerConfig) -> Result<(), ServerError> {
-    serve::check_config(config)
+    listener::check_config(config)
 }

@@ -11,6 +11,9 @@ pub type Body = Full<Bytes>;
 /// The media type of every SCIM document (RFC 7644 section 3.1).
 pub const SCIM_JSON: &str = "application/scim+json";
 
+/// The media type of every workplace API body (plain JSON: the workplace API is not SCIM).
+pub const APPLICATION_JSON: &str = "application/json";
+
 /// A JSON response with the SCIM media type.
 pub fn json(status: StatusCode, document: &Value) -> Response<Body> {
     // Serialising a `Value` cannot fail (its keys are strings); an empty body would be the

@@ -3,7 +3,7 @@
 
 use crate::config::ServerConfig;
 use crate::error::{ApiError, ServerError, from_store};
-use crate::host::HostPolicy;
+use crate::listener::host::HostPolicy;
 use crate::metrics::Metrics;
 use crate::request::{self, QueryParams};
 use crate::response::{self, Body};
@@ -31,7 +31,7 @@ pub struct AppState {
     pub(crate) spc: ServiceProviderConfig,
     pub(crate) metrics: Arc<Metrics>,
     /// Hashes passwords a bounded number at a time (see `password`).
-    pub(crate) hasher: crate::password::Hasher,
+    pub(crate) hasher: crate::scim::password::Hasher,
     pub(crate) tls: bool,
     pub(crate) draining: AtomicBool,
     /// Which hosts requests may name; set by `Server::run` from the listener's address before
@@ -219,7 +219,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             // One hash per core at most: argon2 is pure CPU, so more at once only queue in
             // the kernel, while the async workers that serve every other request starve.
-            hasher: crate::password::Hasher::new(
+            hasher: crate::scim::password::Hasher::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             ),
             tls,

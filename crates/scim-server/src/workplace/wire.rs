@@ -20,8 +20,7 @@ use workplace_policy::{
     Assignment, CascadeSettings, Decision, PolicySet, Preview, Rule, Timestamp,
 };
 
-/// The media type of every workplace API body.
-pub const APPLICATION_JSON: &str = "application/json";
+use crate::response::APPLICATION_JSON;
 
 /// The earliest instant accepted: 1970-01-01T00:00:00Z.
 pub const MIN_TIME: Timestamp = 0;

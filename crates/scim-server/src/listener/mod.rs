@@ -1,11 +1,20 @@
 //! The listener: accepting connections under a global and a per-client cap, HTTP/1.1 and
 //! HTTP/2 (hyper-util's auto builder, by ALPN or preface), optional TLS, a watchdog per
 //! connection for the header and idle timeouts, and graceful shutdown.
+//!
+//! `connections` keeps the per-client counts and each connection's activity, `host` decides
+//! which `Host` names the server answers for, and `tls` loads the certificate and key.
+
+pub(crate) mod connections;
+pub(crate) mod host;
+pub(crate) mod tls;
 
 use crate::config::ServerConfig;
-use crate::connections::{Activity, AddressSlot, AddressTable, Admission, TrackedBody, Verdict};
 use crate::error::ServerError;
-use crate::host::HostPolicy;
+use crate::listener::connections::{
+    Activity, AddressSlot, AddressTable, Admission, TrackedBody, Verdict,
+};
+use crate::listener::host::HostPolicy;
 use crate::metrics::{ConnectionCut, Metrics};
 use crate::service::AppState;
 use hyper::service::service_fn;
@@ -357,7 +366,7 @@ pub(crate) fn check_config(config: &ServerConfig) -> Result<(), ServerError> {
             )));
         }
     }
-    crate::host::parse_allowed(&config.allowed_hosts)?;
+    host::parse_allowed(&config.allowed_hosts)?;
     Ok(())
 }
 

@@ -4,9 +4,9 @@
 //! conditional headers, status codes, headers).
 
 use crate::error::{ApiError, from_store};
-use crate::password;
 use crate::request::{self, EtagCondition, QueryParams};
 use crate::response::{self, Body};
+use crate::scim::password;
 use crate::service::{AppState, Ctx};
 use http::{HeaderMap, Response, StatusCode, header};
 use scim_patch::PatchRequest;

@@ -31,8 +31,6 @@
 
 mod wire;
 
-pub(crate) use wire::APPLICATION_JSON;
-
 use crate::error::{ApiError, from_store};
 use crate::request::{self, EtagCondition, QueryParams};
 use crate::response::{self, Body};

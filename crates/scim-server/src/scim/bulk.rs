@@ -12,8 +12,8 @@
 
 use crate::error::ApiError;
 use crate::request::{EtagCondition, parse_etags};
-use crate::resources::collection;
 use crate::response::{self, Body};
+use crate::scim::resources::collection;
 use crate::service::{AppState, Ctx};
 use http::{Response, StatusCode};
 use scim_schema::{ScimType, core};
