@@ -43,6 +43,18 @@ pub enum FilterError {
         /// What is wrong with it.
         detail: String,
     },
+    /// The parameters of a query or a SearchRequest body (RFC 7644 sections 3.4.2 and
+    /// 3.4.3) are not acceptable: a member of the wrong type, an unknown member, a parameter
+    /// given twice, an unknown sort order (see [`crate::search`]).
+    #[error("{detail}")]
+    Search {
+        /// The `scimType` RFC 7644 section 3.12 gives the problem (`invalidSyntax` for the
+        /// body's structure, `invalidValue` for a parameter's value, `invalidFilter` for an
+        /// empty filter).
+        scim_type: ScimType,
+        /// What was wrong, and where (the parameter's name first).
+        detail: String,
+    },
 }
 
 fn found_suffix(found: &str) -> String {
@@ -54,9 +66,13 @@ fn found_suffix(found: &str) -> String {
 }
 
 impl FilterError {
-    /// The `scimType` for a filter: always `invalidFilter` (RFC 7644 section 3.4.2.2).
-    /// scim-patch maps errors in PATCH paths to `invalidPath` itself.
+    /// The `scimType` for a filter: `invalidFilter` (RFC 7644 section 3.4.2.2), or the one a
+    /// [`FilterError::Search`] carries. scim-patch maps errors in PATCH paths to
+    /// `invalidPath` itself.
     pub fn scim_type(&self) -> ScimType {
-        ScimType::InvalidFilter
+        match self {
+            FilterError::Search { scim_type, .. } => *scim_type,
+            _ => ScimType::InvalidFilter,
+        }
     }
 }

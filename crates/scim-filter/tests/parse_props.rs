@@ -143,7 +143,9 @@ fn assert_sane_error(input: &str, error: &FilterError) {
             assert!(input.is_char_boundary(*offset), "{input:?}: {error}");
         }
         FilterError::TooLong { .. } => {}
-        FilterError::NotApplicable { .. } => panic!("the parser never reports {error}"),
+        FilterError::NotApplicable { .. } | FilterError::Search { .. } => {
+            panic!("the parser never reports {error}")
+        }
     }
 }
 

@@ -113,7 +113,32 @@ pub enum PatchError {
         /// What was wrong.
         detail: String,
     },
+    /// A BulkRequest (RFC 7644 section 3.7, [`crate::bulk`]) or an entity tag
+    /// ([`crate::etag`]) is not acceptable. Not in a PatchOp message, so its location is the
+    /// empty one; the detail names the member.
+    #[error("{detail}")]
+    Request {
+        /// `invalidSyntax` for the message's structure, `invalidValue` for a member's value.
+        scim_type: ScimType,
+        /// What was wrong, and where.
+        detail: String,
+    },
+    /// A BulkRequest has more operations than the server's `maxOperations`: RFC 7644 section
+    /// 3.7.4 answers 413 Payload Too Large, with no `scimType`.
+    #[error("the bulk request has {operations} operations; maxOperations is {max_operations}")]
+    TooManyOperations {
+        /// How many the request has.
+        operations: usize,
+        /// The server's limit.
+        max_operations: u32,
+    },
 }
+
+/// The location of errors that are not in a PatchOp message.
+static NOWHERE: Location = Location {
+    operation: None,
+    member: String::new(),
+};
 
 impl PatchError {
     /// The `scimType` keyword of RFC 7644 section 3.12 for this error.
@@ -124,12 +149,19 @@ impl PatchError {
             PatchError::NoTarget { .. } => ScimType::NoTarget,
             PatchError::Mutability { .. } => ScimType::Mutability,
             PatchError::InvalidValue { .. } => ScimType::InvalidValue,
+            PatchError::Request { scim_type, .. } => *scim_type,
+            // RFC 7644 section 3.7.4 gives none; the closest keyword, for callers that need one.
+            PatchError::TooManyOperations { .. } => ScimType::TooMany,
         }
     }
 
-    /// The HTTP status that goes with [`PatchError::scim_type`] (always 400 for PATCH errors).
+    /// The HTTP status that goes with [`PatchError::scim_type`] (always 400 for PATCH errors;
+    /// 413 for [`PatchError::TooManyOperations`]).
     pub fn status(&self) -> u16 {
-        self.scim_type().status()
+        match self {
+            PatchError::TooManyOperations { .. } => 413,
+            _ => self.scim_type().status(),
+        }
     }
 
     /// Where in the message the problem is.
@@ -140,6 +172,7 @@ impl PatchError {
             | PatchError::NoTarget { at, .. }
             | PatchError::Mutability { at, .. }
             | PatchError::InvalidValue { at, .. } => at,
+            PatchError::Request { .. } | PatchError::TooManyOperations { .. } => &NOWHERE,
         }
     }
 

@@ -36,8 +36,10 @@
 //! ```
 
 pub mod apply;
+pub mod bulk;
 pub mod dialects;
 pub mod error;
+pub mod etag;
 pub mod plan;
 pub mod request;
 pub mod secrets;

@@ -444,7 +444,8 @@ pub(crate) fn parse_path_at(
                 (*offset, e.to_string())
             }
             FilterError::TooLong { limit, .. } => (*limit, e.to_string()),
-            FilterError::NotApplicable { .. } => (0, e.to_string()),
+            // Not from the path parser; total for any other error.
+            _ => (0, e.to_string()),
         };
         PatchError::invalid_path(at, text, offset, detail)
     })

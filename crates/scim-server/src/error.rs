@@ -241,12 +241,20 @@ impl From<SchemaError> for ApiError {
 
 impl From<FilterError> for ApiError {
     fn from(e: FilterError) -> Self {
-        ApiError::scim(e.scim_type(), format!("filter: {e}"))
+        match e {
+            // A query parameter or SearchRequest member: the detail names it already.
+            FilterError::Search { scim_type, detail } => ApiError::scim(scim_type, detail),
+            other => ApiError::scim(other.scim_type(), format!("filter: {other}")),
+        }
     }
 }
 
 impl From<PatchError> for ApiError {
     fn from(e: PatchError) -> Self {
+        if let PatchError::TooManyOperations { .. } = e {
+            // RFC 7644 section 3.7.4: exceeding maxOperations is 413, with no scimType.
+            return ApiError::payload_too_large(e.to_string());
+        }
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
         ApiError {
             scim_type: Some(e.scim_type().as_str()),

@@ -9,6 +9,9 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
 
+// Entity tags are protocol (RFC 7644 section 3.14), shared with the bulk `version` member.
+pub use scim_patch::etag::{EtagCondition, parse_etags};
+
 /// The decoded query string: `(name, value)` pairs in order.
 #[derive(Debug, Default, Clone)]
 pub struct QueryParams {
@@ -34,18 +37,12 @@ impl QueryParams {
     /// The value of `name` (matched case-insensitively: RFC 7644 section 3.4.2 names
     /// parameters in camelCase, and clients vary), refusing a parameter given twice.
     pub fn get(&self, name: &str) -> Result<Option<&str>, ApiError> {
-        let mut found = None;
-        for (k, v) in &self.pairs {
-            if k.eq_ignore_ascii_case(name) {
-                if found.is_some() {
-                    return Err(ApiError::invalid_value(format!(
-                        "query parameter {name:?} is given more than once"
-                    )));
-                }
-                found = Some(v.as_str());
-            }
-        }
-        Ok(found)
+        Ok(scim_filter::search::query_param(&self.pairs, name)?)
+    }
+
+    /// The decoded `(name, value)` pairs, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
     }
 
     /// Whether any parameter is present under `name`.
@@ -85,24 +82,6 @@ fn decode(text: &str) -> Result<String, String> {
             e.utf8_error().valid_up_to()
         )
     })
-}
-
-/// Parses an integer query parameter leniently where RFC 7644 section 3.4.2.4 is lenient:
-/// out-of-range values saturate (a `startIndex` beyond any result set is simply past the end),
-/// but anything that is not an optionally signed run of digits is refused.
-pub fn parse_integer(name: &str, text: &str) -> Result<i128, ApiError> {
-    let trimmed = text.trim();
-    let (negative, digits) = match trimmed.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, trimmed.strip_prefix('+').unwrap_or(trimmed)),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::invalid_value(format!(
-            "{name} must be an integer, not {text:?}"
-        )));
-    }
-    let magnitude = digits.parse::<i128>().unwrap_or(i128::MAX);
-    Ok(if negative { -magnitude } else { magnitude })
 }
 
 /// Checks that a request body is JSON: `application/scim+json` or `application/json` (RFC 7644
@@ -175,37 +154,6 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
 }
 
-/// An entity-tag condition (RFC 9110 section 13.1.1 and 13.1.2), compared weakly as RFC 7644
-/// section 3.14 serves weak tags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EtagCondition {
-    /// `*`: any current representation.
-    Any,
-    /// A list of versions; tags not of our `W/"<n>"` form can match nothing and are kept as
-    /// `None`.
-    Versions(Vec<Option<u64>>),
-}
-
-impl EtagCondition {
-    /// Whether a resource at `version` satisfies the condition.
-    pub fn matches(&self, version: u64) -> bool {
-        match self {
-            EtagCondition::Any => true,
-            EtagCondition::Versions(versions) => versions.contains(&Some(version)),
-        }
-    }
-
-    /// The one version a store write can be conditioned on: `None` for `*`, the version for a
-    /// single tag; for several tags, the caller must compare with the current version itself.
-    pub fn single_version(&self) -> Option<Option<u64>> {
-        match self {
-            EtagCondition::Any => Some(None),
-            EtagCondition::Versions(v) if v.len() == 1 => v.first().copied().flatten().map(Some),
-            EtagCondition::Versions(_) => None,
-        }
-    }
-}
-
 /// Parses `If-Match` or `If-None-Match`, if present.
 pub fn etag_condition(
     headers: &HeaderMap,
@@ -223,34 +171,7 @@ pub fn etag_condition(
                 .map_err(|_| ApiError::invalid_value(format!("{name}: not ASCII text")))?,
         );
     }
-    parse_etags(name.as_str(), &texts.join(",")).map(Some)
-}
-
-/// Parses a comma-separated list of entity tags, or `*` (RFC 9110 section 8.8.3); `what`
-/// names the header or attribute in errors.
-pub fn parse_etags(what: &str, text: &str) -> Result<EtagCondition, ApiError> {
-    let mut versions = Vec::new();
-    for tag in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        if tag == "*" {
-            return Ok(EtagCondition::Any);
-        }
-        let opaque = tag.strip_prefix("W/").unwrap_or(tag);
-        let inner = opaque
-            .strip_prefix('"')
-            .and_then(|t| t.strip_suffix('"'))
-            .ok_or_else(|| {
-                ApiError::invalid_value(format!(
-                    "{what}: {tag:?} is not an entity tag (expected W/\"...\" or \"...\")"
-                ))
-            })?;
-        versions.push(inner.parse::<u64>().ok());
-    }
-    if versions.is_empty() {
-        return Err(ApiError::invalid_value(format!(
-            "{what}: no entity tag given"
-        )));
-    }
-    Ok(EtagCondition::Versions(versions))
+    Ok(Some(parse_etags(name.as_str(), &texts.join(","))?))
 }
 
 #[cfg(test)]
@@ -279,17 +200,6 @@ mod tests {
             let q = QueryParams::parse(Some(&format!("filter={}", encode(&value)))).unwrap();
             prop_assert_eq!(q.get("filter").unwrap(), Some(value.as_str()));
         }
-
-        #[test]
-        fn integer_and_etag_parsing_are_total(text in "\\PC{0,30}") {
-            let _ = parse_integer("count", &text);
-            let _ = parse_etags("If-Match", &text);
-        }
-
-        #[test]
-        fn integers_round_trip(n in any::<i64>()) {
-            prop_assert_eq!(parse_integer("count", &n.to_string()).unwrap(), i128::from(n));
-        }
     }
 
     #[test]
@@ -301,18 +211,6 @@ mod tests {
         assert!(QueryParams::parse(Some("filter=%C3")).is_err());
         let twice = QueryParams::parse(Some("count=1&count=2")).unwrap();
         assert!(twice.get("count").is_err());
-    }
-
-    #[test]
-    fn integers_saturate_but_must_be_integers() {
-        assert_eq!(parse_integer("count", "12").unwrap(), 12);
-        assert_eq!(parse_integer("count", "-3").unwrap(), -3);
-        assert_eq!(
-            parse_integer("count", "99999999999999999999999999999999999999999999").unwrap(),
-            i128::MAX
-        );
-        assert!(parse_integer("count", "1e3").is_err());
-        assert!(parse_integer("count", "").is_err());
     }
 
     #[test]

@@ -263,9 +263,10 @@ fn compile_people_filter(
             FilterError::Syntax { offset, .. } | FilterError::TooDeep { offset, .. } => {
                 Some(*offset)
             }
-            FilterError::TooLong { .. } => None,
             // The compiler names the path as written; find where it is written.
             FilterError::NotApplicable { path, .. } => text.find(path.as_str()),
+            // Too long, or (never from the parser) a search parameter: no one place.
+            _ => None,
         };
         PolicyError::InvalidFilter {
             rule: rule.to_owned(),

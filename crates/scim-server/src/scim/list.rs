@@ -1,230 +1,39 @@
 //! Queries (RFC 7644 section 3.4.2): `GET /Users` with query parameters, and `POST .search`
 //! (section 3.4.3) at the root and per resource type, with the same parameters in a
-//! SearchRequest body.
+//! SearchRequest body. Reading and bounding the parameters is scim-filter's
+//! ([`scim_filter::search`]); this module checks them against the resource type's schema,
+//! asks the store and renders the ListResponse.
 
 use crate::error::{ApiError, from_store};
-use crate::request::{QueryParams, parse_integer};
+use crate::request::QueryParams;
 use crate::response::{self, Body};
 use crate::service::{AppState, Ctx};
 use http::{Response, StatusCode};
-use scim_filter::{Filter, eval::UnknownAttributes, parse_filter};
-use scim_schema::{AttrPath, AttributeSelection, ProjectionPlan, core};
+use scim_filter::eval::UnknownAttributes;
+use scim_filter::search::{self, PreparedSearch, SearchRequest};
+use scim_schema::{AttributeSelection, ProjectionPlan, core};
 use scim_store::{Paging, Query, ResourceKind, SortOrder};
 use serde_json::{Map, Value};
 
-/// The query parameters of a list or search request, as the client gave them.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct ListRequest {
-    filter: Option<String>,
-    sort_by: Option<String>,
-    sort_order: Option<String>,
-    start_index: Option<i128>,
-    count: Option<i128>,
-    /// RFC 9865 cursor paging: `Some(None)` asks for the first page.
-    cursor: Option<Option<String>>,
-    attributes: Option<String>,
-    excluded: Option<String>,
-}
-
-impl ListRequest {
-    fn from_query(query: &QueryParams) -> Result<Self, ApiError> {
-        let integer = |name: &str| -> Result<Option<i128>, ApiError> {
-            query
-                .get(name)?
-                .map(|text| parse_integer(name, text))
-                .transpose()
-        };
-        Ok(ListRequest {
-            filter: query.get("filter")?.map(str::to_owned),
-            sort_by: query.get("sortBy")?.map(str::to_owned),
-            sort_order: query.get("sortOrder")?.map(str::to_owned),
-            start_index: integer("startIndex")?,
-            count: integer("count")?,
-            cursor: query
-                .get("cursor")?
-                .map(|c| (!c.is_empty()).then(|| c.to_owned())),
-            attributes: query.get("attributes")?.map(str::to_owned),
-            excluded: query.get("excludedAttributes")?.map(str::to_owned),
-        })
-    }
-
-    /// A SearchRequest body (RFC 7644 section 3.4.3). Member names are matched
-    /// case-insensitively, like attribute names.
-    fn from_search(body: &Value) -> Result<Self, ApiError> {
-        let Value::Object(object) = body else {
-            return Err(ApiError::invalid_syntax(
-                "a SearchRequest must be a JSON object",
-            ));
-        };
-        let member = |name: &str| {
-            object
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        };
-        let schemas_ok = match member("schemas") {
-            Some(Value::Array(urns)) => urns
-                .iter()
-                .any(|u| u.as_str() == Some(core::SEARCH_REQUEST)),
-            _ => false,
-        };
-        if !schemas_ok {
-            return Err(ApiError::invalid_syntax(format!(
-                "schemas: a SearchRequest must list {:?} (RFC 7644 section 3.4.3)",
-                core::SEARCH_REQUEST
-            )));
-        }
-        for key in object.keys() {
-            const KNOWN: [&str; 9] = [
-                "schemas",
-                "filter",
-                "sortBy",
-                "sortOrder",
-                "startIndex",
-                "count",
-                "attributes",
-                "excludedAttributes",
-                "cursor",
-            ];
-            if !KNOWN.iter().any(|k| k.eq_ignore_ascii_case(key)) {
-                return Err(ApiError::invalid_syntax(format!(
-                    "{key}: not a SearchRequest attribute (RFC 7644 section 3.4.3)"
-                )));
-            }
-        }
-        let string = |name: &str| -> Result<Option<String>, ApiError> {
-            match member(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(ApiError::invalid_syntax(format!(
-                    "{name}: must be a string"
-                ))),
-            }
-        };
-        let list = |name: &str| -> Result<Option<String>, ApiError> {
-            match member(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| {
-                        v.as_str().map(str::to_owned).ok_or_else(|| {
-                            ApiError::invalid_syntax(format!("{name}[{i}]: must be a string"))
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(|v| Some(v.join(","))),
-                Some(_) => Err(ApiError::invalid_syntax(format!(
-                    "{name}: must be an array of attribute paths"
-                ))),
-            }
-        };
-        let integer = |name: &str| -> Result<Option<i128>, ApiError> {
-            match member(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::Number(n)) => {
-                    if let Some(i) = n.as_i64() {
-                        Ok(Some(i128::from(i)))
-                    } else if let Some(u) = n.as_u64() {
-                        Ok(Some(i128::from(u)))
-                    } else {
-                        match n.as_f64() {
-                            // Saturating: a huge integer is past every result set, a huge
-                            // negative one is "less than 1".
-                            Some(f) if f.fract() == 0.0 => {
-                                Ok(Some(if f > 0.0 { i128::MAX } else { i128::MIN }))
-                            }
-                            _ => Err(ApiError::invalid_value(format!(
-                                "{name}: must be an integer, not {n}"
-                            ))),
-                        }
-                    }
-                }
-                Some(other) => Err(ApiError::invalid_syntax(format!(
-                    "{name}: must be an integer, not {other}"
-                ))),
-            }
-        };
-        Ok(ListRequest {
-            filter: string("filter")?,
-            sort_by: string("sortBy")?,
-            sort_order: string("sortOrder")?,
-            start_index: integer("startIndex")?,
-            count: integer("count")?,
-            cursor: match member("cursor") {
-                None => None,
-                Some(Value::Null) => Some(None),
-                Some(Value::String(s)) => Some((!s.is_empty()).then(|| s.clone())),
-                Some(_) => return Err(ApiError::invalid_syntax("cursor: must be a string")),
-            },
-            attributes: list("attributes")?,
-            excluded: list("excludedAttributes")?,
-        })
-    }
-}
-
-/// The parts of a list request that do not depend on the resource type.
+/// A [`PreparedSearch`] and the attributes its response is projected to.
 struct Prepared {
-    filter: Option<Filter>,
-    sort_by: Option<AttrPath>,
-    sort_order: SortOrder,
-    start_index: u64,
-    count: u64,
-    cursor: Option<Option<String>>,
+    search: PreparedSearch,
     selection: AttributeSelection,
 }
 
 impl AppState {
-    fn prepare(&self, request: &ListRequest) -> Result<Prepared, ApiError> {
-        let filter = match request.filter.as_deref() {
-            Some(text) if !text.trim().is_empty() => Some(parse_filter(text)?),
-            Some(_) => return Err(ApiError::invalid_filter("filter: the filter is empty")),
-            None => None,
-        };
-        let sort_by = request
-            .sort_by
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| {
-                AttrPath::parse(s.trim())
-                    .map_err(|e| ApiError::invalid_value(format!("sortBy: {e}")))
-            })
-            .transpose()?;
-        let sort_order = match request.sort_order.as_deref() {
-            None => SortOrder::Ascending,
-            Some(s) if s.eq_ignore_ascii_case("ascending") => SortOrder::Ascending,
-            Some(s) if s.eq_ignore_ascii_case("descending") => SortOrder::Descending,
-            Some(other) => {
-                return Err(ApiError::invalid_value(format!(
-                    "sortOrder: {other:?} is neither \"ascending\" nor \"descending\" (RFC 7644 section 3.4.2.3)"
-                )));
-            }
-        };
-        let max = i128::from(self.config.max_results);
-        // RFC 7644 section 3.4.2.4: a startIndex below 1 is 1, a negative count is 0, and a
-        // count above maxResults is clamped to it.
-        let count = request
-            .count
-            .unwrap_or(i128::from(self.config.default_count))
-            .clamp(0, max);
-        let start_index = request
-            .start_index
-            .unwrap_or(1)
-            .clamp(1, i128::from(u64::MAX));
+    /// The request checked and bounded by scim-filter (RFC 7644 section 3.4.2), then its
+    /// attribute selection (section 3.9).
+    fn prepare(&self, request: &SearchRequest) -> Result<Prepared, ApiError> {
+        let search = request.prepare(
+            u64::from(self.config.default_count),
+            u64::from(self.config.max_results),
+        )?;
         let selection = AttributeSelection::from_params(
             request.attributes.as_deref(),
-            request.excluded.as_deref(),
+            request.excluded_attributes.as_deref(),
         )?;
-        Ok(Prepared {
-            filter,
-            sort_by,
-            sort_order,
-            start_index: u64::try_from(start_index).unwrap_or(u64::MAX),
-            count: u64::try_from(count).unwrap_or(0),
-            cursor: request.cursor.clone(),
-            selection,
-        })
+        Ok(Prepared { search, selection })
     }
 
     fn query_for(
@@ -234,7 +43,8 @@ impl AppState {
         strict: bool,
     ) -> Result<Query, ApiError> {
         let schema = self.schema(kind);
-        if let Some(filter) = &prepared.filter {
+        let search = &prepared.search;
+        if let Some(filter) = &search.filter {
             let mode = if strict {
                 UnknownAttributes::Strict
             } else {
@@ -242,7 +52,7 @@ impl AppState {
             };
             scim_filter::eval::check(filter, schema, mode)?;
         }
-        if let Some(path) = &prepared.sort_by {
+        if let Some(path) = &search.sort_by {
             match schema.resolve(path) {
                 None if strict => {
                     return Err(ApiError::invalid_value(format!(
@@ -261,16 +71,19 @@ impl AppState {
             }
         }
         Ok(Query {
-            filter: prepared.filter.clone(),
-            sort_by: prepared.sort_by.clone(),
-            sort_order: prepared.sort_order,
-            paging: match &prepared.cursor {
+            filter: search.filter.clone(),
+            sort_by: search.sort_by.clone(),
+            sort_order: match search.sort_order {
+                search::SortOrder::Ascending => SortOrder::Ascending,
+                search::SortOrder::Descending => SortOrder::Descending,
+            },
+            paging: match &search.cursor {
                 Some(cursor) => Paging::Cursor(cursor.clone()),
                 None => Paging::Index {
-                    start_index: prepared.start_index,
+                    start_index: search.start_index,
                 },
             },
-            count: Some(prepared.count),
+            count: Some(search.count),
             members: self.members_for(kind, &prepared.selection),
         })
     }
@@ -282,7 +95,7 @@ impl AppState {
         kind: ResourceKind,
         query: &QueryParams,
     ) -> Result<Response<Body>, ApiError> {
-        let request = ListRequest::from_query(query)?;
+        let request = SearchRequest::from_query(query.pairs())?;
         self.run_list(ctx, Some(kind), &request).await
     }
 
@@ -293,7 +106,7 @@ impl AppState {
         kind: Option<ResourceKind>,
         body: &Value,
     ) -> Result<Response<Body>, ApiError> {
-        let request = ListRequest::from_search(body)?;
+        let request = SearchRequest::from_json(body)?;
         self.run_list(ctx, kind, &request).await
     }
 
@@ -301,7 +114,7 @@ impl AppState {
         &self,
         ctx: &Ctx,
         kind: Option<ResourceKind>,
-        request: &ListRequest,
+        request: &SearchRequest,
     ) -> Result<Response<Body>, ApiError> {
         let prepared = self.prepare(request)?;
         let mut document = Map::with_capacity(6);
@@ -325,7 +138,7 @@ impl AppState {
                 document.insert("totalResults".into(), page.total_results.into());
                 document.insert("itemsPerPage".into(), resources.len().into());
                 document.insert("startIndex".into(), page.start_index.into());
-                if prepared.count > 0 {
+                if prepared.search.count > 0 {
                     document.insert("Resources".into(), Value::Array(resources));
                 }
                 if let Some(next) = page.next_cursor {
@@ -333,7 +146,7 @@ impl AppState {
                 }
             }
             None => {
-                if prepared.cursor.is_some() {
+                if prepared.search.cursor.is_some() {
                     return Err(ApiError::invalid_value(
                         "cursor: cursor paging is per resource type; use /Users/.search or /Groups/.search",
                     ));
@@ -356,10 +169,10 @@ impl AppState {
     ) -> Result<(), ApiError> {
         let mut total: u64 = 0;
         let mut resources = Vec::new();
-        let mut skip = prepared.start_index.saturating_sub(1);
+        let mut skip = prepared.search.start_index.saturating_sub(1);
         for kind in ResourceKind::ALL {
             let mut query = self.query_for(kind, prepared, false)?;
-            let remaining = prepared.count.saturating_sub(resources.len() as u64);
+            let remaining = prepared.search.count.saturating_sub(resources.len() as u64);
             query.count = Some(remaining);
             query.paging = Paging::Index {
                 start_index: skip.saturating_add(1),
@@ -379,8 +192,8 @@ impl AppState {
         }
         document.insert("totalResults".into(), total.into());
         document.insert("itemsPerPage".into(), resources.len().into());
-        document.insert("startIndex".into(), prepared.start_index.into());
-        if prepared.count > 0 {
+        document.insert("startIndex".into(), prepared.search.start_index.into());
+        if prepared.search.count > 0 {
             document.insert("Resources".into(), Value::Array(resources));
         }
         Ok(())

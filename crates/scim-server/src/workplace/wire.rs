@@ -6,7 +6,7 @@
 //! strings in UTC.
 
 use crate::error::ApiError;
-use crate::request::{self, QueryParams};
+use crate::request::QueryParams;
 use crate::response::Body;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -244,7 +244,7 @@ pub fn time_text(what: &str, text: &str) -> Result<Timestamp, ApiError> {
             .bytes()
             .all(|b| b.is_ascii_digit());
     let seconds = if numeric {
-        let n = request::parse_integer(what, trimmed)?;
+        let n = scim_filter::search::parse_integer(what, trimmed)?;
         i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
     } else {
         datetime(what, trimmed)?
@@ -281,7 +281,7 @@ pub fn limit(query: &QueryParams) -> Result<usize, ApiError> {
     match query.get("limit")? {
         None => Ok(DEFAULT_LIMIT),
         Some(text) => {
-            let n = request::parse_integer("limit", text)?;
+            let n = scim_filter::search::parse_integer("limit", text)?;
             if n < 1 {
                 return Err(ApiError::invalid_value(format!(
                     "limit must be at least 1, not {n}"
@@ -298,7 +298,7 @@ pub fn after_seq(query: &QueryParams) -> Result<u64, ApiError> {
     match query.get("after")? {
         None => Ok(0),
         Some(text) => {
-            let n = request::parse_integer("after", text)?;
+            let n = scim_filter::search::parse_integer("after", text)?;
             if n < 0 {
                 return Err(ApiError::invalid_value(format!(
                     "after must be a feed position (0 or more), not {n}"
