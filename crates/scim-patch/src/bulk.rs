@@ -26,13 +26,13 @@
 //! let request = BulkRequest::parse(&message, 10)?;
 //! let mut schedule = BulkSchedule::new(request.operations);
 //! // The user runs first: the group references it.
-//! let Some(BulkStep::Run { operation, .. }) = schedule.next() else { unreachable!() };
+//! let Some(BulkStep::Run { operation, .. }) = schedule.next_step() else { unreachable!() };
 //! assert_eq!(operation.bulk_id.as_deref(), Some("u"));
 //! schedule.resolve("u", "2819c223".into());
-//! let Some(BulkStep::Run { mut operation, .. }) = schedule.next() else { unreachable!() };
+//! let Some(BulkStep::Run { mut operation, .. }) = schedule.next_step() else { unreachable!() };
 //! schedule.substitute(operation.data.as_mut().unwrap());
 //! assert_eq!(operation.data.unwrap()["members"][0]["value"], "2819c223");
-//! assert!(schedule.next().is_none());
+//! assert!(schedule.next_step().is_none());
 //! # Ok::<(), scim_patch::PatchError>(())
 //! ```
 
@@ -352,7 +352,7 @@ fn strip_in(
     }
 }
 
-/// What to do next with a BulkRequest's operations (see [`BulkSchedule::next`]).
+/// What to do next with a BulkRequest's operations (see [`BulkSchedule::next_step`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum BulkStep {
     /// Run this operation (after [`BulkSchedule::substitute`] on its data and path). When
@@ -406,7 +406,7 @@ impl BulkSchedule {
     }
 
     /// The next step, or `None` when every operation has been handed out.
-    pub fn next(&mut self) -> Option<BulkStep> {
+    pub fn next_step(&mut self) -> Option<BulkStep> {
         if self.pending.is_empty() {
             return None;
         }
@@ -537,7 +537,7 @@ mod tests {
         let Some(BulkStep::Run {
             operation,
             deferred,
-        }) = schedule.next()
+        }) = schedule.next_step()
         else {
             panic!("the first creation runs");
         };
@@ -548,7 +548,7 @@ mod tests {
         let Some(BulkStep::Run {
             mut operation,
             deferred,
-        }) = schedule.next()
+        }) = schedule.next_step()
         else {
             panic!("the second creation runs once the first is resolved");
         };
@@ -558,7 +558,7 @@ mod tests {
             operation.data.unwrap()["members"],
             json!([{"value": "id-a"}])
         );
-        assert!(schedule.next().is_none());
+        assert!(schedule.next_step().is_none());
     }
 
     #[test]
@@ -569,15 +569,15 @@ mod tests {
             {"method": "PATCH", "path": "/Users/bulkId:nobody", "data": {}},
         ]));
         let mut schedule = BulkSchedule::new(parsed.operations);
-        assert!(matches!(schedule.next(), Some(BulkStep::Run { .. })));
+        assert!(matches!(schedule.next_step(), Some(BulkStep::Run { .. })));
         schedule.fail("u");
         assert!(
-            matches!(schedule.next(), Some(BulkStep::Refuse { reason, .. }) if reason.contains("failed"))
+            matches!(schedule.next_step(), Some(BulkStep::Refuse { reason, .. }) if reason.contains("failed"))
         );
         assert!(
-            matches!(schedule.next(), Some(BulkStep::Refuse { reason, .. }) if reason.contains("not the bulkId"))
+            matches!(schedule.next_step(), Some(BulkStep::Refuse { reason, .. }) if reason.contains("not the bulkId"))
         );
-        assert!(schedule.next().is_none());
+        assert!(schedule.next_step().is_none());
     }
 
     #[test]

@@ -73,7 +73,7 @@ impl AppState {
         let mut deferred: Vec<(usize, ResourceKind, String, Vec<Value>)> = Vec::new();
         let mut errors: u64 = 0;
 
-        while let Some(step) = schedule.next() {
+        while let Some(step) = schedule.next_step() {
             let (operation, result) = match step {
                 BulkStep::Stuck(operations) => {
                     for o in operations {
