@@ -1,6 +1,8 @@
 //! # scim-server
 //!
-//! The SCIM 2.0 service (RFC 7644) an identity provider talks to: hyper 1 with HTTP/1.1 and
+//! The SCIM 2.0 service (RFC 7644) an identity provider talks to: [`ScimService`], a tower
+//! service an embedder mounts with its own [`Authenticator`], and [`Server`], which composes
+//! it with the workplace API ([`WorkplaceService`]) for scimd: hyper 1 with HTTP/1.1 and
 //! HTTP/2, optional TLS (rustls), one SCIM base per tenant at `/t/{tenant}/scim/v2`.
 //!
 //! It adds HTTP, authentication, limits and operations to the crates below it and nothing of
@@ -72,15 +74,24 @@
 //! - **Passwords** (RFC 7643 section 4.1.1) are hashed with argon2id before they reach the
 //!   store, and never returned (`returned: never`). A PUT that omits `password` keeps it.
 
+mod api;
+mod auth;
 mod config;
+mod context;
 mod error;
 mod listener;
 pub mod metrics;
 mod request;
 mod response;
 mod scim;
-mod service;
 mod workplace;
+
+/// The attribute an [`Authenticator`] implementation needs (`#[scim_server::async_trait]`).
+pub use async_trait::async_trait;
+pub use auth::{Authenticator, Principal, TokenAuthenticator};
+pub use response::Body;
+pub use scim::ScimService;
+pub use workplace::WorkplaceService;
 
 pub use config::{Limits, ServerConfig};
 pub use error::{ApiError, ServerError};

@@ -113,6 +113,22 @@ pub enum ConnectionCut {
 }
 
 impl Metrics {
+    /// Runs a store call, recording its latency and failures under `operation`.
+    pub(crate) async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = Result<T, scim_store::StoreError>>,
+    ) -> Result<T, scim_store::StoreError> {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        let failed = matches!(
+            result,
+            Err(scim_store::StoreError::Backend(_) | scim_store::StoreError::StorageFull(_))
+        );
+        self.store(operation, started.elapsed(), failed);
+        result
+    }
+
     /// Records one answered request.
     pub fn request(
         &self,

@@ -6,11 +6,25 @@ use crate::error::ApiError;
 use bytes::Bytes;
 use http::{HeaderMap, header};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use serde_json::Value;
 
 // Entity tags are protocol (RFC 7644 section 3.14), shared with the bulk `version` member.
 pub use scim_patch::etag::{EtagCondition, parse_etags};
+
+/// The request bodies the services read: any `http_body::Body` (hyper's `Incoming`, axum's
+/// `Body`, ...) whose errors convert into a boxed error.
+pub(crate) trait RequestBody:
+    http_body::Body<Data: Send, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static
+{
+}
+
+impl<B> RequestBody for B
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+}
 
 /// The decoded query string: `(name, value)` pairs in order.
 #[derive(Debug, Default, Clone)]
@@ -109,9 +123,9 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// Reads the body, refusing more than `limit` bytes with 413 (before reading it, when
 /// `Content-Length` announces it).
-pub async fn read_body(
+pub(crate) async fn read_body<B: RequestBody>(
     headers: &HeaderMap,
-    body: Incoming,
+    body: B,
     limit: usize,
     what: &str,
 ) -> Result<Bytes, ApiError> {

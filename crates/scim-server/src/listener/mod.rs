@@ -7,6 +7,7 @@
 
 pub(crate) mod connections;
 pub(crate) mod host;
+mod routes;
 pub(crate) mod tls;
 
 use crate::config::ServerConfig;
@@ -16,10 +17,10 @@ use crate::listener::connections::{
 };
 use crate::listener::host::HostPolicy;
 use crate::metrics::{ConnectionCut, Metrics};
-use crate::service::AppState;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use routes::FrontDoor;
 use scim_schema::SchemaRegistry;
 use scim_store::WorkplaceStore;
 use std::convert::Infallible;
@@ -35,7 +36,7 @@ use tokio::time::Instant;
 /// A SCIM server: the service and how connections are served. Build it, then [`Server::run`]
 /// it on a listener until a shutdown signal.
 pub struct Server {
-    state: Arc<AppState>,
+    state: Arc<FrontDoor>,
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
@@ -59,7 +60,7 @@ impl Server {
         config: ServerConfig,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<Server, ServerError> {
-        let state = Arc::new(AppState::new(store, registry, config, tls.is_some())?);
+        let state = Arc::new(FrontDoor::new(store, registry, config, tls.is_some())?);
         Ok(Server {
             state,
             tls: tls.map(tokio_rustls::TlsAcceptor::from),
@@ -68,7 +69,7 @@ impl Server {
 
     /// The server's metrics.
     pub fn metrics(&self) -> Arc<Metrics> {
-        self.state.metrics().clone()
+        self.state.metrics.clone()
     }
 
     /// Serves connections from `listener` until `shutdown` completes; then stops accepting,
@@ -243,7 +244,7 @@ impl Drop for Slot {
 async fn serve_connection<I>(
     io: I,
     builder: &auto::Builder<TokioExecutor>,
-    state: Arc<AppState>,
+    state: Arc<FrontDoor>,
     activity: &Arc<Activity>,
     shutdown: &mut watch::Receiver<()>,
     peer: SocketAddr,

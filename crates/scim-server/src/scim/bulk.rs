@@ -14,10 +14,11 @@
 //! in [`scim_patch::bulk`]; this module runs what the schedule hands out against the store
 //! and writes the BulkResponse.
 
+use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::response::{self, Body};
+use crate::scim::ScimState;
 use crate::scim::resources::collection;
-use crate::service::{AppState, Ctx};
 use http::{Response, StatusCode};
 use scim_patch::bulk::{
     BULK_ID_PREFIX, BulkMethod, BulkOperation, BulkRequest, BulkSchedule, BulkStep,
@@ -62,7 +63,7 @@ impl BulkResult {
     }
 }
 
-impl AppState {
+impl ScimState {
     /// Parses and runs a BulkRequest, in the order scim-patch's [`BulkSchedule`] gives.
     pub(crate) async fn bulk(&self, ctx: &Ctx, body: Value) -> Result<Response<Body>, ApiError> {
         let request = BulkRequest::parse(&body, self.config.bulk_max_operations)?;

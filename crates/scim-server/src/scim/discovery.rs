@@ -1,10 +1,11 @@
 //! The discovery endpoints (RFC 7644 section 4): `/Schemas`, `/ResourceTypes` and
 //! `/ServiceProviderConfig`. The documents come from scim-schema; this module only serves them.
 
+use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::request::QueryParams;
 use crate::response::{self, Body};
-use crate::service::{AppState, Ctx, Discovery};
+use crate::scim::{Discovery, ScimState};
 use http::{Response, StatusCode};
 use scim_schema::core;
 use serde_json::{Value, json};
@@ -21,7 +22,7 @@ fn list(resources: Vec<Value>) -> Value {
     })
 }
 
-impl AppState {
+impl ScimState {
     pub(crate) fn discovery(
         &self,
         ctx: &Ctx,

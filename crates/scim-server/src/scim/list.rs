@@ -4,10 +4,11 @@
 //! ([`scim_filter::search`]); this module checks them against the resource type's schema,
 //! asks the store and renders the ListResponse.
 
+use crate::context::Ctx;
 use crate::error::{ApiError, from_store};
 use crate::request::QueryParams;
 use crate::response::{self, Body};
-use crate::service::{AppState, Ctx};
+use crate::scim::ScimState;
 use http::{Response, StatusCode};
 use scim_filter::eval::UnknownAttributes;
 use scim_filter::search::{self, PreparedSearch, SearchRequest};
@@ -21,7 +22,7 @@ struct Prepared {
     selection: AttributeSelection,
 }
 
-impl AppState {
+impl ScimState {
     /// The request checked and bounded by scim-filter (RFC 7644 section 3.4.2), then its
     /// attribute selection (section 3.9).
     fn prepare(&self, request: &SearchRequest) -> Result<Prepared, ApiError> {
@@ -126,7 +127,7 @@ impl AppState {
             Some(kind) => {
                 let query = self.query_for(kind, &prepared, self.config.strict_filters)?;
                 let page = self
-                    .timed("query", self.store.query(&ctx.tenant.id, kind, &query))
+                    .timed("query", self.store.query(&ctx.tenant, kind, &query))
                     .await
                     .map_err(|e| from_store(e, &ctx.request_id))?;
                 let plan = ProjectionPlan::new(self.schema(kind), &prepared.selection);
@@ -178,7 +179,7 @@ impl AppState {
                 start_index: skip.saturating_add(1),
             };
             let page = self
-                .timed("query", self.store.query(&ctx.tenant.id, kind, &query))
+                .timed("query", self.store.query(&ctx.tenant, kind, &query))
                 .await
                 .map_err(|e| from_store(e, &ctx.request_id))?;
             skip = skip.saturating_sub(page.total_results);

@@ -3,11 +3,12 @@
 //! the `http_*` functions add what is particular to a single HTTP request (query parameters,
 //! conditional headers, status codes, headers).
 
+use crate::context::Ctx;
 use crate::error::{ApiError, from_store};
 use crate::request::{self, EtagCondition, QueryParams};
 use crate::response::{self, Body};
+use crate::scim::ScimState;
 use crate::scim::password;
-use crate::service::{AppState, Ctx};
 use http::{HeaderMap, Response, StatusCode, header};
 use scim_patch::PatchRequest;
 use scim_schema::{AttrPath, AttributeSelection, ProjectionPlan, validate};
@@ -42,7 +43,7 @@ fn not_found(kind: ResourceKind, id: &str) -> ApiError {
     ApiError::not_found(format!("{kind} {id:?} not found"))
 }
 
-impl AppState {
+impl ScimState {
     /// Whether a response projected by `selection` needs a Group's members: when it does not
     /// (`excludedAttributes=members`, or `attributes` not naming them), the store does not
     /// load them at all.
@@ -158,7 +159,7 @@ impl AppState {
         id: &str,
         members: Members,
     ) -> Result<StoredResource, ApiError> {
-        self.timed("get", self.store.get(&ctx.tenant.id, kind, id, members))
+        self.timed("get", self.store.get(&ctx.tenant, kind, id, members))
             .await
             .map_err(|e| from_store(e, &ctx.request_id))?
             .ok_or_else(|| not_found(kind, id))
@@ -196,7 +197,7 @@ impl AppState {
         self.timed(
             "create",
             self.store
-                .create(&ctx.tenant.id, kind, document, &ctx.write_context()),
+                .create(&ctx.tenant, kind, document, &ctx.write_context()),
         )
         .await
         .map_err(|e| self.store_error(ctx, e))
@@ -248,7 +249,7 @@ impl AppState {
         self.timed(
             "replace",
             self.store.replace(
-                &ctx.tenant.id,
+                &ctx.tenant,
                 kind,
                 id,
                 document,
@@ -282,7 +283,7 @@ impl AppState {
         self.timed(
             "patch",
             self.store.patch(
-                &ctx.tenant.id,
+                &ctx.tenant,
                 kind,
                 id,
                 &request,
@@ -350,7 +351,7 @@ impl AppState {
         self.timed(
             "delete",
             self.store
-                .delete(&ctx.tenant.id, kind, id, expected, &ctx.write_context()),
+                .delete(&ctx.tenant, kind, id, expected, &ctx.write_context()),
         )
         .await
         .map_err(|e| self.store_error(ctx, e))

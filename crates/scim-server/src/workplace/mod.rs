@@ -31,12 +31,16 @@
 
 mod wire;
 
+use crate::api::{self, Api};
+use crate::auth::{Authenticator, TokenAuthenticator};
+use crate::context::{Ctx, RequestIds};
+use crate::error::ServerError;
 use crate::error::{ApiError, from_store};
+use crate::metrics::Metrics;
+use crate::request::RequestBody;
 use crate::request::{self, EtagCondition, QueryParams};
 use crate::response::{self, Body};
-use crate::service::{AppState, Ctx, RequestLog};
 use http::{HeaderMap, Method, Request, Response, StatusCode, header};
-use hyper::body::Incoming;
 use scim_store::workplace::plan::STATUS_NAMES;
 use scim_store::workplace::{
     AuditFilter, BookingFilter, BookingOutcome, NewBooking, PlaceChange, PlaceKind, PlaceRecord,
@@ -44,6 +48,12 @@ use scim_store::workplace::{
 };
 use scim_store::{StoreError, TokenScope, WorkplaceStore, WriteContext};
 use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower_service::Service;
 use workplace_policy::{Actor, CascadeSettings, PolicySet, Preview, Timestamp};
 
 /// How many times a read-modify-write of the policies is tried when another write moves the
@@ -177,36 +187,114 @@ fn precondition_failed(what: &str, version: u64) -> ApiError {
     ))
 }
 
-impl AppState {
-    /// Answers a request under `/t/{tenant_name}/workplace/v1`; `after` is the rest of the
-    /// path. Authenticates first (with a `workplace` token), so an unknown endpoint is a 404
-    /// only for a caller who may know.
-    pub(crate) async fn workplace(
-        &self,
-        req: Request<Incoming>,
-        tenant_name: &str,
-        after: &str,
-        request_id: &str,
-        origin: &str,
-        log: &mut RequestLog,
-    ) -> Result<Response<Body>, ApiError> {
-        let segments: Vec<&str> = after.split('/').filter(|s| !s.is_empty()).collect();
-        let endpoint = endpoint_of(&segments);
-        log.route = endpoint.map_or("/workplace/v1/other", |e| e.route());
-        let ctx = self
-            .authenticate(&req, tenant_name, request_id, TokenScope::Workplace, origin)
-            .await?;
-        let result = self.workplace_endpoint(req, &ctx, endpoint, after).await;
-        if result.is_err() {
-            log.token = Some((ctx.token_id.clone(), ctx.actor.clone()));
+/// The workplace API of one tenant base (see the module documentation), as a tower
+/// [`Service`] over any request body, like [`crate::ScimService`]: plain JSON, credentials of
+/// scope `workplace` from the embedder's [`Authenticator`], every decision the
+/// [`WorkplaceStore`]'s.
+#[derive(Clone)]
+pub struct WorkplaceService {
+    state: Arc<WorkplaceState>,
+}
+
+impl std::fmt::Debug for WorkplaceService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkplaceService")
+            .field("base_url", &self.state.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkplaceService {
+    /// The workplace API over `store`, whose links start with `base_url` (e.g.
+    /// `https://example.com/workplace/v1`), reading bodies of at most `max_body_bytes`.
+    pub fn new(
+        store: Arc<dyn WorkplaceStore>,
+        authenticator: impl Authenticator,
+        base_url: impl Into<String>,
+        max_body_bytes: usize,
+    ) -> Result<WorkplaceService, ServerError> {
+        let base_url = base_url.into().trim_end_matches('/').to_owned();
+        Ok(WorkplaceService {
+            state: Arc::new(WorkplaceState {
+                store,
+                metrics: Arc::new(Metrics::default()),
+                max_body_bytes,
+                authenticator: Arc::new(authenticator),
+                base_url: Some(base_url),
+                request_ids: RequestIds::new(),
+            }),
+        })
+    }
+
+    /// The service's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.state.metrics
+    }
+}
+
+impl<B> Service<Request<B>> for WorkplaceService
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let state = self.state.clone();
+        Box::pin(async move { Ok(api::serve(&*state, req).await) })
+    }
+}
+
+/// What the workplace handlers need, shared by all requests.
+pub(crate) struct WorkplaceState {
+    store: Arc<dyn WorkplaceStore>,
+    metrics: Arc<Metrics>,
+    max_body_bytes: usize,
+    authenticator: Arc<dyn Authenticator>,
+    /// The base URL of the links, when fixed (a mounted service); scimd's `Server` gives one
+    /// per request.
+    base_url: Option<String>,
+    request_ids: RequestIds,
+}
+
+impl WorkplaceState {
+    /// scimd's state: the token authenticator over the same store, links per request.
+    pub(crate) fn for_server(
+        store: Arc<dyn WorkplaceStore>,
+        max_body_bytes: usize,
+        metrics: Arc<Metrics>,
+    ) -> WorkplaceState {
+        let authenticator = TokenAuthenticator::with_metrics(store.clone(), metrics.clone());
+        WorkplaceState {
+            store,
+            metrics,
+            max_body_bytes,
+            authenticator: Arc::new(authenticator),
+            base_url: None,
+            request_ids: RequestIds::new(),
         }
-        result
+    }
+
+    /// Runs a store call, recording its latency and failures under `operation`.
+    pub(crate) async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.metrics.timed(operation, call).await
     }
 
     /// One authenticated workplace request.
-    async fn workplace_endpoint(
+    async fn workplace_endpoint<B: RequestBody>(
         &self,
-        req: Request<Incoming>,
+        req: Request<B>,
         ctx: &Ctx,
         endpoint: Option<Endpoint<'_>>,
         after: &str,
@@ -299,20 +387,20 @@ impl AppState {
     }
 
     /// A JSON request body, within the server's body-size limit.
-    async fn workplace_body(&self, req: Request<Incoming>) -> Result<Value, ApiError> {
+    async fn workplace_body<B: RequestBody>(&self, req: Request<B>) -> Result<Value, ApiError> {
         self.optional_workplace_body(req).await?.ok_or_else(|| {
             ApiError::invalid_syntax("the request body is empty; a JSON object was expected")
         })
     }
 
     /// A JSON request body, or `None` when the body is empty.
-    async fn optional_workplace_body(
+    async fn optional_workplace_body<B: RequestBody>(
         &self,
-        req: Request<Incoming>,
+        req: Request<B>,
     ) -> Result<Option<Value>, ApiError> {
         request::check_content_type(req.headers())?;
         let (parts, body) = req.into_parts();
-        let limit = self.config.limits.max_body_bytes;
+        let limit = self.max_body_bytes;
         let bytes = request::read_body(&parts.headers, body, limit, "the request body").await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
@@ -321,9 +409,46 @@ impl AppState {
     }
 }
 
+impl Api for WorkplaceState {
+    const SCOPE: TokenScope = TokenScope::Workplace;
+    const WORKPLACE: bool = true;
+
+    fn request_ids(&self) -> &RequestIds {
+        &self.request_ids
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    fn authenticator(&self) -> &dyn Authenticator {
+        &*self.authenticator
+    }
+
+    fn base_url(&self) -> &str {
+        self.base_url.as_deref().unwrap_or("")
+    }
+
+    fn route(after: &str) -> &'static str {
+        let segments: Vec<&str> = after.split('/').filter(|s| !s.is_empty()).collect();
+        endpoint_of(&segments).map_or("/workplace/v1/other", |e| e.route())
+    }
+
+    async fn endpoint<B: RequestBody>(
+        &self,
+        req: Request<B>,
+        ctx: &Ctx,
+        after: &str,
+    ) -> Result<Response<Body>, ApiError> {
+        let segments: Vec<&str> = after.split('/').filter(|s| !s.is_empty()).collect();
+        self.workplace_endpoint(req, ctx, endpoint_of(&segments), after)
+            .await
+    }
+}
+
 /// One authenticated workplace request: what every handler needs.
 struct Call<'a> {
-    state: &'a AppState,
+    state: &'a WorkplaceState,
     ctx: &'a Ctx,
     query: &'a QueryParams,
     headers: &'a HeaderMap,
@@ -350,7 +475,7 @@ impl Call<'_> {
     // ---- the catalog -----------------------------------------------------------------------
 
     async fn places(&self, kind: PlaceKind) -> Result<Response<Body>, ApiError> {
-        let tenant = &self.ctx.tenant.id;
+        let tenant = &self.ctx.tenant;
         let records = self
             .state
             .timed("workplace_places", self.store().places(tenant, kind))
@@ -371,7 +496,7 @@ impl Call<'_> {
         self.state
             .timed(
                 "workplace_place",
-                self.store().place(&self.ctx.tenant.id, kind, id),
+                self.store().place(&self.ctx.tenant, kind, id),
             )
             .await
             .map_err(|e| self.store_error(e))
@@ -448,7 +573,7 @@ impl Call<'_> {
             .timed(
                 "workplace_put_place",
                 self.store().put_place(
-                    &self.ctx.tenant.id,
+                    &self.ctx.tenant,
                     kind,
                     document,
                     expected,
@@ -489,7 +614,7 @@ impl Call<'_> {
             .timed(
                 "workplace_delete_place",
                 self.store()
-                    .delete_place(&self.ctx.tenant.id, kind, &id, &self.write_context()),
+                    .delete_place(&self.ctx.tenant, kind, &id, &self.write_context()),
             )
             .await
             .map_err(|e| self.store_error(e))?;
@@ -502,7 +627,7 @@ impl Call<'_> {
         self.state
             .timed(
                 "workplace_config",
-                self.store().workplace_config(&self.ctx.tenant.id),
+                self.store().workplace_config(&self.ctx.tenant),
             )
             .await
             .map_err(|e| self.store_error(e))
@@ -550,7 +675,7 @@ impl Call<'_> {
                 .timed(
                     "workplace_set_policies",
                     self.store().set_policies(
-                        &self.ctx.tenant.id,
+                        &self.ctx.tenant,
                         policies,
                         settings,
                         Some(expected),
@@ -591,7 +716,7 @@ impl Call<'_> {
             .timed(
                 "workplace_preview_policies",
                 self.store()
-                    .preview_policies(&self.ctx.tenant.id, &policies, settings, now()),
+                    .preview_policies(&self.ctx.tenant, &policies, settings, now()),
             )
             .await
             .map_err(|e| self.store_error(e))?;
@@ -712,7 +837,7 @@ impl Call<'_> {
             .timed(
                 "workplace_evaluate",
                 self.store().evaluate_booking(
-                    &self.ctx.tenant.id,
+                    &self.ctx.tenant,
                     &request.person,
                     &request.resource,
                     request.request(),
@@ -777,7 +902,7 @@ impl Call<'_> {
             .timed(
                 "workplace_book",
                 self.store()
-                    .book(&self.ctx.tenant.id, request, &self.write_context(), now()),
+                    .book(&self.ctx.tenant, request, &self.write_context(), now()),
             )
             .await
             .map_err(|e| self.store_error(e))?;
@@ -814,7 +939,7 @@ impl Call<'_> {
             .state
             .timed(
                 "workplace_bookings",
-                self.store().bookings(&self.ctx.tenant.id, &filter),
+                self.store().bookings(&self.ctx.tenant, &filter),
             )
             .await
             .map_err(|e| self.store_error(e))?;
@@ -837,7 +962,7 @@ impl Call<'_> {
             .state
             .timed(
                 "workplace_booking",
-                self.store().booking(&self.ctx.tenant.id, &id),
+                self.store().booking(&self.ctx.tenant, &id),
             )
             .await
             .map_err(|e| self.store_error(e))?
@@ -873,7 +998,7 @@ impl Call<'_> {
             .timed(
                 "workplace_cancel",
                 self.store().cancel_booking(
-                    &self.ctx.tenant.id,
+                    &self.ctx.tenant,
                     &id,
                     Actor::Administrator(self.ctx.actor.clone()),
                     &reason,
@@ -897,7 +1022,7 @@ impl Call<'_> {
             .timed(
                 "workplace_check_in",
                 self.store()
-                    .check_in(&self.ctx.tenant.id, &id, &self.write_context(), now()),
+                    .check_in(&self.ctx.tenant, &id, &self.write_context(), now()),
             )
             .await
             .map_err(|e| self.store_error(e))?;
@@ -913,7 +1038,7 @@ impl Call<'_> {
             .timed(
                 "workplace_assignments",
                 self.store()
-                    .assignments(&self.ctx.tenant.id, person.as_deref()),
+                    .assignments(&self.ctx.tenant, person.as_deref()),
             )
             .await
             .map_err(|e| self.store_error(e))?;
@@ -931,7 +1056,7 @@ impl Call<'_> {
             .timed(
                 "workplace_assign",
                 self.store().assign(
-                    &self.ctx.tenant.id,
+                    &self.ctx.tenant,
                     &person,
                     &resource,
                     &self.write_context(),
@@ -952,7 +1077,7 @@ impl Call<'_> {
             .state
             .timed(
                 "workplace_assignment",
-                self.store().assignment(&self.ctx.tenant.id, &id),
+                self.store().assignment(&self.ctx.tenant, &id),
             )
             .await
             .map_err(|e| self.store_error(e))?
@@ -969,7 +1094,7 @@ impl Call<'_> {
             .timed(
                 "workplace_release",
                 self.store()
-                    .release_assignment(&self.ctx.tenant.id, &id, &self.write_context()),
+                    .release_assignment(&self.ctx.tenant, &id, &self.write_context()),
             )
             .await
             .map_err(|e| self.store_error(e))?;
@@ -996,7 +1121,7 @@ impl Call<'_> {
             .state
             .timed(
                 "workplace_feed",
-                self.store().feed(&self.ctx.tenant.id, after, limit),
+                self.store().feed(&self.ctx.tenant, after, limit),
             )
             .await
             .map_err(|e| self.store_error(e))?;
@@ -1018,7 +1143,7 @@ impl Call<'_> {
             .state
             .timed(
                 "workplace_audit",
-                self.store().audit(&self.ctx.tenant.id, &filter),
+                self.store().audit(&self.ctx.tenant, &filter),
             )
             .await
             .map_err(|e| self.store_error(e))?;
@@ -1031,7 +1156,7 @@ impl Call<'_> {
     async fn report(&self) -> Result<Response<Body>, ApiError> {
         let report = self
             .state
-            .timed("workplace_report", self.store().report(&self.ctx.tenant.id))
+            .timed("workplace_report", self.store().report(&self.ctx.tenant))
             .await
             .map_err(|e| self.store_error(e))?;
         let body = serde_json::to_value(&report).unwrap_or(Value::Null);

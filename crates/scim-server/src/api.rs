@@ -1,0 +1,120 @@
+//! What the SCIM and the workplace service share: authenticating a request for the service's
+//! scope before running it ([`respond`]), and, when an embedder mounts a service on its own,
+//! one request id, one answer, one log line and the request metrics per request ([`serve`]).
+//! scimd's `Server` does the latter itself around both services, with the host policy, the
+//! probes and the request timeout besides (`listener::routes`).
+
+use crate::auth::Authenticator;
+use crate::context::{Answered, Ctx, RequestId, RequestIds, RequestLog, bounded, log_request};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::request::RequestBody;
+use crate::response::Body;
+use http::{Request, Response, StatusCode, header};
+use scim_store::TokenScope;
+use std::future::Future;
+use std::time::Instant;
+
+/// What a service provides to [`respond`] and [`serve`].
+pub(crate) trait Api: Send + Sync {
+    /// The scope its credentials need.
+    const SCOPE: TokenScope;
+    /// Whether its errors are the workplace API's plain JSON rather than SCIM documents.
+    const WORKPLACE: bool;
+    fn request_ids(&self) -> &RequestIds;
+    fn metrics(&self) -> &Metrics;
+    fn authenticator(&self) -> &dyn Authenticator;
+    /// The base URL of the links when mounted.
+    fn base_url(&self) -> &str;
+    /// The route template (a metrics label) of a path below the base.
+    fn route(after: &str) -> &'static str;
+    /// Runs an authenticated request whose path below the base is `after`.
+    fn endpoint<B: RequestBody>(
+        &self,
+        req: Request<B>,
+        ctx: &Ctx,
+        after: &str,
+    ) -> impl Future<Output = Result<Response<Body>, ApiError>> + Send;
+}
+
+/// Answers one request whose path below the service's base is `after` (`/Users/2819c223`,
+/// or empty for the base itself), with links under `base`: routes it, authenticates it (so
+/// that an unknown endpoint is a 404 only for a caller who may know), and runs it.
+pub(crate) async fn respond<A: Api, B: RequestBody>(
+    api: &A,
+    req: Request<B>,
+    after: &str,
+    base: &str,
+    request_id: &str,
+    log: &mut RequestLog,
+) -> Result<Response<Body>, ApiError> {
+    log.route = A::route(after);
+    let (parts, body) = req.into_parts();
+    let principal = api.authenticator().authenticate(&parts, A::SCOPE).await?;
+    if principal.scope != A::SCOPE {
+        // The authenticator should have refused it; a principal of the other API never
+        // reaches this one's handlers.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "these endpoints need credentials of scope {:?}",
+                A::SCOPE.as_str()
+            ),
+        ));
+    }
+    let ctx = Ctx::new(request_id, principal, base.to_owned());
+    let result = api
+        .endpoint(Request::from_parts(parts, body), &ctx, after)
+        .await;
+    if result.is_err() {
+        log.token = Some((ctx.token_id.clone(), ctx.actor.clone()));
+    }
+    result
+}
+
+/// Answers one request to a mounted service: never fails, never panics on input.
+pub(crate) async fn serve<A: Api, B: RequestBody>(api: &A, mut req: Request<B>) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = api.request_ids().next();
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let method = req.method().clone();
+    let user_agent = req.headers().get(header::USER_AGENT).cloned();
+    // The router in front has stripped the mount point: the path is below the base.
+    let after = req.uri().path().to_owned();
+    let mut log = RequestLog {
+        route: "other",
+        workplace: A::WORKPLACE,
+        ..RequestLog::default()
+    };
+    let outcome = respond(api, req, &after, api.base_url(), &request_id, &mut log).await;
+    let (mut response, failure) = match outcome {
+        Ok(response) => (response, None),
+        Err(error) => {
+            let failure = (error.scim_type, bounded(&error.detail, 300).to_owned());
+            let response = if A::WORKPLACE {
+                error.into_workplace_response()
+            } else {
+                error.into_response()
+            };
+            (response, Some(failure))
+        }
+    };
+    if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    let status = response.status().as_u16();
+    let latency = started.elapsed();
+    api.metrics().request(log.route, &method, status, latency);
+    log_request(Answered {
+        request_id: &request_id,
+        log: &log,
+        method: &method,
+        status,
+        latency,
+        failure,
+        // The embedder's router knows the peer; this service does not.
+        client: &"-",
+        user_agent: user_agent.as_ref(),
+    });
+    response
+}
