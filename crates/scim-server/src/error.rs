@@ -292,13 +292,20 @@ pub(crate) fn from_store(e: StoreError, request_id: &str) -> ApiError {
 
 /// Why the server could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServerError {
     /// Binding or accepting on the listening socket failed.
     #[error("listening socket: {0}")]
     Io(#[from] std::io::Error),
     /// The TLS certificate or key could not be loaded.
-    #[error("TLS: {0}")]
-    Tls(String),
+    #[error("TLS: {detail}")]
+    Tls {
+        /// Which file, and what is wrong with it.
+        detail: String,
+        /// The PEM parser's or rustls's error, when one of them failed.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// The configuration is inconsistent.
     #[error("configuration: {0}")]
     Config(String),

@@ -16,33 +16,45 @@ pub fn load_tls_config(
     key_path: &Path,
 ) -> Result<Arc<rustls::ServerConfig>, ServerError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_path)
-        .map_err(|e| ServerError::Tls(format!("{}: {e}", cert_path.display())))?
+        .map_err(|e| tls_error(format!("{}: {e}", cert_path.display()), e))?
         .collect::<Result<_, _>>()
-        .map_err(|e| ServerError::Tls(format!("{}: {e}", cert_path.display())))?;
+        .map_err(|e| tls_error(format!("{}: {e}", cert_path.display()), e))?;
     if certs.is_empty() {
-        return Err(ServerError::Tls(format!(
-            "{}: no certificate found",
-            cert_path.display()
-        )));
+        return Err(ServerError::Tls {
+            detail: format!("{}: no certificate found", cert_path.display()),
+            source: None,
+        });
     }
     let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| {
-        ServerError::Tls(
-            key_file_mistake(key_path).unwrap_or_else(|| format!("{}: {e}", key_path.display())),
-        )
+        let detail =
+            key_file_mistake(key_path).unwrap_or_else(|| format!("{}: {e}", key_path.display()));
+        tls_error(detail, e)
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ServerError::Tls(e.to_string()))?
+        .map_err(|e| tls_error(e.to_string(), e))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| {
-            ServerError::Tls(key_file_mistake(key_path).unwrap_or_else(|| {
+            let detail = key_file_mistake(key_path).unwrap_or_else(|| {
                 format!("certificate and key do not form a usable identity: {e}")
-            }))
+            });
+            tls_error(detail, e)
         })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// A TLS loading error that says what in `detail` and keeps the parser's error as its source.
+fn tls_error(
+    detail: String,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> ServerError {
+    ServerError::Tls {
+        detail,
+        source: Some(Box::new(source)),
+    }
 }
 
 /// What is wrong with a key file that did not load, when it is one of the two usual mistakes:
