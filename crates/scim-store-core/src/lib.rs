@@ -34,6 +34,7 @@ mod types;
 
 pub mod backend;
 pub mod document;
+pub mod plan;
 pub mod workplace;
 
 pub use error::{Result, StoreError};
