@@ -60,6 +60,7 @@ use async_trait::async_trait;
 use conn::{ReadPool, Writer};
 use scim_store_core::Store;
 use scim_store_core::document;
+use scim_store_core::plan::directory;
 use scim_store_core::workplace::plan::ContextCache;
 use scim_store_core::{
     ChangeEvent, ImportOutcome, IssuedToken, Members, PatchResult, PatchSettings, Query, QueryPage,
@@ -543,29 +544,8 @@ impl Store for SqliteStore {
     ) -> Result<ImportOutcome> {
         // Documents are checked and indexed here, on the caller's thread, so that the writer
         // only inserts.
-        let mut prepared = Vec::with_capacity(documents.len());
-        for (i, document) in documents.into_iter().enumerate() {
-            let id = match document.get("id") {
-                None | Some(Value::Null) => scim_store_core::document::new_resource_id(),
-                Some(Value::String(id)) => {
-                    write::check_imported_id(id)?;
-                    id.clone()
-                }
-                Some(_) => {
-                    return Err(StoreError::invalid_value(format!(
-                        "document {i}: id must be a string"
-                    )));
-                }
-            };
-            let p = self.prepare(kind, document).map_err(|e| match e {
-                StoreError::Invalid { scim_type, detail } => StoreError::Invalid {
-                    scim_type,
-                    detail: format!("document {i}: {detail}"),
-                },
-                other => other,
-            })?;
-            prepared.push((id, p));
-        }
+        let prepared =
+            directory::prepare_import(documents, |document| self.prepare(kind, document))?;
         let (tenant, ctx) = (*tenant, ctx.clone());
         self.write_env(tenant, move |conn, env| {
             let at = document::now();

@@ -12,15 +12,19 @@ use super::read::{self, StoredRow, ensure_tenant, nanos};
 use super::workplace::WorkplaceEnv;
 use crate::conn::SqlResult;
 use rusqlite::{Connection, OptionalExtension, params};
-use scim_schema::{DateTime, ScimType, fold_case};
+use scim_schema::{DateTime, fold_case};
 use scim_store_core::backend::token;
 use scim_store_core::document::{self, IndexEntries, Prepared};
+use scim_store_core::plan::directory::{
+    self, DocumentPatch, MemberLoads, MemberRows, MembersWrites, MembershipChange, PatchPlan,
+    Patching, ReplacePlan, RowsById, VersionWrite,
+};
 use scim_store_core::{
-    ChangeOp, IssuedToken, Members, ResourceKind, StoredResource, Tenant, TenantId, TokenScope,
-    WriteContext,
+    ChangeOp, IssuedToken, Members, PatchResult, ResourceKind, StoredResource, Tenant, TenantId,
+    TokenScope, WriteContext,
 };
 use scim_store_core::{Result, StoreError};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 pub(crate) fn create_tenant(conn: &Connection, name: &str) -> Result<Tenant> {
     token::check_tenant_name(name)?;
@@ -232,77 +236,86 @@ pub(crate) fn flush_trigrams(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Resolves member ids to rows of the tenant (case-insensitively: `members.value` is caseExact
-/// false, RFC 7643 section 4.2). Every member must exist; a group may not contain itself.
-pub(crate) fn resolve_members(
+/// The resources of the tenant named by `ids` (compared folded: `members.value` is caseExact
+/// false, RFC 7643 section 4.2), one query per id; unknown ids are left out.
+fn rids_by_id<'i>(
     conn: &Connection,
     tenant: TenantId,
-    ids: &[String],
-    group_rid: Option<i64>,
-) -> Result<Vec<i64>> {
+    ids: impl IntoIterator<Item = &'i str>,
+) -> Result<RowsById> {
     let mut stmt = conn
         .prepare_cached("SELECT rid FROM resources WHERE tenant = ?1 AND id_fold = ?2")
         .sql()?;
-    let mut rids = Vec::with_capacity(ids.len());
-    let mut seen = HashSet::with_capacity(ids.len());
+    let mut rows = RowsById::new();
     for id in ids {
-        let rid: Option<i64> = stmt
-            .query_row(params![tenant.key(), fold_case(id)], |r| r.get(0))
-            .optional()
-            .sql()?;
-        let Some(rid) = rid else {
-            return Err(StoreError::invalid_value(format!(
-                "members: {id:?} is not the id of a User or Group of this tenant"
-            )));
-        };
-        if Some(rid) == group_rid {
-            return Err(StoreError::invalid_value(format!(
-                "members: a group cannot be a member of itself ({id:?})"
-            )));
+        let fold = fold_case(id);
+        if rows.contains_key(fold.as_ref()) {
+            continue;
         }
-        if seen.insert(rid) {
-            rids.push(rid);
+        if let Some(rid) = stmt
+            .query_row(params![tenant.key(), fold], |r| r.get(0))
+            .optional()
+            .sql()?
+        {
+            rows.insert(fold.into_owned(), rid);
         }
     }
-    Ok(rids)
+    Ok(rows)
+}
+
+/// Loads what a directory plan asks about the members of group `group_rid`.
+fn load_members(
+    conn: &Connection,
+    tenant: TenantId,
+    group_rid: i64,
+    loads: &MemberLoads<'_>,
+) -> Result<MemberRows> {
+    let mut loaded = MemberRows::default();
+    if !loads.present_among.is_empty() {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT x.id FROM members m JOIN resources x ON x.rid = m.member_rid \
+                 WHERE m.group_rid = ?1 AND x.id_fold = ?2",
+            )
+            .sql()?;
+        let mut asked = HashSet::with_capacity(loads.present_among.len());
+        for id in &loads.present_among {
+            let fold = fold_case(id);
+            if !asked.insert(fold.clone()) {
+                continue;
+            }
+            let found = stmt
+                .query_map(params![group_rid, fold], |r| r.get::<_, String>(0))
+                .sql()?;
+            for id in found {
+                loaded.present.push(id.sql()?);
+            }
+        }
+    }
+    if !loads.resolve.is_empty() {
+        loaded.rows = rids_by_id(conn, tenant, loads.resolve.iter().copied())?;
+    }
+    if loads.current {
+        loaded.current = member_rids(conn, group_rid)?;
+    }
+    Ok(loaded)
 }
 
 /// Adds membership rows; rows already there are left alone. Each new row gets the member's
 /// next `joined_seq`, so a User's `groups` list the groups in the order it joined them (the
 /// first is the person's primary team, issue 7).
 pub(crate) fn add_members(conn: &Connection, group_rid: i64, member_rids: &[i64]) -> Result<usize> {
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO members (group_rid, member_rid, joined_seq) VALUES (?1, ?2, \
+         (SELECT coalesce(max(joined_seq), 0) + 1 FROM members WHERE member_rid = ?2))",
+        )
+        .sql()?;
     let mut added = 0;
     for rid in member_rids {
-        added += add_member(conn, group_rid, *rid, None)?;
+        added += insert.execute(params![group_rid, rid]).sql()?;
     }
     Ok(added)
-}
-
-/// Adds one membership row, with `joined_seq` as given (a member removed and added back by the
-/// same request keeps its place) or the member's next one.
-fn add_member(
-    conn: &Connection,
-    group_rid: i64,
-    member_rid: i64,
-    joined_seq: Option<i64>,
-) -> Result<usize> {
-    let mut insert = conn.prepare_cached(
-        "INSERT OR IGNORE INTO members (group_rid, member_rid, joined_seq) VALUES (?1, ?2, \
-         coalesce(?3, (SELECT coalesce(max(joined_seq), 0) + 1 FROM members WHERE member_rid = ?2)))",
-    ).sql()?;
-    insert
-        .execute(params![group_rid, member_rid, joined_seq])
-        .sql()
-}
-
-/// The `joined_seq` of a membership row, if it exists.
-fn joined_seq(conn: &Connection, group_rid: i64, member_rid: i64) -> Result<Option<i64>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT joined_seq FROM members WHERE group_rid = ?1 AND member_rid = ?2")
-        .sql()?;
-    stmt.query_row([group_rid, member_rid], |r| r.get(0))
-        .optional()
-        .sql()
 }
 
 /// Removes membership rows; absent rows are ignored.
@@ -369,7 +382,10 @@ pub(crate) fn insert_resource(
     }
     check_unique(conn, tenant, kind, &prepared.index, None)?;
     let member_rids = match &prepared.members {
-        Some(ids) => resolve_members(conn, tenant, ids, None)?,
+        Some(ids) => {
+            let ids = || ids.iter().map(String::as_str);
+            directory::resolve_members(ids(), &rids_by_id(conn, tenant, ids())?, None)?
+        }
         None => Vec::new(),
     };
     let now_s = at.unix_seconds;
@@ -480,18 +496,16 @@ pub(crate) fn update_resource(
     ctx: &WriteContext,
 ) -> Result<u64> {
     check_unique(conn, tenant, row.kind, &prepared.index, Some(row.rid))?;
-    let version = row.version.saturating_add(1);
-    let created = document::from_nanos(row.created_ns);
-    let doc = document::assemble(
+    let next = directory::next_version(
         row.kind,
         &row.id,
-        version,
-        created,
+        row.version,
+        row.created_ns,
         at,
         &prepared.body,
-        None,
     );
-    let doc = serde_json::to_string(&doc).map_err(StoreError::backend)?;
+    let version = next.version;
+    let doc = serde_json::to_string(&next.document).map_err(StoreError::backend)?;
     let index = &prepared.index;
     let mut update = conn.prepare_cached(
         "UPDATE resources SET version = ?2, modified_ns = ?3, user_name_fold = ?4, external_id = ?5, \
@@ -525,10 +539,9 @@ pub(crate) fn touch_resource(
     ctx: &WriteContext,
 ) -> Result<u64> {
     let body = document::body_of(&parse(&row.doc)?);
-    let version = row.version.saturating_add(1);
-    let created = document::from_nanos(row.created_ns);
-    let doc = document::assemble(row.kind, &row.id, version, created, at, &body, None);
-    let doc = serde_json::to_string(&doc).map_err(StoreError::backend)?;
+    let next = directory::next_version(row.kind, &row.id, row.version, row.created_ns, at, &body);
+    let version = next.version;
+    let doc = serde_json::to_string(&next.document).map_err(StoreError::backend)?;
     conn.prepare_cached(
         "UPDATE resources SET version = ?2, modified_ns = ?3, doc = ?4 WHERE rid = ?1",
     )
@@ -610,56 +623,8 @@ pub(crate) fn delete(
     cascade::run(conn, env, tenant, watched, Some(row.rid), at, ctx)
 }
 
-/// Checks an imported id: a non-empty string without control characters, at most 255 bytes.
-pub(crate) fn check_imported_id(id: &str) -> Result<()> {
-    if id.is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
-        return Err(StoreError::Invalid {
-            scim_type: ScimType::InvalidValue,
-            detail: format!("imported id {id:?} must be 1 to 255 bytes without control characters"),
-        });
-    }
-    Ok(())
-}
-
-/// Is resource `id` (compared as the plan says) a member of group `group_rid`?
-fn is_member(conn: &Connection, group_rid: i64, id: &str, case_exact: bool) -> Result<bool> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT x.id FROM members m JOIN resources x ON x.rid = m.member_rid \
-         WHERE m.group_rid = ?1 AND x.id_fold = ?2",
-        )
-        .sql()?;
-    let ids = stmt
-        .query_map(params![group_rid, fold_case(id)], |r| r.get::<_, String>(0))
-        .sql()?;
-    for found in ids {
-        if !case_exact || found.sql()? == id {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// The rids of existing resources of the tenant named by `ids`; unknown ids are skipped
-/// (removing a resource that does not exist removes nothing).
-fn existing_rids(conn: &Connection, tenant: TenantId, ids: &[String]) -> Result<Vec<i64>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT rid FROM resources WHERE tenant = ?1 AND id_fold = ?2")
-        .sql()?;
-    let mut rids = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(rid) = stmt
-            .query_row(params![tenant.key(), fold_case(id)], |r| r.get(0))
-            .optional()
-            .sql()?
-        {
-            rids.push(rid);
-        }
-    }
-    Ok(rids)
-}
-
-/// PATCH (RFC 7644 section 3.5.2) in the writer's transaction: read, apply, validate, write.
+/// PATCH (RFC 7644 section 3.5.2) in the writer's transaction: load, plan
+/// ([`scim_store_core::plan::directory`]), write.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn patch(
     conn: &Connection,
@@ -673,100 +638,84 @@ pub(crate) fn patch(
     expected_version: Option<u64>,
     ctx: &WriteContext,
     members: Members,
-) -> Result<scim_store_core::PatchResult> {
+) -> Result<PatchResult> {
     let row = current(conn, tenant, kind, id, expected_version)?;
     let rid = row.rid;
     let stored = parse(&row.doc)?;
-    if kind == ResourceKind::Group {
-        match scim_patch::plan_group_patch(request, schema, &settings.patch)? {
-            scim_patch::GroupPatchPlan::Delta {
-                members: delta,
-                rest,
-            } => {
-                let group = GroupPatch {
-                    schema,
-                    tenant,
-                    stored: &stored,
-                    delta: &delta,
-                    rest: &rest,
-                    settings,
-                };
-                return patch_group_delta(conn, env, row, &group, ctx, members);
-            }
-            scim_patch::GroupPatchPlan::NeedsMembers { .. } => {
-                // An operation reads the members (e.g. a filter on `display`): apply the whole
-                // request to the group with its members, then write it like a replacement.
-                let full = read::resource_of(conn, row, Members::Include)?.document;
-                let outcome = scim_patch::apply(&full, schema, request, &settings.patch)?;
-                if !outcome.changed {
-                    return Ok(scim_store_core::PatchResult {
-                        resource: load(conn, rid, members)?,
-                        changed: false,
-                    });
-                }
-                let validated = scim_schema::validate::for_replace(
-                    schema,
-                    &outcome.resource,
-                    &full,
-                    &settings.validation,
-                )?;
-                let prepared = document::prepare(kind, schema, validated)?;
-                let row = current(conn, tenant, kind, id, None)?;
-                let before = row.version;
-                let resource = replace_row(
-                    conn,
-                    env,
-                    tenant,
-                    row,
-                    &prepared,
-                    ChangeOp::Patched,
-                    ctx,
-                    members,
-                )?;
-                let changed = resource.version != before;
-                return Ok(scim_store_core::PatchResult { resource, changed });
-            }
+    let patching = Patching {
+        kind,
+        schema,
+        request,
+        settings,
+        prepare: document::prepare,
+    };
+    match patching.plan()? {
+        PatchPlan::Members(plan) => {
+            let loaded = load_members(conn, tenant, rid, &plan.loads())?;
+            let writes = patching.members(&plan, &stored, rid, &loaded)?;
+            patch_group_delta(conn, env, tenant, row, &writes, ctx, members)
+        }
+        PatchPlan::LoadGroup => {
+            let full = read::resource_of(conn, row, Members::Include)?.document;
+            let DocumentPatch::Replace(prepared) = patching.whole_group(&full)? else {
+                return Ok(PatchResult {
+                    resource: load(conn, rid, members)?,
+                    changed: false,
+                });
+            };
+            let row = current(conn, tenant, kind, id, None)?;
+            let before = row.version;
+            let resource = replace_row(
+                conn,
+                env,
+                tenant,
+                row,
+                &prepared,
+                ChangeOp::Patched,
+                ctx,
+                members,
+            )?;
+            let changed = resource.version != before;
+            Ok(PatchResult { resource, changed })
+        }
+        PatchPlan::Document => {
+            let DocumentPatch::Replace(prepared) = patching.document(&stored)? else {
+                return Ok(PatchResult {
+                    resource: read::resource_of(conn, row, members)?,
+                    changed: false,
+                });
+            };
+            let at = document::now();
+            let watched = cascade::watch_user(conn, tenant, rid, &row.id, at.unix_seconds)?;
+            update_resource(conn, tenant, &row, &prepared, ChangeOp::Patched, at, ctx)?;
+            cascade::run(conn, env, tenant, watched, None, at, ctx)?;
+            Ok(PatchResult {
+                resource: load(conn, rid, members)?,
+                changed: true,
+            })
         }
     }
-    let outcome = scim_patch::apply(&stored, schema, request, &settings.patch)?;
-    if !outcome.changed {
-        return Ok(scim_store_core::PatchResult {
-            resource: read::resource_of(conn, row, members)?,
-            changed: false,
-        });
-    }
-    let validated = scim_schema::validate::for_replace(
-        schema,
-        &outcome.resource,
-        &stored,
-        &settings.validation,
-    )?;
-    let prepared = document::prepare(kind, schema, validated)?;
-    if document::body_of(&stored) == prepared.body {
-        // Validation normalised the change away (e.g. a readOnly attribute): nothing changed.
-        return Ok(scim_store_core::PatchResult {
-            resource: read::resource_of(conn, row, members)?,
-            changed: false,
-        });
-    }
-    let at = document::now();
-    // Only Users reach here (a Group PATCH is planned above).
-    let watched = cascade::watch_user(conn, tenant, rid, &row.id, at.unix_seconds)?;
-    update_resource(conn, tenant, &row, &prepared, ChangeOp::Patched, at, ctx)?;
-    cascade::run(conn, env, tenant, watched, None, at, ctx)?;
-    Ok(scim_store_core::PatchResult {
-        resource: load(conn, rid, members)?,
-        changed: true,
-    })
 }
 
-/// Whether a Group write renames it: its members' `groups[].display` change, which people
-/// filters may read.
-fn renames_group(
-    old_body: &serde_json::Map<String, serde_json::Value>,
-    prepared: &Prepared,
-) -> bool {
-    old_body.get("displayName") != prepared.body.get("displayName")
+/// Watches the people a Group write changes, before it: every member if it is renamed, and
+/// the members `named` (added or removed), if they hold anything in the workplace.
+fn watch_group_write(
+    conn: &Connection,
+    tenant: TenantId,
+    group_rid: i64,
+    renames: bool,
+    named: impl Iterator<Item = i64>,
+    now_s: i64,
+) -> Result<Vec<Watched>> {
+    let mut watched = if renames {
+        cascade::watch_group_members(conn, tenant, group_rid, now_s)?
+    } else {
+        Vec::new()
+    };
+    let known: HashSet<i64> = watched.iter().map(Watched::rid).collect();
+    let named = named.filter(|rid| !known.contains(rid));
+    watched.extend(cascade::watch_rids(conn, tenant, named, now_s)?);
+    Ok(watched)
 }
 
 /// Writes `prepared` (with its member list) over `row`, as a replacement does; returns the
@@ -782,186 +731,67 @@ fn replace_row(
     ctx: &WriteContext,
     members: Members,
 ) -> Result<StoredResource> {
-    let old_body = document::body_of(&parse(&row.doc)?);
-    let (to_add, to_remove) = match &prepared.members {
-        Some(ids) => {
-            let wanted = resolve_members(conn, tenant, ids, Some(row.rid))?;
-            let have: HashSet<i64> = member_rids(conn, row.rid)?.into_iter().collect();
-            let wanted_set: HashSet<i64> = wanted.iter().copied().collect();
-            let add: Vec<i64> = wanted
-                .into_iter()
-                .filter(|rid| !have.contains(rid))
-                .collect();
-            let remove: Vec<i64> = have
-                .into_iter()
-                .filter(|rid| !wanted_set.contains(rid))
-                .collect();
-            (add, remove)
-        }
-        None => (Vec::new(), Vec::new()),
-    };
-    if old_body == prepared.body && to_add.is_empty() && to_remove.is_empty() {
+    let stored = parse(&row.doc)?;
+    let loaded = load_members(conn, tenant, row.rid, &directory::replace_loads(prepared))?;
+    let ReplacePlan::Write {
+        members: change,
+        renames,
+    } = directory::replace(&stored, row.rid, prepared, &loaded)?
+    else {
         return read::resource_of(conn, row, members);
-    }
+    };
     let at = document::now();
     let now_s = at.unix_seconds;
     // The people whose documents the write changes, watched before it if they hold anything.
     let watched = match row.kind {
         ResourceKind::User => cascade::watch_user(conn, tenant, row.rid, &row.id, now_s)?,
         ResourceKind::Group => {
-            let mut watched = if renames_group(&old_body, prepared) {
-                cascade::watch_group_members(conn, tenant, row.rid, now_s)?
-            } else {
-                Vec::new()
-            };
-            let known: HashSet<i64> = watched.iter().map(Watched::rid).collect();
-            let changed = to_add
-                .iter()
-                .chain(&to_remove)
-                .copied()
-                .filter(|rid| !known.contains(rid));
-            watched.extend(cascade::watch_rids(conn, tenant, changed, now_s)?);
-            watched
+            let named = change.add.iter().chain(&change.remove).copied();
+            watch_group_write(conn, tenant, row.rid, renames, named, now_s)?
         }
     };
-    add_members(conn, row.rid, &to_add)?;
-    remove_members(conn, row.rid, &to_remove)?;
+    add_members(conn, row.rid, &change.add)?;
+    remove_members(conn, row.rid, &change.remove)?;
     let rid = row.rid;
     update_resource(conn, tenant, &row, prepared, op, at, ctx)?;
     cascade::run(conn, env, tenant, watched, None, at, ctx)?;
     load(conn, rid, members)
 }
 
-/// A group PATCH planned as a membership delta, with what it applies to.
-struct GroupPatch<'a> {
-    schema: &'a scim_schema::ResourceSchema,
-    tenant: TenantId,
-    stored: &'a serde_json::Value,
-    delta: &'a scim_patch::MembershipDelta,
-    rest: &'a scim_patch::PatchRequest,
-    settings: &'a scim_store_core::PatchSettings,
-}
-
 /// A group PATCH planned as a membership delta: O(k) row changes for k members named, plus the
-/// other operations applied to the group's document (which holds no members).
+/// other operations' change to the group's document (which holds no members).
 fn patch_group_delta(
     conn: &Connection,
     env: &WorkplaceEnv,
+    tenant: TenantId,
     row: StoredRow,
-    group: &GroupPatch<'_>,
+    writes: &MembersWrites,
     ctx: &WriteContext,
     members: Members,
-) -> Result<scim_store_core::PatchResult> {
-    let GroupPatch {
-        schema,
-        tenant,
-        stored,
-        delta,
-        rest,
-        settings,
-    } = *group;
+) -> Result<PatchResult> {
     let rid = row.rid;
-    delta.check_preconditions(|id| {
-        is_member(conn, rid, id, delta.ids_case_exact).unwrap_or(false)
-    })?;
-    // The body first: a failing operation must leave the members untouched (the savepoint
-    // rolls everything back anyway, but failing early does no work).
-    let mut prepared = None;
-    if !rest.operations.is_empty() {
-        let outcome = scim_patch::apply(stored, schema, rest, &settings.patch)?;
-        if outcome.changed {
-            let validated = scim_schema::validate::for_replace(
-                schema,
-                &outcome.resource,
-                stored,
-                &settings.validation,
-            )?;
-            let p = document::prepare(row.kind, schema, validated)?;
-            if document::body_of(stored) != p.body {
-                prepared = Some(p);
-            }
-        }
-    }
-    // Which rows to remove and add, worked out before anything changes, so that the people
-    // concerned can be watched as they were.
-    let (remove, add): (Vec<i64>, Vec<i64>) = if let Some(all) = &delta.replace_all {
-        let ids: Vec<String> = all.iter().map(|m| m.value.clone()).collect();
-        let wanted = resolve_members(conn, tenant, &ids, Some(rid))?;
-        let have: HashSet<i64> = member_rids(conn, rid)?.into_iter().collect();
-        let wanted_set: HashSet<i64> = wanted.iter().copied().collect();
-        let remove = have
-            .iter()
-            .copied()
-            .filter(|r| !wanted_set.contains(r))
-            .collect();
-        let add = wanted.into_iter().filter(|r| !have.contains(r)).collect();
-        (remove, add)
-    } else {
-        let remove = if delta.remove.is_empty() {
-            Vec::new()
-        } else {
-            existing_rids(conn, tenant, &delta.remove)?
-        };
-        let add = if delta.add.is_empty() {
-            Vec::new()
-        } else {
-            let ids: Vec<String> = delta.add.iter().map(|m| m.value.clone()).collect();
-            resolve_members(conn, tenant, &ids, Some(rid))?
-        };
-        (remove, add)
-    };
+    let MembershipChange { add, remove } = &writes.members;
     let at = document::now();
-    let now_s = at.unix_seconds;
-    let renamed = prepared
-        .as_ref()
-        .is_some_and(|p| renames_group(&document::body_of(stored), p));
-    let mut watched = if renamed {
-        cascade::watch_group_members(conn, tenant, rid, now_s)?
-    } else {
-        Vec::new()
-    };
-    let known: HashSet<i64> = watched.iter().map(Watched::rid).collect();
-    let named = remove
-        .iter()
-        .chain(&add)
-        .copied()
-        .filter(|r| !known.contains(r));
-    watched.extend(cascade::watch_rids(conn, tenant, named, now_s)?);
-
-    let mut removed: HashMap<i64, Option<i64>> = HashMap::new();
-    let mut added: HashSet<i64> = HashSet::new();
-    for member_rid in remove {
-        let seq = joined_seq(conn, rid, member_rid)?;
-        if remove_members(conn, rid, &[member_rid])? > 0 {
-            removed.insert(member_rid, seq);
-        }
-    }
-    for member_rid in add {
-        // A member removed and added back by the same request keeps its place in the
-        // member's `groups`.
-        let keep = removed.get(&member_rid).copied().flatten();
-        if add_member(conn, rid, member_rid, keep)? > 0 {
-            added.insert(member_rid);
-        }
-    }
-    // A member removed and added back by the same request did not change.
-    let removed: HashSet<i64> = removed.into_keys().collect();
-    let members_changed = removed.symmetric_difference(&added).next().is_some();
-    let changed = match (&prepared, members_changed) {
-        (Some(p), _) => {
-            update_resource(conn, tenant, &row, p, ChangeOp::Patched, at, ctx)?;
+    // The people concerned, watched as they were before anything changes.
+    let named = remove.iter().chain(add).copied();
+    let watched = watch_group_write(conn, tenant, rid, writes.renames, named, at.unix_seconds)?;
+    let removed = remove_members(conn, rid, remove)?;
+    let added = add_members(conn, rid, add)?;
+    let changed = match writes.version_write(removed + added > 0) {
+        VersionWrite::Update(prepared) => {
+            update_resource(conn, tenant, &row, prepared, ChangeOp::Patched, at, ctx)?;
             true
         }
-        (None, true) => {
+        VersionWrite::Touch => {
             touch_resource(conn, tenant, &row, ChangeOp::Patched, at, ctx)?;
             true
         }
-        (None, false) => false,
+        VersionWrite::Unchanged => false,
     };
     if changed {
         cascade::run(conn, env, tenant, watched, None, at, ctx)?;
     }
-    Ok(scim_store_core::PatchResult {
+    Ok(PatchResult {
         resource: load(conn, rid, members)?,
         changed,
     })
