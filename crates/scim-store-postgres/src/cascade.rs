@@ -265,20 +265,13 @@ pub(crate) async fn append_with_cascade(
     .await
 }
 
-/// Whether a Group write changes its `displayName`, which its members' `groups[].display`
-/// show (and rules may filter on).
-fn display_name_changes(stored: &Value, body: &serde_json::Map<String, Value>) -> bool {
-    stored.get("displayName") != body.get("displayName")
-}
-
 /// Starts the watch of a write to `row`: for a User, the person; for a Group, the members it
-/// adds or removes, and every member if its `displayName` changes.
+/// adds or removes, and every member if it is renamed.
 pub(crate) async fn watch_write(
     tx: &Transaction<'_>,
     tenant: TenantId,
     row: &StoredRow,
-    stored: &Value,
-    body: Option<&serde_json::Map<String, Value>>,
+    renames: bool,
     added: &[i64],
     removed: &[i64],
 ) -> PgResult<Watch> {
@@ -286,7 +279,7 @@ pub(crate) async fn watch_write(
     match row.kind {
         ResourceKind::User => watch.users(tx, tenant, &[row.rid], false).await?,
         ResourceKind::Group => {
-            if body.is_some_and(|b| display_name_changes(stored, b)) {
+            if renames {
                 watch.members_of(tx, tenant, row.rid).await?;
             }
             watch.joining(tx, tenant, added).await?;

@@ -87,7 +87,8 @@ use async_trait::async_trait;
 use conn::{Fail, PgResult, backoff, check_schema_name};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use scim_store_core::Store;
-use scim_store_core::document::{self, Prepared};
+use scim_store_core::document::Prepared;
+use scim_store_core::plan::directory;
 use scim_store_core::workplace::plan::ContextCache;
 use scim_store_core::{
     ChangeEvent, ImportOutcome, IssuedToken, Members, PatchResult, PatchSettings, Query, QueryPage,
@@ -262,10 +263,7 @@ impl PostgresStore {
     }
 
     fn prepare(&self, kind: ResourceKind, document: Value) -> Result<Prepared> {
-        write::check_no_nul(&document)?;
-        let prepared = document::prepare(kind, self.schemas.get(kind), document)?;
-        write::check_index_sizes(&prepared.index)?;
-        Ok(prepared)
+        write::prepare(kind, self.schemas.get(kind), document)
     }
 }
 
@@ -471,30 +469,9 @@ impl Store for PostgresStore {
     ) -> Result<ImportOutcome> {
         // Documents are checked and indexed before the transaction opens, so that it only
         // inserts.
-        let mut prepared = Vec::with_capacity(documents.len());
-        for (i, document) in documents.into_iter().enumerate() {
-            let id = match document.get("id") {
-                None | Some(Value::Null) => scim_store_core::document::new_resource_id(),
-                Some(Value::String(id)) => {
-                    write::check_imported_id(id)?;
-                    id.clone()
-                }
-                Some(_) => {
-                    return Err(StoreError::invalid_value(format!(
-                        "document {i}: id must be a string"
-                    )));
-                }
-            };
-            let p = self.prepare(kind, document).map_err(|e| match e {
-                StoreError::Invalid { scim_type, detail } => StoreError::Invalid {
-                    scim_type,
-                    detail: format!("document {i}: {detail}"),
-                },
-                other => other,
-            })?;
-            prepared.push((id, p));
-        }
-        write::check_import_duplicates(&prepared)?;
+        let prepared =
+            directory::prepare_import(documents, |document| self.prepare(kind, document))?;
+        directory::check_import_duplicates(&prepared)?;
         let wp = self.cascades();
         in_transaction!(self, |tx| write::import(
             &tx, &wp, *tenant, kind, &prepared, ctx

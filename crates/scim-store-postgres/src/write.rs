@@ -11,9 +11,13 @@ use super::feed::{append_feed, version_sql};
 use super::read::{self, StoredRow, code};
 use super::workplace::Cascades;
 use deadpool_postgres::{GenericClient, Transaction};
-use scim_schema::{DateTime, ResourceSchema, ScimType, fold_case};
+use scim_schema::{DateTime, ResourceSchema, fold_case};
 use scim_store_core::backend::token;
 use scim_store_core::document::{self, IndexEntries, Prepared, UniqueValue, to_nanos};
+use scim_store_core::plan::directory::{
+    self, DocumentPatch, MemberLoads, MemberRows, MembersWrites, MembershipChange, PatchPlan,
+    Patching, ReplacePlan, RowsById, VersionWrite,
+};
 use scim_store_core::workplace::plan::SYSTEM_ACTOR;
 use scim_store_core::{
     ChangeOp, ImportOutcome, IssuedToken, Members, PatchResult, PatchSettings, ResourceKind,
@@ -77,48 +81,17 @@ pub(crate) fn check_index_sizes(index: &IndexEntries) -> Result<()> {
     Ok(())
 }
 
-/// Checks an imported id: a non-empty string without control characters, at most 255 bytes.
-pub(crate) fn check_imported_id(id: &str) -> Result<()> {
-    if id.is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
-        return Err(StoreError::Invalid {
-            scim_type: ScimType::InvalidValue,
-            detail: format!("imported id {id:?} must be 1 to 255 bytes without control characters"),
-        });
-    }
-    Ok(())
-}
-
-/// Refuses an import whose documents collide with each other (ids, userNames, unique values),
-/// before anything is written.
-pub(crate) fn check_import_duplicates(prepared: &[(String, Prepared)]) -> Result<()> {
-    let mut ids = HashSet::with_capacity(prepared.len());
-    let mut names = HashSet::with_capacity(prepared.len());
-    let mut uniques = HashSet::new();
-    for (id, p) in prepared {
-        if !ids.insert(fold_case(id).into_owned()) {
-            return Err(StoreError::Uniqueness {
-                attribute: "id".into(),
-                value: id.clone(),
-            });
-        }
-        if let (Some(fold), Some(raw)) = (&p.index.user_name_fold, &p.index.user_name) {
-            if !names.insert(fold.as_str()) {
-                return Err(StoreError::Uniqueness {
-                    attribute: "userName".into(),
-                    value: raw.clone(),
-                });
-            }
-        }
-        for unique in &p.index.unique {
-            if !uniques.insert((unique.attribute.as_str(), unique.key.as_str())) {
-                return Err(StoreError::Uniqueness {
-                    attribute: unique.attribute.clone(),
-                    value: unique.value.clone(),
-                });
-            }
-        }
-    }
-    Ok(())
+/// Prepares a document for this store ([`directory::Prepare`]): [`document::prepare`], and
+/// the store's own limits ([`check_no_nul`], [`check_index_sizes`]).
+pub(crate) fn prepare(
+    kind: ResourceKind,
+    schema: &ResourceSchema,
+    validated: Value,
+) -> scim_store_core::Result<Prepared> {
+    check_no_nul(&validated)?;
+    let prepared = document::prepare(kind, schema, validated)?;
+    check_index_sizes(&prepared.index)?;
+    Ok(prepared)
 }
 
 // ---- tenants and tokens ---------------------------------------------------------------------
@@ -319,49 +292,34 @@ async fn write_index(
 
 // ---- members ----------------------------------------------------------------------------------
 
-/// Resolves member ids to rows of the tenant (case-insensitively: `members.value` is caseExact
-/// false, RFC 7643 section 4.2), in the order given, deduplicated. Every member must exist; a
-/// group may not contain itself.
+/// Resolves member ids to rows of the tenant ([`directory::resolve_members`]): one query for
+/// all.
 async fn resolve_members(
     tx: &Transaction<'_>,
     tenant: TenantId,
     ids: &[String],
     group_rid: Option<i64>,
 ) -> PgResult<Vec<i64>> {
-    let found = rids_by_id(tx, tenant, ids).await?;
-    let mut rids = Vec::with_capacity(ids.len());
-    let mut seen = HashSet::with_capacity(ids.len());
-    for id in ids {
-        let Some(&rid) = found.get(fold_case(id).as_ref()) else {
-            return Err(StoreError::invalid_value(format!(
-                "members: {id:?} is not the id of a User or Group of this tenant"
-            ))
-            .into());
-        };
-        if Some(rid) == group_rid {
-            return Err(StoreError::invalid_value(format!(
-                "members: a group cannot be a member of itself ({id:?})"
-            ))
-            .into());
-        }
-        if seen.insert(rid) {
-            rids.push(rid);
-        }
-    }
-    Ok(rids)
+    let rows = rids_by_id(tx, tenant, ids).await?;
+    Ok(directory::resolve_members(
+        ids.iter().map(String::as_str),
+        &rows,
+        group_rid,
+    )?)
 }
 
 /// The rows of the tenant named by `ids` (compared folded), by folded id: one query for all.
 async fn rids_by_id(
     tx: &Transaction<'_>,
     tenant: TenantId,
-    ids: &[String],
-) -> PgResult<HashMap<String, i64>> {
+    ids: &[impl AsRef<str>],
+) -> PgResult<RowsById> {
     if ids.is_empty() {
-        return Ok(HashMap::new());
+        return Ok(RowsById::new());
     }
     let folds: Vec<String> = ids
         .iter()
+        .map(AsRef::as_ref)
         .filter(|id| !id.contains('\0'))
         .map(|id| fold_case(id).into_owned())
         .collect();
@@ -371,11 +329,53 @@ async fn rids_by_id(
         )
         .await?;
     let rows = tx.query(&stmt, &[&tenant.key(), &folds]).await?;
-    let mut out = HashMap::with_capacity(rows.len());
+    let mut out = RowsById::with_capacity(rows.len());
     for row in rows {
         out.insert(row.try_get(0)?, row.try_get(1)?);
     }
     Ok(out)
+}
+
+/// Loads what a directory plan asks about the members of group `group_rid`.
+async fn load_members(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    group_rid: i64,
+    loads: &MemberLoads<'_>,
+) -> PgResult<MemberRows> {
+    let mut loaded = MemberRows::default();
+    if !loads.present_among.is_empty() {
+        loaded.present = present_members(tx, group_rid, &loads.present_among).await?;
+    }
+    loaded.rows = rids_by_id(tx, tenant, &loads.resolve).await?;
+    if loads.current {
+        loaded.current = member_rids(tx, group_rid).await?;
+    }
+    Ok(loaded)
+}
+
+/// The ids (as stored) of the members of `group_rid` among `ids` (compared folded; the plan
+/// compares exactly if it must).
+async fn present_members(
+    tx: &Transaction<'_>,
+    group_rid: i64,
+    ids: &[&str],
+) -> PgResult<Vec<String>> {
+    let folds: Vec<String> = ids
+        .iter()
+        .filter(|id| !id.contains('\0'))
+        .map(|id| fold_case(id).into_owned())
+        .collect();
+    let stmt = tx
+        .prepare_cached(
+            "SELECT x.id FROM members m JOIN resources x ON x.rid = m.member_rid \
+             WHERE m.group_rid = $1 AND x.id_fold = ANY($2)",
+        )
+        .await?;
+    let rows = tx.query(&stmt, &[&group_rid, &folds]).await?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(Into::into))
+        .collect()
 }
 
 /// Adds membership rows (present ones are left alone); returns the rids actually added. Each
@@ -434,22 +434,6 @@ async fn member_rids(tx: &Transaction<'_>, group_rid: i64) -> PgResult<Vec<i64>>
     rows.iter()
         .map(|r| r.try_get(0).map_err(Into::into))
         .collect()
-}
-
-/// The (add, remove) that turn the current members of `group_rid` into `wanted`.
-async fn members_diff(
-    tx: &Transaction<'_>,
-    group_rid: i64,
-    wanted: Vec<i64>,
-) -> PgResult<(Vec<i64>, Vec<i64>)> {
-    let have: HashSet<i64> = member_rids(tx, group_rid).await?.into_iter().collect();
-    let wanted_set: HashSet<i64> = wanted.iter().copied().collect();
-    let add = wanted.into_iter().filter(|r| !have.contains(r)).collect();
-    let remove = have
-        .into_iter()
-        .filter(|r| !wanted_set.contains(r))
-        .collect();
-    Ok((add, remove))
 }
 
 // ---- resources ----------------------------------------------------------------------------------
@@ -675,18 +659,16 @@ async fn update_resource(
         }
     }
     let now = watch.at;
-    let version = row.version.saturating_add(1);
-    let created = document::from_nanos(row.created_ns);
-    let doc = document::assemble(
+    let next = directory::next_version(
         row.kind,
         &row.id,
-        version,
-        created,
+        row.version,
+        row.created_ns,
         now,
         &prepared.body,
-        None,
     );
-    let text = serde_json::to_string(&doc).map_err(StoreError::backend)?;
+    let version = next.version;
+    let text = serde_json::to_string(&next.document).map_err(StoreError::backend)?;
     let attrs = Value::Object(prepared.body.clone());
     let stmt = tx
         .prepare_cached(
@@ -730,10 +712,9 @@ async fn touch_resource(
 ) -> PgResult<u64> {
     let body = document::body_of(stored);
     let now = watch.at;
-    let version = row.version.saturating_add(1);
-    let created = document::from_nanos(row.created_ns);
-    let doc = document::assemble(row.kind, &row.id, version, created, now, &body, None);
-    let text = serde_json::to_string(&doc).map_err(StoreError::backend)?;
+    let next = directory::next_version(row.kind, &row.id, row.version, row.created_ns, now, &body);
+    let version = next.version;
+    let text = serde_json::to_string(&next.document).map_err(StoreError::backend)?;
     let stmt = tx
         .prepare_cached(
             "UPDATE resources SET version = $2, modified_ns = $3, doc = $4 WHERE rid = $1",
@@ -797,29 +778,18 @@ async fn replace_row(
     members: Members,
 ) -> PgResult<StoredResource> {
     let stored = read::parse(&row.doc)?;
-    let (to_add, to_remove) = match &prepared.members {
-        Some(ids) => {
-            let wanted = resolve_members(tx, tenant, ids, Some(row.rid)).await?;
-            members_diff(tx, row.rid, wanted).await?
-        }
-        None => (Vec::new(), Vec::new()),
-    };
     let (kind, rid) = (row.kind, row.rid);
-    if document::body_of(&stored) == prepared.body && to_add.is_empty() && to_remove.is_empty() {
+    let loaded = load_members(tx, tenant, rid, &directory::replace_loads(prepared)).await?;
+    let ReplacePlan::Write {
+        members: change,
+        renames,
+    } = directory::replace(&stored, rid, prepared, &loaded)?
+    else {
         return read::load(tx, kind, rid, members).await;
-    }
-    let watch = watch_write(
-        tx,
-        tenant,
-        &row,
-        &stored,
-        Some(&prepared.body),
-        &to_add,
-        &to_remove,
-    )
-    .await?;
-    add_members(tx, tenant, rid, &to_add).await?;
-    remove_members(tx, rid, &to_remove).await?;
+    };
+    let watch = watch_write(tx, tenant, &row, renames, &change.add, &change.remove).await?;
+    add_members(tx, tenant, rid, &change.add).await?;
+    remove_members(tx, rid, &change.remove).await?;
     update_resource(
         tx, wp, schema, tenant, &row, &stored, prepared, op, ctx, watch,
     )
@@ -861,8 +831,8 @@ pub(crate) async fn delete(
     .await
 }
 
-/// PATCH (RFC 7644 section 3.5.2): read (locked), apply, validate, write, in the caller's
-/// transaction.
+/// PATCH (RFC 7644 section 3.5.2) in the caller's transaction: load (locked), plan
+/// ([`scim_store_core::plan::directory`]), write.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn patch(
     tx: &Transaction<'_>,
@@ -877,106 +847,74 @@ pub(crate) async fn patch(
     let row = lock_current(tx, &target).await?;
     let (tenant, kind, rid) = (target.tenant, target.kind, row.rid);
     let stored = read::parse(&row.doc)?;
-    if kind == ResourceKind::Group {
-        match scim_patch::plan_group_patch(request, schema, &settings.patch)
-            .map_err(StoreError::from)?
-        {
-            scim_patch::GroupPatchPlan::Delta {
-                members: delta,
-                rest,
-            } => {
-                return patch_group_delta(
-                    tx, wp, schema, tenant, row, &stored, &delta, &rest, settings, ctx, members,
-                )
-                .await;
-            }
-            scim_patch::GroupPatchPlan::NeedsMembers { .. } => {
-                // An operation reads the members (e.g. a filter on `display`): apply the whole
-                // request to the group with its members, then write it like a replacement.
-                let full = read::load(tx, kind, rid, Members::Include).await?.document;
-                let outcome = scim_patch::apply(&full, schema, request, &settings.patch)
-                    .map_err(StoreError::from)?;
-                if !outcome.changed {
-                    return Ok(PatchResult {
-                        resource: read::load(tx, kind, rid, members).await?,
-                        changed: false,
-                    });
-                }
-                let validated = scim_schema::validate::for_replace(
-                    schema,
-                    &outcome.resource,
-                    &full,
-                    &settings.validation,
-                )
-                .map_err(StoreError::from)?;
-                check_no_nul(&validated)?;
-                let prepared = document::prepare(kind, schema, validated)?;
-                check_index_sizes(&prepared.index)?;
-                let before = row.version;
-                let resource = replace_row(
-                    tx,
-                    wp,
-                    schema,
-                    tenant,
-                    row,
-                    &prepared,
-                    ChangeOp::Patched,
-                    ctx,
-                    members,
-                )
-                .await?;
-                let changed = resource.version != before;
-                return Ok(PatchResult { resource, changed });
-            }
+    let patching = Patching {
+        kind,
+        schema,
+        request,
+        settings,
+        prepare,
+    };
+    match patching.plan()? {
+        PatchPlan::Members(plan) => {
+            let loaded = load_members(tx, tenant, rid, &plan.loads()).await?;
+            let writes = patching.members(&plan, &stored, rid, &loaded)?;
+            patch_group_delta(tx, wp, schema, tenant, row, &stored, &writes, ctx, members).await
+        }
+        PatchPlan::LoadGroup => {
+            let full = read::load(tx, kind, rid, Members::Include).await?.document;
+            let DocumentPatch::Replace(prepared) = patching.whole_group(&full)? else {
+                return Ok(PatchResult {
+                    resource: read::load(tx, kind, rid, members).await?,
+                    changed: false,
+                });
+            };
+            let before = row.version;
+            let resource = replace_row(
+                tx,
+                wp,
+                schema,
+                tenant,
+                row,
+                &prepared,
+                ChangeOp::Patched,
+                ctx,
+                members,
+            )
+            .await?;
+            let changed = resource.version != before;
+            Ok(PatchResult { resource, changed })
+        }
+        PatchPlan::Document => {
+            let DocumentPatch::Replace(prepared) = patching.document(&stored)? else {
+                return Ok(PatchResult {
+                    resource: read::load(tx, kind, rid, members).await?,
+                    changed: false,
+                });
+            };
+            let watch = watch_write(tx, tenant, &row, false, &[], &[]).await?;
+            update_resource(
+                tx,
+                wp,
+                schema,
+                tenant,
+                &row,
+                &stored,
+                &prepared,
+                ChangeOp::Patched,
+                ctx,
+                watch,
+            )
+            .await?;
+            Ok(PatchResult {
+                resource: read::load(tx, kind, rid, members).await?,
+                changed: true,
+            })
         }
     }
-    let outcome =
-        scim_patch::apply(&stored, schema, request, &settings.patch).map_err(StoreError::from)?;
-    if !outcome.changed {
-        return Ok(PatchResult {
-            resource: read::load(tx, kind, rid, members).await?,
-            changed: false,
-        });
-    }
-    let validated = scim_schema::validate::for_replace(
-        schema,
-        &outcome.resource,
-        &stored,
-        &settings.validation,
-    )
-    .map_err(StoreError::from)?;
-    check_no_nul(&validated)?;
-    let prepared = document::prepare(kind, schema, validated)?;
-    check_index_sizes(&prepared.index)?;
-    if document::body_of(&stored) == prepared.body {
-        // Validation normalised the change away (e.g. a readOnly attribute): nothing changed.
-        return Ok(PatchResult {
-            resource: read::load(tx, kind, rid, members).await?,
-            changed: false,
-        });
-    }
-    let watch = watch_write(tx, tenant, &row, &stored, Some(&prepared.body), &[], &[]).await?;
-    update_resource(
-        tx,
-        wp,
-        schema,
-        tenant,
-        &row,
-        &stored,
-        &prepared,
-        ChangeOp::Patched,
-        ctx,
-        watch,
-    )
-    .await?;
-    Ok(PatchResult {
-        resource: read::load(tx, kind, rid, members).await?,
-        changed: true,
-    })
 }
 
 /// A group PATCH planned as a membership delta: O(k) row changes for k members named (one
-/// statement for all of them), plus the other operations applied to the group's document
+/// statement for all of them), plus the other operations' change to the group's document
 /// (which holds no members).
 #[allow(clippy::too_many_arguments)]
 async fn patch_group_delta(
@@ -986,107 +924,23 @@ async fn patch_group_delta(
     tenant: TenantId,
     row: StoredRow,
     stored: &Value,
-    delta: &scim_patch::MembershipDelta,
-    rest: &scim_patch::PatchRequest,
-    settings: &PatchSettings,
+    writes: &MembersWrites,
     ctx: &WriteContext,
     members: Members,
 ) -> PgResult<PatchResult> {
     let rid = row.rid;
-    if !delta.preconditions.is_empty() {
-        let named: Vec<String> = delta
-            .preconditions
-            .iter()
-            .flat_map(|c| c.any_of.iter().cloned())
-            .collect();
-        let present = present_members(tx, rid, &named).await?;
-        delta
-            .check_preconditions(|id| {
-                present.iter().any(|found| {
-                    if delta.ids_case_exact {
-                        found == id
-                    } else {
-                        fold_case(found) == fold_case(id)
-                    }
-                })
-            })
-            .map_err(StoreError::from)?;
-    }
-    // The body first: a failing operation must leave the members untouched.
-    let mut prepared = None;
-    if !rest.operations.is_empty() {
-        let outcome =
-            scim_patch::apply(stored, schema, rest, &settings.patch).map_err(StoreError::from)?;
-        if outcome.changed {
-            let validated = scim_schema::validate::for_replace(
-                schema,
-                &outcome.resource,
-                stored,
-                &settings.validation,
-            )
-            .map_err(StoreError::from)?;
-            check_no_nul(&validated)?;
-            let p = document::prepare(row.kind, schema, validated)?;
-            check_index_sizes(&p.index)?;
-            if document::body_of(stored) != p.body {
-                prepared = Some(p);
-            }
-        }
-    }
-    // The members to remove and add, resolved before anything changes, so that the people
-    // they concern are watched as they were.
-    let (to_remove, to_add) = if let Some(all) = &delta.replace_all {
-        let ids: Vec<String> = all.iter().map(|m| m.value.clone()).collect();
-        let wanted = resolve_members(tx, tenant, &ids, Some(rid)).await?;
-        let (add, remove) = members_diff(tx, rid, wanted).await?;
-        (remove, add)
-    } else {
-        let remove = if delta.remove.is_empty() {
-            Vec::new()
-        } else {
-            let found = rids_by_id(tx, tenant, &delta.remove).await?;
-            found.into_values().collect()
-        };
-        let add = if delta.add.is_empty() {
-            Vec::new()
-        } else {
-            let ids: Vec<String> = delta.add.iter().map(|m| m.value.clone()).collect();
-            resolve_members(tx, tenant, &ids, Some(rid)).await?
-        };
-        // A member both removed and added (back) stays: their row, and so the place of the
-        // group in their `groups` (joined_seq), is kept.
-        let adding: HashSet<i64> = add.iter().copied().collect();
-        let remove = remove.into_iter().filter(|r| !adding.contains(r)).collect();
-        (remove, add)
-    };
-    let watch = if prepared.is_some() || !to_remove.is_empty() || !to_add.is_empty() {
-        Some(
-            watch_write(
-                tx,
-                tenant,
-                &row,
-                stored,
-                prepared.as_ref().map(|p| &p.body),
-                &to_add,
-                &to_remove,
-            )
-            .await?,
-        )
-    } else {
+    let MembershipChange { add, remove } = &writes.members;
+    // The people concerned, watched as they were before anything changes.
+    let watch = if writes.is_empty() {
         None
+    } else {
+        Some(watch_write(tx, tenant, &row, writes.renames, add, remove).await?)
     };
-    let removed: HashSet<i64> = remove_members(tx, rid, &to_remove)
-        .await?
-        .into_iter()
-        .collect();
-    let added: HashSet<i64> = add_members(tx, tenant, rid, &to_add)
-        .await?
-        .into_iter()
-        .collect();
-    // A member removed and added back by the same request did not change.
-    let members_changed = removed.symmetric_difference(&added).next().is_some();
-    let changed = match (&prepared, members_changed, watch) {
-        (Some(p), _, Some(watch)) => {
+    let removed = remove_members(tx, rid, remove).await?;
+    let added = add_members(tx, tenant, rid, add).await?;
+    let rows_changed = !removed.is_empty() || !added.is_empty();
+    let changed = match (writes.version_write(rows_changed), watch) {
+        (VersionWrite::Update(prepared), Some(watch)) => {
             update_resource(
                 tx,
                 wp,
@@ -1094,7 +948,7 @@ async fn patch_group_delta(
                 tenant,
                 &row,
                 stored,
-                p,
+                prepared,
                 ChangeOp::Patched,
                 ctx,
                 watch,
@@ -1102,7 +956,7 @@ async fn patch_group_delta(
             .await?;
             true
         }
-        (None, true, Some(watch)) => {
+        (VersionWrite::Touch, Some(watch)) => {
             touch_resource(tx, wp, tenant, &row, stored, ChangeOp::Patched, ctx, watch).await?;
             true
         }
@@ -1112,30 +966,6 @@ async fn patch_group_delta(
         resource: read::load(tx, row.kind, rid, members).await?,
         changed,
     })
-}
-
-/// The ids (as stored) of the members of `group_rid` among `ids` (compared folded; the caller
-/// compares exactly if it must).
-async fn present_members(
-    tx: &Transaction<'_>,
-    group_rid: i64,
-    ids: &[String],
-) -> PgResult<Vec<String>> {
-    let folds: Vec<String> = ids
-        .iter()
-        .filter(|id| !id.contains('\0'))
-        .map(|id| fold_case(id).into_owned())
-        .collect();
-    let stmt = tx
-        .prepare_cached(
-            "SELECT x.id FROM members m JOIN resources x ON x.rid = m.member_rid \
-             WHERE m.group_rid = $1 AND x.id_fold = ANY($2)",
-        )
-        .await?;
-    let rows = tx.query(&stmt, &[&group_rid, &folds]).await?;
-    rows.iter()
-        .map(|r| r.try_get(0).map_err(Into::into))
-        .collect()
 }
 
 // ---- bulk import ----------------------------------------------------------------------------------
