@@ -547,3 +547,503 @@ pub fn check_import_duplicates(prepared: &[(String, Prepared)]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use scim_patch::{MembershipPrecondition, PatchOptions};
+    use serde_json::json;
+
+    /// Every id of the tests' tenant, by folded id: `a` is row 1, `b` row 2, and so on.
+    fn tenant_rows() -> RowsById {
+        ["a", "b", "c", "d", "e", "f"]
+            .iter()
+            .zip(1..)
+            .map(|(id, row)| ((*id).to_owned(), row))
+            .collect()
+    }
+
+    const GROUP_ROW: RowKey = 100;
+
+    fn group_doc(display_name: &str, members: &[&str]) -> Value {
+        let mut doc = json!({
+            "schemas": [scim_schema::core::GROUP],
+            "id": "g",
+            "displayName": display_name,
+        });
+        if !members.is_empty() {
+            doc["members"] = members.iter().map(|id| json!({"value": id})).collect();
+        }
+        doc
+    }
+
+    fn prepared_group(display_name: &str, members: Option<&[&str]>) -> Prepared {
+        let mut doc = group_doc(display_name, members.unwrap_or_default());
+        if members == Some(&[]) {
+            doc["members"] = json!([]);
+        }
+        let mut prepared =
+            document::prepare(ResourceKind::Group, &scim_schema::core::group(), doc).unwrap();
+        prepared.members = members.map(|ids| ids.iter().map(|id| (*id).to_owned()).collect());
+        prepared
+    }
+
+    fn request(operations: Value) -> PatchRequest {
+        PatchRequest::from_value(
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": operations,
+            }),
+            &PatchOptions::default(),
+        )
+        .unwrap()
+    }
+
+    fn patching<'a>(
+        kind: ResourceKind,
+        schema: &'a ResourceSchema,
+        request: &'a PatchRequest,
+        settings: &'a PatchSettings,
+    ) -> Patching<'a> {
+        Patching {
+            kind,
+            schema,
+            request,
+            settings,
+            prepare: document::prepare,
+        }
+    }
+
+    #[test]
+    fn members_resolve_in_order_without_repeats_and_case_insensitively() {
+        let rows = tenant_rows();
+        let resolved = resolve_members(["c", "A", "a", "b"], &rows, None).unwrap();
+        assert_eq!(resolved, [3, 1, 2]);
+    }
+
+    #[test]
+    fn an_unknown_member_or_the_group_itself_is_refused() {
+        let rows = tenant_rows();
+        let unknown = resolve_members(["a", "zz"], &rows, None).unwrap_err();
+        assert!(
+            unknown.to_string().contains("\"zz\" is not the id"),
+            "{unknown}"
+        );
+        let itself = resolve_members(["b"], &rows, Some(2)).unwrap_err();
+        assert!(itself.to_string().contains("member of itself"), "{itself}");
+    }
+
+    #[test]
+    fn a_membership_change_turns_current_into_wanted() {
+        let change = MembershipChange::between(&[1, 2, 3], vec![3, 4, 1]);
+        assert_eq!(change.add, [4]);
+        assert_eq!(change.remove, [2]);
+        assert!(MembershipChange::between(&[1, 2], vec![2, 1]).is_empty());
+    }
+
+    #[test]
+    fn a_replacement_with_the_same_body_and_members_is_unchanged() {
+        let stored = group_doc("Tour Leads", &[]);
+        let prepared = prepared_group("Tour Leads", Some(&["a", "B"]));
+        let loads = replace_loads(&prepared);
+        assert_eq!(loads.resolve, ["a", "B"]);
+        assert!(loads.current);
+        let loaded = MemberRows {
+            rows: tenant_rows(),
+            current: vec![2, 1],
+            ..MemberRows::default()
+        };
+        let plan = replace(&stored, GROUP_ROW, &prepared, &loaded).unwrap();
+        assert_eq!(plan, ReplacePlan::Unchanged);
+    }
+
+    #[test]
+    fn a_replacement_says_which_rows_change_and_whether_the_group_is_renamed() {
+        let stored = group_doc("Tour Leads", &[]);
+        let loaded = MemberRows {
+            rows: tenant_rows(),
+            current: vec![1, 2],
+            ..MemberRows::default()
+        };
+        let prepared = prepared_group("Guides", Some(&["b", "c"]));
+        let plan = replace(&stored, GROUP_ROW, &prepared, &loaded).unwrap();
+        assert_eq!(
+            plan,
+            ReplacePlan::Write {
+                members: MembershipChange {
+                    add: vec![3],
+                    remove: vec![1],
+                },
+                renames: true,
+            }
+        );
+        // A User (no member list) needs nothing loaded; only its body is compared.
+        let user = document::prepare(
+            ResourceKind::User,
+            &scim_schema::core::user(),
+            json!({"schemas": [scim_schema::core::USER], "userName": "bjensen"}),
+        )
+        .unwrap();
+        assert_eq!(replace_loads(&user), MemberLoads::default());
+        let stored =
+            json!({"schemas": [scim_schema::core::USER], "id": "u", "userName": "bjensen"});
+        let same = replace(&stored, 1, &user, &MemberRows::default()).unwrap();
+        assert_eq!(same, ReplacePlan::Unchanged);
+    }
+
+    #[test]
+    fn the_next_version_moves_the_version_and_last_modified_only() {
+        let created = document::from_nanos(1_000_000_000_000_000_000);
+        let at = document::from_nanos(1_100_000_000_000_000_000);
+        let body = document::body_of(&group_doc("G", &[]));
+        let next = next_version(
+            ResourceKind::Group,
+            "g",
+            4,
+            document::to_nanos(created),
+            at,
+            &body,
+        );
+        assert_eq!(next.version, 5);
+        assert_eq!(
+            next.document,
+            document::assemble(ResourceKind::Group, "g", 5, created, at, &body, None)
+        );
+    }
+
+    #[test]
+    fn a_user_patch_is_a_document_patch_and_a_no_op_is_unchanged() {
+        let schema = scim_schema::core::user();
+        let settings = PatchSettings::default();
+        let stored = json!({"schemas": [scim_schema::core::USER], "id": "u", "userName": "bjensen", "active": true});
+        let same = request(json!([{"op": "replace", "path": "active", "value": true}]));
+        let plan = patching(ResourceKind::User, &schema, &same, &settings);
+        assert_eq!(plan.plan().unwrap(), PatchPlan::Document);
+        assert_eq!(plan.document(&stored).unwrap(), DocumentPatch::Unchanged);
+        let off = request(json!([{"op": "replace", "path": "active", "value": false}]));
+        let DocumentPatch::Replace(prepared) =
+            patching(ResourceKind::User, &schema, &off, &settings)
+                .document(&stored)
+                .unwrap()
+        else {
+            panic!("active changed")
+        };
+        assert_eq!(prepared.body["active"], json!(false));
+        assert_eq!(prepared.index.active, Some(false));
+    }
+
+    #[test]
+    fn a_patch_that_reads_the_members_loads_the_group() {
+        let schema = scim_schema::core::group();
+        let settings = PatchSettings::default();
+        let by_display = request(json!([
+            {"op": "remove", "path": "members[display eq \"Babs\"]"}
+        ]));
+        let plan = patching(ResourceKind::Group, &schema, &by_display, &settings);
+        assert_eq!(plan.plan().unwrap(), PatchPlan::LoadGroup);
+        let full = json!({
+            "schemas": [scim_schema::core::GROUP], "id": "g", "displayName": "G",
+            "members": [{"value": "a", "display": "Babs"}, {"value": "b", "display": "Kim"}],
+        });
+        let DocumentPatch::Replace(prepared) = plan.whole_group(&full).unwrap() else {
+            panic!("a member was removed")
+        };
+        assert_eq!(prepared.members, Some(vec!["b".to_owned()]));
+    }
+
+    #[test]
+    fn a_delta_patch_asks_for_what_it_names_and_keeps_a_member_removed_and_added_back() {
+        let schema = scim_schema::core::group();
+        let settings = PatchSettings::default();
+        let ops = request(json!([
+            {"op": "remove", "path": "members", "value": [{"value": "a"}, {"value": "zz"}]},
+            {"op": "add", "path": "members", "value": [{"value": "A"}, {"value": "c"}]},
+            {"op": "replace", "path": "displayName", "value": "Guides"},
+        ]));
+        let patching = patching(ResourceKind::Group, &schema, &ops, &settings);
+        let PatchPlan::Members(plan) = patching.plan().unwrap() else {
+            panic!("plannable")
+        };
+        let loads = plan.loads();
+        assert_eq!(loads.resolve, ["a", "zz", "A", "c"]);
+        assert!(loads.present_among.is_empty() && !loads.current);
+        let loaded = MemberRows {
+            rows: tenant_rows(),
+            ..MemberRows::default()
+        };
+        let stored = group_doc("Tour Leads", &[]);
+        let writes = patching
+            .members(&plan, &stored, GROUP_ROW, &loaded)
+            .unwrap();
+        // "zz" names nothing: removing it removes nothing; "a" is added back, so kept.
+        assert_eq!(
+            writes.members,
+            MembershipChange {
+                add: vec![1, 3],
+                remove: vec![],
+            }
+        );
+        assert!(writes.renames);
+        let body = writes.body.as_ref().expect("renamed");
+        assert_eq!(body.body["displayName"], json!("Guides"));
+        assert_eq!(writes.version_write(false), VersionWrite::Update(body));
+    }
+
+    #[test]
+    fn a_members_only_patch_touches_the_version_only_if_a_row_changed() {
+        let writes = MembersWrites {
+            body: None,
+            members: MembershipChange {
+                add: vec![1],
+                remove: vec![],
+            },
+            renames: false,
+        };
+        assert!(!writes.is_empty());
+        assert_eq!(writes.version_write(true), VersionWrite::Touch);
+        assert_eq!(writes.version_write(false), VersionWrite::Unchanged);
+    }
+
+    #[test]
+    fn preconditions_are_checked_against_the_present_members_before_the_body() {
+        let schema = scim_schema::core::group();
+        let settings = PatchSettings {
+            patch: PatchOptions::strict(),
+            ..PatchSettings::default()
+        };
+        let plan = MembersPatch {
+            delta: MembershipDelta {
+                remove: vec!["B".into()],
+                preconditions: vec![MembershipPrecondition {
+                    operation: 0,
+                    path: "members[value eq \"B\"]".into(),
+                    any_of: vec!["B".into()],
+                }],
+                ..MembershipDelta::default()
+            },
+            // Would fail if applied: the preconditions come first.
+            rest: request(json!([{"op": "replace", "path": "id", "value": "x"}])),
+        };
+        let empty = PatchRequest { operations: vec![] };
+        let patching = patching(ResourceKind::Group, &schema, &empty, &settings);
+        assert_eq!(plan.loads().present_among, ["B"]);
+        let stored = group_doc("G", &[]);
+        let absent = MemberRows {
+            rows: tenant_rows(),
+            present: vec![],
+            ..MemberRows::default()
+        };
+        let err = patching
+            .members(&plan, &stored, GROUP_ROW, &absent)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Patch(_)), "{err}");
+        assert!(err.to_string().contains("noTarget"), "{err}");
+        // Present (stored as "b": ids compare folded, caseExact false): the body goes next.
+        let present = MemberRows {
+            present: vec!["b".into()],
+            ..absent
+        };
+        let plan = MembersPatch {
+            rest: PatchRequest { operations: vec![] },
+            ..plan
+        };
+        let writes = patching
+            .members(&plan, &stored, GROUP_ROW, &present)
+            .unwrap();
+        assert_eq!(writes.members.remove, [2]);
+    }
+
+    #[test]
+    fn imported_ids_are_checked() {
+        assert!(check_imported_id("abc-1").is_ok());
+        for bad in ["", "a\u{7}b", &"x".repeat(256)] {
+            assert!(check_imported_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_import_keeps_or_draws_ids_and_names_the_failing_document() {
+        let schema = scim_schema::core::user();
+        let prepare = |doc| document::prepare(ResourceKind::User, &schema, doc);
+        let user = |name: &str| json!({"schemas": [scim_schema::core::USER], "userName": name});
+        let mut kept = user("a");
+        kept["id"] = json!("u-1");
+        let prepared = prepare_import(vec![kept, user("b")], prepare).unwrap();
+        assert_eq!(prepared[0].0, "u-1");
+        assert!(!prepared[1].0.is_empty());
+        let mut numbered = user("c");
+        numbered["id"] = json!(7);
+        let err = prepare_import(vec![user("a"), numbered], prepare).unwrap_err();
+        assert_eq!(err.to_string(), "document 1: id must be a string");
+        let err = prepare_import(vec![user("a"), json!({"userName": 3})], prepare).unwrap_err();
+        assert!(err.to_string().starts_with("document 1: "), "{err}");
+    }
+
+    #[test]
+    fn an_import_colliding_with_itself_is_refused() {
+        let schema = scim_schema::core::user();
+        let user = |name: &str| {
+            document::prepare(
+                ResourceKind::User,
+                &schema,
+                json!({"schemas": [scim_schema::core::USER], "userName": name}),
+            )
+            .unwrap()
+        };
+        let distinct = [("a".to_owned(), user("x")), ("b".to_owned(), user("y"))];
+        assert!(check_import_duplicates(&distinct).is_ok());
+        let same_id = [("a".to_owned(), user("x")), ("A".to_owned(), user("y"))];
+        let err = check_import_duplicates(&same_id).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Uniqueness { attribute, value } if attribute == "id" && value == "A"),
+            "{err}"
+        );
+        let same_name = [("a".to_owned(), user("x")), ("b".to_owned(), user("X"))];
+        let err = check_import_duplicates(&same_name).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Uniqueness { attribute, value } if attribute == "userName" && value == "X"),
+            "{err}"
+        );
+    }
+
+    // ---- properties ---------------------------------------------------------------------------
+
+    const IDS: [&str; 8] = ["a", "b", "c", "d", "e", "f", "A", "C"];
+
+    fn id() -> impl Strategy<Value = String> {
+        proptest::sample::select(&IDS[..]).prop_map(str::to_owned)
+    }
+
+    fn values(ids: Vec<String>) -> Value {
+        ids.into_iter().map(|id| json!({"value": id})).collect()
+    }
+
+    /// Member operations as identity providers send them: each plans as a delta.
+    fn member_operation() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            proptest::collection::vec(id(), 0..4)
+                .prop_map(|ids| json!({"op": "add", "path": "members", "value": values(ids)})),
+            id().prop_map(
+                |id| json!({"op": "remove", "path": format!("members[value eq \"{id}\"]")})
+            ),
+            proptest::collection::vec(id(), 1..3)
+                .prop_map(|ids| json!({"op": "remove", "path": "members", "value": values(ids)})),
+            proptest::collection::vec(id(), 0..4)
+                .prop_map(|ids| json!({"op": "replace", "path": "members", "value": values(ids)})),
+            Just(json!({"op": "remove", "path": "members"})),
+            Just(json!({"op": "replace", "path": "displayName", "value": "Renamed"})),
+        ]
+    }
+
+    fn folded_rows(ids: impl IntoIterator<Item = String>) -> std::collections::BTreeSet<RowKey> {
+        let rows = tenant_rows();
+        ids.into_iter()
+            .map(|id| rows[fold_case(&id).as_ref()])
+            .collect()
+    }
+
+    proptest! {
+        /// The rows a delta plan adds and removes, applied to the group's member rows, give
+        /// the members that `scim_patch::apply` gives on the whole group document; and the
+        /// requests that fail are the same.
+        #[test]
+        fn a_delta_plan_applied_to_the_rows_equals_the_patch_applied_to_the_list(
+            current in proptest::collection::btree_set(proptest::sample::select(&IDS[..6]), 0..5),
+            operations in proptest::collection::vec(member_operation(), 1..5),
+            strict in any::<bool>(),
+        ) {
+            let schema = scim_schema::core::group();
+            let settings = PatchSettings {
+                patch: if strict { PatchOptions::strict() } else { PatchOptions::lenient() },
+                ..PatchSettings::default()
+            };
+            let Ok(request) = PatchRequest::from_value(
+                json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": operations,
+                }),
+                &settings.patch,
+            ) else {
+                return Ok(());
+            };
+            let current: Vec<&str> = current.into_iter().collect();
+            let full = group_doc("G", &current);
+            let whole = scim_patch::apply(&full, &schema, &request, &settings.patch);
+
+            let patching = patching(ResourceKind::Group, &schema, &request, &settings);
+            let current_rows: Vec<RowKey> =
+                folded_rows(current.iter().map(|id| (*id).to_owned())).into_iter().collect();
+            // Load what the plan asks, from the member list, as a backend would.
+            let planned = patching.plan().and_then(|plan| {
+                let PatchPlan::Members(plan) = plan else {
+                    panic!("every operation here is plannable");
+                };
+                let loads = plan.loads();
+                let present_folds: HashSet<String> =
+                    loads.present_among.iter().map(|id| fold_case(id).into_owned()).collect();
+                let loaded = MemberRows {
+                    present: current
+                        .iter()
+                        .filter(|id| present_folds.contains(fold_case(id).as_ref()))
+                        .map(|id| (*id).to_owned())
+                        .collect(),
+                    rows: tenant_rows(),
+                    current: if loads.current { current_rows.clone() } else { Vec::new() },
+                };
+                let stored = Value::Object(document::body_of(&full));
+                patching.members(&plan, &stored, GROUP_ROW, &loaded)
+            });
+            match (whole, planned) {
+                (Ok(outcome), Ok(writes)) => {
+                    let change = &writes.members;
+                    prop_assert!(change.add.iter().all(|row| !change.remove.contains(row)));
+                    let mut rows: std::collections::BTreeSet<RowKey> = current_rows.into_iter().collect();
+                    for row in &change.remove {
+                        rows.remove(row);
+                    }
+                    rows.extend(change.add.iter().copied());
+                    let expected = folded_rows(
+                        outcome.resource["members"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|m| m["value"].as_str().unwrap_or_default().to_owned()),
+                    );
+                    prop_assert_eq!(rows, expected);
+                    prop_assert_eq!(
+                        writes.body.is_some(),
+                        outcome.resource.get("displayName") != full.get("displayName")
+                    );
+                }
+                (Err(_), Err(_)) => {}
+                (whole, planned) => {
+                    return Err(TestCaseError::fail(format!(
+                        "apply gave {whole:?}, the plan {planned:?}"
+                    )));
+                }
+            }
+        }
+
+        /// A membership change between two member lists, applied to the first, gives the
+        /// second, and names each row at most once.
+        #[test]
+        fn a_change_between_two_lists_turns_one_into_the_other(
+            current in proptest::collection::btree_set(0i64..20, 0..10),
+            wanted in proptest::collection::vec(0i64..20, 0..10),
+        ) {
+            let current: Vec<RowKey> = current.into_iter().collect();
+            let mut seen = HashSet::new();
+            let wanted: Vec<RowKey> = wanted.into_iter().filter(|r| seen.insert(*r)).collect();
+            let change = MembershipChange::between(&current, wanted.clone());
+            let mut rows: HashSet<RowKey> = current.iter().copied().collect();
+            for row in &change.remove {
+                prop_assert!(rows.remove(row));
+            }
+            for row in &change.add {
+                prop_assert!(rows.insert(*row));
+            }
+            prop_assert_eq!(rows, wanted.into_iter().collect::<HashSet<_>>());
+        }
+    }
+}
