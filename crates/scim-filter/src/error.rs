@@ -6,6 +6,8 @@ use scim_schema::ScimType;
 /// input, or the attribute path) and what was wrong, so the server can answer 400
 /// `invalidFilter` (or `invalidPath` for PATCH paths) with a detail a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+// New kinds of failure may be added without a breaking release; match with a `_` arm.
+#[non_exhaustive]
 pub enum FilterError {
     /// The text does not follow the grammar.
     #[error("invalid filter at byte {offset}: expected {expected}{}", found_suffix(.found))]

@@ -53,6 +53,8 @@ impl fmt::Display for Location {
 /// Because PATCH is atomic (RFC 7644 section 3.5.2: "If a single operation encounters an error
 /// condition, the original target resource MUST be restored"), any error means nothing was applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+// New kinds of failure may be added without a breaking release; match with a `_` arm.
+#[non_exhaustive]
 pub enum PatchError {
     /// The message does not have the structure of a PatchOp (RFC 7644 section 3.5.2): not a JSON
     /// object, no `Operations` array, an unknown `op`, a member of the wrong JSON type.

@@ -12,6 +12,8 @@ use serde_json::Value;
 /// answer with a SCIM error (RFC 7644 section 3.12) whose `detail` a person can act on, and
 /// [`SchemaError::scim_type`] gives its `scimType`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+// New kinds of failure may be added without a breaking release; match with a `_` arm.
+#[non_exhaustive]
 pub enum SchemaError {
     /// A value does not fit its attribute: wrong type, missing required attribute, value not
     /// among the canonical values, `schemas` inconsistent with the body ... (`invalidValue`).
@@ -49,6 +51,7 @@ pub enum SchemaError {
         /// `attributes` or `excludedAttributes`.
         parameter: &'static str,
         /// The malformed path and where it went wrong.
+        #[source]
         source: PathError,
     },
     /// A schema or resource type definition is invalid (RFC 7643 sections 2, 6 and 7); raised

@@ -11,6 +11,8 @@ use scim_filter::FilterError;
 /// was wrong with it, so the workplace API can answer 400 with a detail an administrator can act
 /// on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+// New kinds of failure may be added without a breaking release; match with a `_` arm.
+#[non_exhaustive]
 pub enum PolicyError {
     /// A rule's people filter does not parse (RFC 7644 section 3.4.2.2) or does not apply to the
     /// user schema (an unknown attribute, `gt` on a boolean, ...).
@@ -23,6 +25,7 @@ pub enum PolicyError {
         /// Byte offset of the problem in `filter`, when it can be pinned down.
         offset: Option<usize>,
         /// What the filter parser or compiler said.
+        #[source]
         source: FilterError,
     },
     /// A rule has an empty id: reasons and cancellations cite rules by id.
