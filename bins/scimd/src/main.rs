@@ -1,4 +1,6 @@
-//! `scimd`: the SCIM 2.0 provisioning server and its operator commands.
+#![doc = include_str!("../README.md")]
+//!
+//! ## The command line
 //!
 //! ```text
 //! scimd [--database DB] [--config FILE] serve [--listen ADDR] [--tls-cert F --tls-key F] ...

@@ -1,11 +1,4 @@
-//! # scim-filter
-//!
-//! The SCIM filter language of RFC 7644 section 3.4.2.2 and the PATCH path grammar of section
-//! 3.5.2, parsed with `nom` into an AST ([`Filter`], [`PatchPath`]) that prints back in a
-//! canonical form, and evaluated against `serde_json::Value` resources with the schema's
-//! rules (caseExact, types, multi-valued attributes).
-//!
-//! Knows nothing of storage, HTTP or async.
+#![doc = include_str!("../README.md")]
 
 pub mod ast;
 pub mod error;
