@@ -60,13 +60,9 @@ use std::sync::Arc;
 use tokio_postgres::error::SqlState;
 use workplace_policy::{
     Actor, Assignment, Booking, BookingRequest, CascadeSettings, CompiledPolicySet, Decision,
-    Person, PolicySet, Preview, SeatReport, Timestamp, evaluate, preview_policy_change,
+    LIMIT_HISTORY_SECONDS, Person, PolicySet, Preview, SeatReport, Timestamp, evaluate,
+    preview_policy_change,
 };
-
-/// How far back a person's bookings are loaded for the limits: a weekly allowance counts the
-/// bookings starting in the current ISO week, which began at most 7 days (plus the tenant's
-/// UTC offset, at most 18 hours) ago.
-pub(crate) const LIMIT_HISTORY_SECONDS: i64 = 8 * 86_400;
 
 /// The statuses of a live booking, as stored.
 const LIVE: &str = "('booked', 'checkedIn')";

@@ -25,12 +25,7 @@ use scim_store_core::Result;
 use scim_store_core::workplace::plan::{self, Anonymisation};
 use scim_store_core::{Members, ResourceKind, TenantId, WriteContext};
 use serde_json::Value;
-use workplace_policy::Timestamp;
-
-/// How far back a person's bookings are loaded for a decision, before the earliest instant it
-/// concerns: the weekly limits count bookings of the same ISO week, which began at most seven
-/// days (plus the tenant's UTC offset, under a day) before it.
-pub(crate) const HISTORY_SECONDS: i64 = 8 * 86_400;
+use workplace_policy::{LIMIT_HISTORY_SECONDS, Timestamp};
 
 /// Does person `?2` of tenant `?1` hold anything at `?3`: a live booking not yet ended (index
 /// `bookings_by_person`), or an assignment (`assignments_by_person`)?
@@ -279,7 +274,7 @@ pub(crate) fn run(
         } else {
             user_document_by_rid(conn, person.rid)?
         };
-        let bookings = person_bookings(conn, tenant, &person.id, now - HISTORY_SECONDS)?;
+        let bookings = person_bookings(conn, tenant, &person.id, now - LIMIT_HISTORY_SECONDS)?;
         let assignments = load_assignments(conn, tenant, Some(&person.id))?;
         let mut writes = plan::person_cascade(
             &cascade,

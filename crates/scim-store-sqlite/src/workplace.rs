@@ -8,7 +8,6 @@
 //! sequence, shared with SCIM changes ([`super::feed`]).
 
 use super::SqliteStore;
-use super::cascade::HISTORY_SECONDS;
 use super::feed::append_drafts;
 use super::read::{self, ensure_tenant, nanos, to_u64};
 use crate::conn::SqlResult;
@@ -31,7 +30,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use workplace_policy::{
     Actor, Assignment, Booking, BookingRequest, CascadeSettings, CompiledPolicySet, Decision,
-    PolicySet, Preview, SeatReport, Timestamp, preview_policy_change,
+    LIMIT_HISTORY_SECONDS, PolicySet, Preview, SeatReport, Timestamp, preview_policy_change,
 };
 
 // ---- configuration and catalog ----------------------------------------------------------------
@@ -562,7 +561,12 @@ fn policy_change(
         let Some(doc) = user_document(conn, tenant, &id)? else {
             continue;
         };
-        records.extend(person_bookings(conn, tenant, &id, now - HISTORY_SECONDS)?);
+        records.extend(person_bookings(
+            conn,
+            tenant,
+            &id,
+            now - LIMIT_HISTORY_SECONDS,
+        )?);
         people.push(plan::person(&id, &doc, false));
     }
     let preview = preview_policy_change(
@@ -844,7 +848,7 @@ fn evaluate_booking(
         conn,
         tenant,
         person,
-        request.start.min(now) - HISTORY_SECONDS,
+        request.start.min(now) - LIMIT_HISTORY_SECONDS,
     )?;
     Ok(workplace_policy::evaluate(
         &context.policies,
@@ -874,7 +878,7 @@ fn book(
         conn,
         tenant,
         &request.person,
-        request.start.min(now) - HISTORY_SECONDS,
+        request.start.min(now) - LIMIT_HISTORY_SECONDS,
     )?;
     let on_resource =
         resource_bookings(conn, tenant, &request.resource, request.start, request.end)?;
@@ -953,7 +957,7 @@ fn check_in(
         conn,
         tenant,
         &record.booking.person,
-        record.booking.start.min(now) - HISTORY_SECONDS,
+        record.booking.start.min(now) - LIMIT_HISTORY_SECONDS,
     )?;
     let outcome = plan::check_in(
         &context.policies,

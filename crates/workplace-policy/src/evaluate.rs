@@ -6,7 +6,7 @@
 
 use crate::model::{Booking, Catalog, Person, PersonStatus, Resource};
 use crate::policy::{CompiledPolicySet, CompiledRule, Effect, Rule};
-use crate::time::{IsoWeek, Seconds, Timestamp, iso_week, local_day, week_index};
+use crate::time::{IsoWeek, MAX_UTC_OFFSET, Seconds, Timestamp, iso_week, local_day, week_index};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -19,6 +19,14 @@ pub struct BookingRequest {
     /// First instant after use (exclusive).
     pub end: Timestamp,
 }
+
+/// How far back a store loads a person's bookings for [`evaluate`], before the earliest instant
+/// a decision concerns (the decision's time, or the start of the interval it judges if
+/// earlier): a weekly limit counts the bookings of the same ISO week, which began at most seven
+/// days, plus the tenant's UTC offset (at most [`MAX_UTC_OFFSET`], 18 hours), before it. Older
+/// bookings never change a decision.
+pub const LIMIT_HISTORY_SECONDS: Seconds = 8 * 86_400;
+const _: () = assert!(LIMIT_HISTORY_SECONDS >= 7 * 86_400 + MAX_UTC_OFFSET as Seconds);
 
 /// The answer to a booking request, with its reasons.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

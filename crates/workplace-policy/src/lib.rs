@@ -12,7 +12,9 @@ pub use cascade::{
     RecomputeMode, on_person_change, preview_policy_change,
 };
 pub use error::PolicyError;
-pub use evaluate::{BookingRequest, Decision, LimitFailure, Reason, evaluate};
+pub use evaluate::{
+    BookingRequest, Decision, LIMIT_HISTORY_SECONDS, LimitFailure, Reason, evaluate,
+};
 pub use model::{
     Actor, Assignment, Booking, BookingStatus, Catalog, Cause, Floor, Neighbourhood, Person,
     PersonStatus, Resource, ResourceKind, SeatReport, Site, Trigger, has_capacity, licensed_seats,
