@@ -43,9 +43,9 @@ use scim_schema::{
 };
 use scim_store_core::StoreError;
 use scim_store_core::backend::sql::{
-    self, Leaf, LeafSql, fingerprint, get_key, ordering_sql, primary_or_first,
+    self, Leaf, LeafSql, SortColumn, SortSpec, SortTarget, SortValue, decode_cursor, encode_cursor,
+    fingerprint, ordering_sql, successor,
 };
-use scim_store_core::backend::token;
 use scim_store_core::document::to_nanos;
 use scim_store_core::{
     Paging, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, TenantId,
@@ -229,14 +229,14 @@ async fn page_in_sql<C: CachingClient>(
     client: &C,
     condition: &str,
     params: Vec<Param>,
-    key: Option<&ColumnKey>,
+    key: Option<&SortColumn>,
     descending: bool,
     query: &Query,
     fingerprint: &str,
 ) -> PgResult<Page> {
     let limit = limit_of(query);
     let order = order_by(key, descending);
-    let key_expr = key.map_or("NULL::bigint", |k| k.expr);
+    let key_expr = key.map_or("NULL::bigint", |k| k.expr());
     let count_sql = format!("SELECT count(*) FROM resources r WHERE {condition}");
     match &query.paging {
         Paging::Index { start_index } => {
@@ -306,13 +306,8 @@ async fn page_in_sql<C: CachingClient>(
             let rows = client.query(&statement, &merged).await?;
             let mut entries = Vec::with_capacity(rows.len());
             for row in &rows {
-                let value = match key.map(|k| k.ty) {
-                    Some(KeyType::Text) => row
-                        .try_get::<_, Option<String>>(1)?
-                        .map_or(SortValue::Null, SortValue::Text),
-                    Some(KeyType::Int) => row
-                        .try_get::<_, Option<i64>>(1)?
-                        .map_or(SortValue::Null, SortValue::Int),
+                let value = match key {
+                    Some(column) => column_value(row, 1, *column)?,
                     None => SortValue::Null,
                 };
                 entries.push((value, row.try_get::<_, i64>(0)?));
@@ -366,7 +361,7 @@ async fn scan<C: CachingClient>(
         "NULL::json"
     };
     let key_expr = match key {
-        Some(SortKey::Column(c)) => c.expr,
+        Some(SortKey::Column(c)) => c.expr(),
         _ => "NULL::bigint",
     };
     let n = params.len();
@@ -411,14 +406,7 @@ async fn scan<C: CachingClient>(
             }
             let value = match key {
                 None => SortValue::Null,
-                Some(SortKey::Column(c)) => match c.ty {
-                    KeyType::Text => row
-                        .try_get::<_, Option<String>>(3)?
-                        .map_or(SortValue::Null, SortValue::Text),
-                    KeyType::Int => row
-                        .try_get::<_, Option<i64>>(3)?
-                        .map_or(SortValue::Null, SortValue::Int),
-                },
+                Some(SortKey::Column(c)) => column_value(row, 3, *c)?,
                 Some(SortKey::InProcess(spec)) => {
                     document.as_ref().map_or(SortValue::Null, |d| spec.value(d))
                 }
@@ -486,6 +474,21 @@ fn page_in_process(
             Ok((1, page.iter().map(|(_, rid)| *rid).collect(), next, total))
         }
     }
+}
+
+/// The sort value of `column`, selected at `index` of `row`.
+fn column_value(
+    row: &tokio_postgres::Row,
+    index: usize,
+    column: SortColumn,
+) -> PgResult<SortValue> {
+    Ok(if column.is_text() {
+        row.try_get::<_, Option<String>>(index)?
+            .map_or(SortValue::Null, SortValue::Text)
+    } else {
+        row.try_get::<_, Option<i64>>(index)?
+            .map_or(SortValue::Null, SortValue::Int)
+    })
 }
 
 /// The ascending order: resources with a value first, by value, then by row id.
@@ -1010,46 +1013,12 @@ impl<'a> Translator<'a> {
     }
 }
 
-/// The smallest string greater than every string that starts with `prefix`, in code-point
-/// order: `prefix` with its last character incremented (dropping characters that cannot be).
-/// `None` when there is none.
-fn successor(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = match u32::from(last) {
-            0xD7FF => Some('\u{E000}'),
-            0x10FFFF => None,
-            c => char::from_u32(c + 1),
-        };
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
-}
-
 // ---------------------------------------------------------------------------------------------
 // Sorting (RFC 7644 section 3.4.2.3)
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum KeyType {
-    Text,
-    Int,
-}
-
-/// A sort key SQL has in a column.
-struct ColumnKey {
-    expr: &'static str,
-    ty: KeyType,
-    /// Never NULL (then no NULL handling is needed in keysets).
-    not_null: bool,
-    /// Unique within a tenant and kind (then the row id never breaks a tie).
-    unique: bool,
-}
-
 enum SortKey {
-    Column(ColumnKey),
+    /// A key SQL has in a column.
+    Column(SortColumn),
     InProcess(SortSpec),
 }
 
@@ -1058,149 +1027,23 @@ fn sort_key(
     kind: ResourceKind,
     path: Option<&AttrPath>,
 ) -> Option<SortKey> {
-    let path = path?;
-    let Some(resolved) = schema.resolve(path) else {
+    Some(match sql::sort_target(schema, kind, path?) {
+        SortTarget::Column(column) => SortKey::Column(column),
+        SortTarget::Document(spec) => SortKey::InProcess(spec),
         // An attribute the schema does not define has no value on any resource.
-        return Some(SortKey::InProcess(SortSpec::none()));
-    };
-    let def = resolved.target();
-    let top = resolved.location == AttrLocation::TopLevel;
-    let column = |expr, ty, not_null, unique| {
-        Some(SortKey::Column(ColumnKey {
-            expr,
-            ty,
-            not_null,
-            unique,
-        }))
-    };
-    match (
-        top,
-        resolved.attribute.name.as_str(),
-        resolved.sub_attribute.map(|s| s.name.as_str()),
-    ) {
-        (true, "userName", None) if kind == ResourceKind::User && !def.case_exact => {
-            return column("r.user_name_fold", KeyType::Text, true, true);
-        }
-        (true, "displayName", None) if !def.case_exact => {
-            return column("r.display_name_fold", KeyType::Text, false, false);
-        }
-        (true, "externalId", None) if def.case_exact => {
-            return column("r.external_id", KeyType::Text, false, false);
-        }
-        (true, "id", None) if def.case_exact => {
-            return column("r.id", KeyType::Text, true, false);
-        }
-        (true, "meta", Some("lastModified")) => {
-            return column("r.modified_ns", KeyType::Int, true, false);
-        }
-        (true, "meta", Some("created")) => {
-            return column("r.created_ns", KeyType::Int, true, false);
-        }
-        _ => {}
-    }
-    Some(SortKey::InProcess(SortSpec {
-        extension: match resolved.location {
-            AttrLocation::Extension(urn) => Some(urn.to_owned()),
-            AttrLocation::TopLevel => None,
-        },
-        attr: Some(resolved.attribute.name.clone()),
-        sub: resolved.sub_attribute.map(|s| s.name.clone()),
-        kind: def.kind,
-        case_exact: def.case_exact,
-    }))
-}
-
-/// A sort value, compared as SQL compares it: numbers numerically, text by code points.
-#[derive(Debug, Clone, PartialEq)]
-enum SortValue {
-    Null,
-    Int(i64),
-    Real(f64),
-    Text(String),
-}
-
-impl SortValue {
-    fn compare(&self, other: &SortValue) -> Ordering {
-        use SortValue::{Int, Null, Real, Text};
-        match (self, other) {
-            (Int(a), Int(b)) => a.cmp(b),
-            (Int(a), Real(b)) => (*a as f64).total_cmp(b),
-            (Real(a), Int(b)) => a.total_cmp(&(*b as f64)),
-            (Real(a), Real(b)) => a.total_cmp(b),
-            (Text(a), Text(b)) => a.cmp(b),
-            (Int(_) | Real(_), Text(_)) => Ordering::Less,
-            (Text(_), Int(_) | Real(_)) => Ordering::Greater,
-            (Null, Null) => Ordering::Equal,
-            (Null, _) => Ordering::Greater,
-            (_, Null) => Ordering::Less,
-        }
-    }
-}
-
-/// How to find a resource's sort value in its document.
-struct SortSpec {
-    extension: Option<String>,
-    /// `None`: an attribute the schema does not define (no resource has a value).
-    attr: Option<String>,
-    sub: Option<String>,
-    kind: AttributeType,
-    case_exact: bool,
-}
-
-impl SortSpec {
-    fn none() -> Self {
-        SortSpec {
-            extension: None,
-            attr: None,
-            sub: None,
-            kind: AttributeType::String,
-            case_exact: true,
-        }
-    }
-
-    /// RFC 7644 section 3.4.2.3: a multi-valued attribute sorts by its primary value, else its
-    /// first; strings by their folded form unless caseExact; dateTime chronologically.
-    fn value(&self, doc: &Value) -> SortValue {
-        let Some(attr) = &self.attr else {
-            return SortValue::Null;
-        };
-        let holder = match &self.extension {
-            Some(urn) => get_key(doc, urn),
-            None => Some(doc),
-        };
-        let value = holder.and_then(|h| get_key(h, attr)).map(primary_or_first);
-        let value = match (&self.sub, value) {
-            (Some(sub), Some(v)) => get_key(v, sub).map(primary_or_first),
-            (None, Some(v)) if v.is_object() => get_key(v, "value"),
-            (None, v) => v,
-            (Some(_), None) => None,
-        };
-        match value {
-            Some(Value::String(s)) if s.is_empty() => SortValue::Null,
-            Some(Value::String(s)) if self.kind == AttributeType::DateTime => {
-                DateTime::parse(s).map_or(SortValue::Null, |t| SortValue::Int(to_nanos(t)))
-            }
-            Some(Value::String(s)) if self.case_exact => SortValue::Text(s.clone()),
-            Some(Value::String(s)) => SortValue::Text(fold_case(s).into_owned()),
-            Some(Value::Number(n)) => n.as_i64().map_or_else(
-                || n.as_f64().map_or(SortValue::Null, SortValue::Real),
-                SortValue::Int,
-            ),
-            Some(Value::Bool(b)) => SortValue::Int(i64::from(*b)),
-            _ => SortValue::Null,
-        }
-    }
+        SortTarget::Undefined => SortKey::InProcess(SortSpec::none()),
+    })
 }
 
 /// RFC 7644 section 3.4.2.3: resources without a value sort last ascending, first descending
 /// (PostgreSQL's default `NULLS LAST` / `NULLS FIRST`); the row id breaks ties so the order is
 /// total (cursor paging depends on it).
-fn order_by(key: Option<&ColumnKey>, descending: bool) -> String {
+fn order_by(key: Option<&SortColumn>, descending: bool) -> String {
     let dir = if descending { "DESC" } else { "ASC" };
     match key {
         None => "r.rid ASC".to_owned(),
-        Some(k) if k.unique => format!("{} {dir}", k.expr),
-        Some(k) => format!("{} {dir}, r.rid {dir}", k.expr),
+        Some(k) if k.unique() => format!("{} {dir}", k.expr()),
+        Some(k) => format!("{} {dir}, r.rid {dir}", k.expr()),
     }
 }
 
@@ -1216,10 +1059,10 @@ impl Keyset {
         format!("${}", self.base + self.params.len())
     }
 
-    fn key_param(&mut self, key: &ColumnKey, value: SortValue) -> PgResult<String> {
-        Ok(match (key.ty, value) {
-            (KeyType::Text, SortValue::Text(s)) if !s.contains('\0') => self.param(s),
-            (KeyType::Int, SortValue::Int(i)) => self.param(i),
+    fn key_param(&mut self, key: &SortColumn, value: SortValue) -> PgResult<String> {
+        Ok(match (key.is_text(), value) {
+            (true, SortValue::Text(s)) if !s.contains('\0') => self.param(s),
+            (false, SortValue::Int(i)) => self.param(i),
             _ => {
                 return Err(StoreError::InvalidCursor(
                     "the cursor's position does not fit this query".into(),
@@ -1231,7 +1074,7 @@ impl Keyset {
 
     fn condition(
         &mut self,
-        key: Option<&ColumnKey>,
+        key: Option<&SortColumn>,
         descending: bool,
         after_key: SortValue,
         after_rid: i64,
@@ -1241,9 +1084,9 @@ impl Keyset {
             let r = self.param(after_rid);
             return Ok(format!("r.rid > {r}"));
         };
-        let e = k.expr;
+        let e = k.expr();
         if after_key == SortValue::Null {
-            if k.not_null {
+            if k.not_null() {
                 return Err(StoreError::InvalidCursor(
                     "the cursor's position does not fit this query".into(),
                 )
@@ -1258,13 +1101,13 @@ impl Keyset {
             });
         }
         let v = self.key_param(k, after_key)?;
-        let after_value = if k.unique {
+        let after_value = if k.unique() {
             format!("{e} {cmp} {v}")
         } else {
             let r = self.param(after_rid);
             format!("({e}, r.rid) {cmp} ({v}, {r})")
         };
-        Ok(if k.not_null {
+        Ok(if k.not_null() {
             after_value
         } else if descending {
             format!("({e} IS NOT NULL AND {after_value})")
@@ -1272,48 +1115,6 @@ impl Keyset {
             format!("(({e} IS NOT NULL AND {after_value}) OR {e} IS NULL)")
         })
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cursors (RFC 9865)
-
-fn encode_cursor(fingerprint: &str, key: &SortValue, rid: i64) -> String {
-    let key = match key {
-        SortValue::Int(i) => Value::from(*i),
-        SortValue::Real(f) => Value::from(*f),
-        SortValue::Text(s) => Value::from(s.as_str()),
-        SortValue::Null => Value::Null,
-    };
-    let json = Value::Array(vec![fingerprint.into(), key, rid.into()]).to_string();
-    token::hex(json.as_bytes())
-}
-
-fn decode_cursor(cursor: &str, fingerprint: &str) -> PgResult<(SortValue, i64)> {
-    let invalid = |why: &str| Fail::Store(StoreError::InvalidCursor(why.to_owned()));
-    let bytes = token::unhex(cursor).ok_or_else(|| invalid("not a cursor this server issued"))?;
-    let value: Value =
-        serde_json::from_slice(&bytes).map_err(|_| invalid("not a cursor this server issued"))?;
-    let [fp, key, rid] = value.as_array().map(Vec::as_slice).unwrap_or_default() else {
-        return Err(invalid("not a cursor this server issued"));
-    };
-    if fp.as_str() != Some(fingerprint) {
-        return Err(invalid(
-            "the cursor belongs to a query with another filter, sortBy or sortOrder",
-        ));
-    }
-    let rid = rid
-        .as_i64()
-        .ok_or_else(|| invalid("not a cursor this server issued"))?;
-    let key = match key {
-        Value::Null => SortValue::Null,
-        Value::String(s) => SortValue::Text(s.clone()),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => SortValue::Int(i),
-            None => SortValue::Real(n.as_f64().unwrap_or(0.0)),
-        },
-        _ => return Err(invalid("not a cursor this server issued")),
-    };
-    Ok((key, rid))
 }
 
 #[cfg(test)]
@@ -1357,39 +1158,7 @@ mod tests {
     }
 
     use super::*;
-
-    #[test]
-    fn successor_bounds_exactly_the_strings_with_the_prefix() {
-        assert_eq!(successor("abc").as_deref(), Some("abd"));
-        assert_eq!(successor("a\u{10FFFF}").as_deref(), Some("b"));
-        assert_eq!(successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
-        assert_eq!(successor(""), None);
-    }
-
-    #[test]
-    fn cursors_round_trip_and_are_bound_to_their_query() {
-        let fp = "0011223344556677";
-        for key in [
-            SortValue::Null,
-            SortValue::Int(-5),
-            SortValue::Real(2.5),
-            SortValue::Text("élodie".into()),
-        ] {
-            let cursor = encode_cursor(fp, &key, 42);
-            let (decoded, rid) = decode_cursor(&cursor, fp).unwrap();
-            assert_eq!((decoded, rid), (key, 42));
-            assert!(decode_cursor(&cursor, "ffffffffffffffff").is_err());
-        }
-        for bad in ["", "zz", "00", &token::hex(b"[1,2]")] {
-            assert!(
-                matches!(
-                    decode_cursor(bad, fp),
-                    Err(Fail::Store(StoreError::InvalidCursor(_)))
-                ),
-                "{bad}"
-            );
-        }
-    }
+    use scim_store_core::backend::token;
 
     #[test]
     fn in_process_order_matches_sql_order() {

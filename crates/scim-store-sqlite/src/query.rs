@@ -52,14 +52,14 @@ use scim_schema::{
     AttrLocation, AttrPath, AttributeDef, AttributeType, DateTime, ResourceSchema, fold_case,
 };
 use scim_store_core::backend::sql::{
-    self, Leaf, LeafSql, fingerprint, get_key, ordering_sql, primary_or_first,
+    self, Leaf, LeafSql, SortSpec, SortTarget, SortValue, decode_cursor, encode_cursor,
+    fingerprint, ordering_sql, successor,
 };
-use scim_store_core::backend::token;
 use scim_store_core::document::to_nanos;
 use scim_store_core::{
     Paging, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, TenantId,
 };
-use scim_store_core::{Result, StoreError};
+use scim_store_core::Result;
 use serde_json::Value;
 
 /// Runs `query` for `kind` in `tenant`, in one read transaction (one consistent snapshot).
@@ -140,7 +140,7 @@ pub(crate) fn register_functions(conn: &Connection) -> Result<()> {
             let doc: Value = serde_json::from_str(doc)
                 .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
             QUERY_STATE.with(|state| match &state.borrow().sorter {
-                Some(spec) => Ok(spec.value(&doc)),
+                Some(spec) => Ok(sql_value(spec.value(&doc))),
                 None => Err(function_error("scim_sort is used outside a query")),
             })
         },
@@ -212,7 +212,7 @@ fn run_in(
         .count
         .map_or(-1, |c| i64::try_from(c).unwrap_or(i64::MAX));
     let order = order_by(key.as_ref(), descending);
-    let key_column = key.as_ref().map_or("NULL".to_owned(), |k| k.expr.clone());
+    let key_column = key.as_ref().map_or("NULL", |k| k.expr);
 
     let (start_index, rows, next_cursor, total_results) = match &query.paging {
         Paging::Index { start_index } if in_process => {
@@ -314,11 +314,11 @@ fn run_in(
     })
 }
 
-fn page_rows(conn: &Connection, sql: &str, params: &[SqlValue]) -> Result<Vec<(i64, SqlValue)>> {
+fn page_rows(conn: &Connection, sql: &str, params: &[SqlValue]) -> Result<Vec<(i64, SortValue)>> {
     let mut stmt = conn.prepare_cached(sql).sql()?;
     let rows = stmt
         .query_map(rusqlite::params_from_iter(params.iter()), |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            Ok((r.get(0)?, sort_value(r.get(1)?)))
         })
         .sql()?;
     rows.collect::<rusqlite::Result<_>>().sql()
@@ -1115,31 +1115,12 @@ fn trigram_query(needle: &str) -> String {
     query
 }
 
-/// The smallest string greater than every string that starts with `prefix`, in code-point
-/// order: `prefix` with its last character incremented (dropping characters that cannot be).
-/// `None` when there is none (every string is then at least `prefix`... or the prefix is empty).
-pub(crate) fn successor(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = match u32::from(last) {
-            0xD7FF => Some('\u{E000}'),
-            0x10FFFF => None,
-            c => char::from_u32(c + 1),
-        };
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
-}
-
 // ---------------------------------------------------------------------------------------------
 // Sorting (RFC 7644 section 3.4.2.3)
 
 pub(crate) struct SortKey {
     /// The SQL expression of the key.
-    expr: String,
+    expr: &'static str,
     /// Whether the key is never NULL (then the order can follow an index).
     not_null: bool,
 }
@@ -1151,94 +1132,44 @@ fn sort_key(
     kind: ResourceKind,
     path: Option<&AttrPath>,
 ) -> Option<SortKey> {
-    let path = path?;
-    let Some(resolved) = schema.resolve(path) else {
-        // An attribute the schema does not define has no value on any resource.
-        return Some(SortKey {
-            expr: "NULL".into(),
-            not_null: false,
-        });
-    };
-    let def = resolved.target();
-    let top = resolved.location == AttrLocation::TopLevel;
-    let column = match (
-        top,
-        resolved.attribute.name.as_str(),
-        resolved.sub_attribute.map(|s| s.name.as_str()),
-    ) {
-        (true, "userName", None) if kind == ResourceKind::User && !def.case_exact => {
-            Some(("r.user_name_fold", true))
-        }
-        (true, "displayName", None) if !def.case_exact => Some(("r.display_name_fold", false)),
-        (true, "externalId", None) if def.case_exact => Some(("r.external_id", false)),
-        (true, "id", None) if def.case_exact => Some(("r.id", true)),
-        (true, "meta", Some("lastModified")) => Some(("r.modified_ns", true)),
-        (true, "meta", Some("created")) => Some(("r.created_ns", true)),
-        _ => None,
-    };
-    if let Some((expr, not_null)) = column {
-        return Some(SortKey {
-            expr: expr.into(),
-            not_null,
-        });
-    }
-    let spec = SortSpec {
-        extension: match resolved.location {
-            AttrLocation::Extension(urn) => Some(urn.to_owned()),
-            AttrLocation::TopLevel => None,
+    Some(match sql::sort_target(schema, kind, path?) {
+        SortTarget::Column(column) => SortKey {
+            expr: column.expr(),
+            not_null: column.not_null(),
         },
-        attr: resolved.attribute.name.clone(),
-        sub: resolved.sub_attribute.map(|s| s.name.clone()),
-        kind: def.kind,
-        case_exact: def.case_exact,
-    };
-    QUERY_STATE.with(|state| state.borrow_mut().sorter = Some(spec));
-    Some(SortKey {
-        expr: "scim_sort(r.doc)".into(),
-        not_null: false,
+        SortTarget::Document(spec) => {
+            QUERY_STATE.with(|state| state.borrow_mut().sorter = Some(spec));
+            SortKey {
+                expr: "scim_sort(r.doc)",
+                not_null: false,
+            }
+        }
+        // An attribute the schema does not define has no value on any resource.
+        SortTarget::Undefined => SortKey {
+            expr: "NULL",
+            not_null: false,
+        },
     })
 }
 
-/// How to find a resource's sort value in its document.
-struct SortSpec {
-    extension: Option<String>,
-    attr: String,
-    sub: Option<String>,
-    kind: AttributeType,
-    case_exact: bool,
+/// A sort value as SQLite binds it.
+fn sql_value(value: SortValue) -> SqlValue {
+    match value {
+        SortValue::Null => SqlValue::Null,
+        SortValue::Int(i) => SqlValue::Integer(i),
+        SortValue::Real(f) => SqlValue::Real(f),
+        SortValue::Text(s) => SqlValue::Text(s),
+    }
 }
 
-impl SortSpec {
-    /// RFC 7644 section 3.4.2.3: a multi-valued attribute sorts by its primary value, else its
-    /// first; strings by their folded form unless caseExact; dateTime chronologically.
-    fn value(&self, doc: &Value) -> SqlValue {
-        let holder = match &self.extension {
-            Some(urn) => get_key(doc, urn),
-            None => Some(doc),
-        };
-        let value = holder
-            .and_then(|h| get_key(h, &self.attr))
-            .map(primary_or_first);
-        let value = match (&self.sub, value) {
-            (Some(sub), Some(v)) => get_key(v, sub).map(primary_or_first),
-            (None, Some(v)) if v.is_object() => get_key(v, "value"),
-            (None, v) => v,
-            (Some(_), None) => None,
-        };
-        match value {
-            Some(Value::String(s)) if s.is_empty() => SqlValue::Null,
-            Some(Value::String(s)) if self.kind == AttributeType::DateTime => {
-                DateTime::parse(s).map_or(SqlValue::Null, |t| SqlValue::Integer(to_nanos(t)))
-            }
-            Some(Value::String(s)) if self.case_exact => SqlValue::Text(s.clone()),
-            Some(Value::String(s)) => SqlValue::Text(fold_case(s).into_owned()),
-            Some(Value::Number(n)) => n.as_i64().map_or_else(
-                || n.as_f64().map_or(SqlValue::Null, SqlValue::Real),
-                SqlValue::Integer,
-            ),
-            Some(Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
-            _ => SqlValue::Null,
-        }
+/// A sort key as SQLite returned it (a blob is no sort value: no key column or `scim_sort`
+/// yields one).
+fn sort_value(value: SqlValue) -> SortValue {
+    match value {
+        SqlValue::Integer(i) => SortValue::Int(i),
+        SqlValue::Real(f) => SortValue::Real(f),
+        SqlValue::Text(s) => SortValue::Text(s),
+        SqlValue::Null | SqlValue::Blob(_) => SortValue::Null,
     }
 }
 
@@ -1257,7 +1188,7 @@ fn order_by(key: Option<&SortKey>, descending: bool) -> String {
 fn keyset(
     key: Option<&SortKey>,
     descending: bool,
-    after_key: SqlValue,
+    after_key: SortValue,
     after_rid: i64,
     params: &mut Vec<SqlValue>,
 ) -> String {
@@ -1268,13 +1199,13 @@ fn keyset(
             "r.rid > ?".to_owned()
         }
         Some(k) if k.not_null => {
-            params.push(after_key);
+            params.push(sql_value(after_key));
             params.push(after_rid.into());
             format!("({}, r.rid) {cmp} (?, ?)", k.expr)
         }
         Some(k) => {
             let e = &k.expr;
-            if after_key == SqlValue::Null {
+            if after_key == SortValue::Null {
                 params.push(after_rid.into());
                 if descending {
                     // Nulls come first descending; after them, every non-null.
@@ -1283,7 +1214,7 @@ fn keyset(
                     format!("({e} IS NULL AND r.rid {rid_cmp} ?)")
                 }
             } else {
-                params.push(after_key);
+                params.push(sql_value(after_key));
                 params.push(after_rid.into());
                 let after_non_null = format!("({e} IS NOT NULL AND ({e}, r.rid) {cmp} (?, ?))");
                 if descending {
@@ -1294,48 +1225,6 @@ fn keyset(
             }
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cursors (RFC 9865)
-
-fn encode_cursor(fingerprint: &str, key: &SqlValue, rid: i64) -> String {
-    let key = match key {
-        SqlValue::Integer(i) => Value::from(*i),
-        SqlValue::Real(f) => Value::from(*f),
-        SqlValue::Text(s) => Value::from(s.as_str()),
-        SqlValue::Null | SqlValue::Blob(_) => Value::Null,
-    };
-    let json = Value::Array(vec![fingerprint.into(), key, rid.into()]).to_string();
-    token::hex(json.as_bytes())
-}
-
-fn decode_cursor(cursor: &str, fingerprint: &str) -> Result<(SqlValue, i64)> {
-    let invalid = |why: &str| StoreError::InvalidCursor(why.to_owned());
-    let bytes = token::unhex(cursor).ok_or_else(|| invalid("not a cursor this server issued"))?;
-    let value: Value =
-        serde_json::from_slice(&bytes).map_err(|_| invalid("not a cursor this server issued"))?;
-    let [fp, key, rid] = value.as_array().map(Vec::as_slice).unwrap_or_default() else {
-        return Err(invalid("not a cursor this server issued"));
-    };
-    if fp.as_str() != Some(fingerprint) {
-        return Err(invalid(
-            "the cursor belongs to a query with another filter, sortBy or sortOrder",
-        ));
-    }
-    let rid = rid
-        .as_i64()
-        .ok_or_else(|| invalid("not a cursor this server issued"))?;
-    let key = match key {
-        Value::Null => SqlValue::Null,
-        Value::String(s) => SqlValue::Text(s.clone()),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => SqlValue::Integer(i),
-            None => SqlValue::Real(n.as_f64().unwrap_or(0.0)),
-        },
-        _ => return Err(invalid("not a cursor this server issued")),
-    };
-    Ok((key, rid))
 }
 
 #[cfg(test)]
@@ -1428,46 +1317,6 @@ mod tests {
                 in_sql,
                 i64::try_from(expected).unwrap(),
                 "{text}: the SQL pre-filter alone\n{sql}"
-            );
-        }
-    }
-
-    #[test]
-    fn successor_bounds_exactly_the_strings_with_the_prefix() {
-        assert_eq!(successor("abc").as_deref(), Some("abd"));
-        assert_eq!(successor("é").as_deref(), Some("ê"));
-        assert_eq!(successor("a\u{10FFFF}").as_deref(), Some("b"));
-        assert_eq!(successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
-        assert_eq!(successor(""), None);
-        assert_eq!(successor("\u{10FFFF}"), None);
-        for s in ["abc", "abcz", "abc\u{10FFFF}x"] {
-            assert!(("abc".."abd").contains(&s), "{s}");
-        }
-        for s in ["abd", "ab", "abb\u{10FFFF}"] {
-            assert!(!("abc".."abd").contains(&s), "{s}");
-        }
-    }
-
-    #[test]
-    fn cursors_round_trip_and_are_bound_to_their_query() {
-        let fp = "0011223344556677";
-        for key in [
-            SqlValue::Null,
-            SqlValue::Integer(-5),
-            SqlValue::Real(2.5),
-            SqlValue::Text("élodie".into()),
-        ] {
-            let cursor = encode_cursor(fp, &key, 42);
-            assert_eq!(decode_cursor(&cursor, fp).unwrap(), (key, 42));
-            assert!(matches!(
-                decode_cursor(&cursor, "ffffffffffffffff"),
-                Err(StoreError::InvalidCursor(_))
-            ));
-        }
-        for bad in ["", "zz", "00", &token::hex(b"[1,2]")] {
-            assert!(
-                matches!(decode_cursor(bad, fp), Err(StoreError::InvalidCursor(_))),
-                "{bad}"
             );
         }
     }
