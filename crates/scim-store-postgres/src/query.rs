@@ -38,20 +38,18 @@ use super::{Fail, PgResult};
 use deadpool_postgres::{GenericClient, StatementCache};
 use scim_filter::eval::{CompiledFilter, UnknownAttributes};
 use scim_filter::{CompValue, CompareOp, Comparison, Filter, ValuePath};
-use scim_schema::{
-    AttrLocation, AttrPath, AttributeDef, AttributeType, DateTime, ResourceSchema, fold_case,
-};
+use scim_schema::{AttrLocation, AttrPath, AttributeType, ResourceSchema};
 use scim_store_core::StoreError;
 use scim_store_core::backend::sql::{
-    self, Leaf, LeafSql, SortColumn, SortSpec, SortTarget, SortValue, decode_cursor, encode_cursor,
-    fingerprint, ordering_sql, successor,
+    self, Hot, IndexedSql, Leaf, LeafSql, SortColumn, SortSpec, SortTarget, SortValue,
+    decode_cursor, encode_cursor, fingerprint,
 };
-use scim_store_core::document::to_nanos;
 use scim_store_core::{
     Paging, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, TenantId,
 };
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
+use std::fmt;
 use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
 
@@ -571,25 +569,6 @@ fn push_down(
     }
 }
 
-/// The attributes SQL answers exactly from indexed columns or side tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Hot {
-    UserName,
-    DisplayName,
-    ExternalId,
-    Id,
-    Active,
-    Modified,
-    Created,
-    /// `emails.value` (or `emails`, which compares `value`).
-    Email,
-    /// `members.value` (or `members`).
-    Member,
-}
-
-const TRUE: &str = "TRUE";
-const FALSE: &str = "FALSE";
-
 struct Translator<'a> {
     schema: &'a ResourceSchema,
     kind: ResourceKind,
@@ -600,8 +579,8 @@ struct Translator<'a> {
 }
 
 impl LeafSql for Translator<'_> {
-    const TRUE: &'static str = TRUE;
-    const FALSE: &'static str = FALSE;
+    const TRUE: &'static str = "TRUE";
+    const FALSE: &'static str = "FALSE";
 
     fn is_not_true(sql: &str) -> String {
         format!("(({sql}) IS NOT TRUE)")
@@ -626,184 +605,41 @@ impl LeafSql for Translator<'_> {
 
     fn not_exact(&mut self, leaf: &Filter) {
         self.exact = false;
-        self.note_derived(leaf);
+        self.derived |= sql::needs_derived(self.kind, leaf);
     }
 }
 
-impl<'a> Translator<'a> {
-    fn translate(&mut self, filter: &Filter, negated: bool) -> String {
-        sql::translate(self, filter, negated)
+/// A parameter's place in the SQL: `$n`, numbered from 1 in the order bound.
+struct Placeholder(usize);
+
+impl fmt::Display for Placeholder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "${}", self.0)
+    }
+}
+
+/// PostgreSQL's spelling of the indexed leaves: numbered parameters, `strpos` and `right`.
+impl IndexedSql for Translator<'_> {
+    type Placeholder = Placeholder;
+
+    fn tenant(&self) -> i64 {
+        self.tenant
     }
 
-    /// Records whether the evaluator will need the derived attribute for this leaf.
-    fn note_derived(&mut self, leaf: &Filter) {
-        let path = match leaf {
-            Filter::Compare(c) => &c.path,
-            Filter::Present(p) => p,
-            Filter::ValuePath(vp) => &vp.attr,
-            _ => return,
-        };
-        if path
-            .name
-            .eq_ignore_ascii_case(read::derived_name(self.kind))
-        {
-            self.derived = true;
-        }
+    fn bind_int(&mut self, value: i64) -> Placeholder {
+        self.param(value)
     }
 
-    /// Binds `value`; returns its placeholder.
-    fn param(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
-        self.params.push(Box::new(value));
-        format!("${}", self.params.len())
+    fn bind_bool(&mut self, value: bool) -> Placeholder {
+        self.param(value)
     }
 
-    /// Which indexed attribute `path` designates, with its definition (the `value`
-    /// sub-attribute for a complex attribute named without one).
-    fn hot(&self, path: &AttrPath) -> Option<(Hot, &'a AttributeDef)> {
-        let schema: &'a ResourceSchema = self.schema;
-        let resolved = schema.resolve(path)?;
-        if resolved.location != AttrLocation::TopLevel {
-            return None;
-        }
-        let attribute = resolved.attribute;
-        let sub = resolved.sub_attribute;
-        let name = attribute.name.as_str();
-        let string =
-            |d: &AttributeDef| matches!(d.kind, AttributeType::String | AttributeType::Reference);
-        let hot = match (self.kind, name, sub.map(|s| s.name.as_str())) {
-            (ResourceKind::User, "userName", None) if string(attribute) => {
-                (Hot::UserName, attribute)
-            }
-            (_, "displayName", None) if string(attribute) => (Hot::DisplayName, attribute),
-            (_, "externalId", None) if string(attribute) => (Hot::ExternalId, attribute),
-            (_, "id", None) if string(attribute) => (Hot::Id, attribute),
-            (ResourceKind::User, "active", None) if attribute.kind == AttributeType::Boolean => {
-                (Hot::Active, attribute)
-            }
-            (_, "meta", Some("lastModified")) => (Hot::Modified, sub?),
-            (_, "meta", Some("created")) => (Hot::Created, sub?),
-            (ResourceKind::User, "emails", Some("value")) if string(sub?) => (Hot::Email, sub?),
-            (ResourceKind::User, "emails", None) => (
-                Hot::Email,
-                attribute.sub_attribute("value").filter(|d| string(d))?,
-            ),
-            (ResourceKind::Group, "members", Some("value")) if string(sub?) => (Hot::Member, sub?),
-            (ResourceKind::Group, "members", None) => (
-                Hot::Member,
-                attribute.sub_attribute("value").filter(|d| string(d))?,
-            ),
-            _ => return None,
-        };
-        if matches!(hot.0, Hot::Modified | Hot::Created) && hot.1.kind != AttributeType::DateTime {
-            return None;
-        }
-        Some(hot)
+    fn bind_text(&mut self, value: String) -> Placeholder {
+        self.param(value)
     }
 
-    fn compare(&mut self, c: &Comparison) -> Leaf {
-        let Some((hot, def)) = self.hot(&c.path) else {
-            return self.containment(&c.path, c.op, &c.value);
-        };
-        match hot {
-            Hot::Active => match &c.value {
-                CompValue::Bool(b) if c.op == CompareOp::Eq => {
-                    let p = self.param(*b);
-                    Leaf::Exact(format!("r.active = {p}"))
-                }
-                CompValue::Bool(_) => Leaf::Unknown,
-                // A literal of another type matches nothing (the evaluator's rule).
-                _ => Leaf::Exact(FALSE.into()),
-            },
-            Hot::Modified | Hot::Created => {
-                let column = if hot == Hot::Modified {
-                    "r.modified_ns"
-                } else {
-                    "r.created_ns"
-                };
-                let CompValue::String(s) = &c.value else {
-                    return Leaf::Exact(FALSE.into());
-                };
-                let Some(op) = ordering_sql(c.op) else {
-                    return Leaf::Unknown;
-                };
-                let Some(at) = DateTime::parse(s) else {
-                    return Leaf::Exact(FALSE.into());
-                };
-                let p = self.param(to_nanos(at));
-                Leaf::Exact(format!("{column} {op} {p}"))
-            }
-            _ => {
-                let CompValue::String(literal) = &c.value else {
-                    return Leaf::Exact(FALSE.into());
-                };
-                self.text(hot, def, c.op, literal)
-            }
-        }
-    }
-
-    /// A string comparison on a text column or side table.
-    fn text(&mut self, hot: Hot, def: &AttributeDef, op: CompareOp, literal: &str) -> Leaf {
-        // Folded columns answer caseExact=false attributes; raw ones caseExact=true ones.
-        let folded_column = matches!(
-            hot,
-            Hot::UserName | Hot::DisplayName | Hot::Email | Hot::Member
-        );
-        if folded_column == def.case_exact {
-            return Leaf::Unknown;
-        }
-        let needle = if def.case_exact {
-            literal.to_owned()
-        } else {
-            fold_case(literal).into_owned()
-        };
-        if needle.contains('\0') && !op.is_ordering() {
-            // Stored strings never contain U+0000 (the store refuses them), so no value can
-            // equal, contain, start or end with such a needle.
-            return Leaf::Exact(FALSE.into());
-        }
-        match hot {
-            Hot::Member => {
-                if op != CompareOp::Eq {
-                    return Leaf::Unknown;
-                }
-                let t = self.param(self.tenant);
-                let p = self.param(needle);
-                let mut sql = format!(
-                    "r.rid IN (SELECT m.group_rid FROM members m JOIN resources x ON x.rid = m.member_rid \
-                     WHERE x.tenant = {t} AND x.id_fold = {p}"
-                );
-                if def.case_exact {
-                    let exact = self.param(literal.to_owned());
-                    sql.push_str(&format!(" AND x.id = {exact}"));
-                }
-                sql.push(')');
-                Leaf::Exact(sql)
-            }
-            Hot::Email => {
-                let t = self.param(self.tenant);
-                let k = self.param(code(self.kind));
-                let cond = self.text_condition("v.value_fold", op, needle);
-                Leaf::Exact(format!(
-                    "r.rid IN (SELECT v.rid FROM resource_values v WHERE v.tenant = {t} AND v.kind = {k} \
-                     AND v.attr = 'emails.value' AND {cond})"
-                ))
-            }
-            Hot::Id if op == CompareOp::Eq => {
-                // Seek the unique (tenant, id_fold) index, then compare exactly.
-                let f = self.param(fold_case(&needle).into_owned());
-                let p = self.param(needle);
-                Leaf::Exact(format!("(r.id_fold = {f} AND r.id = {p})"))
-            }
-            _ => {
-                let column = match hot {
-                    Hot::UserName => "r.user_name_fold",
-                    Hot::DisplayName => "r.display_name_fold",
-                    Hot::ExternalId => "r.external_id",
-                    _ => "r.id",
-                };
-                Leaf::Exact(self.text_condition(column, op, needle))
-            }
-        }
+    fn bind_kind(&mut self) -> Placeholder {
+        self.param(code(self.kind))
     }
 
     /// `column op needle` with the evaluator's string semantics: code-point order (the `"C"`
@@ -821,98 +657,59 @@ impl<'a> Translator<'a> {
             };
         }
         match op {
-            CompareOp::Eq | CompareOp::Ne => {
-                let p = self.param(needle);
-                format!("{column} = {p}")
-            }
+            // `ne` is `not eq`: the negation is the walk's.
+            CompareOp::Eq
+            | CompareOp::Ne
+            | CompareOp::Gt
+            | CompareOp::Ge
+            | CompareOp::Lt
+            | CompareOp::Le => self.ordering(column, op, needle),
             CompareOp::Co => {
                 let p = self.param(needle);
                 format!("strpos({column}, {p}) > 0")
             }
-            CompareOp::Sw => match successor(&needle) {
-                // [needle, successor) is exactly the strings starting with needle: an index range.
-                Some(upper) => {
-                    let lo = self.param(needle);
-                    let hi = self.param(upper);
-                    format!("({column} >= {lo} AND {column} < {hi})")
-                }
-                None => {
-                    let lo = self.param(needle);
-                    format!("{column} >= {lo}")
-                }
-            },
+            CompareOp::Sw => self.prefix_range(column, needle),
             CompareOp::Ew => {
                 let p = self.param(needle);
                 format!("right({column}, char_length({p})) = {p}")
             }
-            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => {
-                let p = self.param(needle);
-                format!("{column} {} {p}", ordering_sql(op).unwrap_or("="))
-            }
+        }
+    }
+}
+
+impl<'a> Translator<'a> {
+    fn translate(&mut self, filter: &Filter, negated: bool) -> String {
+        sql::translate(self, filter, negated)
+    }
+
+    /// Binds `value`; returns its placeholder.
+    fn param(&mut self, value: impl ToSql + Sync + Send + 'static) -> Placeholder {
+        self.params.push(Box::new(value));
+        Placeholder(self.params.len())
+    }
+
+    /// An indexed comparison, else `jsonb` containment.
+    fn compare(&mut self, c: &Comparison) -> Leaf {
+        match sql::hot(self.schema, self.kind, &c.path) {
+            Some((hot, def)) => self.indexed_compare(hot, def, c),
+            None => self.containment(&c.path, c.op, &c.value),
         }
     }
 
     fn present(&mut self, path: &AttrPath) -> Leaf {
-        let Some((hot, _)) = self.hot(path) else {
-            return Leaf::Unknown;
-        };
-        match hot {
-            Hot::UserName => Leaf::Exact("r.user_name_fold <> ''".into()),
-            Hot::DisplayName => Leaf::Exact("r.display_name_fold <> ''".into()),
-            Hot::ExternalId => Leaf::Exact("r.external_id <> ''".into()),
-            Hot::Active => Leaf::Exact("r.active IS NOT NULL".into()),
-            Hot::Id | Hot::Modified | Hot::Created => Leaf::Exact(TRUE.into()),
-            // `emails pr` is about whole values (an email with only a `type` is present): only
-            // `emails.value pr` is answered by the side table.
-            Hot::Email if path.sub_attr.is_some() => {
-                let t = self.param(self.tenant);
-                let k = self.param(code(self.kind));
-                Leaf::Exact(format!(
-                    "r.rid IN (SELECT v.rid FROM resource_values v WHERE v.tenant = {t} AND v.kind = {k} \
-                     AND v.attr = 'emails.value' AND v.value_fold <> '')"
-                ))
-            }
-            Hot::Email => Leaf::Unknown,
-            // Every membership row is a member with a non-empty value.
-            Hot::Member => {
-                Leaf::Exact("EXISTS (SELECT 1 FROM members m WHERE m.group_rid = r.rid)".into())
-            }
+        match sql::hot(self.schema, self.kind, path) {
+            Some((hot, _)) => self.indexed_present(hot, path),
+            None => Leaf::Unknown,
         }
     }
 
     fn value_path(&mut self, vp: &ValuePath) -> Leaf {
         // `attr[sub op "x"]` selects what `attr.sub op "x"` selects when the filter is one
         // comparison on a sub-attribute; with a conjunction, each conjunct is a superset.
-        let as_sub = |f: &Filter| -> Option<Comparison> {
-            match f {
-                Filter::Compare(c)
-                    if c.path.schema.is_none()
-                        && c.path.sub_attr.is_none()
-                        && c.op != CompareOp::Ne =>
-                {
-                    Some(Comparison {
-                        path: AttrPath {
-                            schema: vp.attr.schema.clone(),
-                            name: vp.attr.name.clone(),
-                            sub_attr: Some(c.path.name.clone()),
-                        },
-                        op: c.op,
-                        value: c.value.clone(),
-                    })
-                }
-                _ => None,
-            }
-        };
-        let hot = self.hot(&vp.attr).map(|(h, _)| h);
-        let is_value = |c: &Comparison| {
-            c.path
-                .sub_attr
-                .as_deref()
-                .is_some_and(|s| s.eq_ignore_ascii_case("value"))
-                && matches!(c.value, CompValue::String(_))
-        };
-        if let Some(c) = as_sub(&vp.filter) {
-            if matches!(hot, Some(Hot::Email | Hot::Member)) && is_value(&c) {
+        let hot = sql::hot(self.schema, self.kind, &vp.attr).map(|(h, _)| h);
+        let side_table = matches!(hot, Some(Hot::Email | Hot::Member));
+        if let Some(c) = sql::value_path_comparison(vp, &vp.filter) {
+            if side_table && sql::compares_value(&c) {
                 return self.compare(&c);
             }
             if hot.is_none() {
@@ -923,31 +720,21 @@ impl<'a> Translator<'a> {
             }
         }
         if let Filter::And(..) = vp.filter.as_ref() {
-            let mut pending = vec![vp.filter.as_ref()];
-            while let Some(f) = pending.pop() {
-                match f {
-                    Filter::And(a, b) => {
-                        pending.push(a);
-                        pending.push(b);
+            for c in sql::conjuncts(&vp.filter).filter_map(|f| sql::value_path_comparison(vp, f)) {
+                let leaf = if side_table {
+                    if sql::compares_value(&c) {
+                        self.compare(&c)
+                    } else {
+                        Leaf::Unknown
                     }
-                    other => {
-                        let Some(c) = as_sub(other) else { continue };
-                        let leaf = if matches!(hot, Some(Hot::Email | Hot::Member)) {
-                            if is_value(&c) {
-                                self.compare(&c)
-                            } else {
-                                Leaf::Unknown
-                            }
-                        } else if hot.is_none() {
-                            self.containment(&c.path, c.op, &c.value)
-                        } else {
-                            Leaf::Unknown
-                        };
-                        if let Leaf::Exact(sql) | Leaf::Superset(sql) = leaf {
-                            self.derived |= hot == Some(Hot::Member);
-                            return Leaf::Superset(sql);
-                        }
-                    }
+                } else if hot.is_none() {
+                    self.containment(&c.path, c.op, &c.value)
+                } else {
+                    Leaf::Unknown
+                };
+                if let Leaf::Exact(sql) | Leaf::Superset(sql) = leaf {
+                    self.derived |= hot == Some(Hot::Member);
+                    return Leaf::Superset(sql);
                 }
             }
         }

@@ -48,18 +48,15 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension};
 use scim_filter::eval::{CompiledFilter, UnknownAttributes};
 use scim_filter::{CompValue, CompareOp, Comparison, Filter, ValuePath};
-use scim_schema::{
-    AttrLocation, AttrPath, AttributeDef, AttributeType, DateTime, ResourceSchema, fold_case,
-};
+use scim_schema::{AttrLocation, AttrPath, AttributeDef, AttributeType, ResourceSchema, fold_case};
+use scim_store_core::Result;
 use scim_store_core::backend::sql::{
-    self, Leaf, LeafSql, SortSpec, SortTarget, SortValue, decode_cursor, encode_cursor,
-    fingerprint, ordering_sql, successor,
+    self, Hot, IndexedSql, Leaf, LeafSql, SortSpec, SortTarget, SortValue, decode_cursor,
+    encode_cursor, fingerprint,
 };
-use scim_store_core::document::to_nanos;
 use scim_store_core::{
     Paging, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, TenantId,
 };
-use scim_store_core::Result;
 use serde_json::Value;
 
 /// Runs `query` for `kind` in `tenant`, in one read transaction (one consistent snapshot).
@@ -363,22 +360,6 @@ pub(crate) fn push_down(
     }
 }
 
-/// The attributes SQL answers exactly from indexed columns or side tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Hot {
-    UserName,
-    DisplayName,
-    ExternalId,
-    Id,
-    Active,
-    Modified,
-    Created,
-    /// `emails.value` (or `emails`, which compares `value`).
-    Email,
-    /// `members.value` (or `members`).
-    Member,
-}
-
 struct Translator<'a> {
     schema: &'a ResourceSchema,
     kind: ResourceKind,
@@ -415,7 +396,82 @@ impl LeafSql for Translator<'_> {
 
     fn not_exact(&mut self, leaf: &Filter) {
         self.exact = false;
-        self.note_derived(leaf);
+        self.derived |= sql::needs_derived(self.kind, leaf);
+    }
+}
+
+/// SQLite's spelling of the indexed leaves: positional `?` parameters, `instr` and `substr`.
+impl IndexedSql for Translator<'_> {
+    type Placeholder = &'static str;
+
+    fn tenant(&self) -> i64 {
+        self.tenant
+    }
+
+    fn bind_int(&mut self, value: i64) -> &'static str {
+        self.params.push(value.into());
+        "?"
+    }
+
+    fn bind_bool(&mut self, value: bool) -> &'static str {
+        self.bind_int(i64::from(value))
+    }
+
+    fn bind_text(&mut self, value: String) -> &'static str {
+        self.params.push(value.into());
+        "?"
+    }
+
+    fn bind_kind(&mut self) -> &'static str {
+        self.bind_int(self.kind.code())
+    }
+
+    /// `column op needle` with the evaluator's string semantics: code-point order (SQLite's
+    /// BINARY collation compares UTF-8 bytes, which is the same order), substrings by
+    /// characters.
+    fn text_condition(&mut self, column: &str, op: CompareOp, needle: String) -> String {
+        match op {
+            // `ne` is `not eq`: the negation is the walk's.
+            CompareOp::Eq
+            | CompareOp::Ne
+            | CompareOp::Gt
+            | CompareOp::Ge
+            | CompareOp::Lt
+            | CompareOp::Le => self.ordering(column, op, needle),
+            CompareOp::Co => {
+                let p = self.bind_text(needle);
+                format!("instr({column}, {p}) > 0")
+            }
+            CompareOp::Sw => self.prefix_range(column, needle),
+            CompareOp::Ew => {
+                let chars = i64::try_from(needle.chars().count()).unwrap_or(i64::MAX);
+                self.bind_int(chars);
+                self.bind_int(chars);
+                self.bind_text(needle);
+                format!(
+                    "(length({column}) >= ? AND substr({column}, length({column}) - ? + 1) = ?)"
+                )
+            }
+        }
+    }
+
+    fn email_condition(&mut self, op: CompareOp, needle: String) -> String {
+        if !(matches!(op, CompareOp::Co | CompareOp::Ew) && needle.chars().count() >= 3) {
+            return self.email_values(op, needle);
+        }
+        // The trigram index finds the candidates (resources with values holding every
+        // trigram of the needle); their side-table rows are then checked exactly.
+        // CROSS JOIN keeps the index as the outer loop: the planner, knowing nothing
+        // of a MATCH's selectivity, would rather walk every value of the tenant.
+        self.bind_text(trigram_query(&needle));
+        self.bind_int(self.tenant);
+        self.bind_kind();
+        let cond = self.text_condition("v.value_fold", op, needle);
+        format!(
+            "r.rid IN (SELECT v.rid FROM value_trigrams f CROSS JOIN resource_values v ON v.rid = f.rowid \
+             WHERE value_trigrams MATCH ? AND v.tenant = ? AND v.kind = ? \
+             AND v.attr = 'emails.value' AND {cond})"
+        )
     }
 }
 
@@ -424,270 +480,26 @@ impl<'a> Translator<'a> {
         sql::translate(self, filter, negated)
     }
 
-    /// Records whether the evaluator will need the derived attribute for this leaf.
-    fn note_derived(&mut self, leaf: &Filter) {
-        let path = match leaf {
-            Filter::Compare(c) => &c.path,
-            Filter::Present(p) => p,
-            Filter::ValuePath(vp) => &vp.attr,
-            _ => return,
-        };
-        let derived = read::derived_json_sql(self.kind).0;
-        if path.name.eq_ignore_ascii_case(derived) {
-            self.derived = true;
-        }
-    }
-
-    fn param(&mut self, value: impl Into<SqlValue>) {
-        self.params.push(value.into());
-    }
-
-    /// Which indexed attribute `path` designates, with its definition (the `value`
-    /// sub-attribute for a complex attribute named without one).
-    fn hot(&self, path: &AttrPath) -> Option<(Hot, &'a AttributeDef)> {
-        let schema: &'a ResourceSchema = self.schema;
-        let resolved = schema.resolve(path)?;
-        if resolved.location != AttrLocation::TopLevel {
-            return None;
-        }
-        let attribute = resolved.attribute;
-        let sub = resolved.sub_attribute;
-        let name = attribute.name.as_str();
-        let string =
-            |d: &AttributeDef| matches!(d.kind, AttributeType::String | AttributeType::Reference);
-        let hot = match (self.kind, name, sub.map(|s| s.name.as_str())) {
-            (ResourceKind::User, "userName", None) if string(attribute) => {
-                (Hot::UserName, attribute)
-            }
-            (_, "displayName", None) if string(attribute) => (Hot::DisplayName, attribute),
-            (_, "externalId", None) if string(attribute) => (Hot::ExternalId, attribute),
-            (_, "id", None) if string(attribute) => (Hot::Id, attribute),
-            (ResourceKind::User, "active", None) if attribute.kind == AttributeType::Boolean => {
-                (Hot::Active, attribute)
-            }
-            (_, "meta", Some("lastModified")) => (Hot::Modified, sub?),
-            (_, "meta", Some("created")) => (Hot::Created, sub?),
-            (ResourceKind::User, "emails", Some("value")) if string(sub?) => (Hot::Email, sub?),
-            (ResourceKind::User, "emails", None) => (
-                Hot::Email,
-                attribute.sub_attribute("value").filter(|d| string(d))?,
-            ),
-            (ResourceKind::Group, "members", Some("value")) if string(sub?) => (Hot::Member, sub?),
-            (ResourceKind::Group, "members", None) => (
-                Hot::Member,
-                attribute.sub_attribute("value").filter(|d| string(d))?,
-            ),
-            _ => return None,
-        };
-        if matches!(hot.0, Hot::Modified | Hot::Created) && hot.1.kind != AttributeType::DateTime {
-            return None;
-        }
-        Some(hot)
-    }
-
+    /// An indexed comparison, else a JSON pre-filter.
     fn compare(&mut self, c: &Comparison) -> Leaf {
-        match self.hot_compare(c) {
+        let indexed = match sql::hot(self.schema, self.kind, &c.path) {
+            Some((hot, def)) => self.indexed_compare(hot, def, c),
+            None => Leaf::Unknown,
+        };
+        match indexed {
             Leaf::Unknown => self.json_compare(c),
             leaf => leaf,
         }
     }
 
-    fn hot_compare(&mut self, c: &Comparison) -> Leaf {
-        let Some((hot, def)) = self.hot(&c.path) else {
-            return Leaf::Unknown;
-        };
-        match hot {
-            Hot::Active => match &c.value {
-                CompValue::Bool(b) if c.op == CompareOp::Eq => {
-                    self.param(i64::from(*b));
-                    Leaf::Exact("r.active = ?".into())
-                }
-                CompValue::Bool(_) => Leaf::Unknown,
-                // A literal of another type matches nothing (the evaluator's rule).
-                _ => Leaf::Exact("0".into()),
-            },
-            Hot::Modified | Hot::Created => {
-                let column = if hot == Hot::Modified {
-                    "r.modified_ns"
-                } else {
-                    "r.created_ns"
-                };
-                let CompValue::String(s) = &c.value else {
-                    return Leaf::Exact("0".into());
-                };
-                let Some(op) = ordering_sql(c.op) else {
-                    return Leaf::Unknown;
-                };
-                let Some(at) = DateTime::parse(s) else {
-                    return Leaf::Exact("0".into());
-                };
-                self.param(to_nanos(at));
-                Leaf::Exact(format!("{column} {op} ?"))
-            }
-            _ => {
-                let CompValue::String(literal) = &c.value else {
-                    return Leaf::Exact("0".into());
-                };
-                self.text(hot, def, c.op, literal)
-            }
-        }
-    }
-
-    /// A string comparison on a text column or side table.
-    fn text(&mut self, hot: Hot, def: &AttributeDef, op: CompareOp, literal: &str) -> Leaf {
-        // Folded columns answer caseExact=false attributes; raw ones caseExact=true ones.
-        let folded_column = matches!(
-            hot,
-            Hot::UserName | Hot::DisplayName | Hot::Email | Hot::Member
-        );
-        if folded_column == def.case_exact {
-            return Leaf::Unknown;
-        }
-        let needle = if def.case_exact {
-            literal.to_owned()
-        } else {
-            fold_case(literal).into_owned()
-        };
-        if needle.contains('\0') && !op.is_ordering() {
-            // Indexed values never contain U+0000 (the store refuses them), so no value can
-            // equal, contain, start or end with such a needle.
-            return Leaf::Exact("0".into());
-        }
-        match hot {
-            Hot::Member => {
-                if op != CompareOp::Eq {
-                    return Leaf::Unknown;
-                }
-                self.param(self.tenant);
-                self.param(needle);
-                let mut sql = "r.rid IN (SELECT m.group_rid FROM members m JOIN resources x ON x.rid = m.member_rid \
-                               WHERE x.tenant = ? AND x.id_fold = ?"
-                    .to_owned();
-                if def.case_exact {
-                    self.param(literal.to_owned());
-                    sql.push_str(" AND x.id = ?");
-                }
-                sql.push(')');
-                Leaf::Exact(sql)
-            }
-            Hot::Email
-                if matches!(op, CompareOp::Co | CompareOp::Ew) && needle.chars().count() >= 3 =>
-            {
-                // The trigram index finds the candidates (resources with values holding every
-                // trigram of the needle); their side-table rows are then checked exactly.
-                // CROSS JOIN keeps the index as the outer loop: the planner, knowing nothing
-                // of a MATCH's selectivity, would rather walk every value of the tenant.
-                self.param(trigram_query(&needle));
-                self.param(self.tenant);
-                self.param(self.kind.code());
-                let cond = self.text_condition("v.value_fold", op, needle);
-                Leaf::Exact(format!(
-                    "r.rid IN (SELECT v.rid FROM value_trigrams f CROSS JOIN resource_values v ON v.rid = f.rowid \
-                     WHERE value_trigrams MATCH ? AND v.tenant = ? AND v.kind = ? \
-                     AND v.attr = 'emails.value' AND {cond})"
-                ))
-            }
-            Hot::Email => {
-                self.param(self.tenant);
-                self.param(self.kind.code());
-                let cond = self.text_condition("v.value_fold", op, needle);
-                Leaf::Exact(format!(
-                    "r.rid IN (SELECT v.rid FROM resource_values v WHERE v.tenant = ? AND v.kind = ? \
-                     AND v.attr = 'emails.value' AND {cond})"
-                ))
-            }
-            Hot::Id if op == CompareOp::Eq => {
-                // Seek the unique (tenant, id_fold) index, then compare exactly.
-                self.param(fold_case(&needle).into_owned());
-                self.param(needle);
-                Leaf::Exact("(r.id_fold = ? AND r.id = ?)".into())
-            }
-            _ => {
-                let column = match hot {
-                    Hot::UserName => "r.user_name_fold",
-                    Hot::DisplayName => "r.display_name_fold",
-                    Hot::ExternalId => "r.external_id",
-                    _ => "r.id",
-                };
-                Leaf::Exact(self.text_condition(column, op, needle))
-            }
-        }
-    }
-
-    /// `column op needle` with the evaluator's string semantics: code-point order (SQLite's
-    /// BINARY collation compares UTF-8 bytes, which is the same order), substrings by
-    /// characters.
-    fn text_condition(&mut self, column: &str, op: CompareOp, needle: String) -> String {
-        match op {
-            CompareOp::Eq | CompareOp::Ne => {
-                self.param(needle);
-                format!("{column} = ?")
-            }
-            CompareOp::Co => {
-                self.param(needle);
-                format!("instr({column}, ?) > 0")
-            }
-            CompareOp::Sw => match successor(&needle) {
-                // [needle, successor) is exactly the strings starting with needle: an index range.
-                Some(upper) => {
-                    self.param(needle);
-                    self.param(upper);
-                    format!("({column} >= ? AND {column} < ?)")
-                }
-                None => {
-                    self.param(needle);
-                    format!("{column} >= ?")
-                }
-            },
-            CompareOp::Ew => {
-                let chars = i64::try_from(needle.chars().count()).unwrap_or(i64::MAX);
-                self.param(chars);
-                self.param(chars);
-                self.param(needle);
-                format!(
-                    "(length({column}) >= ? AND substr({column}, length({column}) - ? + 1) = ?)"
-                )
-            }
-            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => {
-                self.param(needle);
-                format!("{column} {} ?", ordering_sql(op).unwrap_or("="))
-            }
-        }
-    }
-
     fn present(&mut self, path: &AttrPath) -> Leaf {
-        match self.hot_present(path) {
+        let indexed = match sql::hot(self.schema, self.kind, path) {
+            Some((hot, _)) => self.indexed_present(hot, path),
+            None => Leaf::Unknown,
+        };
+        match indexed {
             Leaf::Unknown => self.json_present(path),
             leaf => leaf,
-        }
-    }
-
-    fn hot_present(&mut self, path: &AttrPath) -> Leaf {
-        let Some((hot, _)) = self.hot(path) else {
-            return Leaf::Unknown;
-        };
-        match hot {
-            Hot::UserName => Leaf::Exact("r.user_name_fold <> ''".into()),
-            Hot::DisplayName => Leaf::Exact("r.display_name_fold <> ''".into()),
-            Hot::ExternalId => Leaf::Exact("r.external_id <> ''".into()),
-            Hot::Active => Leaf::Exact("r.active IS NOT NULL".into()),
-            Hot::Id | Hot::Modified | Hot::Created => Leaf::Exact("1".into()),
-            // `emails pr` is about whole values (an email with only a `type` is present): only
-            // `emails.value pr` is answered by the side table.
-            Hot::Email if path.sub_attr.is_some() => {
-                self.param(self.tenant);
-                self.param(self.kind.code());
-                Leaf::Exact(
-                    "r.rid IN (SELECT v.rid FROM resource_values v WHERE v.tenant = ? AND v.kind = ? \
-                     AND v.attr = 'emails.value' AND v.value_fold <> '')"
-                        .into(),
-                )
-            }
-            Hot::Email => Leaf::Unknown,
-            // Every membership row is a member with a non-empty value.
-            Hot::Member => {
-                Leaf::Exact("EXISTS (SELECT 1 FROM members m WHERE m.group_rid = r.rid)".into())
-            }
         }
     }
 
@@ -699,7 +511,7 @@ impl<'a> Translator<'a> {
     }
 
     fn hot_value_path(&mut self, vp: &ValuePath) -> Leaf {
-        let Some((hot, _)) = self.hot(&vp.attr) else {
+        let Some((hot, _)) = sql::hot(self.schema, self.kind, &vp.attr) else {
             return Leaf::Unknown;
         };
         if !matches!(hot, Hot::Email | Hot::Member) {
@@ -707,52 +519,20 @@ impl<'a> Translator<'a> {
         }
         // `attr[value op "x"]`: the same as `attr.value op "x"` (the value must be an object
         // holding `value`, which is also all the side tables index).
-        let as_sub = |f: &Filter| -> Option<Filter> {
-            match f {
-                Filter::Compare(c)
-                    if c.path.schema.is_none()
-                        && c.path.sub_attr.is_none()
-                        && c.path.name.eq_ignore_ascii_case("value")
-                        && c.op != CompareOp::Ne
-                        && matches!(c.value, CompValue::String(_)) =>
-                {
-                    Some(Filter::Compare(Comparison {
-                        path: AttrPath {
-                            schema: vp.attr.schema.clone(),
-                            name: vp.attr.name.clone(),
-                            sub_attr: Some("value".into()),
-                        },
-                        op: c.op,
-                        value: c.value.clone(),
-                    }))
-                }
-                _ => None,
-            }
-        };
-        if let Some(Filter::Compare(c)) = as_sub(&vp.filter) {
+        let as_value = |f: &Filter| sql::value_path_comparison(vp, f).filter(sql::compares_value);
+        if let Some(c) = as_value(&vp.filter) {
             return self.compare(&c);
         }
         // `attr[value op "x" and ...]`: any value matching the whole filter matches the
         // `value` conjunct, so that conjunct alone is a superset.
         if let Filter::And(..) = vp.filter.as_ref() {
-            let mut pending = vec![vp.filter.as_ref()];
-            while let Some(f) = pending.pop() {
-                match f {
-                    Filter::And(a, b) => {
-                        pending.push(a);
-                        pending.push(b);
-                    }
-                    other => {
-                        if let Some(Filter::Compare(c)) = as_sub(other) {
-                            let mark = self.params.len();
-                            if let Leaf::Exact(sql) = self.compare(&c) {
-                                self.derived |= hot == Hot::Member;
-                                return Leaf::Superset(sql);
-                            }
-                            self.params.truncate(mark);
-                        }
-                    }
+            for c in sql::conjuncts(&vp.filter).filter_map(as_value) {
+                let mark = self.params.len();
+                if let Leaf::Exact(sql) = self.compare(&c) {
+                    self.derived |= hot == Hot::Member;
+                    return Leaf::Superset(sql);
                 }
+                self.params.truncate(mark);
             }
         }
         Leaf::Unknown

@@ -3,12 +3,23 @@
 //! [`LeafSql`] for its dialect; [`translate`] walks the AST (RFC 7644 section 3.4.2.2) and
 //! asks it for each leaf.
 //!
+//! The leaves SQL answers exactly, from the indexed columns and side tables, are written once
+//! too: [`hot`] says which attributes those are, and [`IndexedSql`] writes their conditions
+//! over the backend's spelling of parameters and string tests. A backend adds the leaves only
+//! it can push down (SQLite's JSON functions, PostgreSQL's `jsonb` containment) and routes
+//! each leaf in its [`LeafSql::leaf`].
+//!
 //! Sorting and cursors are in [`SortTarget`] (which key a `sortBy` path has), [`SortSpec`]
 //! (a key read from the document), [`SortValue`] (the neutral form of a key, which a backend
 //! maps its column values to and from) and [`encode_cursor`] / [`decode_cursor`] (RFC 9865).
 
+mod indexed;
 mod sort;
 
+pub use indexed::{
+    Conjuncts, Hot, IndexedSql, compares_value, conjuncts, derived_attribute, hot, needs_derived,
+    successor, value_path_comparison,
+};
 pub use sort::{
     SortColumn, SortSpec, SortTarget, SortValue, decode_cursor, encode_cursor, sort_target,
 };
@@ -69,26 +80,6 @@ pub fn get_key<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
             .map(|(_, v)| v)
     })
-}
-
-/// The smallest string greater than every string that starts with `prefix`, in code-point
-/// order: `prefix` with its last character incremented (dropping characters that cannot be).
-/// `None` when there is none (the prefix is empty or only U+10FFFF). `sw` becomes the index
-/// range `[prefix, successor)`.
-pub fn successor(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = match u32::from(last) {
-            0xD7FF => Some('\u{E000}'),
-            0x10FFFF => None,
-            c => char::from_u32(c + 1),
-        };
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
 }
 
 /// What a backend made of one filter leaf in SQL.
@@ -181,61 +172,6 @@ pub fn translate<T: LeafSql>(t: &mut T, filter: &Filter, negated: bool) -> Strin
                     t.truncate_params(mark);
                     T::TRUE.to_owned()
                 }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn successor_bounds_exactly_the_strings_with_the_prefix() {
-        assert_eq!(successor("abc").as_deref(), Some("abd"));
-        assert_eq!(successor("é").as_deref(), Some("ê"));
-        assert_eq!(successor("a\u{10FFFF}").as_deref(), Some("b"));
-        assert_eq!(successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
-        assert_eq!(successor(""), None);
-        assert_eq!(successor("\u{10FFFF}"), None);
-        for s in ["abc", "abcz", "abc\u{10FFFF}x"] {
-            assert!(("abc".."abd").contains(&s), "{s}");
-        }
-        for s in ["abd", "ab", "abb\u{10FFFF}"] {
-            assert!(!("abc".."abd").contains(&s), "{s}");
-        }
-    }
-
-    proptest! {
-        /// `[prefix, successor)` holds a string exactly when it starts with the prefix (Rust's
-        /// `str` order is code-point order, the evaluator's).
-        #[test]
-        fn successor_is_the_upper_bound_of_the_prefix(prefix in ".{0,6}", s in ".{0,8}") {
-            let starts = s.starts_with(&prefix);
-            match successor(&prefix) {
-                Some(upper) => {
-                    prop_assert!(prefix < upper);
-                    prop_assert!(!upper.starts_with(&prefix));
-                    prop_assert_eq!(prefix.as_str() <= s.as_str() && s < upper, starts);
-                }
-                // Only a prefix of U+10FFFF characters (or none) has no successor: every
-                // string at or above it starts with it.
-                None => {
-                    let last = char::MAX;
-                    prop_assert!(prefix.chars().all(|c| c == last), "{prefix:?}");
-                    prop_assert_eq!(prefix.as_str() <= s.as_str(), starts);
-                }
-            }
-        }
-
-        /// A string made by extending the prefix is always inside the range (the arbitrary
-        /// strings above rarely start with the prefix).
-        #[test]
-        fn extensions_of_the_prefix_are_below_the_successor(prefix in ".{1,6}", rest in ".{0,6}") {
-            let s = format!("{prefix}{rest}");
-            if let Some(upper) = successor(&prefix) {
-                prop_assert!(s < upper);
             }
         }
     }
