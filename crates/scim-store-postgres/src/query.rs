@@ -42,7 +42,7 @@ use scim_schema::{AttrLocation, AttrPath, AttributeType, ResourceSchema};
 use scim_store_core::StoreError;
 use scim_store_core::backend::sql::{
     self, Hot, IndexedSql, Leaf, LeafSql, SortColumn, SortSpec, SortTarget, SortValue,
-    decode_cursor, encode_cursor, fingerprint,
+    decode_cursor, encode_cursor, fingerprint, ordering_sql,
 };
 use scim_store_core::{
     Paging, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, TenantId,
@@ -536,15 +536,9 @@ pub(crate) async fn explain<C: GenericClient>(
 // Push-down
 
 /// A filter translated to SQL over the row aliased `r`.
-struct PushedDown {
-    sql: String,
-    params: Vec<Param>,
-    /// Whether the condition alone decides the filter.
-    exact: bool,
-    /// Whether finishing needs the derived attribute (`groups` / `members`).
-    derived: bool,
-}
+type PushedDown = sql::PushDown<Param>;
 
+/// Translates `filter` (see the module documentation); its parameters follow `params`.
 fn push_down(
     filter: &Filter,
     schema: &ResourceSchema,
@@ -556,29 +550,21 @@ fn push_down(
         schema,
         kind,
         tenant: tenant.key(),
-        params,
-        exact: true,
-        derived: false,
+        pushed: sql::PushDown::new(kind, params),
     };
-    let sql = t.translate(filter, false);
-    PushedDown {
-        sql,
-        params: t.params,
-        exact: t.exact,
-        derived: t.derived,
-    }
+    sql::push_down(&mut t, filter);
+    t.pushed
 }
 
 struct Translator<'a> {
     schema: &'a ResourceSchema,
     kind: ResourceKind,
     tenant: i64,
-    params: Vec<Param>,
-    exact: bool,
-    derived: bool,
+    pushed: PushedDown,
 }
 
 impl LeafSql for Translator<'_> {
+    type Param = Param;
     const TRUE: &'static str = "TRUE";
     const FALSE: &'static str = "FALSE";
 
@@ -586,26 +572,27 @@ impl LeafSql for Translator<'_> {
         format!("(({sql}) IS NOT TRUE)")
     }
 
-    fn leaf(&mut self, leaf: &Filter) -> Leaf {
-        match leaf {
-            Filter::Compare(c) => self.compare(c),
-            Filter::Present(path) => self.present(path),
-            Filter::ValuePath(vp) => self.value_path(vp),
-            _ => Leaf::Unknown,
+    fn pushed(&mut self) -> &mut PushedDown {
+        &mut self.pushed
+    }
+
+    /// An indexed comparison, else `jsonb` containment.
+    fn compare(&mut self, c: &Comparison) -> Leaf {
+        match sql::hot(self.schema, self.kind, &c.path) {
+            Some((hot, def)) => self.indexed_compare(hot, def, c),
+            None => self.containment(&c.path, c.op, &c.value),
         }
     }
 
-    fn param_count(&self) -> usize {
-        self.params.len()
+    fn present(&mut self, path: &AttrPath) -> Leaf {
+        match sql::hot(self.schema, self.kind, path) {
+            Some((hot, _)) => self.indexed_present(hot, path),
+            None => Leaf::Unknown,
+        }
     }
 
-    fn truncate_params(&mut self, len: usize) {
-        self.params.truncate(len);
-    }
-
-    fn not_exact(&mut self, leaf: &Filter) {
-        self.exact = false;
-        self.derived |= sql::needs_derived(self.kind, leaf);
+    fn value_path(&mut self, vp: &ValuePath) -> Leaf {
+        self.side_table_or_containment(vp)
     }
 }
 
@@ -642,11 +629,23 @@ impl IndexedSql for Translator<'_> {
         self.param(code(self.kind))
     }
 
-    /// `column op needle` with the evaluator's string semantics: code-point order (the `"C"`
-    /// collation compares UTF-8 bytes, which is the same order), substrings by characters.
-    fn text_condition(&mut self, column: &str, op: CompareOp, needle: String) -> String {
+    // Strings compare in code-point order: the `"C"` collation compares UTF-8 bytes, which is
+    // the same order. Substrings count characters.
+
+    fn contains(&mut self, column: &str, needle: String) -> String {
+        let p = self.param(needle);
+        format!("strpos({column}, {p}) > 0")
+    }
+
+    fn ends_with(&mut self, column: &str, needle: String) -> String {
+        let p = self.param(needle);
+        format!("right({column}, char_length({p})) = {p}")
+    }
+
+    fn ordering(&mut self, column: &str, op: CompareOp, needle: String) -> String {
         if let Some(nul) = needle.find('\0') {
-            // Only orderings get here. No stored value holds U+0000, so comparing with
+            // Only orderings get here with U+0000 (the indexed leaves answer the other
+            // operators FALSE). No stored value holds U+0000, so comparing with
             // `prefix U+0000 rest` is comparing with the prefix: every value above the prefix
             // is above the needle too, and the prefix itself is below it.
             let prefix = needle.get(..nul).unwrap_or_default().to_owned();
@@ -656,54 +655,20 @@ impl IndexedSql for Translator<'_> {
                 _ => format!("{column} <= {p}"),
             };
         }
-        match op {
-            // `ne` is `not eq`: the negation is the walk's.
-            CompareOp::Eq
-            | CompareOp::Ne
-            | CompareOp::Gt
-            | CompareOp::Ge
-            | CompareOp::Lt
-            | CompareOp::Le => self.ordering(column, op, needle),
-            CompareOp::Co => {
-                let p = self.param(needle);
-                format!("strpos({column}, {p}) > 0")
-            }
-            CompareOp::Sw => self.prefix_range(column, needle),
-            CompareOp::Ew => {
-                let p = self.param(needle);
-                format!("right({column}, char_length({p})) = {p}")
-            }
-        }
+        let p = self.param(needle);
+        format!("{column} {} {p}", ordering_sql(op).unwrap_or("="))
     }
 }
 
 impl<'a> Translator<'a> {
-    fn translate(&mut self, filter: &Filter, negated: bool) -> String {
-        sql::translate(self, filter, negated)
-    }
-
     /// Binds `value`; returns its placeholder.
     fn param(&mut self, value: impl ToSql + Sync + Send + 'static) -> Placeholder {
-        self.params.push(Box::new(value));
-        Placeholder(self.params.len())
+        self.pushed.params.push(Box::new(value));
+        Placeholder(self.pushed.params.len())
     }
 
-    /// An indexed comparison, else `jsonb` containment.
-    fn compare(&mut self, c: &Comparison) -> Leaf {
-        match sql::hot(self.schema, self.kind, &c.path) {
-            Some((hot, def)) => self.indexed_compare(hot, def, c),
-            None => self.containment(&c.path, c.op, &c.value),
-        }
-    }
-
-    fn present(&mut self, path: &AttrPath) -> Leaf {
-        match sql::hot(self.schema, self.kind, path) {
-            Some((hot, _)) => self.indexed_present(hot, path),
-            None => Leaf::Unknown,
-        }
-    }
-
-    fn value_path(&mut self, vp: &ValuePath) -> Leaf {
+    /// A value filter: through the side table of `emails` / `members`, else containment.
+    fn side_table_or_containment(&mut self, vp: &ValuePath) -> Leaf {
         // `attr[sub op "x"]` selects what `attr.sub op "x"` selects when the filter is one
         // comparison on a sub-attribute; with a conjunction, each conjunct is a superset.
         let hot = sql::hot(self.schema, self.kind, &vp.attr).map(|(h, _)| h);
@@ -733,7 +698,7 @@ impl<'a> Translator<'a> {
                     Leaf::Unknown
                 };
                 if let Leaf::Exact(sql) | Leaf::Superset(sql) = leaf {
-                    self.derived |= hot == Some(Hot::Member);
+                    self.pushed.derived |= hot == Some(Hot::Member);
                     return Leaf::Superset(sql);
                 }
             }

@@ -325,16 +325,7 @@ fn page_rows(conn: &Connection, sql: &str, params: &[SqlValue]) -> Result<Vec<(i
 // Push-down
 
 /// A filter translated to SQL over the row aliased `r`.
-pub(crate) struct PushedDown {
-    /// The condition.
-    pub sql: String,
-    /// Its parameters, in order.
-    pub params: Vec<SqlValue>,
-    /// Whether the condition alone decides the filter (no in-process finishing needed).
-    pub exact: bool,
-    /// Whether finishing needs the derived attribute (`groups` / `members`).
-    pub derived: bool,
-}
+pub(crate) type PushedDown = sql::PushDown<SqlValue>;
 
 /// Translates `filter` (see the module documentation).
 pub(crate) fn push_down(
@@ -347,29 +338,21 @@ pub(crate) fn push_down(
         schema,
         kind,
         tenant: tenant.key(),
-        params: Vec::new(),
-        exact: true,
-        derived: false,
+        pushed: sql::PushDown::new(kind, Vec::new()),
     };
-    let sql = t.translate(filter, false);
-    PushedDown {
-        sql,
-        params: t.params,
-        exact: t.exact,
-        derived: t.derived,
-    }
+    sql::push_down(&mut t, filter);
+    t.pushed
 }
 
 struct Translator<'a> {
     schema: &'a ResourceSchema,
     kind: ResourceKind,
     tenant: i64,
-    params: Vec<SqlValue>,
-    exact: bool,
-    derived: bool,
+    pushed: PushedDown,
 }
 
 impl LeafSql for Translator<'_> {
+    type Param = SqlValue;
     const TRUE: &'static str = "1";
     const FALSE: &'static str = "0";
 
@@ -377,107 +360,8 @@ impl LeafSql for Translator<'_> {
         format!("(({sql}) IS NOT 1)")
     }
 
-    fn leaf(&mut self, leaf: &Filter) -> Leaf {
-        match leaf {
-            Filter::Compare(c) => self.compare(c),
-            Filter::Present(path) => self.present(path),
-            Filter::ValuePath(vp) => self.value_path(vp),
-            _ => Leaf::Unknown,
-        }
-    }
-
-    fn param_count(&self) -> usize {
-        self.params.len()
-    }
-
-    fn truncate_params(&mut self, len: usize) {
-        self.params.truncate(len);
-    }
-
-    fn not_exact(&mut self, leaf: &Filter) {
-        self.exact = false;
-        self.derived |= sql::needs_derived(self.kind, leaf);
-    }
-}
-
-/// SQLite's spelling of the indexed leaves: positional `?` parameters, `instr` and `substr`.
-impl IndexedSql for Translator<'_> {
-    type Placeholder = &'static str;
-
-    fn tenant(&self) -> i64 {
-        self.tenant
-    }
-
-    fn bind_int(&mut self, value: i64) -> &'static str {
-        self.params.push(value.into());
-        "?"
-    }
-
-    fn bind_bool(&mut self, value: bool) -> &'static str {
-        self.bind_int(i64::from(value))
-    }
-
-    fn bind_text(&mut self, value: String) -> &'static str {
-        self.params.push(value.into());
-        "?"
-    }
-
-    fn bind_kind(&mut self) -> &'static str {
-        self.bind_int(self.kind.code())
-    }
-
-    /// `column op needle` with the evaluator's string semantics: code-point order (SQLite's
-    /// BINARY collation compares UTF-8 bytes, which is the same order), substrings by
-    /// characters.
-    fn text_condition(&mut self, column: &str, op: CompareOp, needle: String) -> String {
-        match op {
-            // `ne` is `not eq`: the negation is the walk's.
-            CompareOp::Eq
-            | CompareOp::Ne
-            | CompareOp::Gt
-            | CompareOp::Ge
-            | CompareOp::Lt
-            | CompareOp::Le => self.ordering(column, op, needle),
-            CompareOp::Co => {
-                let p = self.bind_text(needle);
-                format!("instr({column}, {p}) > 0")
-            }
-            CompareOp::Sw => self.prefix_range(column, needle),
-            CompareOp::Ew => {
-                let chars = i64::try_from(needle.chars().count()).unwrap_or(i64::MAX);
-                self.bind_int(chars);
-                self.bind_int(chars);
-                self.bind_text(needle);
-                format!(
-                    "(length({column}) >= ? AND substr({column}, length({column}) - ? + 1) = ?)"
-                )
-            }
-        }
-    }
-
-    fn email_condition(&mut self, op: CompareOp, needle: String) -> String {
-        if !(matches!(op, CompareOp::Co | CompareOp::Ew) && needle.chars().count() >= 3) {
-            return self.email_values(op, needle);
-        }
-        // The trigram index finds the candidates (resources with values holding every
-        // trigram of the needle); their side-table rows are then checked exactly.
-        // CROSS JOIN keeps the index as the outer loop: the planner, knowing nothing
-        // of a MATCH's selectivity, would rather walk every value of the tenant.
-        self.bind_text(trigram_query(&needle));
-        self.bind_int(self.tenant);
-        self.bind_kind();
-        let cond = self.text_condition("v.value_fold", op, needle);
-        format!(
-            "r.rid IN (SELECT v.rid FROM value_trigrams f CROSS JOIN resource_values v ON v.rid = f.rowid \
-             WHERE value_trigrams MATCH ? AND v.tenant = ? AND v.kind = ? \
-             AND v.attr = 'emails.value' AND {cond})"
-        )
-    }
-}
-
-impl<'a> Translator<'a> {
-    fn translate(&mut self, filter: &Filter, negated: bool) -> String {
-        sql::translate(self, filter, negated)
+    fn pushed(&mut self) -> &mut PushedDown {
+        &mut self.pushed
     }
 
     /// An indexed comparison, else a JSON pre-filter.
@@ -509,7 +393,71 @@ impl<'a> Translator<'a> {
             leaf => leaf,
         }
     }
+}
 
+/// SQLite's spelling of the indexed leaves: positional `?` parameters, `instr` and `substr`.
+impl IndexedSql for Translator<'_> {
+    type Placeholder = &'static str;
+
+    fn tenant(&self) -> i64 {
+        self.tenant
+    }
+
+    fn bind_int(&mut self, value: i64) -> &'static str {
+        self.pushed.params.push(value.into());
+        "?"
+    }
+
+    fn bind_bool(&mut self, value: bool) -> &'static str {
+        self.bind_int(i64::from(value))
+    }
+
+    fn bind_text(&mut self, value: String) -> &'static str {
+        self.pushed.params.push(value.into());
+        "?"
+    }
+
+    fn bind_kind(&mut self) -> &'static str {
+        self.bind_int(self.kind.code())
+    }
+
+    // Strings compare in code-point order: SQLite's BINARY collation compares UTF-8 bytes,
+    // which is the same order. Substrings count characters.
+
+    fn contains(&mut self, column: &str, needle: String) -> String {
+        let p = self.bind_text(needle);
+        format!("instr({column}, {p}) > 0")
+    }
+
+    fn ends_with(&mut self, column: &str, needle: String) -> String {
+        let chars = i64::try_from(needle.chars().count()).unwrap_or(i64::MAX);
+        self.bind_int(chars);
+        self.bind_int(chars);
+        self.bind_text(needle);
+        format!("(length({column}) >= ? AND substr({column}, length({column}) - ? + 1) = ?)")
+    }
+
+    fn email_condition(&mut self, op: CompareOp, needle: String) -> String {
+        if !(matches!(op, CompareOp::Co | CompareOp::Ew) && needle.chars().count() >= 3) {
+            return self.email_values(op, needle);
+        }
+        // The trigram index finds the candidates (resources with values holding every
+        // trigram of the needle); their side-table rows are then checked exactly.
+        // CROSS JOIN keeps the index as the outer loop: the planner, knowing nothing
+        // of a MATCH's selectivity, would rather walk every value of the tenant.
+        self.bind_text(trigram_query(&needle));
+        self.bind_int(self.tenant);
+        self.bind_kind();
+        let cond = self.text_condition("v.value_fold", op, needle);
+        format!(
+            "r.rid IN (SELECT v.rid FROM value_trigrams f CROSS JOIN resource_values v ON v.rid = f.rowid \
+             WHERE value_trigrams MATCH ? AND v.tenant = ? AND v.kind = ? \
+             AND v.attr = 'emails.value' AND {cond})"
+        )
+    }
+}
+
+impl<'a> Translator<'a> {
     fn hot_value_path(&mut self, vp: &ValuePath) -> Leaf {
         let Some((hot, _)) = sql::hot(self.schema, self.kind, &vp.attr) else {
             return Leaf::Unknown;
@@ -527,12 +475,12 @@ impl<'a> Translator<'a> {
         // `value` conjunct, so that conjunct alone is a superset.
         if let Filter::And(..) = vp.filter.as_ref() {
             for c in sql::conjuncts(&vp.filter).filter_map(as_value) {
-                let mark = self.params.len();
+                let mark = self.pushed.params.len();
                 if let Leaf::Exact(sql) = self.compare(&c) {
-                    self.derived |= hot == Hot::Member;
+                    self.pushed.derived |= hot == Hot::Member;
                     return Leaf::Superset(sql);
                 }
-                self.params.truncate(mark);
+                self.pushed.params.truncate(mark);
             }
         }
         Leaf::Unknown
@@ -785,13 +733,13 @@ impl<'a> Translator<'a> {
         }
         let parent = target.def;
         let attr = &target.attr;
-        let mark = self.params.len();
+        let mark = self.pushed.params.len();
         let single = format!("json_extract(r.doc, {attr})");
         let (Some(in_values), Some(in_object)) = (
             self.json_inner(&vp.filter, parent, "e.value"),
             self.json_inner(&vp.filter, parent, &single),
         ) else {
-            self.params.truncate(mark);
+            self.pushed.params.truncate(mark);
             return Leaf::Unknown;
         };
         Leaf::Superset(format!(
@@ -821,13 +769,13 @@ impl<'a> Translator<'a> {
             Filter::Or(a, b) => {
                 // Both sides must be bounded for the disjunction to be; the parameters of a
                 // side that is dropped must be dropped too.
-                let mark = self.params.len();
+                let mark = self.pushed.params.len();
                 let left = self.json_inner(a, parent, scope);
                 let right = self.json_inner(b, parent, scope);
                 match (left, right) {
                     (Some(l), Some(r)) => Some(format!("({l} OR {r})")),
                     _ => {
-                        self.params.truncate(mark);
+                        self.pushed.params.truncate(mark);
                         None
                     }
                 }

@@ -209,9 +209,27 @@ pub trait IndexedSql: LeafSql {
     fn bind_text(&mut self, value: String) -> Self::Placeholder;
     /// Binds the resource kind as the `kind` columns hold it.
     fn bind_kind(&mut self) -> Self::Placeholder;
+    /// `column co needle`: `needle` is a substring (by characters) of the column's value.
+    fn contains(&mut self, column: &str, needle: String) -> String;
+    /// `column ew needle`: the column's value ends with `needle`.
+    fn ends_with(&mut self, column: &str, needle: String) -> String;
+
     /// `column op needle` with the evaluator's string semantics: code-point order, substrings
     /// by characters. `needle` is folded when the column is.
-    fn text_condition(&mut self, column: &str, op: CompareOp, needle: String) -> String;
+    fn text_condition(&mut self, column: &str, op: CompareOp, needle: String) -> String {
+        match op {
+            // `ne` is `not eq`: the negation is the walk's.
+            CompareOp::Eq
+            | CompareOp::Ne
+            | CompareOp::Gt
+            | CompareOp::Ge
+            | CompareOp::Lt
+            | CompareOp::Le => self.ordering(column, op, needle),
+            CompareOp::Co => self.contains(column, needle),
+            CompareOp::Sw => self.prefix_range(column, needle),
+            CompareOp::Ew => self.ends_with(column, needle),
+        }
+    }
 
     /// `column sw needle`: the index range `[needle, successor)`, exactly the strings that
     /// start with `needle`.

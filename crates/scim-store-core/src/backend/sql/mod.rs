@@ -26,7 +26,8 @@ pub use sort::{
 
 use super::token;
 use crate::types::{Query, ResourceKind};
-use scim_filter::{CompValue, CompareOp, Comparison, Filter};
+use scim_filter::{CompValue, CompareOp, Comparison, Filter, ValuePath};
+use scim_schema::AttrPath;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -92,24 +93,87 @@ pub enum Leaf {
     Unknown,
 }
 
+/// A filter translated to SQL over the row aliased `r`, and what the translation collects on
+/// its way: a backend's translator holds one ([`LeafSql::pushed`]) and [`push_down`] returns it
+/// filled.
+#[derive(Debug)]
+pub struct PushDown<P> {
+    /// The condition (empty until [`push_down`] has run).
+    pub sql: String,
+    /// Its parameters, in order.
+    pub params: Vec<P>,
+    /// Whether the condition alone decides the filter (no in-process finishing needed).
+    pub exact: bool,
+    /// Whether finishing needs the derived attribute (`groups` / `members`).
+    pub derived: bool,
+    kind: ResourceKind,
+}
+
+impl<P> PushDown<P> {
+    /// An empty translation of a filter on resources of `kind`, whose parameters will follow
+    /// `params` (those the query bound before the filter).
+    pub fn new(kind: ResourceKind, params: Vec<P>) -> Self {
+        PushDown {
+            sql: String::new(),
+            params,
+            exact: true,
+            derived: false,
+            kind,
+        }
+    }
+}
+
 /// A backend's translation of filter leaves (comparisons, `pr`, value paths) into SQL.
 /// [`translate`] does the rest, which is the same for every backend.
 pub trait LeafSql {
+    /// A bound parameter, as the backend's driver takes it.
+    type Param;
     /// The backend's SQL for true and false (`1`/`0`, `TRUE`/`FALSE`).
     const TRUE: &'static str;
     /// See [`LeafSql::TRUE`].
     const FALSE: &'static str;
     /// SQL that is true where `sql` is false or NULL.
     fn is_not_true(sql: &str) -> String;
+    /// The translation so far: the parameters pushed, whether it is exact.
+    fn pushed(&mut self) -> &mut PushDown<Self::Param>;
+    /// Translates a comparison, pushing its parameters.
+    fn compare(&mut self, c: &Comparison) -> Leaf;
+    /// Translates `path pr`.
+    fn present(&mut self, path: &AttrPath) -> Leaf;
+    /// Translates a complex value filter (`emails[type eq "work"]`).
+    fn value_path(&mut self, vp: &ValuePath) -> Leaf;
+
     /// Translates one leaf, pushing its parameters.
-    fn leaf(&mut self, leaf: &Filter) -> Leaf;
+    fn leaf(&mut self, leaf: &Filter) -> Leaf {
+        match leaf {
+            Filter::Compare(c) => self.compare(c),
+            Filter::Present(path) => self.present(path),
+            Filter::ValuePath(vp) => self.value_path(vp),
+            _ => Leaf::Unknown,
+        }
+    }
     /// How many parameters have been pushed.
-    fn param_count(&self) -> usize;
+    fn param_count(&mut self) -> usize {
+        self.pushed().params.len()
+    }
     /// Drops the parameters pushed after the first `len`.
-    fn truncate_params(&mut self, len: usize);
+    fn truncate_params(&mut self, len: usize) {
+        self.pushed().params.truncate(len);
+    }
     /// Records that `leaf` was not translated exactly, so the evaluator must finish the query
     /// (and may need the attributes the store derives, like `groups`).
-    fn not_exact(&mut self, leaf: &Filter);
+    fn not_exact(&mut self, leaf: &Filter) {
+        let pushed = self.pushed();
+        pushed.exact = false;
+        pushed.derived |= needs_derived(pushed.kind, leaf);
+    }
+}
+
+/// Translates `filter` through the backend's translator `t` (see [`translate`]) into its
+/// [`LeafSql::pushed`].
+pub fn push_down<T: LeafSql>(t: &mut T, filter: &Filter) {
+    let sql = translate(t, filter, false);
+    t.pushed().sql = sql;
 }
 
 /// Translates a filter into a SQL condition through a backend's [`LeafSql`]: negations are
