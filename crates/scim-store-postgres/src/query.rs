@@ -546,20 +546,13 @@ fn push_down(
     tenant: TenantId,
     params: Vec<Param>,
 ) -> PushedDown {
-    let mut t = Translator {
-        schema,
-        kind,
-        tenant: tenant.key(),
-        pushed: sql::PushDown::new(kind, params),
-    };
-    sql::push_down(&mut t, filter);
-    t.pushed
+    let pushed = sql::PushDown::new(kind, tenant, params);
+    sql::push_down(Translator { schema, pushed }, filter)
 }
 
+/// The translation of one filter: the schema it names attributes of, and what it built so far.
 struct Translator<'a> {
     schema: &'a ResourceSchema,
-    kind: ResourceKind,
-    tenant: i64,
     pushed: PushedDown,
 }
 
@@ -576,16 +569,20 @@ impl LeafSql for Translator<'_> {
         &mut self.pushed
     }
 
+    fn into_pushed(self) -> PushedDown {
+        self.pushed
+    }
+
     /// An indexed comparison, else `jsonb` containment.
     fn compare(&mut self, c: &Comparison) -> Leaf {
-        match sql::hot(self.schema, self.kind, &c.path) {
+        match sql::hot(self.schema, self.pushed.kind, &c.path) {
             Some((hot, def)) => self.indexed_compare(hot, def, c),
             None => self.containment(&c.path, c.op, &c.value),
         }
     }
 
     fn present(&mut self, path: &AttrPath) -> Leaf {
-        match sql::hot(self.schema, self.kind, path) {
+        match sql::hot(self.schema, self.pushed.kind, path) {
             Some((hot, _)) => self.indexed_present(hot, path),
             None => Leaf::Unknown,
         }
@@ -609,10 +606,6 @@ impl fmt::Display for Placeholder {
 impl IndexedSql for Translator<'_> {
     type Placeholder = Placeholder;
 
-    fn tenant(&self) -> i64 {
-        self.tenant
-    }
-
     fn bind_int(&mut self, value: i64) -> Placeholder {
         self.param(value)
     }
@@ -626,7 +619,7 @@ impl IndexedSql for Translator<'_> {
     }
 
     fn bind_kind(&mut self) -> Placeholder {
-        self.param(code(self.kind))
+        self.param(code(self.pushed.kind))
     }
 
     // Strings compare in code-point order: the `"C"` collation compares UTF-8 bytes, which is
@@ -671,7 +664,7 @@ impl<'a> Translator<'a> {
     fn side_table_or_containment(&mut self, vp: &ValuePath) -> Leaf {
         // `attr[sub op "x"]` selects what `attr.sub op "x"` selects when the filter is one
         // comparison on a sub-attribute; with a conjunction, each conjunct is a superset.
-        let hot = sql::hot(self.schema, self.kind, &vp.attr).map(|(h, _)| h);
+        let hot = sql::hot(self.schema, self.pushed.kind, &vp.attr).map(|(h, _)| h);
         let side_table = matches!(hot, Some(Hot::Email | Hot::Member));
         if let Some(c) = sql::value_path_comparison(vp, &vp.filter) {
             if side_table && sql::compares_value(&c) {

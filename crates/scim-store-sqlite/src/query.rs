@@ -334,20 +334,13 @@ pub(crate) fn push_down(
     kind: ResourceKind,
     tenant: TenantId,
 ) -> PushedDown {
-    let mut t = Translator {
-        schema,
-        kind,
-        tenant: tenant.key(),
-        pushed: sql::PushDown::new(kind, Vec::new()),
-    };
-    sql::push_down(&mut t, filter);
-    t.pushed
+    let pushed = sql::PushDown::new(kind, tenant, Vec::new());
+    sql::push_down(Translator { schema, pushed }, filter)
 }
 
+/// The translation of one filter: the schema it names attributes of, and what it built so far.
 struct Translator<'a> {
     schema: &'a ResourceSchema,
-    kind: ResourceKind,
-    tenant: i64,
     pushed: PushedDown,
 }
 
@@ -364,9 +357,13 @@ impl LeafSql for Translator<'_> {
         &mut self.pushed
     }
 
+    fn into_pushed(self) -> PushedDown {
+        self.pushed
+    }
+
     /// An indexed comparison, else a JSON pre-filter.
     fn compare(&mut self, c: &Comparison) -> Leaf {
-        let indexed = match sql::hot(self.schema, self.kind, &c.path) {
+        let indexed = match sql::hot(self.schema, self.pushed.kind, &c.path) {
             Some((hot, def)) => self.indexed_compare(hot, def, c),
             None => Leaf::Unknown,
         };
@@ -377,7 +374,7 @@ impl LeafSql for Translator<'_> {
     }
 
     fn present(&mut self, path: &AttrPath) -> Leaf {
-        let indexed = match sql::hot(self.schema, self.kind, path) {
+        let indexed = match sql::hot(self.schema, self.pushed.kind, path) {
             Some((hot, _)) => self.indexed_present(hot, path),
             None => Leaf::Unknown,
         };
@@ -399,10 +396,6 @@ impl LeafSql for Translator<'_> {
 impl IndexedSql for Translator<'_> {
     type Placeholder = &'static str;
 
-    fn tenant(&self) -> i64 {
-        self.tenant
-    }
-
     fn bind_int(&mut self, value: i64) -> &'static str {
         self.pushed.params.push(value.into());
         "?"
@@ -418,7 +411,7 @@ impl IndexedSql for Translator<'_> {
     }
 
     fn bind_kind(&mut self) -> &'static str {
-        self.bind_int(self.kind.code())
+        self.bind_int(self.pushed.kind.code())
     }
 
     // Strings compare in code-point order: SQLite's BINARY collation compares UTF-8 bytes,
@@ -446,7 +439,7 @@ impl IndexedSql for Translator<'_> {
         // CROSS JOIN keeps the index as the outer loop: the planner, knowing nothing
         // of a MATCH's selectivity, would rather walk every value of the tenant.
         self.bind_text(trigram_query(&needle));
-        self.bind_int(self.tenant);
+        self.bind_int(self.pushed.tenant);
         self.bind_kind();
         let cond = self.text_condition("v.value_fold", op, needle);
         format!(
@@ -459,7 +452,7 @@ impl IndexedSql for Translator<'_> {
 
 impl<'a> Translator<'a> {
     fn hot_value_path(&mut self, vp: &ValuePath) -> Leaf {
-        let Some((hot, _)) = sql::hot(self.schema, self.kind, &vp.attr) else {
+        let Some((hot, _)) = sql::hot(self.schema, self.pushed.kind, &vp.attr) else {
             return Leaf::Unknown;
         };
         if !matches!(hot, Hot::Email | Hot::Member) {
@@ -548,7 +541,7 @@ impl<'a> Translator<'a> {
         let schema: &'a ResourceSchema = self.schema;
         let resolved = schema.resolve(path)?;
         let attribute = resolved.attribute;
-        let derived = read::derived_json_sql(self.kind).0;
+        let derived = read::derived_json_sql(self.pushed.kind).0;
         if resolved.location == AttrLocation::TopLevel
             && (attribute.name == derived || attribute.name == "meta")
         {

@@ -199,8 +199,6 @@ pub trait IndexedSql: LeafSql {
     /// What a bound parameter is written as in the SQL (`?`, `$3`).
     type Placeholder: fmt::Display;
 
-    /// The tenant's key, which the side-table subqueries bind.
-    fn tenant(&self) -> i64;
     /// Binds an integer.
     fn bind_int(&mut self, value: i64) -> Self::Placeholder;
     /// Binds a boolean as the `active` column holds it.
@@ -262,7 +260,8 @@ pub trait IndexedSql: LeafSql {
 
     /// See [`IndexedSql::email_condition`].
     fn email_values(&mut self, op: CompareOp, needle: String) -> String {
-        let t = self.bind_int(self.tenant());
+        let tenant = self.pushed().tenant;
+        let t = self.bind_int(tenant);
         let k = self.bind_kind();
         let cond = self.text_condition("v.value_fold", op, needle);
         format!(
@@ -337,7 +336,8 @@ pub trait IndexedSql: LeafSql {
                 if op != CompareOp::Eq {
                     return Leaf::Unknown;
                 }
-                let t = self.bind_int(self.tenant());
+                let tenant = self.pushed().tenant;
+                let t = self.bind_int(tenant);
                 let p = self.bind_text(needle);
                 let mut sql = format!(
                     "r.rid IN (SELECT m.group_rid FROM members m JOIN resources x ON x.rid = m.member_rid \
@@ -380,7 +380,8 @@ pub trait IndexedSql: LeafSql {
             // `emails pr` is about whole values (an email with only a `type` is present): only
             // `emails.value pr` is answered by the side table.
             Hot::Email if path.sub_attr.is_some() => {
-                let t = self.bind_int(self.tenant());
+                let tenant = self.pushed().tenant;
+                let t = self.bind_int(tenant);
                 let k = self.bind_kind();
                 Leaf::Exact(format!(
                     "r.rid IN (SELECT v.rid FROM resource_values v WHERE v.tenant = {t} AND v.kind = {k} \

@@ -25,7 +25,7 @@ pub use sort::{
 };
 
 use super::token;
-use crate::types::{Query, ResourceKind};
+use crate::types::{Query, ResourceKind, TenantId};
 use scim_filter::{CompValue, CompareOp, Comparison, Filter, ValuePath};
 use scim_schema::AttrPath;
 use serde_json::Value;
@@ -106,19 +106,23 @@ pub struct PushDown<P> {
     pub exact: bool,
     /// Whether finishing needs the derived attribute (`groups` / `members`).
     pub derived: bool,
-    kind: ResourceKind,
+    /// The kind of resource filtered.
+    pub kind: ResourceKind,
+    /// The tenant's key, which subqueries on side tables bind.
+    pub tenant: i64,
 }
 
 impl<P> PushDown<P> {
-    /// An empty translation of a filter on resources of `kind`, whose parameters will follow
-    /// `params` (those the query bound before the filter).
-    pub fn new(kind: ResourceKind, params: Vec<P>) -> Self {
+    /// An empty translation of a filter on `tenant`'s resources of `kind`, whose parameters
+    /// will follow `params` (those the query bound before the filter).
+    pub fn new(kind: ResourceKind, tenant: TenantId, params: Vec<P>) -> Self {
         PushDown {
             sql: String::new(),
             params,
             exact: true,
             derived: false,
             kind,
+            tenant: tenant.key(),
         }
     }
 }
@@ -136,6 +140,8 @@ pub trait LeafSql {
     fn is_not_true(sql: &str) -> String;
     /// The translation so far: the parameters pushed, whether it is exact.
     fn pushed(&mut self) -> &mut PushDown<Self::Param>;
+    /// The translation, once [`push_down`] is done with the translator.
+    fn into_pushed(self) -> PushDown<Self::Param>;
     /// Translates a comparison, pushing its parameters.
     fn compare(&mut self, c: &Comparison) -> Leaf;
     /// Translates `path pr`.
@@ -169,11 +175,12 @@ pub trait LeafSql {
     }
 }
 
-/// Translates `filter` through the backend's translator `t` (see [`translate`]) into its
-/// [`LeafSql::pushed`].
-pub fn push_down<T: LeafSql>(t: &mut T, filter: &Filter) {
-    let sql = translate(t, filter, false);
-    t.pushed().sql = sql;
+/// Translates `filter` through the backend's translator `t` (see [`translate`]).
+pub fn push_down<T: LeafSql>(mut t: T, filter: &Filter) -> PushDown<T::Param> {
+    let sql = translate(&mut t, filter, false);
+    let mut pushed = t.into_pushed();
+    pushed.sql = sql;
+    pushed
 }
 
 /// Translates a filter into a SQL condition through a backend's [`LeafSql`]: negations are
