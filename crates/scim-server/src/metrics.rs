@@ -123,7 +123,7 @@ impl Metrics {
         let result = call.await;
         let failed = matches!(
             result,
-            Err(scim_store::StoreError::Backend(_) | scim_store::StoreError::StorageFull(_))
+            Err(scim_store::StoreError::Backend { .. } | scim_store::StoreError::StorageFull(_))
         );
         self.store(operation, started.elapsed(), failed);
         result

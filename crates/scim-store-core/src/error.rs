@@ -12,6 +12,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// section 3.12 defines one, one `scimType`, so the server never has to guess; only
 /// [`StoreError::Backend`] is a 500.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// No resource of this kind has this id in the tenant (404, RFC 7644 section 3.12).
     #[error("{kind} {id:?} not found")]
@@ -91,8 +92,15 @@ pub enum StoreError {
     StorageFull(String),
     /// The storage engine failed (500): I/O, corruption, a bug. The detail is for the log,
     /// not for the client.
-    #[error("storage failure: {0}")]
-    Backend(String),
+    #[error("storage failure: {message}")]
+    Backend {
+        /// What failed, for the log (it includes the engine's own message).
+        message: String,
+        /// The engine's own error (rusqlite's, tokio-postgres's...), when there is one, so that
+        /// an error reporter can walk the chain.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
 }
 
 impl StoreError {
@@ -110,7 +118,7 @@ impl StoreError {
             StoreError::Patch(e) => e.status(),
             StoreError::Filter(_) | StoreError::InvalidCursor(_) => 400,
             StoreError::StorageFull(_) => 503,
-            StoreError::Backend(_) => 500,
+            StoreError::Backend { .. } => 500,
         }
     }
 
@@ -134,8 +142,8 @@ impl StoreError {
     pub fn for_each_write(&self) -> Self {
         match self {
             StoreError::StorageFull(detail) => StoreError::StorageFull(detail.clone()),
-            StoreError::Backend(detail) => StoreError::Backend(detail.clone()),
-            other => StoreError::Backend(other.to_string()),
+            StoreError::Backend { message, .. } => StoreError::backend(message),
+            other => StoreError::backend(other),
         }
     }
 
@@ -147,9 +155,24 @@ impl StoreError {
         }
     }
 
-    /// A failure of the storage engine itself (for backend authors): a 500 to the client, the
-    /// text in the server's log.
-    pub fn backend(e: impl std::fmt::Display) -> Self {
-        StoreError::Backend(e.to_string())
+    /// A failure of the storage engine itself (for backend authors), with no underlying error
+    /// to keep: a 500 to the client, the text in the server's log.
+    pub fn backend(message: impl std::fmt::Display) -> Self {
+        StoreError::Backend {
+            message: message.to_string(),
+            source: None,
+        }
+    }
+
+    /// A failure of the storage engine, keeping its error as the source: the message is
+    /// `"{context}: {error}"`, as the log has always shown it.
+    pub fn backend_error(
+        context: &str,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Backend {
+            message: format!("{context}: {error}"),
+            source: Some(Box::new(error)),
+        }
     }
 }

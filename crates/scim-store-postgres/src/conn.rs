@@ -40,9 +40,10 @@ impl From<deadpool_postgres::PoolError> for Fail {
             deadpool_postgres::PoolError::Backend(pg) => tls::describe_connect_error(pg),
             _ => None,
         };
-        Fail::Store(StoreError::Backend(
-            tls.unwrap_or_else(|| format!("postgres pool: {e}")),
-        ))
+        Fail::Store(match tls {
+            Some(described) => StoreError::backend(described),
+            None => StoreError::backend_error("postgres pool", e),
+        })
     }
 }
 
@@ -64,7 +65,7 @@ impl Fail {
             Fail::Store(e) => e,
             Fail::Pg(e) => {
                 let Some(db) = e.as_db_error() else {
-                    return StoreError::Backend(format!("postgres: {e}"));
+                    return StoreError::backend_error("postgres", e);
                 };
                 let constraint = db.constraint().unwrap_or_default();
                 if *db.code() == SqlState::UNIQUE_VIOLATION {
@@ -89,7 +90,7 @@ impl Fail {
                         "a resource this write refers to was deleted concurrently ({constraint})"
                     ));
                 }
-                StoreError::Backend(format!(
+                StoreError::backend(format!(
                     "postgres: {} (SQLSTATE {}){}",
                     db.message(),
                     db.code().code(),
@@ -193,7 +194,7 @@ pub(crate) fn check_schema_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(StoreError::Backend(format!(
+        Err(StoreError::backend(format!(
             "schema name {name:?} must be 1 to 63 characters of a-z, 0-9 and '_', not starting \
              with a digit"
         )))

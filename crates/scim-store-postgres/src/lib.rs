@@ -211,7 +211,7 @@ impl PostgresStore {
         let pool = Pool::builder(manager)
             .max_size(options.max_connections.max(1))
             .build()
-            .map_err(|e| StoreError::Backend(format!("postgres pool: {e}")))?;
+            .map_err(|e| StoreError::backend_error("postgres pool", e))?;
         let store = PostgresStore {
             pool,
             schemas,
@@ -227,12 +227,12 @@ impl PostgresStore {
                 }
                 other => format!("cannot connect to PostgreSQL at {target}: {other}"),
             };
-            return Err(StoreError::Backend(message));
+            return Err(StoreError::backend(message));
         }
         with_client!(&store, |client| async {
             let encoding: String = client.query_one("SHOW server_encoding", &[]).await?.get(0);
             if !encoding.eq_ignore_ascii_case("UTF8") {
-                return Err(Fail::Store(StoreError::Backend(format!(
+                return Err(Fail::Store(StoreError::backend(format!(
                     "the database's encoding is {encoding}: scimd needs UTF8 (character counts \
                      and code-point order in filters depend on it)"
                 ))));

@@ -287,7 +287,7 @@ async fn try_migrate(pool: &Pool) -> PgResult<()> {
         .try_get::<_, Option<i32>>(0)?
         .unwrap_or(0);
     if current > LATEST {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::backend(format!(
             "the database is at schema version {current}, newer than this build's {LATEST}: \
              upgrade scimd"
         ))
@@ -332,7 +332,7 @@ async fn hash_clear_passwords(tx: &deadpool_postgres::Transaction<'_>) -> PgResu
         let rid: i64 = row.try_get(0)?;
         let doc: String = row.try_get(1)?;
         let mut value: serde_json::Value = serde_json::from_str(&doc)
-            .map_err(|e| StoreError::Backend(format!("resource {rid} holds invalid JSON: {e}")))?;
+            .map_err(|e| StoreError::backend(format!("resource {rid} holds invalid JSON: {e}")))?;
         if !document::hash_stored_password(&mut value)? {
             continue;
         }

@@ -54,7 +54,7 @@ pub(crate) fn code(kind: ResourceKind) -> i16 {
 
 pub(crate) fn kind_of(code: i16) -> PgResult<ResourceKind> {
     ResourceKind::from_code(i64::from(code)).ok_or_else(|| {
-        StoreError::Backend(format!("a stored resource has the unknown kind {code}")).into()
+        StoreError::backend(format!("a stored resource has the unknown kind {code}")).into()
     })
 }
 
@@ -134,7 +134,7 @@ pub(crate) fn insert_before_meta(object: &mut Map<String, Value>, name: &str, va
 /// Parses a stored document.
 pub(crate) fn parse(doc: &str) -> PgResult<Value> {
     serde_json::from_str(doc)
-        .map_err(|e| StoreError::Backend(format!("a stored document is invalid JSON: {e}")).into())
+        .map_err(|e| StoreError::backend(format!("a stored document is invalid JSON: {e}")).into())
 }
 
 /// The served resource of `row`, with `derived` (what [`derived_sql`] selected) added.
@@ -205,7 +205,7 @@ pub(crate) async fn load<C: GenericClient>(
     let row = client
         .query_opt(&stmt, &[&rid])
         .await?
-        .ok_or_else(|| StoreError::Backend(format!("resource {rid} vanished")))?;
+        .ok_or_else(|| StoreError::backend(format!("resource {rid} vanished")))?;
     let derived: Option<Value> = row.try_get(8)?;
     resource_of(StoredRow::from_row(&row)?, derived)
 }
@@ -362,7 +362,7 @@ pub(crate) async fn events<C: GenericClient>(
                 kind: kind_of(row.try_get(1)?)?,
                 id: row.try_get(2)?,
                 op: ChangeOp::from_name(&op).ok_or_else(|| {
-                    StoreError::Backend(format!("event {seq} has the unknown operation {op:?}"))
+                    StoreError::backend(format!("event {seq} has the unknown operation {op:?}"))
                 })?,
                 version: u64::try_from(version).unwrap_or(0),
                 at: from_nanos(row.try_get(5)?),

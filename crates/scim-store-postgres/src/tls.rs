@@ -63,7 +63,7 @@ impl SslMode {
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
             other => {
-                return Err(StoreError::Backend(format!(
+                return Err(StoreError::backend(format!(
                     "sslmode {other:?}: expected disable, prefer, require, verify-ca or verify-full"
                 )));
             }
@@ -103,7 +103,7 @@ impl TlsParams {
             (None, Some(RootCert::System)) => Ok(SslMode::VerifyFull),
             (None, _) => Ok(SslMode::Prefer),
             (Some(mode), Some(RootCert::System)) if mode != SslMode::VerifyFull => {
-                Err(StoreError::Backend(format!(
+                Err(StoreError::backend(format!(
                     "sslmode {:?} may not be used with sslrootcert=system: use \
                      sslmode=verify-full (public certificate authorities sign for any host \
                      name, so the host name must be checked)",
@@ -145,10 +145,9 @@ fn classify(key: &str, value: &str, params: &mut TlsParams) -> Result<Param> {
             params.root_cert = Some(if value == "system" {
                 RootCert::System
             } else if value.is_empty() {
-                return Err(StoreError::Backend(
+                return Err(StoreError::backend(
                     "sslrootcert is empty: give the path of a PEM file of root certificates, \
-                     or `system` for the platform's store"
-                        .into(),
+                     or `system` for the platform's store",
                 ));
             } else {
                 RootCert::File(PathBuf::from(value))
@@ -157,7 +156,7 @@ fn classify(key: &str, value: &str, params: &mut TlsParams) -> Result<Param> {
         }
         "sslcert" | "sslkey" => {
             if value.is_empty() {
-                return Err(StoreError::Backend(format!(
+                return Err(StoreError::backend(format!(
                     "{key} is empty: give the path of a PEM file"
                 )));
             }
@@ -170,13 +169,12 @@ fn classify(key: &str, value: &str, params: &mut TlsParams) -> Result<Param> {
             Ok(Param::Ours)
         }
         "sslnegotiation" => Ok(Param::Theirs),
-        "sslpassword" => Err(StoreError::Backend(
+        "sslpassword" => Err(StoreError::backend(
             "connection parameter \"sslpassword\" is not supported: give sslkey an unencrypted \
-             key file, readable by scimd only"
-                .into(),
+             key file, readable by scimd only",
         )),
         other if other.starts_with("ssl") || other == "requiressl" => {
-            Err(StoreError::Backend(format!(
+            Err(StoreError::backend(format!(
                 "connection parameter {other:?} is not supported (the TLS parameters scimd \
                  understands are sslmode, sslrootcert, sslcert, sslkey and sslnegotiation)"
             )))
@@ -260,7 +258,7 @@ fn percent_decode(text: &str, what: &str) -> Result<String> {
         i += 1;
     }
     String::from_utf8(out).map_err(|_| {
-        StoreError::Backend(format!(
+        StoreError::backend(format!(
             "invalid PostgreSQL URL: {what} is not UTF-8 once percent-decoded"
         ))
     })
@@ -289,7 +287,7 @@ fn split_key_value(conninfo: &str) -> Result<(String, TlsParams)> {
         let key = &conninfo[start..end];
         while chars.next_if(|(_, c)| c.is_whitespace()).is_some() {}
         if chars.next_if(|&(_, c)| c == '=').is_none() {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend(format!(
                 "invalid PostgreSQL connection string: expected '=' after {key:?}"
             )));
         }
@@ -306,7 +304,7 @@ fn split_key_value(conninfo: &str) -> Result<(String, TlsParams)> {
                     }
                     Some((_, c)) => value.push(c),
                     None => {
-                        return Err(StoreError::Backend(format!(
+                        return Err(StoreError::backend(format!(
                             "invalid PostgreSQL connection string: the quoted value of {key:?} \
                              is not closed"
                         )));
@@ -324,7 +322,7 @@ fn split_key_value(conninfo: &str) -> Result<(String, TlsParams)> {
                 }
             }
             if value.is_empty() {
-                return Err(StoreError::Backend(format!(
+                return Err(StoreError::backend(format!(
                     "invalid PostgreSQL connection string: {key:?} has no value"
                 )));
             }
@@ -357,7 +355,7 @@ pub(crate) fn configure(conninfo: &str) -> Result<(tokio_postgres::Config, MakeR
     let (rest, params) = split_params(conninfo)?;
     let mut config: tokio_postgres::Config = rest
         .parse()
-        .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        .map_err(|e| StoreError::backend(format!("invalid PostgreSQL URL: {e}")))?;
     let mut mode = params.effective_mode()?;
     // libpq never uses TLS over a Unix-domain socket, whatever sslmode says (the server
     // refuses it there); tokio-postgres would fail `require` on one.
@@ -385,15 +383,13 @@ pub(crate) fn configure(conninfo: &str) -> Result<(tokio_postgres::Config, MakeR
         (None, None) => None,
         (Some(cert), Some(key)) => Some(load_identity(cert, key)?),
         (Some(_), None) => {
-            return Err(StoreError::Backend(
-                "sslcert is given without sslkey: give both, the certificate and its private key"
-                    .into(),
+            return Err(StoreError::backend(
+                "sslcert is given without sslkey: give both, the certificate and its private key",
             ));
         }
         (None, Some(_)) => {
-            return Err(StoreError::Backend(
-                "sslkey is given without sslcert: give both, the certificate and its private key"
-                    .into(),
+            return Err(StoreError::backend(
+                "sslkey is given without sslcert: give both, the certificate and its private key",
             ));
         }
     };
@@ -409,7 +405,7 @@ pub(crate) fn configure(conninfo: &str) -> Result<(tokio_postgres::Config, MakeR
 /// expects it to be used.
 fn load_identity(cert: &Path, key: &Path) -> Result<ClientIdentity> {
     let fail = |what: &str, path: &Path, e: &dyn std::fmt::Display| {
-        StoreError::Backend(format!("{what} {}: {e}", path.display()))
+        StoreError::backend(format!("{what} {}: {e}", path.display()))
     };
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| fail("sslcert", cert, &e))?
@@ -446,7 +442,7 @@ fn load_roots(source: &RootCert) -> Result<Arc<RootCertStore>> {
     match source {
         RootCert::File(path) => {
             let fail = |e: &dyn std::fmt::Display| {
-                StoreError::Backend(format!("sslrootcert {}: {e}", path.display()))
+                StoreError::backend(format!("sslrootcert {}: {e}", path.display()))
             };
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
                 .map_err(|e| fail(&e))?
@@ -483,7 +479,7 @@ fn load_roots(source: &RootCert) -> Result<Arc<RootCertStore>> {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("; ");
-                return Err(StoreError::Backend(format!(
+                return Err(StoreError::backend(format!(
                     "no trusted root certificate found in the platform's store{}: install the \
                      CA certificates (ca-certificates), or name the server's CA with \
                      sslrootcert=PATH",
@@ -507,7 +503,7 @@ fn client_config(verify: Verify, identity: Option<ClientIdentity>) -> Result<rus
     let algorithms = provider.signature_verification_algorithms;
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| StoreError::Backend(format!("TLS configuration: {e}")))?;
+        .map_err(|e| StoreError::backend(format!("TLS configuration: {e}")))?;
     let below_full = |roots| Arc::new(BelowFull { roots, algorithms });
     let builder = match verify {
         Verify::Nothing => builder
@@ -523,7 +519,7 @@ fn client_config(verify: Verify, identity: Option<ClientIdentity>) -> Result<rus
         // rustls checks that the key is usable and matches the certificate.
         Some(ClientIdentity { chain, key }) => builder
             .with_client_auth_cert(chain, key)
-            .map_err(|e| StoreError::Backend(format!("sslcert and sslkey: {e}")))?,
+            .map_err(|e| StoreError::backend_error("sslcert and sslkey", e))?,
     };
     config.alpn_protocols = vec![b"postgresql".to_vec()];
     Ok(config)
@@ -784,7 +780,7 @@ mod tests {
     /// The message of a refusal (all of them are `StoreError::Backend`).
     fn message(e: StoreError) -> String {
         match e {
-            StoreError::Backend(m) => m,
+            StoreError::Backend { message: m, .. } => m,
             other => panic!("not a Backend error: {other:?}"),
         }
     }

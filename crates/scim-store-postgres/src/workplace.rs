@@ -158,7 +158,7 @@ fn config_of(stored: Option<Value>) -> PgResult<WorkplaceConfig> {
     match stored {
         None | Some(Value::Null) => Ok(WorkplaceConfig::default()),
         Some(value) => serde_json::from_value(value).map_err(|e| {
-            StoreError::Backend(format!(
+            StoreError::backend(format!(
                 "the stored workplace configuration is invalid: {e}"
             ))
             .into()
@@ -215,7 +215,7 @@ fn places_of_json(selected: Option<Value>) -> PgResult<Vec<PlaceRecord>> {
         match parts {
             [Value::String(kind), Value::String(id), document, version] => {
                 let kind = PlaceKind::from_name(kind).ok_or_else(|| {
-                    StoreError::Backend(format!("a stored place has the unknown kind {kind:?}"))
+                    StoreError::backend(format!("a stored place has the unknown kind {kind:?}"))
                 })?;
                 out.push(PlaceRecord {
                     kind,
@@ -224,7 +224,7 @@ fn places_of_json(selected: Option<Value>) -> PgResult<Vec<PlaceRecord>> {
                     version: version.as_u64().unwrap_or(0),
                 });
             }
-            _ => return Err(StoreError::Backend("a stored place is malformed".into()).into()),
+            _ => return Err(StoreError::backend("a stored place is malformed").into()),
         }
     }
     Ok(out)
@@ -584,7 +584,7 @@ async fn all_places<C: GenericClient>(client: &C, tenant: TenantId) -> PgResult<
     for row in &rows {
         let kind: String = row.try_get(0)?;
         let kind = PlaceKind::from_name(&kind).ok_or_else(|| {
-            StoreError::Backend(format!("a stored place has the unknown kind {kind:?}"))
+            StoreError::backend(format!("a stored place has the unknown kind {kind:?}"))
         })?;
         out.push(PlaceRecord {
             kind,
@@ -691,7 +691,7 @@ fn feed_event(row: &tokio_postgres::Row) -> PgResult<FeedEvent> {
     let seq: i64 = row.try_get(0)?;
     let code: i16 = row.try_get(1)?;
     let subject = FeedSubject::from_code(i64::from(code)).ok_or_else(|| {
-        StoreError::Backend(format!("feed entry {seq} has the unknown kind {code}"))
+        StoreError::backend(format!("feed entry {seq} has the unknown kind {code}"))
     })?;
     let version: Option<i64> = row.try_get(4)?;
     Ok(FeedEvent {

@@ -227,7 +227,7 @@ async fn insert_unique(
             attribute: u.attribute.clone(),
             value: u.value.clone(),
         },
-        None => StoreError::Backend("unique value insert lost rows".into()),
+        None => StoreError::backend("unique value insert lost rows"),
     }
     .into())
 }
@@ -1044,7 +1044,7 @@ pub(crate) async fn import(
                 .iter()
                 .find(|(id, _)| !rid_of.contains_key(id))
                 .or(chunk.first())
-                .ok_or_else(|| StoreError::Backend("empty import chunk".into()))?;
+                .ok_or_else(|| StoreError::backend("empty import chunk"))?;
             return Err(resource_conflict(tx, tenant, id, &p.index).await?.into());
         }
         // Index entries of the chunk, set-based too.

@@ -1174,7 +1174,7 @@ mod tls {
 
     fn backend_message(e: StoreError) -> String {
         match e {
-            StoreError::Backend(m) => m,
+            StoreError::Backend { message: m, .. } => m,
             other => panic!("expected a Backend error, got {other:?}"),
         }
     }
@@ -1341,10 +1341,14 @@ mod tls {
             &format!("sslmode=verify-full sslrootcert='{cert}'"),
         )) {
             Ok(version) => assert!(version.is_some()),
-            Err(StoreError::Backend(m)) if m.contains("does not match the host name") => skip(
-                test,
-                &format!("{cert} does not name localhost, so no name reaches it here: {m}"),
-            ),
+            Err(StoreError::Backend { message: m, .. })
+                if m.contains("does not match the host name") =>
+            {
+                skip(
+                    test,
+                    &format!("{cert} does not name localhost, so no name reaches it here: {m}"),
+                )
+            }
             Err(e) => panic!("verify-full through localhost: {e}"),
         }
     }

@@ -22,7 +22,7 @@ pub(crate) fn store_error(e: rusqlite::Error) -> StoreError {
         // transaction is rolled back whole; reads go on, and writes succeed once there is
         // room again.
         Some(rusqlite::ErrorCode::DiskFull) => StoreError::StorageFull(format!("sqlite: {e}")),
-        _ => StoreError::Backend(format!("sqlite: {e}")),
+        _ => StoreError::backend_error("sqlite", e),
     }
 }
 
@@ -62,7 +62,7 @@ pub(crate) fn open_connection(
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .sql()?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend(format!(
                 "{}: cannot use WAL journal mode (got {mode}); is it on a network file system?",
                 path.display()
             )));
@@ -144,7 +144,7 @@ impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> WriteJob for Pending<T
                     .map(|s| (*s).to_owned())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_default();
-                Err(StoreError::Backend(format!("the write panicked: {what}")))
+                Err(StoreError::backend(format!("the write panicked: {what}")))
             });
         let ok = result.is_ok();
         self.result = Some(result);
@@ -154,7 +154,7 @@ impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> WriteJob for Pending<T
     fn finish(self: Box<Self>, commit_error: Option<StoreError>) {
         let answer = match (commit_error, self.result) {
             (Some(e), Some(Ok(_)) | None) => Err(e),
-            (None, None) => Err(StoreError::Backend("write was not run".into())),
+            (None, None) => Err(StoreError::backend("write was not run")),
             (_, Some(result)) => result,
         };
         // The caller may have gone away (request cancelled); the write stands regardless.
@@ -180,7 +180,7 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("scim-store-writer".into())
             .spawn(move || run_writer(conn, rx))
-            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| StoreError::backend_error("cannot start the writer thread", e))?;
         Ok(Writer {
             queue: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
@@ -204,17 +204,17 @@ impl Writer {
             let queue = self
                 .queue
                 .lock()
-                .map_err(|_| StoreError::Backend("writer queue poisoned".into()))?;
+                .map_err(|_| StoreError::backend("writer queue poisoned"))?;
             let Some(queue) = queue.as_ref() else {
-                return Err(StoreError::Backend("the store is closed".into()));
+                return Err(StoreError::backend("the store is closed"));
             };
             queue
                 .send(job)
-                .map_err(|_| StoreError::Backend("the writer thread has stopped".into()))?;
+                .map_err(|_| StoreError::backend("the writer thread has stopped"))?;
         }
         answer
             .await
-            .map_err(|_| StoreError::Backend("the writer thread stopped before answering".into()))?
+            .map_err(|_| StoreError::backend("the writer thread stopped before answering"))?
     }
 
     /// Stops accepting writes, lets the writer finish the queued ones, and waits for it.
@@ -353,7 +353,7 @@ impl ReadPool {
                 let pool = Arc::clone(self);
                 tokio::task::spawn_blocking(move || pool.with(work))
                     .await
-                    .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+                    .map_err(|e| StoreError::backend_error("read task failed", e))?
             }
             Err(_) => self.with(work),
         }
@@ -387,6 +387,20 @@ mod tests {
             open_connection(&dir.path().join("w.db"), &SqliteOptions::default(), true).unwrap();
         conn.execute_batch("CREATE TABLE t (v INTEGER)").unwrap();
         (dir, Writer::start(conn).unwrap())
+    }
+
+    #[test]
+    fn a_sqlite_failure_keeps_its_error_as_the_source() {
+        let conn = Connection::open_in_memory().unwrap();
+        let error = store_error(conn.execute_batch("SELECT * FROM missing").unwrap_err());
+        assert!(matches!(error, StoreError::Backend { .. }), "{error:?}");
+        assert_eq!(error.status(), 500);
+        assert!(
+            error.to_string().starts_with("storage failure: sqlite: no such table: missing"),
+            "{error}"
+        );
+        let source = std::error::Error::source(&error).expect("the rusqlite error as the source");
+        assert!(source.downcast_ref::<rusqlite::Error>().is_some(), "{source:?}");
     }
 
     /// A write that panics (a bug) fails alone, keeps nothing, and the writer goes on: before,

@@ -103,7 +103,7 @@ pub(crate) fn append_drafts(
         } else {
             Some(
                 serde_json::to_string(&draft.detail)
-                    .map_err(|e| StoreError::Backend(format!("feed detail JSON: {e}")))?,
+                    .map_err(|e| StoreError::backend(format!("feed detail JSON: {e}")))?,
             )
         };
         append_entry(

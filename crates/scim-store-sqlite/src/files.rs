@@ -53,21 +53,21 @@ pub(crate) fn check_writable(path: &Path) -> Result<()> {
     match std::fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => {}
         Ok(_) => {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend(format!(
                 "{}: not a directory, so the database {} cannot be there",
                 dir.display(),
                 path.display()
             )));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend(format!(
                 "{}: the directory for the database {} does not exist; create it first",
                 dir.display(),
                 path.display()
             )));
         }
         Err(e) => {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend(format!(
                 "{}: cannot use the directory for the database {}: {e}",
                 dir.display(),
                 path.display()
@@ -81,11 +81,11 @@ pub(crate) fn check_writable(path: &Path) -> Result<()> {
     {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) if is_read_only(&e) => Err(StoreError::Backend(format!(
+        Err(e) if is_read_only(&e) => Err(StoreError::backend(format!(
             "{}: the database file is read-only ({e}); scimd must be able to write it",
             path.display()
         ))),
-        Err(e) => Err(StoreError::Backend(format!(
+        Err(e) => Err(StoreError::backend(format!(
             "{}: cannot open the database file: {e}",
             path.display()
         ))),
@@ -95,7 +95,7 @@ pub(crate) fn check_writable(path: &Path) -> Result<()> {
 /// Fails, naming the file, if the database `path` does not exist.
 pub(crate) fn check_exists(path: &Path) -> Result<()> {
     if is_plain_file(path) && !path.exists() {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::backend(format!(
             "{}: no database there (the file does not exist; nothing was created)",
             path.display()
         )));
@@ -109,11 +109,11 @@ pub(crate) fn check_exists(path: &Path) -> Result<()> {
 /// create the `-wal` and `-shm` files there.
 pub(crate) fn explain_open_error(path: &Path, error: StoreError) -> StoreError {
     match error {
-        StoreError::Backend(message) => {
+        StoreError::Backend { message, .. } => {
             let cannot_write = message.contains("unable to open database file")
                 || message.contains("readonly database");
             if cannot_write && is_plain_file(path) {
-                StoreError::Backend(format!(
+                StoreError::backend(format!(
                     "{}: cannot open the database for writing ({message}); is its directory {} \
                      read-only? SQLite must create {}-wal and {}-shm there",
                     path.display(),
@@ -122,7 +122,7 @@ pub(crate) fn explain_open_error(path: &Path, error: StoreError) -> StoreError {
                     path.display()
                 ))
             } else {
-                StoreError::Backend(format!("{}: {message}", path.display()))
+                StoreError::backend(format!("{}: {message}", path.display()))
             }
         }
         other => other,
@@ -146,12 +146,12 @@ pub(crate) fn create_private(path: &Path) -> Result<()> {
     {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) if is_read_only(&e) => Err(StoreError::Backend(format!(
+        Err(e) if is_read_only(&e) => Err(StoreError::backend(format!(
             "{}: cannot create the database file: its directory {} is read-only ({e})",
             path.display(),
             directory_of(path).display()
         ))),
-        Err(e) => Err(StoreError::Backend(format!(
+        Err(e) => Err(StoreError::backend(format!(
             "{}: cannot create the database file: {e}",
             path.display()
         ))),

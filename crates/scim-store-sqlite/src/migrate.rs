@@ -232,12 +232,12 @@ pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Resul
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .sql()?;
     if app_id != 0 && app_id != APPLICATION_ID {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::backend(format!(
             "this SQLite file belongs to another application (application_id {app_id:#x})"
         )));
     }
     if version > LATEST {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::backend(format!(
             "the database is at schema version {version}, newer than this build's {LATEST}: \
              upgrade scimd"
         )));
@@ -300,7 +300,7 @@ fn hash_clear_passwords(conn: &Connection) -> Result<()> {
         .sql()?;
     for (rid, doc) in rows {
         let mut value: serde_json::Value = serde_json::from_str(&doc)
-            .map_err(|e| StoreError::Backend(format!("resource {rid} holds invalid JSON: {e}")))?;
+            .map_err(|e| StoreError::backend(format!("resource {rid} holds invalid JSON: {e}")))?;
         if document::hash_stored_password(&mut value)? {
             update.execute(params![value.to_string(), rid]).sql()?;
         }
@@ -311,7 +311,7 @@ fn hash_clear_passwords(conn: &Connection) -> Result<()> {
 }
 
 fn unreachable_version(target: i64) -> Result<()> {
-    Err(StoreError::Backend(format!(
+    Err(StoreError::backend(format!(
         "no migration to schema version {target}"
     )))
 }
@@ -339,7 +339,7 @@ fn backfill_v2(conn: &Connection, schemas: &ResourceSchemas) -> Result<()> {
             continue;
         };
         let value: serde_json::Value = serde_json::from_str(&doc)
-            .map_err(|e| StoreError::Backend(format!("resource {rid} holds invalid JSON: {e}")))?;
+            .map_err(|e| StoreError::backend(format!("resource {rid} holds invalid JSON: {e}")))?;
         let prepared = document::prepare(kind, schemas.get(kind), value)?;
         for (attr, fold) in &prepared.index.values {
             insert_value

@@ -145,7 +145,7 @@ pub(crate) fn rows_by_rids(conn: &Connection, rids: &[i64]) -> Result<Vec<Stored
         _ => {}
     }
     let list = serde_json::to_string(rids)
-        .map_err(|e| StoreError::Backend(format!("row keys as JSON: {e}")))?;
+        .map_err(|e| StoreError::backend(format!("row keys as JSON: {e}")))?;
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE r.rid IN (SELECT value FROM json_each(?1))"
     )).sql()?;
@@ -166,13 +166,13 @@ pub(crate) fn resource_of(
     members: Members,
 ) -> Result<StoredResource> {
     let mut document: Value = serde_json::from_str(&row.doc)
-        .map_err(|e| StoreError::Backend(format!("resource {} holds invalid JSON: {e}", row.id)))?;
+        .map_err(|e| StoreError::backend(format!("resource {} holds invalid JSON: {e}", row.id)))?;
     let derived = match row.kind {
         ResourceKind::User => Some((
             "groups",
             match &row.groups_json {
                 Some(json) => serde_json::from_str(json).map_err(|e| {
-                    StoreError::Backend(format!("groups of {}: invalid JSON: {e}", row.id))
+                    StoreError::backend(format!("groups of {}: invalid JSON: {e}", row.id))
                 })?,
                 None => groups_of(conn, row.rid)?,
             },

@@ -123,7 +123,7 @@ pub(crate) fn load_config(conn: &Connection, tenant: TenantId) -> Result<(Workpl
         None => Ok((WorkplaceConfig::default(), 0)),
         Some((text, generation)) => {
             let config = serde_json::from_str(&text)
-                .map_err(|e| StoreError::Backend(format!("stored workplace configuration: {e}")))?;
+                .map_err(|e| StoreError::backend_error("stored workplace configuration", e))?;
             Ok((config, to_u64(generation)))
         }
     }
@@ -138,7 +138,7 @@ pub(crate) fn bump_generation(
 ) -> Result<u64> {
     let json = |c: &WorkplaceConfig| {
         serde_json::to_string(c)
-            .map_err(|e| StoreError::Backend(format!("workplace configuration JSON: {e}")))
+            .map_err(|e| StoreError::backend(format!("workplace configuration JSON: {e}")))
     };
     let generation: i64 = match config {
         Some(config) => conn
@@ -172,9 +172,9 @@ fn place_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String
 
 fn place_record(kind: &str, id: String, doc: &str, version: i64) -> Result<PlaceRecord> {
     let kind = PlaceKind::from_name(kind)
-        .ok_or_else(|| StoreError::Backend(format!("stored place of unknown kind {kind:?}")))?;
+        .ok_or_else(|| StoreError::backend(format!("stored place of unknown kind {kind:?}")))?;
     let document = serde_json::from_str(doc)
-        .map_err(|e| StoreError::Backend(format!("stored {} {id:?}: {e}", kind.as_str())))?;
+        .map_err(|e| StoreError::backend(format!("stored {} {id:?}: {e}", kind.as_str())))?;
     Ok(PlaceRecord {
         kind,
         id,
@@ -363,7 +363,7 @@ pub(crate) fn update_booking(
     if changed == 1 {
         Ok(())
     } else {
-        Err(StoreError::Backend(format!("booking {:?} vanished", b.id)))
+        Err(StoreError::backend(format!("booking {:?} vanished", b.id)))
     }
 }
 
@@ -499,10 +499,10 @@ fn anonymise_history(
         .sql()?;
     for (seq, text) in entries {
         let mut detail: Value = serde_json::from_str(&text)
-            .map_err(|e| StoreError::Backend(format!("stored feed detail {seq}: {e}")))?;
+            .map_err(|e| StoreError::backend(format!("stored feed detail {seq}: {e}")))?;
         if anonymisation.detail(&mut detail) {
             let text = serde_json::to_string(&detail)
-                .map_err(|e| StoreError::Backend(format!("feed detail JSON: {e}")))?;
+                .map_err(|e| StoreError::backend(format!("feed detail JSON: {e}")))?;
             update.execute(params![tenant.key(), seq, text]).sql()?;
         }
     }
@@ -527,7 +527,7 @@ fn sql_u64(value: u64) -> i64 {
 }
 
 fn json_text(value: &Value) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("feed detail JSON: {e}")))
+    serde_json::to_string(value).map_err(|e| StoreError::backend(format!("feed detail JSON: {e}")))
 }
 
 // ---- policies ---------------------------------------------------------------------------------
@@ -1163,11 +1163,11 @@ fn feed_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FeedRow> {
 fn feed_event(row: FeedRow) -> Result<FeedEvent> {
     let (seq, code, id, op, version, at_ns, actor, request_id, detail) = row;
     let subject = FeedSubject::from_code(code)
-        .ok_or_else(|| StoreError::Backend(format!("feed entry {seq}: unknown subject {code}")))?;
+        .ok_or_else(|| StoreError::backend(format!("feed entry {seq}: unknown subject {code}")))?;
     let detail = detail
         .map(|text| {
             serde_json::from_str(&text)
-                .map_err(|e| StoreError::Backend(format!("feed entry {seq}: detail: {e}")))
+                .map_err(|e| StoreError::backend(format!("feed entry {seq}: detail: {e}")))
         })
         .transpose()?;
     Ok(FeedEvent {

@@ -457,7 +457,7 @@ pub(crate) fn create(
 /// Loads the served form of resource `rid`.
 pub(crate) fn load(conn: &Connection, rid: i64, members: Members) -> Result<StoredResource> {
     let row = read::row_by_rid(conn, rid)?
-        .ok_or_else(|| StoreError::Backend(format!("resource {rid} vanished")))?;
+        .ok_or_else(|| StoreError::backend(format!("resource {rid} vanished")))?;
     read::resource_of(conn, row, members)
 }
 
@@ -554,7 +554,7 @@ pub(crate) fn touch_resource(
 
 pub(crate) fn parse(doc: &str) -> Result<serde_json::Value> {
     serde_json::from_str(doc)
-        .map_err(|e| StoreError::Backend(format!("stored document is invalid JSON: {e}")))
+        .map_err(|e| StoreError::backend(format!("stored document is invalid JSON: {e}")))
 }
 
 #[allow(clippy::too_many_arguments)]

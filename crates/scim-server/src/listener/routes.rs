@@ -317,7 +317,7 @@ impl FrontDoor {
         )
         .await
         .unwrap_or_else(|_| {
-            Err(StoreError::Backend(format!(
+            Err(StoreError::backend(format!(
                 "the store did not answer within {PROBE_LIMIT:?}"
             )))
         });

@@ -69,7 +69,7 @@ impl Hasher {
 /// Hashes one clear-text password as the store keeps it ([`scim_store::document::hash_password`]).
 fn hash(clear: &str) -> Result<String, ApiError> {
     scim_store::document::hash_password(clear).map_err(|e| match e {
-        scim_store::StoreError::Backend(cause) => {
+        scim_store::StoreError::Backend { message: cause, .. } => {
             tracing::error!(error = %cause, "password hashing failed");
             ApiError::new(
                 http::StatusCode::INTERNAL_SERVER_ERROR,

@@ -293,7 +293,7 @@ pub fn canonical_place(kind: PlaceKind, id: &str, mut document: Value) -> Result
         }
     };
     let canonical = canonical
-        .map_err(|e| StoreError::Backend(format!("serialising a {}: {e}", kind.as_str())))?;
+        .map_err(|e| StoreError::backend(format!("serialising a {}: {e}", kind.as_str())))?;
     // serde ignores members the model does not have; a typo (`strat`) must be a 400, not a
     // silently dropped member. The canonical form keeps every member given a value (only
     // absent optional members are left out), so a non-null member it lacks is unknown.
@@ -644,7 +644,7 @@ pub fn new_id(prefix: &str) -> Result<String> {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let mut random = [0u8; 4];
-    getrandom::fill(&mut random).map_err(|e| StoreError::Backend(format!("getrandom: {e}")))?;
+    getrandom::fill(&mut random).map_err(|e| StoreError::backend_error("getrandom", e))?;
     Ok(format!(
         "{prefix}-{:016x}{:08x}",
         u64::try_from(nanos).unwrap_or(u64::MAX),
@@ -773,12 +773,12 @@ pub const STATUS_NAMES: [&str; 4] = ["booked", "checkedIn", "cancelled", "comple
 
 /// A record's stored JSON (the whole record; backends also keep the columns they filter on).
 pub fn booking_json(record: &BookingRecord) -> Result<String> {
-    serde_json::to_string(record).map_err(|e| StoreError::Backend(format!("booking JSON: {e}")))
+    serde_json::to_string(record).map_err(|e| StoreError::backend(format!("booking JSON: {e}")))
 }
 
 /// A record from its stored JSON.
 pub fn booking_from_json(text: &str) -> Result<BookingRecord> {
-    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("stored booking: {e}")))
+    serde_json::from_str(text).map_err(|e| StoreError::backend_error("stored booking", e))
 }
 
 /// 404 for a workplace object.
