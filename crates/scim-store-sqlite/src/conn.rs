@@ -396,11 +396,16 @@ mod tests {
         assert!(matches!(error, StoreError::Backend { .. }), "{error:?}");
         assert_eq!(error.status(), 500);
         assert!(
-            error.to_string().starts_with("storage failure: sqlite: no such table: missing"),
+            error
+                .to_string()
+                .starts_with("storage failure: sqlite: no such table: missing"),
             "{error}"
         );
         let source = std::error::Error::source(&error).expect("the rusqlite error as the source");
-        assert!(source.downcast_ref::<rusqlite::Error>().is_some(), "{source:?}");
+        assert!(
+            source.downcast_ref::<rusqlite::Error>().is_some(),
+            "{source:?}"
+        );
     }
 
     /// A write that panics (a bug) fails alone, keeps nothing, and the writer goes on: before,

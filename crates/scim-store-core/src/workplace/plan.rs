@@ -644,7 +644,8 @@ pub fn new_id(prefix: &str) -> Result<String> {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let mut random = [0u8; 4];
-    getrandom::fill(&mut random).map_err(|e| StoreError::backend_error("getrandom", e))?;
+    // getrandom::Error is a std error only with its `std` feature, which this crate does not need.
+    getrandom::fill(&mut random).map_err(|e| StoreError::backend(format!("getrandom: {e}")))?;
     Ok(format!(
         "{prefix}-{:016x}{:08x}",
         u64::try_from(nanos).unwrap_or(u64::MAX),
