@@ -40,8 +40,8 @@ pub mod workplace;
 pub use error::{Result, StoreError};
 pub use store::Store;
 pub use types::{
-    ChangeEvent, ChangeOp, ImportOutcome, IssuedToken, Members, Paging, PatchResult, PatchSettings,
-    Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, StoredResource, Tenant,
-    TenantDeletion, TenantId, TokenInfo, TokenScope, WriteContext,
+    ChangeEvent, ChangeOp, ImportOutcome, IssuedToken, Members, Paging, PatchCall, PatchResult,
+    PatchSettings, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, StoredResource,
+    Tenant, TenantDeletion, TenantId, TokenInfo, TokenScope, WriteContext,
 };
 pub use workplace::WorkplaceStore;

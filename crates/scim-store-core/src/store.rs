@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::types::{
-    ChangeEvent, ImportOutcome, IssuedToken, Members, PatchResult, PatchSettings, Query, QueryPage,
+    ChangeEvent, ImportOutcome, IssuedToken, Members, PatchCall, PatchResult, Query, QueryPage,
     ResourceKind, StoredResource, Tenant, TenantDeletion, TenantId, TokenInfo, TokenScope,
     WriteContext,
 };
@@ -101,22 +101,18 @@ pub trait Store: Send + Sync + 'static {
         ctx: &WriteContext,
     ) -> Result<StoredResource>;
 
-    /// Patches the resource (RFC 7644 section 3.5.2), if its version is `expected_version`
-    /// (when given): reads it, applies `request` with scim-patch, validates the result and
-    /// writes it, in one transaction. A Group's membership changes are applied to the
-    /// membership rows as a delta, so adding or removing k members costs O(k) whatever the
-    /// group's size. A patch that changes nothing keeps the version and `meta.lastModified`.
-    #[allow(clippy::too_many_arguments)]
+    /// Patches the resource `call.kind`/`call.id` (RFC 7644 section 3.5.2), if its version is
+    /// `call.expected_version` (when given): reads it, applies `call.request` with scim-patch
+    /// under `call.settings`, validates the result and writes it, in one transaction. A Group's
+    /// membership changes are applied to the membership rows as a delta, so adding or removing
+    /// k members costs O(k) whatever the group's size. A patch that changes nothing keeps the
+    /// version and `meta.lastModified`. The returned resource carries a Group's members as
+    /// `call.members` asks.
     async fn patch(
         &self,
         tenant: &TenantId,
-        kind: ResourceKind,
-        id: &str,
-        request: &scim_patch::PatchRequest,
-        settings: &PatchSettings,
-        expected_version: Option<u64>,
+        call: PatchCall<'_>,
         ctx: &WriteContext,
-        members: Members,
     ) -> Result<PatchResult>;
 
     /// Deletes the resource (RFC 7644 section 3.6), if its version is `expected_version`

@@ -287,6 +287,25 @@ pub struct PatchSettings {
     pub validation: scim_schema::ValidationOptions,
 }
 
+/// One PATCH (RFC 7644 section 3.5.2) as the store receives it: which resource, the request,
+/// how to apply it, the If-Match version, and whether the answer carries a Group's members.
+#[derive(Debug, Clone, Copy)]
+pub struct PatchCall<'a> {
+    /// The kind of the resource patched.
+    pub kind: ResourceKind,
+    /// The resource's id.
+    pub id: &'a str,
+    /// The parsed PatchOp message.
+    pub request: &'a scim_patch::PatchRequest,
+    /// How the message is applied and the result validated.
+    pub settings: &'a PatchSettings,
+    /// The version the resource must have (from `If-Match`, RFC 7644 section 3.14); `None`
+    /// patches whatever version is stored.
+    pub expected_version: Option<u64>,
+    /// Whether the patched resource, when a Group, carries its `members`.
+    pub members: Members,
+}
+
 /// `sortOrder` (RFC 7644 section 3.4.2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SortOrder {

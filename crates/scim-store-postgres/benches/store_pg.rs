@@ -16,8 +16,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use scim_filter::parse_filter;
 use scim_schema::AttrPath;
 use scim_store_core::{
-    Members, Paging, PatchSettings, Query, ResourceKind, ResourceSchemas, Store, TenantId,
-    WriteContext,
+    Members, Paging, PatchCall, PatchSettings, Query, ResourceKind, ResourceSchemas, Store,
+    TenantId, WriteContext,
 };
 use scim_store_postgres::{PostgresOptions, PostgresStore};
 use serde_json::{Value, json};
@@ -296,13 +296,15 @@ fn benches(c: &mut Criterion) {
             let r = rt
                 .block_on(store.patch(
                     &t,
-                    ResourceKind::User,
-                    &d.user_ids[k % users],
-                    req,
-                    &settings,
-                    None,
+                    PatchCall {
+                        kind: ResourceKind::User,
+                        id: &d.user_ids[k % users],
+                        request: req,
+                        settings: &settings,
+                        expected_version: None,
+                        members: Members::Exclude,
+                    },
                     &ctx(),
-                    Members::Exclude,
                 ))
                 .unwrap();
             assert!(r.changed);
@@ -331,13 +333,15 @@ fn benches(c: &mut Criterion) {
             let r = rt
                 .block_on(store.patch(
                     &t,
-                    ResourceKind::Group,
-                    &d.big_group,
-                    req,
-                    &settings,
-                    None,
+                    PatchCall {
+                        kind: ResourceKind::Group,
+                        id: &d.big_group,
+                        request: req,
+                        settings: &settings,
+                        expected_version: None,
+                        members: Members::Exclude,
+                    },
                     &ctx(),
-                    Members::Exclude,
                 ))
                 .unwrap();
             assert!(r.changed);

@@ -91,7 +91,7 @@ use scim_store_core::document::Prepared;
 use scim_store_core::plan::directory;
 use scim_store_core::workplace::plan::ContextCache;
 use scim_store_core::{
-    ChangeEvent, ImportOutcome, IssuedToken, Members, PatchResult, PatchSettings, Query, QueryPage,
+    ChangeEvent, ImportOutcome, IssuedToken, Members, PatchCall, PatchResult, Query, QueryPage,
     ResourceKind, ResourceSchemas, StoredResource, Tenant, TenantDeletion, TenantId, TokenInfo,
     TokenScope, WriteContext,
 };
@@ -401,30 +401,13 @@ impl Store for PostgresStore {
     async fn patch(
         &self,
         tenant: &TenantId,
-        kind: ResourceKind,
-        id: &str,
-        request: &scim_patch::PatchRequest,
-        settings: &PatchSettings,
-        expected_version: Option<u64>,
+        call: PatchCall<'_>,
         ctx: &WriteContext,
-        members: Members,
     ) -> Result<PatchResult> {
-        let schema = self.schemas.get(kind);
+        let schema = self.schemas.get(call.kind);
         let wp = self.cascades();
         in_transaction!(self, |tx| write::patch(
-            &tx,
-            &wp,
-            schema,
-            write::Target {
-                tenant: *tenant,
-                kind,
-                id,
-                expected_version,
-            },
-            request,
-            settings,
-            ctx,
-            members
+            &tx, &wp, schema, *tenant, call, ctx
         ))
     }
 

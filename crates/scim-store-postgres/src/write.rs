@@ -20,7 +20,7 @@ use scim_store_core::plan::directory::{
 };
 use scim_store_core::workplace::plan::SYSTEM_ACTOR;
 use scim_store_core::{
-    ChangeOp, ImportOutcome, IssuedToken, Members, PatchResult, PatchSettings, ResourceKind,
+    ChangeOp, ImportOutcome, IssuedToken, Members, PatchCall, PatchResult, ResourceKind,
     StoredResource, Tenant, TenantId, TokenScope, WriteContext,
 };
 use scim_store_core::{Result, StoreError};
@@ -833,25 +833,29 @@ pub(crate) async fn delete(
 
 /// PATCH (RFC 7644 section 3.5.2) in the caller's transaction: load (locked), plan
 /// ([`scim_store_core::plan::directory`]), write.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn patch(
     tx: &Transaction<'_>,
     wp: &Cascades<'_>,
     schema: &ResourceSchema,
-    target: Target<'_>,
-    request: &scim_patch::PatchRequest,
-    settings: &PatchSettings,
+    tenant: TenantId,
+    call: PatchCall<'_>,
     ctx: &WriteContext,
-    members: Members,
 ) -> PgResult<PatchResult> {
+    let (kind, members) = (call.kind, call.members);
+    let target = Target {
+        tenant,
+        kind,
+        id: call.id,
+        expected_version: call.expected_version,
+    };
     let row = lock_current(tx, &target).await?;
-    let (tenant, kind, rid) = (target.tenant, target.kind, row.rid);
+    let rid = row.rid;
     let stored = read::parse(&row.doc)?;
     let patching = Patching {
         kind,
         schema,
-        request,
-        settings,
+        request: call.request,
+        settings: call.settings,
         prepare,
     };
     match patching.plan()? {

@@ -14,8 +14,8 @@
 
 use scim_filter::parse_filter;
 use scim_store_core::{
-    ChangeOp, Members, PatchSettings, Query, ResourceKind, ResourceSchemas, Store, StoreError,
-    WriteContext,
+    ChangeOp, Members, PatchCall, PatchSettings, Query, ResourceKind, ResourceSchemas, Store,
+    StoreError, WriteContext,
 };
 use scim_store_postgres::{PostgresOptions, PostgresStore, SCHEMA_VERSION};
 use scim_store_testkit::{self as testkit, Fixture};
@@ -235,13 +235,15 @@ fn two_replicas_race_patches_with_one_expected_version() {
                 store
                     .patch(
                         &t,
-                        ResourceKind::User,
-                        &id,
-                        &request,
-                        &PatchSettings::default(),
-                        Some(1),
+                        PatchCall {
+                            kind: ResourceKind::User,
+                            id: &id,
+                            request: &request,
+                            settings: &PatchSettings::default(),
+                            expected_version: Some(1),
+                            members: Members::Include,
+                        },
                         &ctx("w"),
-                        Members::Include,
                     )
                     .await
             }));
@@ -690,13 +692,15 @@ mod workplace {
             store
                 .patch(
                     &t,
-                    ResourceKind::User,
-                    &u.id,
-                    &request,
-                    &PatchSettings::default(),
-                    None,
+                    PatchCall {
+                        kind: ResourceKind::User,
+                        id: &u.id,
+                        request: &request,
+                        settings: &PatchSettings::default(),
+                        expected_version: None,
+                        members: Members::Include,
+                    },
                     &wctx("idp", "req-deactivate"),
-                    Members::Include,
                 )
                 .await
                 .unwrap();
@@ -755,13 +759,15 @@ mod workplace {
             store
                 .patch(
                     &t,
-                    ResourceKind::User,
-                    &u.id,
-                    &request,
-                    &PatchSettings::default(),
-                    None,
+                    PatchCall {
+                        kind: ResourceKind::User,
+                        id: &u.id,
+                        request: &request,
+                        settings: &PatchSettings::default(),
+                        expected_version: None,
+                        members: Members::Include,
+                    },
                     &wctx("idp", "req-back"),
-                    Members::Include,
                 )
                 .await
                 .unwrap();
@@ -856,13 +862,15 @@ mod workplace {
             store
                 .patch(
                     &t,
-                    ResourceKind::Group,
-                    &earlier.id,
-                    &add,
-                    &PatchSettings::default(),
-                    None,
+                    PatchCall {
+                        kind: ResourceKind::Group,
+                        id: &earlier.id,
+                        request: &add,
+                        settings: &PatchSettings::default(),
+                        expected_version: None,
+                        members: Members::Exclude,
+                    },
                     &ctx("idp"),
-                    Members::Exclude,
                 )
                 .await
                 .unwrap();
@@ -893,13 +901,15 @@ mod workplace {
             store
                 .patch(
                     &t,
-                    ResourceKind::Group,
-                    &parking.id,
-                    &rename,
-                    &PatchSettings::default(),
-                    None,
+                    PatchCall {
+                        kind: ResourceKind::Group,
+                        id: &parking.id,
+                        request: &rename,
+                        settings: &PatchSettings::default(),
+                        expected_version: None,
+                        members: Members::Exclude,
+                    },
                     &wctx("idp", "req-rename"),
-                    Members::Exclude,
                 )
                 .await
                 .unwrap();
@@ -1029,13 +1039,15 @@ mod workplace {
                         store
                             .patch(
                                 &t,
-                                ResourceKind::Group,
-                                &group,
-                                &patch_request(operations),
-                                &PatchSettings::default(),
-                                None,
+                                PatchCall {
+                                    kind: ResourceKind::Group,
+                                    id: &group,
+                                    request: &patch_request(operations),
+                                    settings: &PatchSettings::default(),
+                                    expected_version: None,
+                                    members: Members::Exclude,
+                                },
                                 &ctx("idp"),
-                                Members::Exclude,
                             )
                             .await
                             .unwrap();
@@ -1465,13 +1477,15 @@ fn clear_passwords_of_older_versions_are_hashed_on_migration() {
         let patched = store
             .patch(
                 &t.id,
-                ResourceKind::User,
-                &u.id,
-                &deactivate,
-                &PatchSettings::default(),
-                None,
+                PatchCall {
+                    kind: ResourceKind::User,
+                    id: &u.id,
+                    request: &deactivate,
+                    settings: &PatchSettings::default(),
+                    expected_version: None,
+                    members: Members::Include,
+                },
                 &ctx,
-                Members::Include,
             )
             .await
             .unwrap();

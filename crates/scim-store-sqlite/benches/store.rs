@@ -17,8 +17,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use scim_filter::parse_filter;
 use scim_schema::AttrPath;
 use scim_store_core::{
-    Members, Paging, PatchSettings, Query, ResourceKind, ResourceSchemas, Store, TenantId,
-    WriteContext,
+    Members, Paging, PatchCall, PatchSettings, Query, ResourceKind, ResourceSchemas, Store,
+    TenantId, WriteContext,
 };
 use scim_store_sqlite::{Durability, SqliteOptions, SqliteStore};
 use serde_json::{Value, json};
@@ -325,13 +325,15 @@ fn benches(c: &mut Criterion) {
             let r = rt
                 .block_on(store.patch(
                     &t,
-                    ResourceKind::User,
-                    &d.user_ids[k % USERS],
-                    req,
-                    &settings,
-                    None,
+                    PatchCall {
+                        kind: ResourceKind::User,
+                        id: &d.user_ids[k % USERS],
+                        request: req,
+                        settings: &settings,
+                        expected_version: None,
+                        members: Members::Exclude,
+                    },
                     &ctx(),
-                    Members::Exclude,
                 ))
                 .unwrap();
             assert!(r.changed);
@@ -360,13 +362,15 @@ fn benches(c: &mut Criterion) {
             let r = rt
                 .block_on(store.patch(
                     &t,
-                    ResourceKind::Group,
-                    &d.big_group,
-                    req,
-                    &settings,
-                    None,
+                    PatchCall {
+                        kind: ResourceKind::Group,
+                        id: &d.big_group,
+                        request: req,
+                        settings: &settings,
+                        expected_version: None,
+                        members: Members::Exclude,
+                    },
                     &ctx(),
-                    Members::Exclude,
                 ))
                 .unwrap();
             assert!(r.changed);

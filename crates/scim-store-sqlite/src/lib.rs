@@ -63,7 +63,7 @@ use scim_store_core::document;
 use scim_store_core::plan::directory;
 use scim_store_core::workplace::plan::ContextCache;
 use scim_store_core::{
-    ChangeEvent, ImportOutcome, IssuedToken, Members, PatchResult, PatchSettings, Query, QueryPage,
+    ChangeEvent, ImportOutcome, IssuedToken, Members, PatchCall, PatchResult, Query, QueryPage,
     ResourceKind, ResourceSchemas, StoredResource, Tenant, TenantDeletion, TenantId, TokenInfo,
     TokenScope, WriteContext,
 };
@@ -479,31 +479,24 @@ impl Store for SqliteStore {
     async fn patch(
         &self,
         tenant: &TenantId,
-        kind: ResourceKind,
-        id: &str,
-        request: &scim_patch::PatchRequest,
-        settings: &PatchSettings,
-        expected_version: Option<u64>,
+        call: PatchCall<'_>,
         ctx: &WriteContext,
-        members: Members,
     ) -> Result<PatchResult> {
-        let (tenant, id, ctx) = (*tenant, id.to_owned(), ctx.clone());
-        let (request, settings) = (request.clone(), settings.clone());
+        // The writer thread outlives the call's borrows, so it gets its own copies.
+        let (tenant, id, ctx) = (*tenant, call.id.to_owned(), ctx.clone());
+        let (request, settings) = (call.request.clone(), call.settings.clone());
+        let (kind, expected_version, members) = (call.kind, call.expected_version, call.members);
         let schemas = self.schemas.clone();
         self.write_env(tenant, move |conn, env| {
-            write::patch(
-                conn,
-                env,
-                schemas.get(kind),
-                tenant,
+            let call = PatchCall {
                 kind,
-                &id,
-                &request,
-                &settings,
+                id: &id,
+                request: &request,
+                settings: &settings,
                 expected_version,
-                &ctx,
                 members,
-            )
+            };
+            write::patch(conn, env, schemas.get(kind), tenant, call, &ctx)
         })
         .await
     }

@@ -20,8 +20,8 @@ use scim_store_core::plan::directory::{
     Patching, ReplacePlan, RowsById, VersionWrite,
 };
 use scim_store_core::{
-    ChangeOp, IssuedToken, Members, PatchResult, ResourceKind, StoredResource, Tenant, TenantId,
-    TokenScope, WriteContext,
+    ChangeOp, IssuedToken, Members, PatchCall, PatchResult, ResourceKind, StoredResource, Tenant,
+    TenantId, TokenScope, WriteContext,
 };
 use scim_store_core::{Result, StoreError};
 use std::collections::HashSet;
@@ -625,28 +625,23 @@ pub(crate) fn delete(
 
 /// PATCH (RFC 7644 section 3.5.2) in the writer's transaction: load, plan
 /// ([`scim_store_core::plan::directory`]), write.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn patch(
     conn: &Connection,
     env: &WorkplaceEnv,
     schema: &scim_schema::ResourceSchema,
     tenant: TenantId,
-    kind: ResourceKind,
-    id: &str,
-    request: &scim_patch::PatchRequest,
-    settings: &scim_store_core::PatchSettings,
-    expected_version: Option<u64>,
+    call: PatchCall<'_>,
     ctx: &WriteContext,
-    members: Members,
 ) -> Result<PatchResult> {
-    let row = current(conn, tenant, kind, id, expected_version)?;
+    let (kind, members) = (call.kind, call.members);
+    let row = current(conn, tenant, kind, call.id, call.expected_version)?;
     let rid = row.rid;
     let stored = parse(&row.doc)?;
     let patching = Patching {
         kind,
         schema,
-        request,
-        settings,
+        request: call.request,
+        settings: call.settings,
         prepare: document::prepare,
     };
     match patching.plan()? {
@@ -663,7 +658,7 @@ pub(crate) fn patch(
                     changed: false,
                 });
             };
-            let row = current(conn, tenant, kind, id, None)?;
+            let row = current(conn, tenant, kind, call.id, None)?;
             let before = row.version;
             let resource = replace_row(
                 conn,

@@ -7,7 +7,7 @@
 use rusqlite::Connection;
 use scim_filter::parse_filter;
 use scim_store_core::{
-    Members, Query, ResourceKind, ResourceSchemas, Store, TokenScope, WriteContext,
+    Members, PatchCall, Query, ResourceKind, ResourceSchemas, Store, TokenScope, WriteContext,
 };
 use scim_store_sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore};
 use scim_store_testkit::{self as testkit, Fixture, WorkplaceFixture};
@@ -369,13 +369,15 @@ fn email_substring_index_follows_writes() {
         store
             .patch(
                 &t.id,
-                ResourceKind::User,
-                &b,
-                &patch,
-                &scim_store_core::PatchSettings::default(),
-                None,
+                PatchCall {
+                    kind: ResourceKind::User,
+                    id: &b,
+                    request: &patch,
+                    settings: &scim_store_core::PatchSettings::default(),
+                    expected_version: None,
+                    members: Members::Exclude,
+                },
                 &ctx,
-                Members::Exclude,
             )
             .await
             .unwrap();
@@ -664,13 +666,15 @@ fn clear_passwords_of_older_versions_are_hashed_on_migration() {
         let patched = store
             .patch(
                 &t.id,
-                ResourceKind::User,
-                &id,
-                &deactivate,
-                &scim_store_core::PatchSettings::default(),
-                None,
+                PatchCall {
+                    kind: ResourceKind::User,
+                    id: &id,
+                    request: &deactivate,
+                    settings: &scim_store_core::PatchSettings::default(),
+                    expected_version: None,
+                    members: Members::Include,
+                },
                 &WriteContext::actor("test"),
-                Members::Include,
             )
             .await
             .unwrap();

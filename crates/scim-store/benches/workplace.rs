@@ -31,7 +31,9 @@ use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use scim_store::postgres::{PostgresOptions, PostgresStore};
 use scim_store::sqlite::{Durability, SqliteOptions, SqliteStore};
 use scim_store::workplace::{BookingOutcome, NewBooking, PlaceKind, WorkplaceStore, plan};
-use scim_store::{Members, PatchSettings, ResourceKind, ResourceSchemas, TenantId, WriteContext};
+use scim_store::{
+    Members, PatchCall, PatchSettings, ResourceKind, ResourceSchemas, TenantId, WriteContext,
+};
 use serde_json::{Value, json};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -575,13 +577,15 @@ async fn set_active(
     store
         .patch(
             tenant,
-            ResourceKind::User,
-            id,
-            request,
-            &PatchSettings::default(),
-            None,
+            PatchCall {
+                kind: ResourceKind::User,
+                id,
+                request,
+                settings: &PatchSettings::default(),
+                expected_version: None,
+                members: Members::Exclude,
+            },
             &ctx(),
-            Members::Exclude,
         )
         .await
         .unwrap()

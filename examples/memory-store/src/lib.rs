@@ -26,7 +26,7 @@ use scim_store_core::backend::sql::{fingerprint, get_key, primary_or_first};
 use scim_store_core::backend::{self, token};
 use scim_store_core::document::{self, IndexEntries, Prepared};
 use scim_store_core::{
-    ChangeEvent, ChangeOp, ImportOutcome, IssuedToken, Members, Paging, PatchResult, PatchSettings,
+    ChangeEvent, ChangeOp, ImportOutcome, IssuedToken, Members, Paging, PatchCall, PatchResult,
     Query, QueryPage, ResourceKind, ResourceSchemas, Result, SortOrder, Store, StoreError,
     StoredResource, Tenant, TenantDeletion, TenantId, TokenInfo, TokenScope, WriteContext,
 };
@@ -576,18 +576,14 @@ impl Store for MemoryStore {
     async fn patch(
         &self,
         tenant: &TenantId,
-        kind: ResourceKind,
-        id: &str,
-        request: &scim_patch::PatchRequest,
-        settings: &PatchSettings,
-        expected_version: Option<u64>,
+        call: PatchCall<'_>,
         ctx: &WriteContext,
-        members: Members,
     ) -> Result<PatchResult> {
+        let kind = call.kind;
         let schema = self.schemas.get(kind);
         let mut state = self.lock();
         let directory = state.directory(tenant)?;
-        let key = directory.current(kind, id, expected_version)?;
+        let key = directory.current(kind, call.id, call.expected_version)?;
         // The request applies to the resource as served, a Group with its members; the result
         // is validated and written like a replacement. (The SQL stores apply a Group's member
         // changes as a delta instead, so that a large group is not rewritten.)
@@ -607,18 +603,18 @@ impl Store for MemoryStore {
             }
             ResourceKind::Group => before.document.clone(),
         };
-        let outcome = scim_patch::apply(&stored, schema, request, &settings.patch)?;
+        let outcome = scim_patch::apply(&stored, schema, call.request, &call.settings.patch)?;
         if outcome.changed {
             let validated = scim_schema::validate::for_replace(
                 schema,
                 &outcome.resource,
                 &stored,
-                &settings.validation,
+                &call.settings.validation,
             )?;
             let prepared = document::prepare(kind, schema, validated)?;
             directory.overwrite(&key, prepared, ChangeOp::Patched, ctx)?;
         }
-        let resource = directory.served(&key, members)?;
+        let resource = directory.served(&key, call.members)?;
         let changed = resource.version != before.version;
         Ok(PatchResult { resource, changed })
     }

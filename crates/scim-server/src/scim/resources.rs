@@ -12,7 +12,7 @@ use crate::scim::password;
 use http::{HeaderMap, Response, StatusCode, header};
 use scim_patch::PatchRequest;
 use scim_schema::{AttrPath, AttributeSelection, ProjectionPlan, validate};
-use scim_store::{Members, PatchResult, PatchSettings, ResourceKind, StoredResource};
+use scim_store::{Members, PatchCall, PatchResult, PatchSettings, ResourceKind, StoredResource};
 use serde_json::Value;
 
 /// The `attributes` / `excludedAttributes` parameters of a request (RFC 7644 section 3.9).
@@ -284,13 +284,15 @@ impl ScimState {
             "patch",
             self.store.patch(
                 &ctx.tenant,
-                kind,
-                id,
-                &request,
-                &settings,
-                expected,
+                PatchCall {
+                    kind,
+                    id,
+                    request: &request,
+                    settings: &settings,
+                    expected_version: expected,
+                    members,
+                },
                 &ctx.write_context(),
-                members,
             ),
         )
         .await

@@ -2,7 +2,7 @@
 
 use crate::directory::patch_request;
 use crate::{ctx, new_tenant, user};
-use scim_store_core::{Members, Query, ResourceKind, Store, StoreError};
+use scim_store_core::{Members, PatchCall, Query, ResourceKind, Store, StoreError};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -53,13 +53,15 @@ pub async fn clear_passwords_are_refused_on_every_write_path(store: Arc<dyn Stor
             store
                 .patch(
                     &t.id,
-                    ResourceKind::User,
-                    &u.id,
-                    &request,
-                    &scim_store_core::PatchSettings::default(),
-                    None,
+                    PatchCall {
+                        kind: ResourceKind::User,
+                        id: &u.id,
+                        request: &request,
+                        settings: &scim_store_core::PatchSettings::default(),
+                        expected_version: None,
+                        members: Members::Include,
+                    },
                     &ctx(),
-                    Members::Include,
                 )
                 .await
                 .unwrap_err(),

@@ -2,7 +2,7 @@
 
 use crate::directory::patch_request;
 use crate::{ctx, group, new_tenant, user};
-use scim_store_core::{ChangeOp, Members, Query, ResourceKind, Store, StoreError};
+use scim_store_core::{ChangeOp, Members, PatchCall, Query, ResourceKind, Store, StoreError};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -17,53 +17,33 @@ pub async fn patch_user_versions_and_no_ops(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let deactivate = patch_request(json!([{"op": "replace", "path": "active", "value": false}]));
-    let r = store
-        .patch(
-            &t.id,
-            ResourceKind::User,
-            &u.id,
-            &deactivate,
-            &settings,
-            Some(1),
-            &ctx(),
-            Members::Include,
-        )
-        .await
-        .unwrap();
+    // The calls below vary this one (a PatchCall is Copy).
+    let deactivate_call = PatchCall {
+        kind: ResourceKind::User,
+        id: &u.id,
+        request: &deactivate,
+        settings: &settings,
+        expected_version: None,
+        members: Members::Include,
+    };
+    let deactivate_if_v1 = PatchCall {
+        expected_version: Some(1),
+        ..deactivate_call
+    };
+    let r = store.patch(&t.id, deactivate_if_v1, &ctx()).await.unwrap();
     assert!(r.changed);
     assert_eq!(
         (r.resource.version, &r.resource.document["active"]),
         (2, &json!(false))
     );
-    let again = store
-        .patch(
-            &t.id,
-            ResourceKind::User,
-            &u.id,
-            &deactivate,
-            &settings,
-            None,
-            &ctx(),
-            Members::Include,
-        )
-        .await
-        .unwrap();
+    let again = store.patch(&t.id, deactivate_call, &ctx()).await.unwrap();
     assert!(!again.changed);
     assert_eq!(
         (again.resource.version, again.resource.last_modified),
         (2, r.resource.last_modified)
     );
     let err = store
-        .patch(
-            &t.id,
-            ResourceKind::User,
-            &u.id,
-            &deactivate,
-            &settings,
-            Some(1),
-            &ctx(),
-            Members::Include,
-        )
+        .patch(&t.id, deactivate_if_v1, &ctx())
         .await
         .unwrap_err();
     assert!(matches!(
@@ -80,13 +60,11 @@ pub async fn patch_user_versions_and_no_ops(store: Arc<dyn Store>) {
     store
         .patch(
             &t.id,
-            ResourceKind::User,
-            &u.id,
-            &add_email,
-            &settings,
-            None,
+            PatchCall {
+                request: &add_email,
+                ..deactivate_call
+            },
             &ctx(),
-            Members::Include,
         )
         .await
         .unwrap();
@@ -116,13 +94,11 @@ pub async fn patch_user_versions_and_no_ops(store: Arc<dyn Store>) {
     let err = store
         .patch(
             &t.id,
-            ResourceKind::User,
-            &u.id,
-            &rename,
-            &settings,
-            None,
+            PatchCall {
+                request: &rename,
+                ..deactivate_call
+            },
             &ctx(),
-            Members::Include,
         )
         .await
         .unwrap_err();
@@ -142,13 +118,11 @@ pub async fn patch_user_versions_and_no_ops(store: Arc<dyn Store>) {
     let err = store
         .patch(
             &t.id,
-            ResourceKind::User,
-            &u.id,
-            &bad,
-            &settings,
-            None,
+            PatchCall {
+                request: &bad,
+                ..deactivate_call
+            },
             &ctx(),
-            Members::Include,
         )
         .await
         .unwrap_err();
@@ -156,13 +130,11 @@ pub async fn patch_user_versions_and_no_ops(store: Arc<dyn Store>) {
     let err = store
         .patch(
             &t.id,
-            ResourceKind::User,
-            "missing",
-            &deactivate,
-            &settings,
-            None,
+            PatchCall {
+                id: "missing",
+                ..deactivate_call
+            },
             &ctx(),
-            Members::Include,
         )
         .await
         .unwrap_err();
@@ -220,13 +192,15 @@ pub async fn patch_group_members_as_a_delta(store: Arc<dyn Store>) {
             store
                 .patch(
                     &tenant,
-                    ResourceKind::Group,
-                    &id,
-                    &patch_request(req),
-                    &settings,
-                    None,
+                    PatchCall {
+                        kind: ResourceKind::Group,
+                        id: &id,
+                        request: &patch_request(req),
+                        settings: &settings,
+                        expected_version: None,
+                        members: Members::Include,
+                    },
                     &ctx(),
-                    Members::Include,
                 )
                 .await
         }
@@ -292,13 +266,17 @@ pub async fn patch_group_members_as_a_delta(store: Arc<dyn Store>) {
     let r = store
         .patch(
             &t.id,
-            ResourceKind::Group,
-            &g.id,
-            &patch_request(json!([{"op": "add", "path": "members", "value": [{"value": ids[1]}]}])),
-            &settings,
-            None,
+            PatchCall {
+                kind: ResourceKind::Group,
+                id: &g.id,
+                request: &patch_request(
+                    json!([{"op": "add", "path": "members", "value": [{"value": ids[1]}]}]),
+                ),
+                settings: &settings,
+                expected_version: None,
+                members: Members::Exclude,
+            },
             &ctx(),
-            Members::Exclude,
         )
         .await
         .unwrap();

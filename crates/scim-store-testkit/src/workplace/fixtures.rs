@@ -7,7 +7,9 @@ use scim_store_core::workplace::plan::status_name;
 use scim_store_core::workplace::{
     BookingOutcome, BookingRecord, FeedEvent, FeedSubject, NewBooking, PlaceKind, WorkplaceStore,
 };
-use scim_store_core::{Members, PatchResult, PatchSettings, ResourceKind, TenantId, WriteContext};
+use scim_store_core::{
+    Members, PatchCall, PatchResult, PatchSettings, ResourceKind, TenantId, WriteContext,
+};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 use workplace_policy::{BookingStatus, CascadeSettings, PolicySet, Timestamp};
@@ -118,13 +120,15 @@ pub(crate) async fn patch(
     store
         .patch(
             t,
-            kind,
-            id,
-            &request,
-            &PatchSettings::default(),
-            expected_version,
+            PatchCall {
+                kind,
+                id,
+                request: &request,
+                settings: &PatchSettings::default(),
+                expected_version,
+                members: Members::Exclude,
+            },
             ctx,
-            Members::Exclude,
         )
         .await
 }
