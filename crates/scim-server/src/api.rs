@@ -26,13 +26,16 @@ pub(crate) trait Api: Send + Sync {
     fn authenticator(&self) -> &dyn Authenticator;
     /// The base URL of the links when mounted.
     fn base_url(&self) -> &str;
-    /// The route template (a metrics label) of a path below the base.
-    fn route(after: &str) -> &'static str;
-    /// Runs an authenticated request whose path below the base is `after`.
+    /// The route template (a metrics label) of the path below the base, as its non-empty
+    /// `segments`.
+    fn route(segments: &[&str]) -> &'static str;
+    /// Runs an authenticated request whose path below the base is `after`, split into its
+    /// non-empty `segments`.
     fn endpoint<B: RequestBody>(
         &self,
         req: Request<B>,
         ctx: &Ctx,
+        segments: &[&str],
         after: &str,
     ) -> impl Future<Output = Result<Response<Body>, ApiError>> + Send;
 }
@@ -48,7 +51,9 @@ pub(crate) async fn respond<A: Api, B: RequestBody>(
     request_id: &str,
     log: &mut RequestLog,
 ) -> Result<Response<Body>, ApiError> {
-    log.route = A::route(after);
+    // The path is split once, for the metrics label and for the handler.
+    let segments: Vec<&str> = after.split('/').filter(|s| !s.is_empty()).collect();
+    log.route = A::route(&segments);
     let (parts, body) = req.into_parts();
     let principal = api.authenticator().authenticate(&parts, A::SCOPE).await?;
     if principal.scope != A::SCOPE {
@@ -64,7 +69,7 @@ pub(crate) async fn respond<A: Api, B: RequestBody>(
     }
     let ctx = Ctx::new(request_id, principal, base.to_owned());
     let result = api
-        .endpoint(Request::from_parts(parts, body), &ctx, after)
+        .endpoint(Request::from_parts(parts, body), &ctx, &segments, after)
         .await;
     if result.is_err() {
         log.token = Some((ctx.token_id.clone(), ctx.actor.clone()));

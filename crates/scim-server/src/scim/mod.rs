@@ -370,19 +370,18 @@ impl Api for ScimState {
         self.base_url.as_deref().unwrap_or("")
     }
 
-    fn route(after: &str) -> &'static str {
-        let segments: Vec<&str> = after.split('/').filter(|s| !s.is_empty()).collect();
-        endpoint_of(&segments).map_or("other", |e| e.route())
+    fn route(segments: &[&str]) -> &'static str {
+        endpoint_of(segments).map_or("other", |e| e.route())
     }
 
     async fn endpoint<B: RequestBody>(
         &self,
         req: Request<B>,
         ctx: &Ctx,
+        segments: &[&str],
         after: &str,
     ) -> Result<Response<Body>, ApiError> {
-        let segments: Vec<&str> = after.split('/').filter(|s| !s.is_empty()).collect();
-        self.run(req, ctx, endpoint_of(&segments), after).await
+        self.run(req, ctx, endpoint_of(segments), after).await
     }
 }
 

@@ -429,19 +429,18 @@ impl Api for WorkplaceState {
         self.base_url.as_deref().unwrap_or("")
     }
 
-    fn route(after: &str) -> &'static str {
-        let segments: Vec<&str> = after.split('/').filter(|s| !s.is_empty()).collect();
-        endpoint_of(&segments).map_or("/workplace/v1/other", |e| e.route())
+    fn route(segments: &[&str]) -> &'static str {
+        endpoint_of(segments).map_or("/workplace/v1/other", |e| e.route())
     }
 
     async fn endpoint<B: RequestBody>(
         &self,
         req: Request<B>,
         ctx: &Ctx,
+        segments: &[&str],
         after: &str,
     ) -> Result<Response<Body>, ApiError> {
-        let segments: Vec<&str> = after.split('/').filter(|s| !s.is_empty()).collect();
-        self.workplace_endpoint(req, ctx, endpoint_of(&segments), after)
+        self.workplace_endpoint(req, ctx, endpoint_of(segments), after)
             .await
     }
 }
