@@ -209,3 +209,74 @@ async fn the_token_authenticator_works_without_tenant_urls() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["schemas"], json!([ERROR]));
 }
+
+/// An embedder's authenticator that hands out credentials of the workplace scope, whatever the
+/// service asks for: the SCIM service must not run them.
+struct WrongScope {
+    tenant: TenantId,
+}
+
+#[async_trait]
+impl Authenticator for WrongScope {
+    async fn authenticate(
+        &self,
+        _request: &http::request::Parts,
+        _scope: TokenScope,
+    ) -> Result<Principal, ApiError> {
+        Ok(Principal {
+            tenant: self.tenant,
+            scope: TokenScope::Workplace,
+            token_id: "desk-1".into(),
+            label: "booking-app".into(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_principal_of_the_other_scope_is_refused_and_writes_nothing() {
+    let (store, _dir) = store().await;
+    let tenant = store.create_tenant("vendor").await.unwrap();
+    let mut scim = ScimService::new(store.clone(), WrongScope { tenant: tenant.id }, BASE).unwrap();
+    let user = json!({"schemas": [USER], "userName": "mallory"});
+    let (response, body) = call(&mut scim, request("POST", "/Users", None, Some(user))).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["schemas"], json!([ERROR]));
+    let page = store
+        .query(
+            &tenant.id,
+            scim_store::ResourceKind::User,
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total_results, 0, "the refused request wrote a user");
+}
+
+#[tokio::test]
+async fn a_mounted_service_refuses_a_body_over_its_limit() {
+    let (store, _dir) = store().await;
+    let tenant = store.create_tenant("vendor").await.unwrap();
+    let mut scim = ScimService::new(
+        store.clone(),
+        ApiKey {
+            key: "secret-key",
+            tenant: tenant.id,
+        },
+        BASE,
+    )
+    .unwrap();
+    // Over the default 1 MiB: refused before it is parsed or stored.
+    let user = json!({"schemas": [USER], "userName": "big", "nickName": "x".repeat(2 << 20)});
+    let (response, body) = call(
+        &mut scim,
+        request(
+            "POST",
+            "/Users",
+            Some(("x-api-key", "secret-key")),
+            Some(user),
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["schemas"], json!([ERROR]));
+}
