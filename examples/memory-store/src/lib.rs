@@ -21,8 +21,10 @@
 
 use async_trait::async_trait;
 use scim_filter::eval::{CompiledFilter, UnknownAttributes};
-use scim_schema::{AttrLocation, AttributeType, DateTime, fold_case};
-use scim_store_core::backend::sql::{fingerprint, get_key, primary_or_first};
+use scim_schema::{DateTime, fold_case};
+use scim_store_core::backend::sql::{
+    SortSpec, SortValue, decode_cursor, encode_cursor, fingerprint,
+};
 use scim_store_core::backend::{self, token};
 use scim_store_core::document::{self, IndexEntries, Prepared};
 use scim_store_core::{
@@ -668,7 +670,7 @@ impl Store for MemoryStore {
         let sort = query
             .sort_by
             .as_ref()
-            .map(|path| SortSpec::new(schema, path));
+            .map(|path| SortSpec::of(schema, path));
         let descending = query.sort_order == SortOrder::Descending && sort.is_some();
         let fingerprint = fingerprint(kind, query);
         let after = match &query.paging {
@@ -687,7 +689,7 @@ impl Store for MemoryStore {
         };
         // Every resource of the kind, as served, that the filter selects, with its place in the
         // order: (sort key, creation order).
-        let mut matches: Vec<(Option<SortKey>, u64, StoredResource)> = Vec::new();
+        let mut matches: Vec<(SortValue, i64, StoredResource)> = Vec::new();
         for (key, r) in &directory.resources {
             if r.kind != kind {
                 continue;
@@ -699,7 +701,9 @@ impl Store for MemoryStore {
             {
                 continue;
             }
-            let sort_key = sort.as_ref().and_then(|s| s.key(&served.document));
+            let sort_key = sort
+                .as_ref()
+                .map_or(SortValue::Null, |s| s.value(&served.document));
             // The filter saw the members; the page shows them only if asked.
             let served = match (query.members, kind) {
                 (Members::Exclude, ResourceKind::Group) => {
@@ -707,14 +711,17 @@ impl Store for MemoryStore {
                 }
                 _ => served,
             };
-            matches.push((sort_key, r.rid, served));
+            // Cursors carry the tie-breaker as an i64 (the SQL backends' row id); a counter
+            // never reaches i64::MAX.
+            let rid = i64::try_from(r.rid).unwrap_or(i64::MAX);
+            matches.push((sort_key, rid, served));
         }
         // The order is total: creation order breaks ties, so a cursor (a place in the order)
         // is never ambiguous.
-        let order = |a: (&Option<SortKey>, u64), b: (&Option<SortKey>, u64)| {
+        let order = |a: (&SortValue, i64), b: (&SortValue, i64)| {
             let ascending = match sort {
                 None => a.1.cmp(&b.1),
-                Some(_) => compare_keys(a.0, b.0).then(a.1.cmp(&b.1)),
+                Some(_) => a.0.compare(b.0).then(a.1.cmp(&b.1)),
             };
             if descending {
                 ascending.reverse()
@@ -816,137 +823,4 @@ impl Store for MemoryStore {
             .cloned()
             .collect())
     }
-}
-
-// ---- sorting (RFC 7644 section 3.4.2.3) and cursors (RFC 9865) -------------------------------
-
-/// A resource's sort value. Numbers sort before strings (as in SQL), and resources without a
-/// value sort last ascending, first descending.
-#[derive(Debug, Clone, PartialEq)]
-enum SortKey {
-    Integer(i64),
-    Real(f64),
-    Text(String),
-}
-
-fn compare_keys(a: &Option<SortKey>, b: &Option<SortKey>) -> Ordering {
-    use SortKey::{Integer, Real, Text};
-    let number = |k: &SortKey| match k {
-        Integer(i) => Some(*i as f64),
-        Real(f) => Some(*f),
-        Text(_) => None,
-    };
-    match (a, b) {
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => Ordering::Greater,
-        (Some(_), None) => Ordering::Less,
-        (Some(Integer(x)), Some(Integer(y))) => x.cmp(y),
-        (Some(Text(x)), Some(Text(y))) => x.cmp(y),
-        (Some(Text(_)), Some(_)) => Ordering::Greater,
-        (Some(_), Some(Text(_))) => Ordering::Less,
-        (Some(x), Some(y)) => number(x).partial_cmp(&number(y)).unwrap_or(Ordering::Equal),
-    }
-}
-
-/// Where a resource's sort value is, and how it compares.
-struct SortSpec {
-    /// `None` when the schema does not define the attribute: no resource has a value.
-    path: Option<(Option<String>, String, Option<String>)>,
-    kind: AttributeType,
-    case_exact: bool,
-}
-
-impl SortSpec {
-    fn new(schema: &scim_schema::ResourceSchema, path: &scim_schema::AttrPath) -> Self {
-        let Some(resolved) = schema.resolve(path) else {
-            return SortSpec {
-                path: None,
-                kind: AttributeType::String,
-                case_exact: true,
-            };
-        };
-        let def = resolved.target();
-        let extension = match resolved.location {
-            AttrLocation::Extension(urn) => Some(urn.to_owned()),
-            AttrLocation::TopLevel => None,
-        };
-        SortSpec {
-            path: Some((
-                extension,
-                resolved.attribute.name.clone(),
-                resolved.sub_attribute.map(|s| s.name.clone()),
-            )),
-            kind: def.kind,
-            case_exact: def.case_exact,
-        }
-    }
-
-    /// A multi-valued attribute sorts by its primary value, else its first; strings by their
-    /// folded form unless caseExact; dateTime chronologically.
-    fn key(&self, doc: &Value) -> Option<SortKey> {
-        let (extension, attr, sub) = self.path.as_ref()?;
-        let holder = match extension {
-            Some(urn) => get_key(doc, urn)?,
-            None => doc,
-        };
-        let value = primary_or_first(get_key(holder, attr)?);
-        let value = match sub {
-            Some(sub) => primary_or_first(get_key(value, sub)?),
-            None if value.is_object() => get_key(value, "value")?,
-            None => value,
-        };
-        match value {
-            Value::String(s) if s.is_empty() => None,
-            Value::String(s) if self.kind == AttributeType::DateTime => {
-                DateTime::parse(s).map(|t| SortKey::Integer(document::to_nanos(t)))
-            }
-            Value::String(s) if self.case_exact => Some(SortKey::Text(s.clone())),
-            Value::String(s) => Some(SortKey::Text(fold_case(s).into_owned())),
-            Value::Number(n) => n
-                .as_i64()
-                .map(SortKey::Integer)
-                .or_else(|| n.as_f64().map(SortKey::Real)),
-            Value::Bool(b) => Some(SortKey::Integer(i64::from(*b))),
-            _ => None,
-        }
-    }
-}
-
-/// A cursor: the query's fingerprint and the last resource's place in the order, in hex.
-fn encode_cursor(fingerprint: &str, key: &Option<SortKey>, rid: u64) -> String {
-    let key = match key {
-        Some(SortKey::Integer(i)) => Value::from(*i),
-        Some(SortKey::Real(f)) => Value::from(*f),
-        Some(SortKey::Text(s)) => Value::from(s.as_str()),
-        None => Value::Null,
-    };
-    token::hex(
-        Value::Array(vec![fingerprint.into(), key, rid.into()])
-            .to_string()
-            .as_bytes(),
-    )
-}
-
-fn decode_cursor(cursor: &str, fingerprint: &str) -> Result<(Option<SortKey>, u64)> {
-    let invalid = || StoreError::InvalidCursor("not a cursor this server issued".to_owned());
-    let bytes = token::unhex(cursor).ok_or_else(invalid)?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    let [fp, key, rid] = value.as_array().map(Vec::as_slice).unwrap_or_default() else {
-        return Err(invalid());
-    };
-    if fp.as_str() != Some(fingerprint) {
-        return Err(StoreError::InvalidCursor(
-            "the cursor belongs to a query with another filter, sortBy or sortOrder".to_owned(),
-        ));
-    }
-    let key = match key {
-        Value::Null => None,
-        Value::String(s) => Some(SortKey::Text(s.clone())),
-        Value::Number(n) => n
-            .as_i64()
-            .map(SortKey::Integer)
-            .or_else(|| n.as_f64().map(SortKey::Real)),
-        _ => return Err(invalid()),
-    };
-    Ok((key, rid.as_u64().ok_or_else(invalid)?))
 }

@@ -138,16 +138,7 @@ pub fn sort_target(schema: &ResourceSchema, kind: ResourceKind, path: &AttrPath)
     if let Some(column) = column {
         return SortTarget::Column(column);
     }
-    SortTarget::Document(SortSpec {
-        extension: match resolved.location {
-            AttrLocation::Extension(urn) => Some(urn.to_owned()),
-            AttrLocation::TopLevel => None,
-        },
-        attr: Some(resolved.attribute.name.clone()),
-        sub: resolved.sub_attribute.map(|s| s.name.clone()),
-        kind: def.kind,
-        case_exact: def.case_exact,
-    })
+    SortTarget::Document(SortSpec::of(schema, path))
 }
 
 /// How to find a resource's sort value in its document.
@@ -162,6 +153,25 @@ pub struct SortSpec {
 }
 
 impl SortSpec {
+    /// Where `path` (RFC 7644 section 3.4.2.3 `sortBy`) is in a resource's document, whatever
+    /// column a SQL backend may also keep it in: for a store that sorts in process.
+    pub fn of(schema: &ResourceSchema, path: &AttrPath) -> Self {
+        let Some(resolved) = schema.resolve(path) else {
+            return SortSpec::none();
+        };
+        let def = resolved.target();
+        SortSpec {
+            extension: match resolved.location {
+                AttrLocation::Extension(urn) => Some(urn.to_owned()),
+                AttrLocation::TopLevel => None,
+            },
+            attr: Some(resolved.attribute.name.clone()),
+            sub: resolved.sub_attribute.map(|s| s.name.clone()),
+            kind: def.kind,
+            case_exact: def.case_exact,
+        }
+    }
+
     /// The spec of an attribute the schema does not define: no resource has a value.
     pub fn none() -> Self {
         SortSpec {
