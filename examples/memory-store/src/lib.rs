@@ -27,6 +27,7 @@ use scim_store_core::backend::sql::{
 };
 use scim_store_core::backend::{self, token};
 use scim_store_core::document::{self, IndexEntries, Prepared};
+use scim_store_core::plan::directory::{self, DocumentPatch, Patching};
 use scim_store_core::{
     ChangeEvent, ChangeOp, ImportOutcome, IssuedToken, Members, Paging, PatchCall, PatchResult,
     Query, QueryPage, ResourceKind, ResourceSchemas, Result, SortOrder, Store, StoreError,
@@ -605,15 +606,19 @@ impl Store for MemoryStore {
             }
             ResourceKind::Group => before.document.clone(),
         };
-        let outcome = scim_patch::apply(&stored, schema, call.request, &call.settings.patch)?;
-        if outcome.changed {
-            let validated = scim_schema::validate::for_replace(
-                schema,
-                &outcome.resource,
-                &stored,
-                &call.settings.validation,
-            )?;
-            let prepared = document::prepare(kind, schema, validated)?;
+        // The core's plan applies, validates and prepares; this store only writes.
+        let patching = Patching {
+            kind,
+            schema,
+            request: call.request,
+            settings: call.settings,
+            prepare: document::prepare,
+        };
+        let planned = match kind {
+            ResourceKind::User => patching.document(&stored)?,
+            ResourceKind::Group => patching.whole_group(&stored)?,
+        };
+        if let DocumentPatch::Replace(prepared) = planned {
             directory.overwrite(&key, prepared, ChangeOp::Patched, ctx)?;
         }
         let resource = directory.served(&key, call.members)?;
@@ -775,23 +780,7 @@ impl Store for MemoryStore {
         documents: Vec<Value>,
         ctx: &WriteContext,
     ) -> Result<ImportOutcome> {
-        let mut prepared = Vec::with_capacity(documents.len());
-        for (i, document) in documents.into_iter().enumerate() {
-            let id = match document.get("id") {
-                None | Some(Value::Null) => document::new_resource_id(),
-                Some(Value::String(id))
-                    if !id.is_empty() && id.len() <= 255 && !id.chars().any(char::is_control) =>
-                {
-                    id.clone()
-                }
-                Some(_) => {
-                    return Err(StoreError::invalid_value(format!(
-                        "document {i}: id must be 1 to 255 bytes without control characters"
-                    )));
-                }
-            };
-            prepared.push((id, self.prepare(kind, document)?));
-        }
+        let prepared = directory::prepare_import(documents, |d| self.prepare(kind, d))?;
         let mut state = self.lock();
         let directory = state.directory(tenant)?;
         // All or nothing: the documents go into a copy, which replaces the tenant only if every
