@@ -59,8 +59,8 @@ use crate::dialects;
 use crate::error::{Location, PatchError};
 use crate::request::{Op, PatchOperation, PatchOptions, PatchRequest, parse_path_at};
 use crate::value::{
-    covers, find_key, get_ci, is_assigned, is_reference_list, reference_key, same_value, scim_eq,
-    strip_nulls,
+    SMALL_LIST, SameValues, covers, find_key, get_ci, is_assigned, is_reference_list,
+    reference_key, same_value, scim_eq, strip_nulls,
 };
 use scim_filter::eval::CompiledValueFilter;
 use scim_filter::{Filter, PatchPath};
@@ -69,10 +69,10 @@ use scim_schema::path::check_attr_name;
 use scim_schema::validate::{ValidationOptions, check_element, check_value};
 use scim_schema::{
     AttrLocation, AttrPath, AttributeDef, AttributeType, Mutability, ResourceSchema, Schema,
-    SchemaError, ScimType,
+    SchemaError, ScimType, ValueKey, value_key,
 };
 use serde_json::{Map, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// The result of [`apply`]: the patched resource, and whether it differs from the input.
 #[derive(Debug, Clone, PartialEq)]
@@ -794,10 +794,10 @@ fn read_only_write(
     let unchanged = match (t.sub, &t.filter) {
         (None, None) if attr.multi_valued && cx.op == Op::Add => {
             let current = slot.as_array().map(Vec::as_slice).unwrap_or_default();
-            given.as_array().is_some_and(|g| {
-                g.iter()
-                    .all(|g| current.iter().any(|c| same_value(attr, c, g)))
-            })
+            let present = SameValues::of(attr, current);
+            given
+                .as_array()
+                .is_some_and(|g| g.iter().all(|g| present.contains(g)))
         }
         (None, None) => scim_eq(attr, slot, &given),
         (Some(sub), None) if !attr.multi_valued => {
@@ -979,29 +979,94 @@ fn remove_listed(cx: &Cx<'_>, attr: &AttributeDef, slot: &mut Value, given: &Val
                 _ => others.push(g),
             }
         }
+        let others = Listed::of(attr, value_def, others);
         values.retain(|v| {
             let by_id = reference_key(attr, v).is_some_and(|k| ids.contains(&k));
-            !(by_id || others.iter().any(|g| given_matches(attr, value_def, g, v)))
+            !(by_id || others.matches(v))
         });
     } else {
-        values.retain(|v| !given.iter().any(|g| given_matches(attr, value_def, g, v)));
+        let given = Listed::of(attr, value_def, &given);
+        values.retain(|v| !given.matches(v));
     }
     *slot = Value::Array(values);
 }
 
-fn given_matches(
-    attr: &AttributeDef,
-    value_def: Option<&AttributeDef>,
-    given: &Value,
-    element: &Value,
-) -> bool {
-    match (given, value_def) {
-        (Value::Object(g), _) if attr.kind == AttributeType::Complex => covers(attr, g, element),
-        (g, Some(value_def)) if attr.kind == AttributeType::Complex => element
-            .as_object()
-            .and_then(|e| get_ci(e, "value"))
-            .is_some_and(|v| scim_eq(value_def, v, g)),
-        (g, _) => scim_eq(attr, element, g),
+/// The values a `remove` lists, indexed so that whether an element matches one of them costs a
+/// lookup, not a scan of the list: removing k values from a list of n is O(n + k). An element
+/// matches a given value (RFC 7644 section 3.5.2.2, and the value lists identity providers
+/// send):
+/// - a given object: when it [`covers`] the element (every sub-attribute it assigns is equal);
+///   those assigning a `value` are looked up by it, the others checked one by one;
+/// - a given simple value, on a complex attribute with a `value`: when the element's `value`
+///   equals it;
+/// - otherwise: when it equals the element ([`scim_eq`]).
+struct Listed<'a> {
+    attr: &'a AttributeDef,
+    value_def: Option<&'a AttributeDef>,
+    whole: HashSet<ValueKey>,
+    values: HashSet<ValueKey>,
+    covering: HashMap<ValueKey, Vec<&'a Map<String, Value>>>,
+    loose: Vec<&'a Map<String, Value>>,
+}
+
+impl<'a> Listed<'a> {
+    fn of<'g: 'a>(
+        attr: &'a AttributeDef,
+        value_def: Option<&'a AttributeDef>,
+        given: impl IntoIterator<Item = &'g Value>,
+    ) -> Self {
+        let complex = attr.kind == AttributeType::Complex;
+        let mut listed = Listed {
+            attr,
+            value_def,
+            whole: HashSet::new(),
+            values: HashSet::new(),
+            covering: HashMap::new(),
+            loose: Vec::new(),
+        };
+        for g in given {
+            match (g, value_def) {
+                (Value::Object(object), Some(value_def)) if complex => {
+                    match get_ci(object, "value").filter(|v| is_assigned(v)) {
+                        Some(v) => listed
+                            .covering
+                            .entry(value_key(value_def, v))
+                            .or_default()
+                            .push(object),
+                        None => listed.loose.push(object),
+                    }
+                }
+                (Value::Object(object), None) if complex => listed.loose.push(object),
+                (g, Some(value_def)) if complex => {
+                    listed.values.insert(value_key(value_def, g));
+                }
+                (g, _) => {
+                    listed.whole.insert(value_key(attr, g));
+                }
+            }
+        }
+        listed
+    }
+
+    fn matches(&self, element: &Value) -> bool {
+        if !self.whole.is_empty() && self.whole.contains(&value_key(self.attr, element)) {
+            return true;
+        }
+        let value = element.as_object().and_then(|e| get_ci(e, "value"));
+        if let (Some(value_def), Some(v)) = (self.value_def, value) {
+            if !self.values.is_empty() && self.values.contains(&value_key(value_def, v)) {
+                return true;
+            }
+        }
+        if let (Some(value_def), false) = (self.value_def, self.covering.is_empty()) {
+            let key = value_key(value_def, value.unwrap_or(&Value::Null));
+            if let Some(candidates) = self.covering.get(&key) {
+                if candidates.iter().any(|g| covers(self.attr, g, element)) {
+                    return true;
+                }
+            }
+        }
+        self.loose.iter().any(|g| covers(self.attr, g, element))
     }
 }
 
@@ -1064,25 +1129,19 @@ pub(crate) fn prepare_values(
 /// Appends each of `new` not already among `values` ([`same_value`]); references are looked up
 /// by id in a set, so adding k members to a group of n costs O(n + k).
 fn append_new(attr: &AttributeDef, values: &mut Vec<Value>, new: Vec<Value>) {
-    if is_reference_list(attr) {
-        let mut ids: HashSet<String> = values
-            .iter()
-            .filter_map(|v| reference_key(attr, v))
-            .collect();
-        for candidate in new {
-            let fresh = match reference_key(attr, &candidate) {
-                Some(key) => ids.insert(key),
-                None => !values.iter().any(|v| same_value(attr, v, &candidate)),
-            };
-            if fresh {
-                values.push(candidate);
-            }
-        }
-    } else {
+    if values.len() + new.len() <= SMALL_LIST {
         for candidate in new {
             if !values.iter().any(|v| same_value(attr, v, &candidate)) {
                 values.push(candidate);
             }
+        }
+        return;
+    }
+    let mut present = SameValues::of(attr, values.iter());
+    for candidate in new {
+        if !present.contains(&candidate) {
+            present.insert(&candidate);
+            values.push(candidate);
         }
     }
 }
@@ -1613,6 +1672,50 @@ fn set_member(object: &mut Map<String, Value>, name: &str, value: Value) {
         }
         _ => {
             object.insert(name.to_owned(), value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::tests::emails;
+    use crate::value::tests::indexed::{element, members, tags};
+    use proptest::prelude::*;
+
+    /// Whether `element` matches the value `given` of a remove, one pair at a time: what
+    /// [`Listed`] answers for a whole list.
+    fn given_matches(attr: &AttributeDef, given: &Value, element: &Value) -> bool {
+        match (given, attr.sub_attribute("value")) {
+            (Value::Object(g), _) if attr.kind == AttributeType::Complex => {
+                covers(attr, g, element)
+            }
+            (g, Some(value_def)) if attr.kind == AttributeType::Complex => element
+                .as_object()
+                .and_then(|e| get_ci(e, "value"))
+                .is_some_and(|v| scim_eq(value_def, v, g)),
+            (g, _) => scim_eq(attr, element, g),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn a_listed_remove_matches_as_each_given_value_would(
+            given in prop::collection::vec(element(), 1..8),
+            elements in prop::collection::vec(element(), 1..8),
+        ) {
+            for attr in [emails(), members(), tags()] {
+                let listed = Listed::of(&attr, attr.sub_attribute("value"), &given);
+                for element in &elements {
+                    let scanned = given.iter().any(|g| given_matches(&attr, g, element));
+                    prop_assert_eq!(
+                        listed.matches(element), scanned,
+                        "{} {} against {:?}", attr.name, element, given
+                    );
+                }
+            }
         }
     }
 }

@@ -28,4 +28,4 @@ pub use schema::{
 };
 pub use scim_type::ScimType;
 pub use text::{fold_case, text_eq};
-pub use validate::{UnknownAttributes, ValidationOptions};
+pub use validate::{UnknownAttributes, ValidationOptions, ValueKey, json_key, value_key};

@@ -34,8 +34,9 @@ use crate::attribute::{AttributeDef, AttributeType, Mutability};
 use crate::datetime::DateTime;
 use crate::error::SchemaError;
 use crate::schema::{ResourceSchema, Schema};
-use crate::text::text_eq;
+use crate::text::{fold_case, text_eq};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 /// What to do with attributes the schemas do not define.
@@ -178,6 +179,21 @@ pub fn values_equal(def: &AttributeDef, a: &Value, b: &Value) -> bool {
             if a.len() != b.len() {
                 return false;
             }
+            // Long lists are compared as multisets of keys: linear, where matching each
+            // element against the other list is quadratic (10,000 values: 10^8 comparisons).
+            if a.len() > SMALL_LIST {
+                let mut counts: HashMap<ValueKey, usize> = HashMap::with_capacity(a.len());
+                for x in a {
+                    *counts.entry(value_key(def, x)).or_default() += 1;
+                }
+                return b.iter().all(|y| match counts.get_mut(&value_key(def, y)) {
+                    Some(n) if *n > 0 => {
+                        *n -= 1;
+                        true
+                    }
+                    _ => false,
+                });
+            }
             let mut used = vec![false; b.len()];
             return a.iter().all(|x| {
                 let found = b.iter().enumerate().position(|(j, y)| {
@@ -194,6 +210,115 @@ pub fn values_equal(def: &AttributeDef, a: &Value, b: &Value) -> bool {
         }
     }
     element_equal(def, a, b)
+}
+
+/// Up to this many values, comparing each with each is cheaper than hashing them.
+const SMALL_LIST: usize = 8;
+
+/// What identifies a value of an attribute under [`values_equal`]: two values of `def` are
+/// equal exactly when their keys are, so that sets of values can be hashed instead of
+/// compared pairwise.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ValueKey {
+    /// Nothing assigned (`null`, an empty list).
+    Unassigned,
+    /// A string, folded unless `caseExact`.
+    Text(String),
+    /// A dateTime that parses, as an instant.
+    Instant(DateTime),
+    /// A number, as the bits of its `f64` (`-0` as `0`).
+    Number(u64),
+    /// A complex value: each sub-attribute's key, in the schema's order.
+    Complex(Vec<ValueKey>),
+    /// A multi-valued attribute's values, as a sorted multiset.
+    List(Vec<ValueKey>),
+    /// Anything else, compared as JSON: its compact form with object keys sorted.
+    Json(String),
+}
+
+/// The key of `value` as a value of `def` (see [`ValueKey`]).
+pub fn value_key(def: &AttributeDef, value: &Value) -> ValueKey {
+    if !is_assigned(value) {
+        return ValueKey::Unassigned;
+    }
+    match value {
+        Value::Array(items) if def.multi_valued => {
+            let mut keys: Vec<ValueKey> = items.iter().map(|v| element_key(def, v)).collect();
+            keys.sort_unstable();
+            ValueKey::List(keys)
+        }
+        _ => element_key(def, value),
+    }
+}
+
+fn element_key(def: &AttributeDef, value: &Value) -> ValueKey {
+    match (def.kind, value) {
+        (AttributeType::String | AttributeType::Reference, Value::String(s)) => {
+            if def.case_exact {
+                ValueKey::Text(s.clone())
+            } else {
+                ValueKey::Text(fold_case(s).into_owned())
+            }
+        }
+        (AttributeType::DateTime, Value::String(s)) => match DateTime::parse(s) {
+            Some(t) => ValueKey::Instant(t),
+            None => ValueKey::Json(canonical_json(value)),
+        },
+        (AttributeType::Decimal | AttributeType::Integer, Value::Number(n)) => match n.as_f64() {
+            // `-0.0 + 0.0` is `+0.0`: the two zeros, equal as numbers, get one key.
+            Some(f) => ValueKey::Number((f + 0.0).to_bits()),
+            None => ValueKey::Json(n.to_string()),
+        },
+        (AttributeType::Complex, Value::Object(map)) => ValueKey::Complex(
+            def.sub_attributes
+                .iter()
+                .map(|sub| value_key(sub, get_ignore_case(map, &sub.name).unwrap_or(&Value::Null)))
+                .collect(),
+        ),
+        _ => ValueKey::Json(canonical_json(value)),
+    }
+}
+
+/// The key of `value` compared as plain JSON (`==`, object key order aside).
+pub fn json_key(value: &Value) -> ValueKey {
+    ValueKey::Json(canonical_json(value))
+}
+
+/// `value` as compact JSON with every object's keys sorted: equal JSON values (object key
+/// order does not matter) give equal text.
+fn canonical_json(value: &Value) -> String {
+    fn write(value: &Value, out: &mut String) {
+        match value {
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                out.push('{');
+                for (i, (k, v)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(v, out);
+                }
+                out.push('}');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
 }
 
 fn element_equal(def: &AttributeDef, a: &Value, b: &Value) -> bool {

@@ -301,3 +301,82 @@ proptest! {
         prop_assert_eq!(projected, expected);
     }
 }
+
+/// Values that are often equal under SCIM's rules without being equal as JSON: case variants,
+/// the same instant in two offsets, the same number in two spellings, object keys in two cases.
+fn comparable_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        prop::sample::select(vec!["a", "A", "b", "\u{e9}", "\u{c9}", ""]).prop_map(Value::from),
+        prop::sample::select(vec![
+            "2011-05-13T04:42:34Z",
+            "2011-05-13T06:42:34.000+02:00",
+            "2011-05-13T04:42:35Z",
+            "not a date",
+        ])
+        .prop_map(Value::from),
+        prop::sample::select(vec![json!(1), json!(1.0), json!(-0.0), json!(0), json!(2)]),
+        any::<bool>().prop_map(Value::from),
+        Just(Value::Null),
+    ];
+    leaf.prop_recursive(2, 12, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec(
+                (
+                    prop::sample::select(vec!["value", "Value", "type", "display", "primary"]),
+                    inner
+                ),
+                0..3
+            )
+            .prop_map(|entries| {
+                Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .collect(),
+                )
+            }),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// Two values have the same key exactly when `values_equal` says they are equal, for every
+    /// kind of attribute: so a set of keys can replace comparing each value with each.
+    #[test]
+    fn value_keys_agree_with_values_equal(a in comparable_value(), b in comparable_value()) {
+        use scim_schema::{AttributeDef, AttributeType};
+        let mut defs = Vec::new();
+        for kind in [
+            AttributeType::String,
+            AttributeType::DateTime,
+            AttributeType::Integer,
+            AttributeType::Decimal,
+            AttributeType::Boolean,
+        ] {
+            for (multi_valued, case_exact) in [(false, false), (true, false), (false, true)] {
+                let mut def = AttributeDef::new("a", kind);
+                def.multi_valued = multi_valued;
+                def.case_exact = case_exact;
+                defs.push(def);
+            }
+        }
+        let mut emails = AttributeDef::new("emails", AttributeType::Complex);
+        emails.multi_valued = true;
+        emails.sub_attributes = vec![
+            AttributeDef::new("value", AttributeType::String),
+            AttributeDef::new("type", AttributeType::String),
+            AttributeDef::new("primary", AttributeType::Boolean),
+        ];
+        defs.push(emails);
+        for def in &defs {
+            prop_assert_eq!(
+                scim_schema::value_key(def, &a) == scim_schema::value_key(def, &b),
+                validate::values_equal(def, &a, &b),
+                "{:?} multi {} caseExact {}: {} vs {}", def.kind, def.multi_valued, def.case_exact, a, b
+            );
+        }
+    }
+}
