@@ -33,7 +33,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand,
 use scim_server::{IpNet, Limits, Server, ServerConfig};
 use scim_store::postgres::{PostgresOptions, PostgresStore};
 use scim_store::sqlite::{Durability, SqliteOptions, SqliteStore};
-use scim_store::{ResourceSchemas, Store, Tenant, TokenScope, WorkplaceStore};
+use scim_store::{ResourceLimits, ResourceSchemas, Store, Tenant, TokenScope, WorkplaceStore};
 use serde_json::json;
 use settings::{Database, FileConfig};
 use std::net::SocketAddr;
@@ -180,6 +180,14 @@ struct ServeArgs {
     /// filter.maxResults: the largest page [default: 1000].
     #[arg(long, env = "SCIMD_MAX_RESULTS")]
     max_results: Option<u32>,
+    /// Largest resource the store keeps, in bytes of JSON (a Group's members excluded); a
+    /// write that would make one larger is refused with 400 [default: 1048576].
+    #[arg(long, env = "SCIMD_MAX_RESOURCE_BYTES")]
+    max_resource_bytes: Option<usize>,
+    /// Most values one multi-valued attribute of a resource may hold (a Group's members
+    /// excluded); a write beyond it is refused with 400 [default: 10000].
+    #[arg(long, env = "SCIMD_MAX_VALUES_PER_ATTRIBUTE")]
+    max_values_per_attribute: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -399,6 +407,38 @@ fn init_logging(format: LogFormat, serving: bool) {
     };
 }
 
+/// What one resource may hold: `serve`'s flags, else the file's `[limits]`, else the store's
+/// defaults. Other commands take the file's (they write through the same checks).
+fn resource_limits(cli: &Cli, file: &FileConfig) -> Result<ResourceLimits, CliError> {
+    let defaults = ResourceLimits::default();
+    let (bytes, values) = match &cli.command {
+        Command::Serve(args) => (args.max_resource_bytes, args.max_values_per_attribute),
+        _ => (None, None),
+    };
+    let limits = ResourceLimits {
+        max_bytes: bytes
+            .or(file.limits.max_resource_bytes)
+            .unwrap_or(defaults.max_bytes),
+        max_values: values
+            .or(file.limits.max_values_per_attribute)
+            .unwrap_or(defaults.max_values),
+    };
+    // Below these, ordinary Users no longer fit: almost certainly a typo.
+    if limits.max_bytes < 4096 {
+        return Err(CliError::Usage(format!(
+            "max_resource_bytes {}: at least 4096",
+            limits.max_bytes
+        )));
+    }
+    if limits.max_values < 10 {
+        return Err(CliError::Usage(format!(
+            "max_values_per_attribute {}: at least 10",
+            limits.max_values
+        )));
+    }
+    Ok(limits)
+}
+
 async fn open_store(cli: &Cli, file: &FileConfig) -> Result<Backend, CliError> {
     let text = cli
         .database
@@ -417,7 +457,8 @@ async fn open_store(cli: &Cli, file: &FileConfig) -> Result<Backend, CliError> {
     };
     let registry = scim_schema::SchemaRegistry::new();
     let schemas = ResourceSchemas::from_registry(&registry)
-        .ok_or_else(|| CliError::Usage("the schema registry lacks User or Group".into()))?;
+        .ok_or_else(|| CliError::Usage("the schema registry lacks User or Group".into()))?
+        .with_limits(resource_limits(cli, file)?);
     let path = match database {
         Database::Sqlite(path) => path,
         Database::Postgres(url) => {

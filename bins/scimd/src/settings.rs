@@ -40,6 +40,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// max_connections = 1024
 /// max_connections_per_address = 64
 /// shutdown_grace_secs = 30
+/// max_resource_bytes = 1048576          # largest resource kept (JSON bytes)
+/// max_values_per_attribute = 10000      # most values of one multi-valued attribute
 ///
 /// [sqlite]
 /// cache_kib = 4096                        # page cache per connection
@@ -157,6 +159,10 @@ pub struct LimitsSection {
     pub max_connections_per_address: Option<usize>,
     /// Graceful shutdown wait.
     pub shutdown_grace_secs: Option<u64>,
+    /// Largest resource the store keeps, in bytes of JSON.
+    pub max_resource_bytes: Option<usize>,
+    /// Most values of one multi-valued attribute of a resource.
+    pub max_values_per_attribute: Option<usize>,
 }
 
 /// `[scim]`.

@@ -11,7 +11,7 @@ use crate::metrics::Metrics;
 use crate::request::RequestBody;
 use crate::response::Body;
 use http::{Request, Response, StatusCode, header};
-use scim_store::TokenScope;
+use scim_store::{TokenScope, WriteWindow};
 use std::future::Future;
 use std::time::Instant;
 
@@ -67,7 +67,14 @@ pub(crate) async fn respond<A: Api, B: RequestBody>(
             ),
         ));
     }
-    let ctx = Ctx::new(request_id, principal, base.to_owned());
+    // The server's request timeout closes the window it put in the extensions; a mounted
+    // service has none, and its writes always start.
+    let window = parts
+        .extensions
+        .get::<WriteWindow>()
+        .cloned()
+        .unwrap_or_default();
+    let ctx = Ctx::new(request_id, principal, base.to_owned(), window);
     let result = api
         .endpoint(Request::from_parts(parts, body), &ctx, &segments, after)
         .await;

@@ -2,7 +2,7 @@
 //! ([`Ctx`]), and what its log line records ([`RequestLog`], [`log_request`]).
 
 use crate::auth::Principal;
-use scim_store::{TenantId, WriteContext};
+use scim_store::{TenantId, WriteContext, WriteWindow};
 use std::fmt::Display;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -21,16 +21,24 @@ pub(crate) struct Ctx {
     /// The absolute base URL of the service for this tenant, e.g.
     /// `https://host/t/acme/scim/v2` or `https://host/t/acme/workplace/v1`.
     pub base: String,
+    /// Until when the request's writes may start (closed when the request times out).
+    pub window: WriteWindow,
 }
 
 impl Ctx {
-    pub(crate) fn new(request_id: &str, principal: Principal, base: String) -> Ctx {
+    pub(crate) fn new(
+        request_id: &str,
+        principal: Principal,
+        base: String,
+        window: WriteWindow,
+    ) -> Ctx {
         Ctx {
             request_id: request_id.to_owned(),
             tenant: principal.tenant,
             actor: principal.label,
             token_id: principal.token_id,
             base,
+            window,
         }
     }
 
@@ -38,6 +46,7 @@ impl Ctx {
         WriteContext {
             actor: self.actor.clone(),
             request_id: Some(self.request_id.clone()),
+            window: self.window.clone(),
         }
     }
 }

@@ -276,6 +276,12 @@ pub(crate) fn from_store(e: StoreError, request_id: &str) -> ApiError {
             60,
         );
     }
+    if let StoreError::Cancelled(why) = &e {
+        return ApiError::unavailable(
+            format!("this write was not started and nothing of it was kept: {why}; send it again"),
+            1,
+        );
+    }
     if status.is_server_error() {
         tracing::error!(request_id, error = %e, "store failure");
         return ApiError::internal(request_id);

@@ -72,6 +72,117 @@ pub struct UniqueValue {
     pub value: String,
 }
 
+/// What one stored resource may hold: bounds on what a client can make the store keep, and so
+/// on the work every later write of the resource costs (a PATCH applies to, validates and writes
+/// the whole document). The defaults are far above what any identity provider sends: a User
+/// with a thousand e-mail addresses is a few tens of KiB. A Group's `members` are rows, not
+/// part of its document, and are not limited here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceLimits {
+    /// The largest document, in bytes of compact JSON (attributes as stored, without `id`,
+    /// `meta` and a Group's `members`). 1 MiB by default: the largest request body.
+    pub max_bytes: usize,
+    /// The most values of one multi-valued attribute (or any JSON array in the document).
+    /// 10,000 by default.
+    pub max_values: usize,
+}
+
+impl Default for ResourceLimits {
+    fn default() -> Self {
+        ResourceLimits {
+            max_bytes: 1024 * 1024,
+            max_values: 10_000,
+        }
+    }
+}
+
+impl ResourceLimits {
+    /// No limit: for tools that must store whatever an older version kept.
+    pub const UNLIMITED: ResourceLimits = ResourceLimits {
+        max_bytes: usize::MAX,
+        max_values: usize::MAX,
+    };
+
+    /// Checks a prepared document against the limits: 400 `invalidValue` naming the attribute
+    /// or the size, and the setting that bounds it. Costs one walk of the document and one
+    /// serialisation into a counter (no allocation), stopped as soon as the size is exceeded.
+    pub fn check(&self, prepared: &Prepared) -> Result<()> {
+        for (name, value) in &prepared.body {
+            // An extension's attributes are named `urn:...:User:attribute`.
+            if let (true, Value::Object(attributes)) = (name.starts_with("urn:"), value) {
+                for (attribute, value) in attributes {
+                    self.check_values(&format!("{name}:{attribute}"), value)?;
+                }
+            } else {
+                self.check_values(name, value)?;
+            }
+        }
+        if self.max_bytes == usize::MAX {
+            return Ok(());
+        }
+        let mut counter = ByteCounter {
+            bytes: 0,
+            limit: self.max_bytes,
+        };
+        // The counter fails the serialisation once past the limit, so that a huge document
+        // is not serialised to its end only to be refused.
+        if serde_json::to_writer(&mut counter, &prepared.body).is_err()
+            || counter.bytes > self.max_bytes
+        {
+            return Err(StoreError::invalid_value(format!(
+                "the resource would take more than {} bytes, the most a resource may take \
+                 (max_resource_bytes)",
+                self.max_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_values(&self, path: &str, value: &Value) -> Result<()> {
+        match value {
+            Value::Array(values) => {
+                if values.len() > self.max_values {
+                    return Err(StoreError::invalid_value(format!(
+                        "{path} would have {} values, more than the {} a multi-valued attribute \
+                         may have (max_values_per_attribute)",
+                        values.len(),
+                        self.max_values
+                    )));
+                }
+                values.iter().try_for_each(|v| self.check_values(path, v))
+            }
+            Value::Object(map) => map.iter().try_for_each(|(name, v)| {
+                if matches!(v, Value::Array(_) | Value::Object(_)) {
+                    self.check_values(&format!("{path}.{name}"), v)
+                } else {
+                    Ok(())
+                }
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An `io::Write` that only counts, and fails once past `limit`.
+struct ByteCounter {
+    bytes: usize,
+    limit: usize,
+}
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes = self.bytes.saturating_add(buf.len());
+        if self.bytes > self.limit {
+            return Err(std::io::Error::other("over the limit"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Canonicalises and checks `document` for storage as a `kind`, and computes its index entries.
 pub fn prepare(kind: ResourceKind, schema: &ResourceSchema, document: Value) -> Result<Prepared> {
     let Value::Object(object) = document else {
@@ -570,7 +681,98 @@ fn unique_leaves(path: &str, def: &AttributeDef, value: &Value, out: &mut Vec<Un
 
 #[cfg(test)]
 mod tests {
-    use super::new_resource_id;
+    use super::*;
+    use serde_json::json;
+
+    fn user(body: Value) -> Prepared {
+        prepare(ResourceKind::User, &scim_schema::core::user(), body).expect("a valid User")
+    }
+
+    fn emails(n: usize) -> Value {
+        (0..n)
+            .map(|i| json!({"value": format!("u{i}@example.com"), "type": "work"}))
+            .collect()
+    }
+
+    #[test]
+    fn a_resource_within_the_limits_passes_and_one_over_is_named() {
+        let limits = ResourceLimits {
+            max_bytes: 4096,
+            max_values: 10,
+        };
+        limits
+            .check(&user(json!({"userName": "a", "emails": emails(10)})))
+            .expect("10 values are within the limit");
+        let many = limits
+            .check(&user(json!({"userName": "a", "emails": emails(11)})))
+            .unwrap_err();
+        assert_eq!(
+            (many.status(), many.scim_type()),
+            (400, Some("invalidValue"))
+        );
+        assert_eq!(
+            many.to_string(),
+            "emails would have 11 values, more than the 10 a multi-valued attribute may have \
+             (max_values_per_attribute)"
+        );
+        let extension = user(json!({
+            "userName": "a",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                "manager": {"value": "m"},
+                "organization": "o",
+            },
+            "x509Certificates": (0..11).map(|i| json!({"value": format!("c{i}")})).collect::<Value>(),
+        }));
+        let named = limits.check(&extension).unwrap_err().to_string();
+        assert!(
+            named.starts_with("x509Certificates would have 11 values"),
+            "{named}"
+        );
+        let large = limits
+            .check(&user(
+                json!({"userName": "a", "nickName": "x".repeat(5000)}),
+            ))
+            .unwrap_err();
+        assert_eq!(
+            (large.status(), large.scim_type()),
+            (400, Some("invalidValue"))
+        );
+        assert!(
+            large.to_string().contains("more than 4096 bytes")
+                && large.to_string().contains("max_resource_bytes"),
+            "{large}"
+        );
+    }
+
+    /// A Group's members are rows, not part of its document: any number of them passes.
+    #[test]
+    fn a_groups_members_are_not_limited() {
+        let members: Value = (0..50).map(|i| json!({"value": format!("m{i}")})).collect();
+        let group = prepare(
+            ResourceKind::Group,
+            &scim_schema::core::group(),
+            json!({"displayName": "g", "members": members}),
+        )
+        .unwrap();
+        ResourceLimits {
+            max_bytes: 4096,
+            max_values: 10,
+        }
+        .check(&group)
+        .expect("members are exempt");
+    }
+
+    #[test]
+    fn the_size_is_the_compact_json_of_the_body() {
+        let prepared = user(json!({"userName": "abc"}));
+        let exact = serde_json::to_string(&prepared.body).unwrap().len();
+        let at = |max_bytes| ResourceLimits {
+            max_bytes,
+            max_values: 10,
+        };
+        at(exact).check(&prepared).expect("exactly at the limit");
+        assert!(at(exact - 1).check(&prepared).is_err());
+    }
 
     #[test]
     fn resource_ids_are_uuid_v7_in_creation_order() {

@@ -90,6 +90,11 @@ pub enum StoreError {
     /// 53100 `disk_full`.
     #[error("the database's storage is full: {0}")]
     StorageFull(String),
+    /// The write was not started because its caller had stopped waiting for it (503): its
+    /// [`WriteWindow`](crate::WriteWindow) was closed, e.g. the request ran out of time.
+    /// Nothing of it was kept; the same write can be sent again.
+    #[error("the write was not started: {0}")]
+    Cancelled(String),
     /// The storage engine failed (500): I/O, corruption, a bug. The detail is for the log,
     /// not for the client.
     #[error("storage failure: {message}")]
@@ -117,7 +122,7 @@ impl StoreError {
             StoreError::Schema(e) => e.status(),
             StoreError::Patch(e) => e.status(),
             StoreError::Filter(_) | StoreError::InvalidCursor(_) => 400,
-            StoreError::StorageFull(_) => 503,
+            StoreError::StorageFull(_) | StoreError::Cancelled(_) => 503,
             StoreError::Backend { .. } => 500,
         }
     }

@@ -37,11 +37,13 @@ pub mod document;
 pub mod plan;
 pub mod workplace;
 
+pub use document::ResourceLimits;
 pub use error::{Result, StoreError};
 pub use store::Store;
 pub use types::{
     ChangeEvent, ChangeOp, ImportOutcome, IssuedToken, Members, Paging, PatchCall, PatchResult,
     PatchSettings, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, StoredResource,
-    Tenant, TenantDeletion, TenantId, TokenInfo, TokenScope, WriteContext,
+    Tenant, TenantDeletion, TenantId, TokenInfo, TokenScope, WriteContext, WriteRunning,
+    WriteWindow,
 };
 pub use workplace::WorkplaceStore;

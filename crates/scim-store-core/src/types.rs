@@ -1,10 +1,12 @@
 //! The types the [`Store`](crate::Store) trait speaks.
 
+use crate::document::ResourceLimits;
 use scim_filter::Filter;
 use scim_schema::{AttrPath, DateTime, ResourceSchema};
 use serde_json::Value;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A tenant's identity inside the store. Only a store hands these out (from
 /// [`Store::create_tenant`](crate::Store::create_tenant),
@@ -174,6 +176,7 @@ impl fmt::Display for ResourceKind {
 pub struct ResourceSchemas {
     user: Arc<ResourceSchema>,
     group: Arc<ResourceSchema>,
+    limits: ResourceLimits,
 }
 
 impl ResourceSchemas {
@@ -182,7 +185,20 @@ impl ResourceSchemas {
         ResourceSchemas {
             user: Arc::new(user),
             group: Arc::new(group),
+            limits: ResourceLimits::default(),
         }
+    }
+
+    /// The same schemas with these limits on what one resource may hold (by default
+    /// [`ResourceLimits::default`]).
+    pub fn with_limits(mut self, limits: ResourceLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits on what one resource may hold, which every write checks.
+    pub fn limits(&self) -> ResourceLimits {
+        self.limits
     }
 
     /// The RFC 7643 core schemas: User (with the Enterprise User extension) and Group.
@@ -207,6 +223,9 @@ impl ResourceSchemas {
         }
     }
 }
+
+#[cfg(doc)]
+use crate::StoreError;
 
 /// Whether a Group's `members` are put into its document. A group may have 100,000 members:
 /// a caller that does not need them (e.g. `excludedAttributes=members`, RFC 7644 section
@@ -247,13 +266,16 @@ impl StoredResource {
     }
 }
 
-/// Who made a change: recorded on its [`ChangeEvent`].
+/// Who made a change (recorded on its [`ChangeEvent`]), and until when its writes may start.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WriteContext {
     /// The actor: a token label, an operator, `import`...
     pub actor: String,
     /// The HTTP request's id, to correlate the event with logs.
     pub request_id: Option<String>,
+    /// Whether the caller still waits for the write: a store starts a write only while its
+    /// window is open ([`WriteWindow`]). By default it never closes.
+    pub window: WriteWindow,
 }
 
 impl WriteContext {
@@ -261,7 +283,89 @@ impl WriteContext {
     pub fn actor(actor: impl Into<String>) -> Self {
         WriteContext {
             actor: actor.into(),
-            request_id: None,
+            ..WriteContext::default()
+        }
+    }
+}
+
+/// Whether the writes of one request may still start: the promise that a write handed to a
+/// store either completes and its caller hears how, or never runs.
+///
+/// A caller that stops waiting (a request past its deadline) [`closes`](WriteWindow::close)
+/// the window. A store [`enter`](WriteWindow::enter)s it right before it starts a write (the
+/// SQLite writer when it takes the job from its queue, PostgreSQL before `BEGIN`) and holds the
+/// guard until the write has committed or failed and its answer is sent. So a write still
+/// queued when the window closes is never run ([`StoreError::Cancelled`]); and `close` tells
+/// the caller whether a write is running, in which case it should wait for that answer instead
+/// of reporting a failure while the write commits. Without this, a client answered 503 found
+/// its write committed later, and its retry failed with 409 or applied the change twice.
+///
+/// The default window never closes (no allocation): for writes nobody can abandon.
+#[derive(Debug, Clone, Default)]
+pub struct WriteWindow(Option<Arc<AtomicUsize>>);
+
+/// The bit of a [`WriteWindow`]'s state that says it is closed; the others count the writes
+/// running.
+const WINDOW_CLOSED: usize = 1 << (usize::BITS - 1);
+
+impl WriteWindow {
+    /// An open window, which [`WriteWindow::close`] can close.
+    pub fn new() -> Self {
+        WriteWindow(Some(Arc::new(AtomicUsize::new(0))))
+    }
+
+    /// Starts a write: `None` if the window is closed (do not run it), else a guard to hold
+    /// until the write's outcome is known and sent.
+    pub fn enter(&self) -> Option<WriteRunning> {
+        let Some(state) = &self.0 else {
+            return Some(WriteRunning(None));
+        };
+        state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                (s & WINDOW_CLOSED == 0).then_some(s + 1)
+            })
+            .ok()
+            .map(|_| WriteRunning(Some(Arc::clone(state))))
+    }
+
+    /// Closes the window: no write of it starts from now on. Returns whether one is running,
+    /// whose outcome the caller should then wait for.
+    pub fn close(&self) -> bool {
+        self.0.as_ref().is_some_and(|state| {
+            state.fetch_or(WINDOW_CLOSED, Ordering::AcqRel) & !WINDOW_CLOSED > 0
+        })
+    }
+
+    /// Whether the window is closed.
+    pub fn is_closed(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|state| state.load(Ordering::Acquire) & WINDOW_CLOSED != 0)
+    }
+}
+
+/// Two windows are equal when they are the same window (or both never close).
+impl PartialEq for WriteWindow {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for WriteWindow {}
+
+/// A write running in its [`WriteWindow`]; dropping it says the write's outcome is known.
+#[derive(Debug)]
+#[must_use = "the write counts as running only while this is held"]
+pub struct WriteRunning(Option<Arc<AtomicUsize>>);
+
+impl Drop for WriteRunning {
+    fn drop(&mut self) {
+        if let Some(state) = &self.0 {
+            state.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -434,4 +538,38 @@ pub struct ChangeEvent {
 pub struct ImportOutcome {
     /// The ids of the imported resources, in the order of the input documents.
     pub ids: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_window_starts_no_write_and_says_whether_one_runs() {
+        let window = WriteWindow::new();
+        assert!(!window.close(), "nothing was running");
+        assert!(window.is_closed());
+        assert!(window.enter().is_none(), "closed: no write starts");
+
+        let window = WriteWindow::new();
+        let first = window.enter().expect("open");
+        let second = window.enter().expect("open");
+        drop(first);
+        assert!(window.close(), "one write is still running: wait for it");
+        assert!(window.enter().is_none());
+        drop(second);
+        assert!(!window.close(), "none running any more");
+    }
+
+    #[test]
+    fn the_default_window_never_closes() {
+        let window = WriteWindow::default();
+        assert!(!window.close());
+        assert!(!window.is_closed());
+        assert!(window.enter().is_some());
+        assert_eq!(window, WriteWindow::default());
+        let real = WriteWindow::new();
+        assert_eq!(real, real.clone());
+        assert_ne!(real, WriteWindow::new());
+    }
 }

@@ -105,13 +105,23 @@ impl Fail {
 /// in a transaction, committing it on success, retrying it on the transient failures the
 /// module documentation lists.
 macro_rules! in_transaction {
-    ($store:expr, |$tx:ident| $body:expr) => {{
+    ($store:expr, |$tx:ident| $body:expr) => {
+        in_transaction!($store, window: &scim_store_core::WriteWindow::default(), |$tx| $body)
+    };
+    ($store:expr, window: $window:expr, |$tx:ident| $body:expr) => {{
         let store: &PostgresStore = $store;
+        let window: &scim_store_core::WriteWindow = $window;
         let mut attempt: u32 = 0;
         let mut unique_retried = false;
         loop {
             let outcome: PgResult<_> = async {
                 let mut client = store.pool.get().await?;
+                // Started only while the caller still waits (see `WriteWindow`), and counted
+                // as running until committed or failed, so that a caller past its deadline
+                // waits for the answer instead of reporting a failure while it commits.
+                let _running = window.enter().ok_or_else(|| {
+                    StoreError::Cancelled("its request had run out of time".into())
+                })?;
                 let $tx = client.transaction().await?;
                 let value = $body.await?;
                 $tx.commit().await?;

@@ -262,8 +262,12 @@ impl PostgresStore {
         ))
     }
 
+    /// Prepares a document for storage and checks it against the limits on what one resource
+    /// may hold.
     fn prepare(&self, kind: ResourceKind, document: Value) -> Result<Prepared> {
-        write::prepare(kind, self.schemas.get(kind), document)
+        let prepared = write::prepare(kind, self.schemas.get(kind), document)?;
+        self.schemas.limits().check(&prepared)?;
+        Ok(prepared)
     }
 }
 
@@ -356,7 +360,7 @@ impl Store for PostgresStore {
         let prepared = self.prepare(kind, document)?;
         let id = scim_store_core::document::new_resource_id();
         let wp = self.cascades();
-        in_transaction!(self, |tx| write::create(
+        in_transaction!(self, window: &ctx.window, |tx| write::create(
             &tx, &wp, *tenant, kind, &id, &prepared, ctx
         ))
     }
@@ -385,7 +389,7 @@ impl Store for PostgresStore {
         let prepared = self.prepare(kind, document)?;
         let schema = self.schemas.get(kind);
         let wp = self.cascades();
-        in_transaction!(self, |tx| write::replace(
+        in_transaction!(self, window: &ctx.window, |tx| write::replace(
             &tx,
             &wp,
             schema,
@@ -406,8 +410,9 @@ impl Store for PostgresStore {
     ) -> Result<PatchResult> {
         let schema = self.schemas.get(call.kind);
         let wp = self.cascades();
-        in_transaction!(self, |tx| write::patch(
-            &tx, &wp, schema, *tenant, call, ctx
+        let limits = self.schemas.limits();
+        in_transaction!(self, window: &ctx.window, |tx| write::patch(
+            &tx, &wp, schema, limits, *tenant, call, ctx
         ))
     }
 
@@ -420,7 +425,7 @@ impl Store for PostgresStore {
         ctx: &WriteContext,
     ) -> Result<()> {
         let wp = self.cascades();
-        in_transaction!(self, |tx| write::delete(
+        in_transaction!(self, window: &ctx.window, |tx| write::delete(
             &tx,
             &wp,
             write::Target {
@@ -456,7 +461,7 @@ impl Store for PostgresStore {
             directory::prepare_import(documents, |document| self.prepare(kind, document))?;
         directory::check_import_duplicates(&prepared)?;
         let wp = self.cascades();
-        in_transaction!(self, |tx| write::import(
+        in_transaction!(self, window: &ctx.window, |tx| write::import(
             &tx, &wp, *tenant, kind, &prepared, ctx
         ))
     }

@@ -873,7 +873,7 @@ impl WorkplaceStore for PostgresStore {
         let (config, compiled) = compile_change(cascades.user, policies, settings, 0)?;
         let tenant = *tenant;
         let request_id = ctx.request_id.as_deref().unwrap_or_default();
-        let (config, preview, context) = in_transaction!(self, |tx| async {
+        let (config, preview, context) = in_transaction!(self, window: &ctx.window, |tx| async {
             let old = context(&tx, &cascades, tenant, StateLock::Update).await?;
             let current = old.config.version;
             if let Some(expected) = expected_version
@@ -943,7 +943,7 @@ impl WorkplaceStore for PostgresStore {
         check_no_nul(&document)?;
         let document = plan::canonical_place(kind, &id, document)?;
         let tenant = *tenant;
-        in_transaction!(self, |tx| async {
+        in_transaction!(self, window: &ctx.window, |tx| async {
             generation(&tx, tenant, StateLock::Update).await?;
             let current = lock_place(&tx, tenant, kind, &id, true).await?;
             // 0 is "must not exist yet".
@@ -1013,7 +1013,7 @@ impl WorkplaceStore for PostgresStore {
         ctx: &WriteContext,
     ) -> Result<()> {
         let tenant = *tenant;
-        in_transaction!(self, |tx| async {
+        in_transaction!(self, window: &ctx.window, |tx| async {
             generation(&tx, tenant, StateLock::Update).await?;
             let Some(version) = lock_place(&tx, tenant, kind, id, true).await? else {
                 return Err(plan::not_found(kind.as_str(), id).into());
@@ -1126,7 +1126,7 @@ impl WorkplaceStore for PostgresStore {
         let cascades = self.cascades();
         let tenant = *tenant;
         let request = &request;
-        in_transaction!(self, |tx| async {
+        in_transaction!(self, window: &ctx.window, |tx| async {
             // Lock order: state (shared), the resource's place, the person (module docs).
             let context = context(&tx, &cascades, tenant, StateLock::Share).await?;
             if lock_place(&tx, tenant, PlaceKind::Resource, &request.resource, true)
@@ -1209,7 +1209,7 @@ impl WorkplaceStore for PostgresStore {
         check_no_nul(&json!({"reason": reason, "by": &by}))?;
         let tenant = *tenant;
         let by = &by;
-        in_transaction!(self, |tx| async {
+        in_transaction!(self, window: &ctx.window, |tx| async {
             let record = lock_booking(&tx, tenant, id).await?;
             let Some(updated) = plan::cancel(&record, by.clone(), reason, now)? else {
                 return Ok::<_, Fail>(record);
@@ -1245,7 +1245,7 @@ impl WorkplaceStore for PostgresStore {
     ) -> Result<BookingOutcome> {
         let cascades = self.cascades();
         let tenant = *tenant;
-        in_transaction!(self, |tx| async {
+        in_transaction!(self, window: &ctx.window, |tx| async {
             // The person first, then the booking: the order cascades lock them in.
             let Some(seen) = read_booking(&tx, tenant, id).await? else {
                 return Err(plan::not_found("booking", id).into());
@@ -1366,7 +1366,7 @@ impl WorkplaceStore for PostgresStore {
         now: Timestamp,
     ) -> Result<Assignment> {
         let tenant = *tenant;
-        in_transaction!(self, |tx| async {
+        in_transaction!(self, window: &ctx.window, |tx| async {
             // Lock order: state (shared), the place (shared: it cannot be deleted under us),
             // the person (a concurrent deactivation then sees the assignment).
             generation(&tx, tenant, StateLock::Share).await?;
@@ -1447,7 +1447,7 @@ impl WorkplaceStore for PostgresStore {
             return Ok(false);
         }
         let tenant = *tenant;
-        in_transaction!(self, |tx| async {
+        in_transaction!(self, window: &ctx.window, |tx| async {
             let stmt = tx
                 .prepare_cached(
                     "DELETE FROM assignments WHERE tenant = $1 AND id = $2 \

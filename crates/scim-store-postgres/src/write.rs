@@ -13,7 +13,9 @@ use super::workplace::Cascades;
 use deadpool_postgres::{GenericClient, Transaction};
 use scim_schema::{DateTime, ResourceSchema, fold_case};
 use scim_store_core::backend::token;
-use scim_store_core::document::{self, IndexEntries, Prepared, UniqueValue, to_nanos};
+use scim_store_core::document::{
+    self, IndexEntries, Prepared, ResourceLimits, UniqueValue, to_nanos,
+};
 use scim_store_core::plan::directory::{
     self, DocumentPatch, MemberLoads, MemberRows, MembersWrites, MembershipChange, PatchPlan,
     Patching, ReplacePlan, RowsById, VersionWrite,
@@ -837,6 +839,7 @@ pub(crate) async fn patch(
     tx: &Transaction<'_>,
     wp: &Cascades<'_>,
     schema: &ResourceSchema,
+    limits: ResourceLimits,
     tenant: TenantId,
     call: PatchCall<'_>,
     ctx: &WriteContext,
@@ -857,6 +860,7 @@ pub(crate) async fn patch(
         request: call.request,
         settings: call.settings,
         prepare,
+        limits,
     };
     match patching.plan()? {
         PatchPlan::Members(plan) => {

@@ -579,6 +579,7 @@ mod workplace {
         WriteContext {
             actor: actor.to_owned(),
             request_id: Some(request.to_owned()),
+            ..WriteContext::default()
         }
     }
 

@@ -8,7 +8,7 @@ use super::{Durability, SqliteOptions};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 use scim_schema::fold_case;
-use scim_store_core::{Result, StoreError};
+use scim_store_core::{Result, StoreError, WriteRunning, WriteWindow};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -126,6 +126,10 @@ struct Pending<T, F> {
     work: Option<F>,
     result: Option<Result<T>>,
     reply: oneshot::Sender<Result<T>>,
+    /// The caller's window: the write runs only if it is open when the writer takes it.
+    window: WriteWindow,
+    /// Held from the start of the write until its answer is sent.
+    running: Option<WriteRunning>,
 }
 
 impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> WriteJob for Pending<T, F> {
@@ -133,6 +137,22 @@ impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> WriteJob for Pending<T
         let Some(work) = self.work.take() else {
             return false;
         };
+        // A write whose caller has stopped waiting (its request timed out, or its client
+        // went away) is not run: its client was told it failed, or hears nothing, and must
+        // not find it committed later.
+        if self.reply.is_closed() {
+            self.result = Some(Err(StoreError::Cancelled("its caller went away".into())));
+            return false;
+        }
+        match self.window.enter() {
+            Some(running) => self.running = Some(running),
+            None => {
+                self.result = Some(Err(StoreError::Cancelled(
+                    "its request had run out of time".into(),
+                )));
+                return false;
+            }
+        }
         // A panic in one write (a bug) fails that write alone: its savepoint is rolled back and
         // the writer thread goes on serving every other write. Unwinding out of the closure
         // leaves nothing half-done that matters: the closure owns its state, and the
@@ -157,8 +177,11 @@ impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> WriteJob for Pending<T
             (None, None) => Err(StoreError::backend("write was not run")),
             (_, Some(result)) => result,
         };
-        // The caller may have gone away (request cancelled); the write stands regardless.
+        // The caller may have gone away since the write started (its client disconnected);
+        // the write stands regardless. A caller past its deadline waits for this answer
+        // (`WriteWindow::close`), so only `self.running`'s drop, after the send, releases it.
         let _ = self.reply.send(answer);
+        drop(self.running);
     }
 }
 
@@ -194,11 +217,23 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.write_in(WriteWindow::default(), work).await
+    }
+
+    /// [`Writer::write`], if `window` is still open when the writer takes the job
+    /// ([`StoreError::Cancelled`] if not, and nothing runs).
+    pub(crate) async fn write_in<T, F>(&self, window: WriteWindow, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job: Box<dyn WriteJob> = Box::new(Pending {
             work: Some(work),
             result: None,
             reply,
+            window,
+            running: None,
         });
         {
             let queue = self
@@ -437,6 +472,62 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(kept, vec![2], "the panicking write kept nothing");
+    }
+
+    /// Writes queued behind a slow one, whose caller gave up meanwhile (window closed, or the
+    /// caller's future dropped), are never run; a write already running is answered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_whose_caller_gave_up_before_it_started_never_runs() {
+        let (_dir, writer) = writer();
+        let writer = Arc::new(writer);
+        let slow = {
+            let writer = Arc::clone(&writer);
+            tokio::spawn(async move {
+                writer
+                    .write(|conn| {
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                        conn.execute("INSERT INTO t VALUES (1)", []).sql()
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // Queued while the slow write runs: one whose window closes, one whose caller goes.
+        let window = WriteWindow::new();
+        let timed_out = {
+            let (writer, window) = (Arc::clone(&writer), window.clone());
+            tokio::spawn(async move {
+                writer
+                    .write_in(window, |conn| {
+                        conn.execute("INSERT INTO t VALUES (2)", []).sql()
+                    })
+                    .await
+            })
+        };
+        let abandoned = {
+            let writer = Arc::clone(&writer);
+            tokio::spawn(async move {
+                writer
+                    .write(|conn| conn.execute("INSERT INTO t VALUES (3)", []).sql())
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!window.close(), "the write had not started");
+        abandoned.abort();
+        slow.await.unwrap().unwrap();
+        let refused = timed_out.await.unwrap().unwrap_err();
+        assert!(matches!(refused, StoreError::Cancelled(_)), "{refused:?}");
+        assert_eq!(refused.status(), 503);
+        let kept: Vec<i64> = writer
+            .write(|conn| {
+                let mut statement = conn.prepare("SELECT v FROM t ORDER BY v").sql()?;
+                let rows = statement.query_map([], |r| r.get(0)).sql()?;
+                rows.collect::<std::result::Result<_, _>>().sql()
+            })
+            .await
+            .unwrap();
+        assert_eq!(kept, vec![1], "only the write whose caller waited was kept");
     }
 
     /// SQLITE_FULL is a full disk, not a storage failure: it answers 503, not 500.

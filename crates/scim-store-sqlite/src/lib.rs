@@ -60,12 +60,12 @@ use async_trait::async_trait;
 use conn::{ReadPool, Writer};
 use scim_store_core::Store;
 use scim_store_core::document;
-use scim_store_core::plan::directory;
+use scim_store_core::plan::directory::{self, DocumentPatch, PatchPlan, Patching};
 use scim_store_core::workplace::plan::ContextCache;
 use scim_store_core::{
     ChangeEvent, ImportOutcome, IssuedToken, Members, PatchCall, PatchResult, Query, QueryPage,
     ResourceKind, ResourceSchemas, StoredResource, Tenant, TenantDeletion, TenantId, TokenInfo,
-    TokenScope, WriteContext,
+    TokenScope, WriteContext, WriteWindow,
 };
 use scim_store_core::{Result, StoreError};
 use serde_json::Value;
@@ -128,6 +128,19 @@ fn start_writer(path: &Path, schemas: &ResourceSchemas, options: &SqliteOptions)
     let mut conn = conn::open_connection(path, options, true)?;
     migrate::migrate(&mut conn, schemas)?;
     Writer::start(conn)
+}
+
+/// How `call` is applied to a resource of `schemas`: the core's plan, with this store's
+/// preparation and limits.
+fn patching_of<'a>(schemas: &'a ResourceSchemas, call: &PatchCall<'a>) -> Patching<'a> {
+    Patching {
+        kind: call.kind,
+        schema: schemas.get(call.kind),
+        request: call.request,
+        settings: call.settings,
+        prepare: document::prepare,
+        limits: schemas.limits(),
+    }
 }
 
 /// The SQLite [`Store`]. Cheap to share behind an `Arc`; closes when dropped.
@@ -206,7 +219,12 @@ impl SqliteStore {
 
     /// Runs `work` in the writer's next transaction with what workplace decisions need, and
     /// caches the tenant context it built once the transaction has committed.
-    pub(crate) async fn write_env<T, F>(&self, tenant: TenantId, work: F) -> Result<T>
+    pub(crate) async fn write_env<T, F>(
+        &self,
+        tenant: TenantId,
+        window: WriteWindow,
+        work: F,
+    ) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Connection, &workplace::WorkplaceEnv) -> Result<T> + Send + 'static,
@@ -214,7 +232,7 @@ impl SqliteStore {
         let env = workplace::WorkplaceEnv::new(Arc::clone(&self.contexts), self.schemas.clone());
         let (value, built) = self
             .writer
-            .write(move |conn| {
+            .write_in(window, move |conn| {
                 let value = work(conn, &env)?;
                 Ok((value, env.into_built()))
             })
@@ -246,8 +264,16 @@ impl SqliteStore {
         Ok(value)
     }
 
+    /// Prepares a document for storage and checks it against the limits on what one resource
+    /// may hold, on the caller's thread: the writer only writes.
+    fn patching<'a>(&'a self, call: &PatchCall<'a>) -> Patching<'a> {
+        patching_of(&self.schemas, call)
+    }
+
     fn prepare(&self, kind: ResourceKind, document: Value) -> Result<document::Prepared> {
-        document::prepare(kind, self.schemas.get(kind), document)
+        let prepared = document::prepare(kind, self.schemas.get(kind), document)?;
+        self.schemas.limits().check(&prepared)?;
+        Ok(prepared)
     }
 
     /// The query plan SQLite chooses for `query`'s filter (`EXPLAIN QUERY PLAN`), one line per
@@ -431,7 +457,7 @@ impl Store for SqliteStore {
     ) -> Result<StoredResource> {
         let prepared = self.prepare(kind, document)?;
         let (tenant, ctx) = (*tenant, ctx.clone());
-        self.write_env(tenant, move |conn, env| {
+        self.write_env(tenant, ctx.window.clone(), move |conn, env| {
             write::create(conn, env, tenant, kind, &prepared, &ctx)
         })
         .await
@@ -461,7 +487,7 @@ impl Store for SqliteStore {
     ) -> Result<StoredResource> {
         let prepared = self.prepare(kind, document)?;
         let (tenant, id, ctx) = (*tenant, id.to_owned(), ctx.clone());
-        self.write_env(tenant, move |conn, env| {
+        self.write_env(tenant, ctx.window.clone(), move |conn, env| {
             write::replace(
                 conn,
                 env,
@@ -476,18 +502,61 @@ impl Store for SqliteStore {
         .await
     }
 
+    /// A User's PATCH is planned (applied, validated, prepared) here, on the caller's thread,
+    /// against a snapshot, and the writer only checks that the User is still at the version it
+    /// was planned on and writes: the cost of applying a large PATCH to a large User is the
+    /// caller's, never the shared writer's, so it cannot hold up other tenants' writes. If
+    /// another write moved the User in between, the PATCH is planned again on the new version;
+    /// after [`directory::PATCH_PLAN_ATTEMPTS`] such races it is applied in the writer, where
+    /// it cannot lose (its cost bounded by the resource limits). A Group's PATCH is planned in
+    /// the writer: it is a membership delta of the rows it names, whatever the group's size.
     async fn patch(
         &self,
         tenant: &TenantId,
         call: PatchCall<'_>,
         ctx: &WriteContext,
     ) -> Result<PatchResult> {
+        let (kind, members) = (call.kind, call.members);
+        let patching = self.patching(&call);
+        if patching.plan()? == PatchPlan::Document {
+            for _ in 0..directory::PATCH_PLAN_ATTEMPTS {
+                let (tenant, id, expected) = (*tenant, call.id.to_owned(), call.expected_version);
+                let row = self
+                    .readers
+                    .read(move |conn| write::current(conn, tenant, kind, &id, expected))
+                    .await?;
+                let prepared = match patching.document(&write::parse(&row.doc)?)? {
+                    DocumentPatch::Replace(prepared) => prepared,
+                    DocumentPatch::Unchanged => {
+                        let resource = self
+                            .readers
+                            .read(move |conn| read::resource_of(conn, row, members))
+                            .await?;
+                        return Ok(PatchResult {
+                            resource,
+                            changed: false,
+                        });
+                    }
+                };
+                let ctx = ctx.clone();
+                let written = self
+                    .write_env(tenant, ctx.window.clone(), move |conn, env| {
+                        write::write_planned_patch(
+                            conn, env, tenant, &row, &prepared, &ctx, members,
+                        )
+                    })
+                    .await?;
+                if let Some(result) = written {
+                    return Ok(result);
+                }
+            }
+        }
         // The writer thread outlives the call's borrows, so it gets its own copies.
         let (tenant, id, ctx) = (*tenant, call.id.to_owned(), ctx.clone());
         let (request, settings) = (call.request.clone(), call.settings.clone());
-        let (kind, expected_version, members) = (call.kind, call.expected_version, call.members);
+        let expected_version = call.expected_version;
         let schemas = self.schemas.clone();
-        self.write_env(tenant, move |conn, env| {
+        self.write_env(tenant, ctx.window.clone(), move |conn, env| {
             let call = PatchCall {
                 kind,
                 id: &id,
@@ -496,7 +565,8 @@ impl Store for SqliteStore {
                 expected_version,
                 members,
             };
-            write::patch(conn, env, schemas.get(kind), tenant, call, &ctx)
+            let patching = patching_of(&schemas, &call);
+            write::patch(conn, env, &patching, tenant, call, &ctx)
         })
         .await
     }
@@ -510,7 +580,7 @@ impl Store for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<()> {
         let (tenant, id, ctx) = (*tenant, id.to_owned(), ctx.clone());
-        self.write_env(tenant, move |conn, env| {
+        self.write_env(tenant, ctx.window.clone(), move |conn, env| {
             write::delete(conn, env, tenant, kind, &id, expected_version, &ctx)
         })
         .await
@@ -540,7 +610,7 @@ impl Store for SqliteStore {
         let prepared =
             directory::prepare_import(documents, |document| self.prepare(kind, document))?;
         let (tenant, ctx) = (*tenant, ctx.clone());
-        self.write_env(tenant, move |conn, env| {
+        self.write_env(tenant, ctx.window.clone(), move |conn, env| {
             let at = document::now();
             // One question for the whole import instead of one per document.
             let watch = if cascade::tenant_holds_anything(conn, tenant, at.unix_seconds)? {

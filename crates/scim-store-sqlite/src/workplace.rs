@@ -1352,7 +1352,7 @@ impl WorkplaceStore for SqliteStore {
         now: Timestamp,
     ) -> Result<(WorkplaceConfig, Preview)> {
         let (tenant, ctx) = (*tenant, ctx.clone());
-        self.write_env(tenant, move |conn, env| {
+        self.write_env(tenant, ctx.window.clone(), move |conn, env| {
             set_policies(
                 conn,
                 env,
@@ -1376,7 +1376,7 @@ impl WorkplaceStore for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<(PlaceRecord, PlaceChange)> {
         let (tenant, ctx) = (*tenant, ctx.clone());
-        self.write_env(tenant, move |conn, _| {
+        self.write_env(tenant, ctx.window.clone(), move |conn, _| {
             put_place(conn, tenant, kind, document, expected_version, &ctx)
         })
         .await
@@ -1390,7 +1390,7 @@ impl WorkplaceStore for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<()> {
         let (tenant, id, ctx) = (*tenant, id.to_owned(), ctx.clone());
-        self.write_env(tenant, move |conn, _| {
+        self.write_env(tenant, ctx.window.clone(), move |conn, _| {
             delete_place(conn, tenant, kind, &id, &ctx)
         })
         .await
@@ -1442,7 +1442,7 @@ impl WorkplaceStore for SqliteStore {
         now: Timestamp,
     ) -> Result<BookingOutcome> {
         let (tenant, ctx) = (*tenant, ctx.clone());
-        self.write_env(tenant, move |conn, env| {
+        self.write_env(tenant, ctx.window.clone(), move |conn, env| {
             book(conn, env, tenant, request, &ctx, now)
         })
         .await
@@ -1458,7 +1458,7 @@ impl WorkplaceStore for SqliteStore {
         now: Timestamp,
     ) -> Result<BookingRecord> {
         let (tenant, id, reason, ctx) = (*tenant, id.to_owned(), reason.to_owned(), ctx.clone());
-        self.write_env(tenant, move |conn, _| {
+        self.write_env(tenant, ctx.window.clone(), move |conn, _| {
             cancel_booking(conn, tenant, &id, by, &reason, &ctx, now)
         })
         .await
@@ -1472,7 +1472,7 @@ impl WorkplaceStore for SqliteStore {
         now: Timestamp,
     ) -> Result<BookingOutcome> {
         let (tenant, id, ctx) = (*tenant, id.to_owned(), ctx.clone());
-        self.write_env(tenant, move |conn, env| {
+        self.write_env(tenant, ctx.window.clone(), move |conn, env| {
             check_in(conn, env, tenant, &id, &ctx, now)
         })
         .await
@@ -1510,7 +1510,7 @@ impl WorkplaceStore for SqliteStore {
     ) -> Result<Assignment> {
         let (tenant, person, resource, ctx) =
             (*tenant, person.to_owned(), resource.to_owned(), ctx.clone());
-        self.write_env(tenant, move |conn, env| {
+        self.write_env(tenant, ctx.window.clone(), move |conn, env| {
             assign(conn, env, tenant, &person, &resource, &ctx, now)
         })
         .await
@@ -1523,7 +1523,7 @@ impl WorkplaceStore for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<bool> {
         let (tenant, id, ctx) = (*tenant, id.to_owned(), ctx.clone());
-        self.write_env(tenant, move |conn, _| {
+        self.write_env(tenant, ctx.window.clone(), move |conn, _| {
             release_assignment(conn, tenant, &id, &ctx)
         })
         .await

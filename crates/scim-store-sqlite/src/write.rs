@@ -623,12 +623,52 @@ pub(crate) fn delete(
     cascade::run(conn, env, tenant, watched, Some(row.rid), at, ctx)
 }
 
+/// Writes a User PATCH planned outside the writer on the snapshot `planned` (see
+/// `SqliteStore::patch`), if the resource is still at the version it was planned on: `None` if
+/// another write moved it since (the caller plans again on the new version).
+pub(crate) fn write_planned_patch(
+    conn: &Connection,
+    env: &WorkplaceEnv,
+    tenant: TenantId,
+    planned: &StoredRow,
+    prepared: &Prepared,
+    ctx: &WriteContext,
+    members: Members,
+) -> Result<Option<PatchResult>> {
+    let version: Option<i64> = conn
+        .prepare_cached("SELECT version FROM resources WHERE rid = ?1")
+        .sql()?
+        .query_row([planned.rid], |r| r.get(0))
+        .optional()
+        .sql()?;
+    // Rows are never reused (AUTOINCREMENT): a row gone is the resource deleted.
+    let Some(version) = version else {
+        return Err(StoreError::NotFound {
+            kind: planned.kind,
+            id: planned.id.clone(),
+        });
+    };
+    if version != version_sql(planned.version) {
+        return Ok(None);
+    }
+    let at = document::now();
+    let watched = cascade::watch_user(conn, tenant, planned.rid, &planned.id, at.unix_seconds)?;
+    update_resource(conn, tenant, planned, prepared, ChangeOp::Patched, at, ctx)?;
+    cascade::run(conn, env, tenant, watched, None, at, ctx)?;
+    Ok(Some(PatchResult {
+        resource: load(conn, planned.rid, members)?,
+        changed: true,
+    }))
+}
+
 /// PATCH (RFC 7644 section 3.5.2) in the writer's transaction: load, plan
-/// ([`scim_store_core::plan::directory`]), write.
+/// ([`scim_store_core::plan::directory`]), write. Users are planned outside the writer first
+/// (see `SqliteStore::patch`); this is for Groups, and for a User whose PATCH kept losing the
+/// race against other writes to it.
 pub(crate) fn patch(
     conn: &Connection,
     env: &WorkplaceEnv,
-    schema: &scim_schema::ResourceSchema,
+    patching: &Patching<'_>,
     tenant: TenantId,
     call: PatchCall<'_>,
     ctx: &WriteContext,
@@ -637,13 +677,6 @@ pub(crate) fn patch(
     let row = current(conn, tenant, kind, call.id, call.expected_version)?;
     let rid = row.rid;
     let stored = parse(&row.doc)?;
-    let patching = Patching {
-        kind,
-        schema,
-        request: call.request,
-        settings: call.settings,
-        prepare: document::prepare,
-    };
     match patching.plan()? {
         PatchPlan::Members(plan) => {
             let loaded = load_members(conn, tenant, rid, &plan.loads())?;

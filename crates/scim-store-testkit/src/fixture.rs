@@ -3,7 +3,7 @@
 //! (fresh tenants, documents, the write context) the checks share.
 
 use scim_store_core::Store;
-use scim_store_core::{ResourceSchemas, Tenant, WriteContext};
+use scim_store_core::{ResourceLimits, ResourceSchemas, Tenant, WriteContext};
 use serde_json::{Value, json};
 use std::any::Any;
 use std::future::Future;
@@ -25,9 +25,16 @@ pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:
 /// section 7) beyond `userName`, to check that any such attribute is enforced.
 pub const TEST_EXTENSION: &str = "urn:example:params:scim:schemas:extension:testkit:2.0:User";
 
+/// The limits on one resource the kit runs with: far below the defaults, so that checking
+/// them takes small documents; far above what any other check writes.
+pub const KIT_LIMITS: ResourceLimits = ResourceLimits {
+    max_bytes: 64 * 1024,
+    max_values: 100,
+};
+
 /// The schemas the kit runs with: the RFC 7643 core (User with the Enterprise extension,
 /// Group) plus [`TEST_EXTENSION`] on User, whose `badge` (string, caseExact false) and
-/// `seat` (integer) are `uniqueness: server`.
+/// `seat` (integer) are `uniqueness: server`; with [`KIT_LIMITS`].
 pub fn schemas() -> ResourceSchemas {
     let mut registry = scim_schema::SchemaRegistry::new();
     let extension = json!({
@@ -49,7 +56,9 @@ pub fn schemas() -> ResourceSchemas {
         registry
             .attach_extension("User", TEST_EXTENSION, false)
             .expect("User exists");
-        ResourceSchemas::from_registry(&registry).expect("User and Group exist")
+        ResourceSchemas::from_registry(&registry)
+            .expect("User and Group exist")
+            .with_limits(KIT_LIMITS)
     }
 }
 
@@ -106,6 +115,8 @@ macro_rules! store_tests {
             clear_passwords_are_refused_on_every_write_path,
             concurrent_creates_of_one_user_name_one_wins,
             concurrent_replaces_with_one_expected_version_one_wins,
+            resource_limits_hold_on_every_write_path,
+            concurrent_patches_of_one_user_lose_nothing,
             query_paging_sorting_and_cursors,
             query_rejects_bad_cursors_and_filters,
             filters_agree_with_the_evaluator,
@@ -150,6 +161,7 @@ pub fn ctx() -> WriteContext {
     WriteContext {
         actor: "testkit".into(),
         request_id: Some("req-1".into()),
+        ..WriteContext::default()
     }
 }
 

@@ -102,7 +102,9 @@ impl MemoryStore {
     }
 
     fn prepare(&self, kind: ResourceKind, document: Value) -> Result<Prepared> {
-        document::prepare(kind, self.schemas.get(kind), document)
+        let prepared = document::prepare(kind, self.schemas.get(kind), document)?;
+        self.schemas.limits().check(&prepared)?;
+        Ok(prepared)
     }
 }
 
@@ -613,6 +615,7 @@ impl Store for MemoryStore {
             request: call.request,
             settings: call.settings,
             prepare: document::prepare,
+            limits: self.schemas.limits(),
         };
         let planned = match kind {
             ResourceKind::User => patching.document(&stored)?,

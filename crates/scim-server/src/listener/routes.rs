@@ -18,7 +18,7 @@ use crate::workplace::WorkplaceState;
 use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use scim_schema::SchemaRegistry;
-use scim_store::{StoreError, WorkplaceStore};
+use scim_store::{StoreError, WorkplaceStore, WriteWindow};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -139,8 +139,28 @@ impl FrontDoor {
             workplace: false,
         };
         let timeout = self.config.limits.request_timeout;
-        let outcome =
-            tokio::time::timeout(timeout, self.dispatch(req, &request_id, &mut log)).await;
+        let window = WriteWindow::new();
+        req.extensions_mut().insert(window.clone());
+        let outcome = {
+            let dispatch = self.dispatch(req, &request_id, &mut log);
+            tokio::pin!(dispatch);
+            match tokio::time::timeout(timeout, &mut dispatch).await {
+                Ok(answer) => Ok(answer),
+                // Past the deadline no write of the request starts any more; one already
+                // running is waited for, so that its client hears whether it was kept
+                // instead of a 503 for a write that then commits (a retry would fail with
+                // 409 or apply it twice). What is left of it, e.g. the rest of a Bulk
+                // request, fails without running.
+                Err(_) if window.close() => {
+                    tracing::debug!(
+                        request_id,
+                        "past the deadline with a write running: waiting for it"
+                    );
+                    Ok(dispatch.await)
+                }
+                Err(elapsed) => Err(elapsed),
+            }
+        };
         let error_response = |error: ApiError| {
             if log.workplace {
                 error.into_workplace_response()

@@ -29,8 +29,10 @@
 //! caseExact false, RFC 7643 section 4.2): a backend keys what it loads by
 //! [`fold_case`]d id.
 
-use crate::document::{self, Prepared};
+use crate::document::{self, Prepared, ResourceLimits};
 use crate::error::{Result, StoreError};
+#[cfg(doc)]
+use crate::types::ResourceSchemas;
 use crate::types::{PatchSettings, ResourceKind};
 use scim_patch::{GroupPatchPlan, MembershipDelta, PatchRequest};
 use scim_schema::{DateTime, ResourceSchema, ScimType, fold_case};
@@ -226,6 +228,13 @@ pub fn next_version(
 
 // ---- PATCH ----------------------------------------------------------------------------------
 
+/// How many times a backend that plans a PATCH outside its write lock (on a snapshot, then
+/// writes it only if the resource is still at the version it was planned on) plans it again
+/// when another write moved the resource in between. After that it applies the PATCH under the
+/// lock, where it cannot lose the race: a resource written to without pause still gets its
+/// PATCH, at the cost of applying it under the lock, which the resource limits bound.
+pub const PATCH_PLAN_ATTEMPTS: usize = 3;
+
 /// A PATCH request with what it applies to: the resource type, the settings, and the
 /// backend's [`Prepare`].
 #[derive(Clone, Copy)]
@@ -240,6 +249,8 @@ pub struct Patching<'a> {
     pub settings: &'a PatchSettings,
     /// How the backend prepares a validated document.
     pub prepare: Prepare,
+    /// What the patched resource may hold ([`ResourceSchemas::limits`]).
+    pub limits: ResourceLimits,
 }
 
 /// How a PATCH is applied ([`Patching::plan`]).
@@ -465,7 +476,9 @@ impl Patching<'_> {
             stored,
             &self.settings.validation,
         )?;
-        (self.prepare)(self.kind, self.schema, validated).map(Some)
+        let prepared = (self.prepare)(self.kind, self.schema, validated)?;
+        self.limits.check(&prepared)?;
+        Ok(Some(prepared))
     }
 }
 
@@ -612,6 +625,7 @@ mod tests {
             request,
             settings,
             prepare: document::prepare,
+            limits: ResourceLimits::default(),
         }
     }
 

@@ -12,6 +12,7 @@ pub async fn events_are_ordered_and_only_for_commits(store: Arc<dyn Store>) {
     let who = WriteContext {
         actor: "okta".into(),
         request_id: Some("r-42".into()),
+        ..WriteContext::default()
     };
     let u = store
         .create(&t.id, ResourceKind::User, user("ev"), &who)

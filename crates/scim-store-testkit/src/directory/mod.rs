@@ -9,6 +9,7 @@
 mod crud;
 mod feed;
 mod import;
+mod limits;
 mod membership;
 mod passwords;
 mod patch;
@@ -20,6 +21,7 @@ mod versions;
 pub use crud::*;
 pub use feed::*;
 pub use import::*;
+pub use limits::*;
 pub use membership::*;
 pub use passwords::*;
 pub use patch::*;

@@ -46,6 +46,7 @@ pub(crate) fn admin() -> WriteContext {
     WriteContext {
         actor: "facilities".into(),
         request_id: Some("req-admin".into()),
+        ..WriteContext::default()
     }
 }
 
@@ -54,6 +55,7 @@ pub(crate) fn idp(request: &str) -> WriteContext {
     WriteContext {
         actor: "entra".into(),
         request_id: Some(request.into()),
+        ..WriteContext::default()
     }
 }
 

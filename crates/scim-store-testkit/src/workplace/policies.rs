@@ -195,6 +195,7 @@ pub async fn workplace_policy_change_preview_is_what_applies(store: Arc<dyn Work
     let ctx = WriteContext {
         actor: "facilities".into(),
         request_id: Some("req-policy".into()),
+        ..WriteContext::default()
     };
     let (config, applied) = s
         .set_policies(&t, without_corner.clone(), settings, None, &ctx, now())
