@@ -61,6 +61,49 @@ pub struct IndexEntries {
     pub unique: Vec<UniqueValue>,
 }
 
+/// How a resource's side-table index rows ([`IndexEntries::values`]) change: only the rows
+/// that differ are written, so that adding k addresses to a User with n writes k rows, not
+/// n + k (rewriting all 10,000 rows of a large User took 70 ms of a shared writer).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ValueChanges {
+    /// `(attribute, folded value)` rows to delete, sorted.
+    pub removed: Vec<(String, String)>,
+    /// `(attribute, folded value)` rows to insert, sorted (along a primary key that starts
+    /// with them) and without repeats.
+    pub added: Vec<(String, String)>,
+}
+
+impl ValueChanges {
+    /// What turns the rows `old` into `new` (which may repeat rows).
+    pub fn between(old: Vec<(String, String)>, new: &[(String, String)]) -> ValueChanges {
+        let old: std::collections::HashSet<(String, String)> = old.into_iter().collect();
+        let wanted: std::collections::HashSet<&(String, String)> = new.iter().collect();
+        let mut removed: Vec<(String, String)> = old
+            .iter()
+            .filter(|row| !wanted.contains(row))
+            .cloned()
+            .collect();
+        let mut added: Vec<(String, String)> = wanted
+            .into_iter()
+            .filter(|row| !old.contains(*row))
+            .cloned()
+            .collect();
+        removed.sort_unstable();
+        added.sort_unstable();
+        ValueChanges { removed, added }
+    }
+
+    /// The rows of a new resource.
+    pub fn fresh(new: &[(String, String)]) -> ValueChanges {
+        ValueChanges::between(Vec::new(), new)
+    }
+
+    /// Whether no row changes.
+    pub fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.added.is_empty()
+    }
+}
+
 /// One value that must be unique within the tenant and resource type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UniqueValue {

@@ -148,6 +148,17 @@ macro_rules! in_transaction {
     }};
 }
 
+/// Runs heavy CPU work (a large PATCH applied, see `Patching::is_heavy`) without holding up
+/// the async runtime: on a multi-threaded runtime the worker hands its queued tasks to another
+/// thread first (`block_in_place`), so that other requests do not wait behind it; elsewhere it
+/// simply runs.
+pub(crate) fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 /// Sleeps a little before retry `attempt`: exponential, with jitter so that the transactions
 /// that collided do not collide again.
 pub(crate) async fn backoff(attempt: u32) {

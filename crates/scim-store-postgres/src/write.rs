@@ -893,7 +893,13 @@ pub(crate) async fn patch(
             Ok(PatchResult { resource, changed })
         }
         PatchPlan::Document => {
-            let DocumentPatch::Replace(prepared) = patching.document(&stored)? else {
+            let apply = || patching.document(&stored);
+            let applied = if patching.is_heavy(row.doc.len()) {
+                crate::conn::off_the_runtime(apply)
+            } else {
+                apply()
+            };
+            let DocumentPatch::Replace(prepared) = applied? else {
                 return Ok(PatchResult {
                     resource: read::load(tx, kind, rid, members).await?,
                     changed: false,

@@ -110,6 +110,17 @@ fn register_functions(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Runs heavy CPU work (a large PATCH applied, see `Patching::is_heavy`) without holding up
+/// the async runtime: on a multi-threaded runtime the worker hands its queued tasks to another
+/// thread first (`block_in_place`), so that other requests do not wait behind it; elsewhere it
+/// simply runs.
+pub(crate) fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The writer
 

@@ -521,11 +521,23 @@ impl Store for SqliteStore {
         if patching.plan()? == PatchPlan::Document {
             for _ in 0..directory::PATCH_PLAN_ATTEMPTS {
                 let (tenant, id, expected) = (*tenant, call.id.to_owned(), call.expected_version);
-                let row = self
+                // The row and its side-table values: the writer checks the version, which
+                // moves with every write of either.
+                let (row, values) = self
                     .readers
-                    .read(move |conn| write::current(conn, tenant, kind, &id, expected))
+                    .read(move |conn| {
+                        let row = write::current(conn, tenant, kind, &id, expected)?;
+                        let values = write::stored_values(conn, row.rid)?;
+                        Ok((row, values))
+                    })
                     .await?;
-                let prepared = match patching.document(&write::parse(&row.doc)?)? {
+                let apply = || patching.document(&write::parse(&row.doc)?);
+                let applied = if patching.is_heavy(row.doc.len()) {
+                    conn::off_the_runtime(apply)
+                } else {
+                    apply()
+                };
+                let prepared = match applied? {
                     DocumentPatch::Replace(prepared) => prepared,
                     DocumentPatch::Unchanged => {
                         let resource = self
@@ -538,16 +550,44 @@ impl Store for SqliteStore {
                         });
                     }
                 };
-                let ctx = ctx.clone();
-                let written = self
+                // The next version is known (the writer writes it only if the User is still at
+                // this one), so its document is made and serialised here too: the writer only
+                // compares a version and writes rows.
+                let at = document::now();
+                let next = directory::next_version(
+                    kind,
+                    &row.id,
+                    row.version,
+                    row.created_ns,
+                    at,
+                    &prepared.body,
+                );
+                let doc = serde_json::to_string(&next.document).map_err(StoreError::backend)?;
+                let changes = document::ValueChanges::between(values, &prepared.index.values);
+                let (version, ctx) = (next.version, ctx.clone());
+                let (row, written) = self
                     .write_env(tenant, ctx.window.clone(), move |conn, env| {
-                        write::write_planned_patch(
-                            conn, env, tenant, &row, &prepared, &ctx, members,
-                        )
+                        let next = write::NextDocument {
+                            version,
+                            at,
+                            doc: &doc,
+                            values: Some(&changes),
+                        };
+                        let written = write::write_planned_patch(
+                            conn, env, tenant, &row, &prepared, &next, &ctx,
+                        )?;
+                        let groups = match written {
+                            true => Some(read::groups_of(conn, row.rid)?),
+                            false => None,
+                        };
+                        Ok((row, groups))
                     })
                     .await?;
-                if let Some(result) = written {
-                    return Ok(result);
+                if let Some(groups) = written {
+                    return Ok(PatchResult {
+                        resource: read::user_with(row, next.document, groups, version, at),
+                        changed: true,
+                    });
                 }
             }
         }

@@ -197,6 +197,28 @@ pub(crate) fn resource_of(
     })
 }
 
+/// The User of `row` as its next `version`, written at `at` as `document` (made before the
+/// write: no parse of what was just serialised), with its `groups`.
+pub(crate) fn user_with(
+    row: StoredRow,
+    mut document: Value,
+    groups: Vec<Value>,
+    version: u64,
+    at: scim_schema::DateTime,
+) -> StoredResource {
+    if let (false, Value::Object(object)) = (groups.is_empty(), &mut document) {
+        insert_before_meta(object, "groups", Value::Array(groups));
+    }
+    StoredResource {
+        id: row.id,
+        kind: row.kind,
+        version,
+        created: from_nanos(row.created_ns),
+        last_modified: at,
+        document,
+    }
+}
+
 /// Inserts `name` just before `meta`, so `meta` stays last as RFC 7643's examples show it.
 pub(crate) fn insert_before_meta(object: &mut Map<String, Value>, name: &str, value: Value) {
     let meta = object.remove("meta");

@@ -14,7 +14,7 @@ use crate::conn::SqlResult;
 use rusqlite::{Connection, OptionalExtension, params};
 use scim_schema::{DateTime, fold_case};
 use scim_store_core::backend::token;
-use scim_store_core::document::{self, IndexEntries, Prepared};
+use scim_store_core::document::{self, IndexEntries, Prepared, ValueChanges};
 use scim_store_core::plan::directory::{
     self, DocumentPatch, MemberLoads, MemberRows, MembersWrites, MembershipChange, PatchPlan,
     Patching, ReplacePlan, RowsById, VersionWrite,
@@ -118,56 +118,59 @@ fn check_unique(
     Ok(())
 }
 
-/// Writes the side-table entries of resource `rid`, replacing any it had.
+/// The side-table rows of resource `rid` now: what [`ValueChanges::between`] diffs against.
+pub(crate) fn stored_values(conn: &Connection, rid: i64) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT attr, value_fold FROM resource_values WHERE rid = ?1")
+        .sql()?;
+    stmt.query_map([rid], |r| Ok((r.get(0)?, r.get(1)?)))
+        .sql()?
+        .collect::<rusqlite::Result<_>>()
+        .sql()
+}
+
+/// Writes the side-table entries of resource `rid`: `changes` to its value rows (see
+/// [`ValueChanges`]), and its unique values anew.
 fn write_index(
     conn: &Connection,
     tenant: TenantId,
     kind: ResourceKind,
     rid: i64,
     index: &IndexEntries,
+    changes: &ValueChanges,
     fresh: bool,
 ) -> Result<()> {
-    // Most updates leave the indexed values alone (e.g. `active`): then neither the side
-    // table nor the trigram index is rewritten.
-    let values_changed = fresh || {
-        let mut stmt = conn
-            .prepare_cached("SELECT attr, value_fold FROM resource_values WHERE rid = ?1")
-            .sql()?;
-        let mut old: Vec<(String, String)> = stmt
-            .query_map([rid], |r| Ok((r.get(0)?, r.get(1)?)))
-            .sql()?
-            .collect::<rusqlite::Result<_>>()
-            .sql()?;
-        let mut new = index.values.clone();
-        old.sort_unstable();
-        new.sort_unstable();
-        new.dedup();
-        old != new
-    };
     if !fresh {
-        if values_changed {
-            conn.prepare_cached("DELETE FROM resource_values WHERE rid = ?1")
-                .sql()?
-                .execute([rid])
-                .sql()?;
-        }
         conn.prepare_cached("DELETE FROM unique_values WHERE rid = ?1")
             .sql()?
             .execute([rid])
             .sql()?;
     }
-    if values_changed {
+    if !changes.removed.is_empty() {
+        let mut delete_value = conn
+            .prepare_cached(
+                "DELETE FROM resource_values \
+                 WHERE tenant = ?1 AND kind = ?2 AND attr = ?3 AND value_fold = ?4 AND rid = ?5",
+            )
+            .sql()?;
+        for (attr, fold) in &changes.removed {
+            delete_value
+                .execute(params![tenant.key(), kind.code(), attr, fold, rid])
+                .sql()?;
+        }
+    }
+    if !changes.added.is_empty() {
         let mut insert_value = conn.prepare_cached(
             "INSERT OR IGNORE INTO resource_values (tenant, kind, attr, value_fold, rid) VALUES (?1, ?2, ?3, ?4, ?5)",
         ).sql()?;
-        for (attr, fold) in &index.values {
+        for (attr, fold) in &changes.added {
             insert_value
                 .execute(params![tenant.key(), kind.code(), attr, fold, rid])
                 .sql()?;
         }
-        if !(fresh && index.values.is_empty()) {
-            note_trigram_change(conn, rid, fresh)?;
-        }
+    }
+    if !changes.is_empty() {
+        note_trigram_change(conn, rid, fresh)?;
     }
     let mut insert_unique = conn
         .prepare_cached(
@@ -420,7 +423,15 @@ pub(crate) fn insert_resource(
             |r| r.get(0),
         )
         .sql()?;
-    write_index(conn, tenant, kind, rid, index, true)?;
+    write_index(
+        conn,
+        tenant,
+        kind,
+        rid,
+        index,
+        &ValueChanges::fresh(&index.values),
+        true,
+    )?;
     add_members(conn, rid, &member_rids)?;
     append_event(conn, tenant, kind, id, ChangeOp::Created, version, at, ctx)?;
     if watch == InsertWatch::MembersAndSelf && kind == ResourceKind::User {
@@ -495,7 +506,6 @@ pub(crate) fn update_resource(
     at: DateTime,
     ctx: &WriteContext,
 ) -> Result<u64> {
-    check_unique(conn, tenant, row.kind, &prepared.index, Some(row.rid))?;
     let next = directory::next_version(
         row.kind,
         &row.id,
@@ -504,8 +514,41 @@ pub(crate) fn update_resource(
         at,
         &prepared.body,
     );
-    let version = next.version;
     let doc = serde_json::to_string(&next.document).map_err(StoreError::backend)?;
+    let version = NextDocument {
+        version: next.version,
+        at,
+        doc: &doc,
+        values: None,
+    };
+    write_version(conn, tenant, row, prepared, op, &version, ctx)?;
+    Ok(next.version)
+}
+
+/// The next version of a resource as it is written: its number, its time and its document
+/// serialised, made before the writer when the version is known in advance (a PATCH planned
+/// on a snapshot).
+pub(crate) struct NextDocument<'a> {
+    pub version: u64,
+    pub at: DateTime,
+    pub doc: &'a str,
+    /// How its side-table rows change, when known before (from the snapshot the version was
+    /// planned on); else they are read and compared in the writer.
+    pub values: Option<&'a ValueChanges>,
+}
+
+/// Writes `next`, the next version of `row` with `prepared`'s index entries, and its event.
+fn write_version(
+    conn: &Connection,
+    tenant: TenantId,
+    row: &StoredRow,
+    prepared: &Prepared,
+    op: ChangeOp,
+    next: &NextDocument<'_>,
+    ctx: &WriteContext,
+) -> Result<()> {
+    check_unique(conn, tenant, row.kind, &prepared.index, Some(row.rid))?;
+    let (version, at, doc) = (next.version, next.at, next.doc);
     let index = &prepared.index;
     let mut update = conn.prepare_cached(
         "UPDATE resources SET version = ?2, modified_ns = ?3, user_name_fold = ?4, external_id = ?5, \
@@ -523,9 +566,15 @@ pub(crate) fn update_resource(
             doc
         ])
         .sql()?;
-    write_index(conn, tenant, row.kind, row.rid, index, false)?;
-    append_event(conn, tenant, row.kind, &row.id, op, version, at, ctx)?;
-    Ok(version)
+    let changes = match next.values {
+        Some(changes) => std::borrow::Cow::Borrowed(changes),
+        None => std::borrow::Cow::Owned(ValueChanges::between(
+            stored_values(conn, row.rid)?,
+            &index.values,
+        )),
+    };
+    write_index(conn, tenant, row.kind, row.rid, index, &changes, false)?;
+    append_event(conn, tenant, row.kind, &row.id, op, version, at, ctx)
 }
 
 /// Bumps a resource's version and `meta.lastModified` without touching its body or index
@@ -624,17 +673,17 @@ pub(crate) fn delete(
 }
 
 /// Writes a User PATCH planned outside the writer on the snapshot `planned` (see
-/// `SqliteStore::patch`), if the resource is still at the version it was planned on: `None` if
-/// another write moved it since (the caller plans again on the new version).
+/// `SqliteStore::patch`) as `next`, if the resource is still at the version it was planned
+/// on: `false` if another write moved it since (the caller plans again on the new version).
 pub(crate) fn write_planned_patch(
     conn: &Connection,
     env: &WorkplaceEnv,
     tenant: TenantId,
     planned: &StoredRow,
     prepared: &Prepared,
+    next: &NextDocument<'_>,
     ctx: &WriteContext,
-    members: Members,
-) -> Result<Option<PatchResult>> {
+) -> Result<bool> {
     let version: Option<i64> = conn
         .prepare_cached("SELECT version FROM resources WHERE rid = ?1")
         .sql()?
@@ -649,16 +698,21 @@ pub(crate) fn write_planned_patch(
         });
     };
     if version != version_sql(planned.version) {
-        return Ok(None);
+        return Ok(false);
     }
-    let at = document::now();
+    let at = next.at;
     let watched = cascade::watch_user(conn, tenant, planned.rid, &planned.id, at.unix_seconds)?;
-    update_resource(conn, tenant, planned, prepared, ChangeOp::Patched, at, ctx)?;
+    write_version(
+        conn,
+        tenant,
+        planned,
+        prepared,
+        ChangeOp::Patched,
+        next,
+        ctx,
+    )?;
     cascade::run(conn, env, tenant, watched, None, at, ctx)?;
-    Ok(Some(PatchResult {
-        resource: load(conn, planned.rid, members)?,
-        changed: true,
-    }))
+    Ok(true)
 }
 
 /// PATCH (RFC 7644 section 3.5.2) in the writer's transaction: load, plan

@@ -136,3 +136,99 @@ impl Drop for Running {
         }
     }
 }
+
+/// The PostgreSQL admin URL (`SCIMD_TEST_POSTGRES_URL`, default
+/// `postgres://postgres@127.0.0.1:5432/test`), or `None` after saying loudly on stderr that
+/// `what` is skipped because no PostgreSQL answers. With `SCIMD_REQUIRE_POSTGRES=1` (CI sets
+/// it) an unreachable server fails the test instead.
+pub async fn postgres_or_skip(what: &str) -> Option<String> {
+    let url = std::env::var("SCIMD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let reachable = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio_postgres::connect(&url, tokio_postgres::NoTls),
+    )
+    .await;
+    match reachable {
+        Ok(Ok((_client, connection))) => {
+            drop(connection);
+            Some(url)
+        }
+        other => {
+            let why = match other {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".to_owned(),
+            };
+            if std::env::var("SCIMD_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+                panic!("SCIMD_REQUIRE_POSTGRES=1 but PostgreSQL at {url} is unreachable: {why}");
+            }
+            eprintln!(
+                "\n*** SKIPPED: {what}: PostgreSQL at {url} is unreachable ({why}).\n\
+                 *** Start PostgreSQL or set SCIMD_TEST_POSTGRES_URL to run this test.\n"
+            );
+            None
+        }
+    }
+}
+
+/// Runs SQL on a new connection to `url`.
+pub async fn admin(url: &str, sql: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(connection);
+    client.batch_execute(sql).await.unwrap();
+    drop(client);
+    let _ = task.await;
+}
+
+/// A database of its own on a PostgreSQL server, for one test: [`ScratchDatabase::remove`]
+/// drops it.
+pub struct ScratchDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl ScratchDatabase {
+    /// Creates one on the server of `admin_url`, named after `prefix`, the process and the time.
+    pub async fn create(admin_url: &str, prefix: &str) -> ScratchDatabase {
+        let name = format!(
+            "{prefix}_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+                % 1_000_000_000
+        );
+        admin(admin_url, &format!("CREATE DATABASE {name}")).await;
+        let base = admin_url.rsplit_once('/').unwrap().0;
+        ScratchDatabase {
+            url: format!("{base}/{name}"),
+            admin_url: admin_url.to_owned(),
+            name,
+        }
+    }
+
+    /// Drops it, whoever is still connected.
+    pub async fn remove(self) {
+        admin(
+            &self.admin_url,
+            &format!("DROP DATABASE {} WITH (FORCE)", self.name),
+        )
+        .await;
+    }
+}
+
+/// Creates tenant `name` on `database` with the CLI: its first token.
+pub fn create_tenant(database: &str, name: &str) -> String {
+    let created = scimd(&["--database", database, "tenant", "create", name]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let tenant: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    tenant["token"].as_str().unwrap().to_owned()
+}

@@ -235,6 +235,13 @@ pub fn next_version(
 /// PATCH, at the cost of applying it under the lock, which the resource limits bound.
 pub const PATCH_PLAN_ATTEMPTS: usize = 3;
 
+/// A stored document larger than this, or a request with more JSON values than
+/// [`HEAVY_PATCH_VALUES`], makes applying a PATCH heavy ([`Patching::is_heavy`]).
+pub const HEAVY_PATCH_BYTES: usize = 64 * 1024;
+
+/// See [`HEAVY_PATCH_BYTES`].
+pub const HEAVY_PATCH_VALUES: usize = 1_000;
+
 /// A PATCH request with what it applies to: the resource type, the settings, and the
 /// backend's [`Prepare`].
 #[derive(Clone, Copy)]
@@ -360,6 +367,29 @@ impl MembersWrites {
 }
 
 impl Patching<'_> {
+    /// Whether applying the request to a stored document of `stored_bytes` is heavy work (tens
+    /// of milliseconds in a release build at the resource limits): a backend then runs it where
+    /// it holds up no other request (off an async runtime's worker, whose queued tasks would
+    /// wait for it), and never where other tenants' writes wait (a shared writer, a lock).
+    pub fn is_heavy(&self, stored_bytes: usize) -> bool {
+        fn weight(value: &Value) -> usize {
+            match value {
+                Value::Array(items) => items.iter().map(weight).sum::<usize>() + 1,
+                Value::Object(members) => members.values().map(weight).sum::<usize>() + 1,
+                _ => 1,
+            }
+        }
+        stored_bytes > HEAVY_PATCH_BYTES
+            || self
+                .request
+                .operations
+                .iter()
+                .filter_map(|op| op.value.as_ref())
+                .map(weight)
+                .sum::<usize>()
+                > HEAVY_PATCH_VALUES
+    }
+
     /// How the request is applied: a Group's is planned as a membership delta where it can be,
     /// so that adding or removing k members costs O(k) whatever the group's size.
     pub fn plan(&self) -> Result<PatchPlan> {
@@ -724,6 +754,21 @@ mod tests {
             next.document,
             document::assemble(ResourceKind::Group, "g", 5, created, at, &body, None)
         );
+    }
+
+    #[test]
+    fn a_patch_is_heavy_for_a_large_document_or_many_values() {
+        let schema = scim_schema::core::user();
+        let settings = PatchSettings::default();
+        let few = request(json!([{"op": "add", "path": "emails", "value": [{"value": "a@x"}]}]));
+        let emails: Vec<Value> = (0..HEAVY_PATCH_VALUES)
+            .map(|i| json!({"value": format!("{i}@x")}))
+            .collect();
+        let many = request(json!([{"op": "add", "value": {"emails": emails}}]));
+        let light = patching(ResourceKind::User, &schema, &few, &settings);
+        assert!(!light.is_heavy(1_000));
+        assert!(light.is_heavy(HEAVY_PATCH_BYTES + 1));
+        assert!(patching(ResourceKind::User, &schema, &many, &settings).is_heavy(1_000));
     }
 
     #[test]
