@@ -87,6 +87,7 @@ use async_trait::async_trait;
 use conn::{Fail, PgResult, backoff, check_schema_name};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use scim_store_core::Store;
+use scim_store_core::backend::sql::CursorKey;
 use scim_store_core::document::Prepared;
 use scim_store_core::plan::directory;
 use scim_store_core::workplace::plan::ContextCache;
@@ -137,6 +138,9 @@ pub struct PostgresStore {
     options: PostgresOptions,
     /// Each tenant's compiled policies and catalog, per generation (see [`workplace`]).
     contexts: ContextCache,
+    /// The key cursors are signed with, shared by the replicas through the database (never
+    /// printed).
+    cursor_key: CursorKey,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -212,15 +216,9 @@ impl PostgresStore {
             .max_size(options.max_connections.max(1))
             .build()
             .map_err(|e| StoreError::backend_error("postgres pool", e))?;
-        let store = PostgresStore {
-            pool,
-            schemas,
-            options,
-            contexts: ContextCache::default(),
-        };
         // The first connection says, when it fails, where it went and why, in words: "db
         // error" tells an operator nothing.
-        if let Err(e) = store.pool.get().await {
+        if let Err(e) = pool.get().await {
             let message = match &e {
                 deadpool_postgres::PoolError::Backend(pg) => {
                     tls::describe_connect_failure(pg, &target)
@@ -229,18 +227,27 @@ impl PostgresStore {
             };
             return Err(StoreError::backend(message));
         }
-        with_client!(&store, |client| async {
-            let encoding: String = client.query_one("SHOW server_encoding", &[]).await?.get(0);
-            if !encoding.eq_ignore_ascii_case("UTF8") {
-                return Err(Fail::Store(StoreError::backend(format!(
-                    "the database's encoding is {encoding}: scimd needs UTF8 (character counts \
-                     and code-point order in filters depend on it)"
-                ))));
-            }
-            Ok(())
-        })?;
-        migrate::migrate(&store.pool, &store.schemas).await?;
-        Ok(store)
+        let encoding: PgResult<String> = async {
+            let client = pool.get().await?;
+            Ok(client.query_one("SHOW server_encoding", &[]).await?.get(0))
+        }
+        .await;
+        let encoding = encoding.map_err(Fail::into_store)?;
+        if !encoding.eq_ignore_ascii_case("UTF8") {
+            return Err(StoreError::backend(format!(
+                "the database's encoding is {encoding}: scimd needs UTF8 (character counts \
+                 and code-point order in filters depend on it)"
+            )));
+        }
+        migrate::migrate(&pool, &schemas).await?;
+        let cursor_key = migrate::cursor_key(&pool).await?;
+        Ok(PostgresStore {
+            pool,
+            schemas,
+            options,
+            contexts: ContextCache::default(),
+            cursor_key,
+        })
     }
 
     /// The schemas the store was opened with.
@@ -445,7 +452,14 @@ impl Store for PostgresStore {
         query: &Query,
     ) -> Result<QueryPage> {
         let schemas = &self.schemas;
-        in_snapshot!(self, |tx| query::run(&tx, schemas, *tenant, kind, query))
+        in_snapshot!(self, |tx| query::run(
+            &tx,
+            schemas,
+            &self.cursor_key,
+            *tenant,
+            kind,
+            query
+        ))
     }
 
     async fn import(

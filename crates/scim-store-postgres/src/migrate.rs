@@ -12,14 +12,15 @@
 //! misread.
 
 use super::{Fail, PgResult};
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
+use scim_store_core::backend::sql::CursorKey;
 use scim_store_core::document::{self, now, to_nanos};
 use scim_store_core::{ResourceKind, ResourceSchemas};
 use scim_store_core::{Result, StoreError};
 use tokio_postgres::error::SqlState;
 
 /// The schema version this build writes.
-pub const LATEST: i32 = 4;
+pub const LATEST: i32 = 5;
 
 /// Version 1: tenants, tokens, resources with their hot columns, side tables for multi-valued
 /// indexed values and `uniqueness: server` values, membership rows, events.
@@ -193,6 +194,23 @@ const V3: &str = r#"
 CREATE INDEX events_by_person ON events (tenant, (detail ->> 'person'));
 "#;
 
+/// Version 5: the store's secrets, one row each. `cursor` is the key cursors (RFC 9865) are
+/// signed with ([`CursorKey`]), shared by every replica: 32 bytes from the operating system's
+/// CSPRNG, drawn in Rust by the replica that runs the migration (see [`insert_cursor_key`]),
+/// under the migrations' lock.
+/// `IF NOT EXISTS` and insert-if-absent: a key already there (a version marker moved back by
+/// hand) is kept, never replaced.
+const V5: &str = r#"
+CREATE TABLE IF NOT EXISTS store_keys (
+    name        TEXT COLLATE "C" PRIMARY KEY,
+    key         BYTEA NOT NULL,
+    created_ns  BIGINT NOT NULL
+);
+"#;
+
+/// The name of the cursor key's row in `store_keys`.
+const CURSOR_KEY: &str = "cursor";
+
 /// The GIN index of version 1 (`{opclass}` is replaced, see [`gin_opclass`]).
 const V1_GIN: &str = "CREATE INDEX resources_attrs ON resources USING GIN (attrs {opclass})";
 
@@ -225,6 +243,8 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "passwords stored in clear text by older versions are hashed",
         "SELECT 1",
     ),
+    // The key is drawn in Rust after this statement: see `insert_cursor_key`.
+    (5, "the key cursors are signed with", V5),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS scimd_migrations (
@@ -301,6 +321,9 @@ async fn try_migrate(pool: &Pool) -> PgResult<()> {
         if version == 4 {
             hash_clear_passwords(&tx).await?;
         }
+        if version == 5 {
+            insert_cursor_key(&tx).await?;
+        }
         if version == 1 {
             let opclass = gin_opclass(&tx).await?;
             tx.batch_execute(&V1_GIN.replace("{opclass}", opclass))
@@ -314,6 +337,49 @@ async fn try_migrate(pool: &Pool) -> PgResult<()> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Stores a fresh cursor key unless there is one (another replica may have stored one first).
+async fn insert_cursor_key<C: GenericClient>(client: &C) -> PgResult<()> {
+    let key = CursorKey::generate()?;
+    client
+        .execute(
+            "INSERT INTO store_keys (name, key, created_ns) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+            &[&CURSOR_KEY, &key.as_slice(), &to_nanos(now())],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The key the store signs its cursors with, kept in `store_keys` (version 5). An operator who
+/// deleted the row (to make every outstanding cursor invalid) gets a fresh key at the next
+/// start; replicas starting at once agree on one (insert if absent, then read back).
+pub(crate) async fn cursor_key(pool: &Pool) -> Result<CursorKey> {
+    let outcome: PgResult<CursorKey> = async {
+        let client = pool.get().await?;
+        let read = async || -> PgResult<Option<Vec<u8>>> {
+            let row = client
+                .query_opt("SELECT key FROM store_keys WHERE name = $1", &[&CURSOR_KEY])
+                .await?;
+            Ok(match row {
+                Some(row) => Some(row.try_get(0)?),
+                None => None,
+            })
+        };
+        let key = match read().await? {
+            Some(key) => key,
+            None => {
+                insert_cursor_key(&client).await?;
+                read().await?.ok_or_else(|| {
+                    Fail::Store(StoreError::backend("the cursor key could not be stored"))
+                })?
+            }
+        };
+        Ok(CursorKey::from_bytes(&key)?)
+    }
+    .await;
+    outcome.map_err(Fail::into_store)
 }
 
 /// Version 4: the passwords an older scimd stored in clear text (PATCH dialect spellings it did

@@ -31,7 +31,8 @@
 //! descending first, RFC 7644 section 3.4.2.3, which is PostgreSQL's default `NULLS` placement);
 //! any other attribute is sorted in process by its primary-or-first value, folded unless
 //! `caseExact`. Cursor paging (RFC 9865) is keyset paging: the cursor holds the sort key and
-//! the row id of the last resource returned.
+//! the row id of the last resource returned, signed with the database's key and bound to the
+//! tenant and the query ([`CursorKey`]); it is checked before anything is read.
 
 use super::read::{self, code};
 use super::{Fail, PgResult};
@@ -41,8 +42,8 @@ use scim_filter::{CompValue, CompareOp, Comparison, Filter, ValuePath};
 use scim_schema::{AttrLocation, AttrPath, AttributeType, ResourceSchema};
 use scim_store_core::StoreError;
 use scim_store_core::backend::sql::{
-    self, Hot, IndexedSql, Leaf, LeafSql, SortColumn, SortSpec, SortTarget, SortValue,
-    decode_cursor, encode_cursor, fingerprint, ordering_sql,
+    self, CursorKey, CursorScope, Hot, IndexedSql, Leaf, LeafSql, SortColumn, SortSpec, SortTarget,
+    SortValue, ordering_sql,
 };
 use scim_store_core::{
     Paging, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, TenantId,
@@ -162,6 +163,7 @@ fn plan_is_value_independent(sql: &str) -> bool {
 pub(crate) async fn run<C: CachingClient>(
     client: &C,
     schemas: &ResourceSchemas,
+    cursors: &CursorKey,
     tenant: TenantId,
     kind: ResourceKind,
     query: &Query,
@@ -183,11 +185,17 @@ pub(crate) async fn run<C: CachingClient>(
     }
     let key = sort_key(schema, kind, query.sort_by.as_ref());
     let descending = query.sort_order == SortOrder::Descending && query.sort_by.is_some();
-    let fingerprint = fingerprint(kind, query);
+    let scope = cursors.scope(tenant, kind, query);
+    // A cursor this store did not issue for this query is refused before anything is read.
+    let after = match &query.paging {
+        Paging::Cursor(Some(cursor)) => Some(scope.decode(cursor)?),
+        _ => None,
+    };
+    let cursors = Cursors { scope, after };
     let in_process = finish.is_some() || matches!(key, Some(SortKey::InProcess(_)));
     let (start_index, rids, next_cursor, total_results) = if in_process {
         let matches = scan(client, kind, &condition, params, finish, key.as_ref()).await?;
-        page_in_process(matches, descending, query, &fingerprint)?
+        page_in_process(matches, descending, query, cursors)?
     } else {
         let column = match key {
             Some(SortKey::Column(c)) => Some(c),
@@ -200,7 +208,7 @@ pub(crate) async fn run<C: CachingClient>(
             column.as_ref(),
             descending,
             query,
-            &fingerprint,
+            cursors,
         )
         .await?
     };
@@ -212,6 +220,13 @@ pub(crate) async fn run<C: CachingClient>(
         resources,
         next_cursor,
     })
+}
+
+/// A query's cursors: the scope that writes and reads them, and the position the request's
+/// cursor holds (already checked).
+struct Cursors {
+    scope: CursorScope,
+    after: Option<(SortValue, i64)>,
 }
 
 /// `(startIndex, the page's rids, nextCursor, totalResults)`.
@@ -230,8 +245,9 @@ async fn page_in_sql<C: CachingClient>(
     key: Option<&SortColumn>,
     descending: bool,
     query: &Query,
-    fingerprint: &str,
+    cursors: Cursors,
 ) -> PgResult<Page> {
+    let Cursors { scope, after } = cursors;
     let limit = limit_of(query);
     let order = order_by(key, descending);
     let key_expr = key.map_or("NULL::bigint", |k| k.expr());
@@ -269,11 +285,11 @@ async fn page_in_sql<C: CachingClient>(
             };
             Ok((start_index, rids, None, total))
         }
-        Paging::Cursor(cursor) => {
+        Paging::Cursor(_) => {
+            let first_page = after.is_none();
             let mut condition = condition.to_owned();
             let mut all_params = Vec::new();
-            if let Some(cursor) = cursor {
-                let (after_key, after_rid) = decode_cursor(cursor, fingerprint)?;
+            if let Some((after_key, after_rid)) = after {
                 let mut keyset_params = Keyset {
                     base: params.len(),
                     params: Vec::new(),
@@ -315,10 +331,10 @@ async fn page_in_sql<C: CachingClient>(
                 entries.truncate(usize::try_from(limit.unwrap_or(0)).unwrap_or(usize::MAX));
             }
             let next = match entries.last() {
-                Some((key, rid)) if more => Some(encode_cursor(fingerprint, key, *rid)),
+                Some((key, rid)) if more => Some(scope.encode(key, *rid)),
                 _ => None,
             };
-            let total = if cursor.is_none() && !more {
+            let total = if first_page && !more {
                 entries.len() as u64
             } else {
                 count(client, &count_sql, &params).await?
@@ -423,8 +439,9 @@ fn page_in_process(
     mut matches: Vec<(SortValue, i64)>,
     descending: bool,
     query: &Query,
-    fingerprint: &str,
+    cursors: Cursors,
 ) -> PgResult<Page> {
+    let Cursors { scope, after } = cursors;
     matches.sort_by(entry_order);
     if descending {
         matches.reverse();
@@ -445,28 +462,24 @@ fn page_in_process(
                 .collect();
             Ok((start_index, rids, None, total))
         }
-        Paging::Cursor(cursor) => {
-            let start = match cursor {
+        Paging::Cursor(_) => {
+            let start = match after {
                 None => 0,
-                Some(cursor) => {
-                    let (key, rid) = decode_cursor(cursor, fingerprint)?;
-                    let after = (key, rid);
-                    matches.partition_point(|e| {
-                        let o = entry_order(e, &after);
-                        if descending {
-                            o != Ordering::Less
-                        } else {
-                            o != Ordering::Greater
-                        }
-                    })
-                }
+                Some(after) => matches.partition_point(|e| {
+                    let o = entry_order(e, &after);
+                    if descending {
+                        o != Ordering::Less
+                    } else {
+                        o != Ordering::Greater
+                    }
+                }),
             };
             let rest = matches.get(start..).unwrap_or_default();
             let take = limit.unwrap_or(usize::MAX).min(rest.len());
             let page = rest.get(..take).unwrap_or_default();
             let more = rest.len() > take;
             let next = match page.last() {
-                Some((key, rid)) if more && take > 0 => Some(encode_cursor(fingerprint, key, *rid)),
+                Some((key, rid)) if more && take > 0 => Some(scope.encode(key, *rid)),
                 _ => None,
             };
             Ok((1, page.iter().map(|(_, rid)| *rid).collect(), next, total))

@@ -390,7 +390,29 @@ fn two_replicas_migrate_at_once() {
         );
         let (a, b) = (a.unwrap(), b.unwrap());
         let t = a.create_tenant("both").await.unwrap();
-        assert_eq!(b.tenant_by_name("both").await.unwrap(), Some(t));
+        assert_eq!(b.tenant_by_name("both").await.unwrap(), Some(t.clone()));
+        // They agreed on one cursor key: a cursor one issues, the other reads.
+        for name in ["x", "y", "z"] {
+            a.create(&t.id, ResourceKind::User, testkit::user(name), &ctx("t"))
+                .await
+                .unwrap();
+        }
+        let first = Query {
+            paging: scim_store_core::Paging::Cursor(None),
+            count: Some(1),
+            ..Query::default()
+        };
+        let cursor = a
+            .query(&t.id, ResourceKind::User, &first)
+            .await
+            .unwrap()
+            .next_cursor;
+        let next = Query {
+            paging: scim_store_core::Paging::Cursor(cursor),
+            ..first
+        };
+        let page = b.query(&t.id, ResourceKind::User, &next).await.unwrap();
+        assert_eq!(page.resources[0].document["userName"], "y");
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
             .unwrap();
@@ -423,6 +445,126 @@ fn two_replicas_migrate_at_once() {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("newer"), "{err}");
+    });
+}
+
+/// The cursor that scimd 3dbe296 (schema version 4, unsigned cursors) issued for
+/// `GET /t/acme/scim/v2/Users?cursor&count=1&sortBy=userName` on `v4_schema.sql`: the hex of
+/// `["7899a1d9c8d9acda","adoe",3]`.
+const OLD_CURSOR: &str = "5b2237383939613164396338643961636461222c2261646f65222c335d";
+
+/// A database of the previous schema (version 4, `v4_schema.sql`, from `pg_dump`) is
+/// migrated: the migration stores a cursor key, the data reads as before, a cursor issued
+/// before the upgrade (unsigned) is refused, and the key survives a restart.
+#[test]
+fn the_previous_schema_gains_a_cursor_key() {
+    if postgres_missing() {
+        return;
+    }
+    let schema = Schema::new();
+    schema.runtime.block_on(admin(&format!(
+        "SET search_path TO {};\n{}",
+        schema.name,
+        include_str!("v4_schema.sql")
+    )));
+    let url = url();
+    let keys = async || -> Vec<(String, Vec<u8>)> {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let rows = client
+            .query(
+                &format!("SELECT name, key FROM {}.store_keys", schema.name),
+                &[],
+            )
+            .await
+            .unwrap();
+        rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+    };
+    let by_name = |paging| Query {
+        sort_by: Some(scim_schema::AttrPath::simple("userName")),
+        paging,
+        count: Some(1),
+        ..Query::default()
+    };
+    let store = schema.connect(testkit::schemas());
+    let (before, issued) = schema.runtime.block_on(async {
+        let before = keys().await;
+        assert_eq!(before.len(), 1);
+        assert_eq!(before[0].0, "cursor");
+        assert_eq!(before[0].1.len(), 32);
+        let acme = store.tenant_by_name("acme").await.unwrap().unwrap();
+        // The old data reads as before.
+        let mut names = Vec::new();
+        let mut cursor = None;
+        loop {
+            let q = by_name(scim_store_core::Paging::Cursor(cursor.take()));
+            let page = store.query(&acme.id, ResourceKind::User, &q).await.unwrap();
+            names.extend(
+                page.resources
+                    .iter()
+                    .map(|r| r.document["userName"].clone()),
+            );
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(names, [json!("adoe"), json!("bjensen"), json!("jsmith")]);
+        let groups = store
+            .query(&acme.id, ResourceKind::Group, &Query::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            groups.resources[0].document["members"][0]["display"],
+            "bjensen display"
+        );
+        let q = Query {
+            filter: Some(parse_filter("emails.value eq \"jsmith@example.com\"").unwrap()),
+            ..Query::default()
+        };
+        assert_eq!(
+            store
+                .query(&acme.id, ResourceKind::User, &q)
+                .await
+                .unwrap()
+                .total_results,
+            1
+        );
+        // The cursor the previous version issued for this very query is refused.
+        let old = by_name(scim_store_core::Paging::Cursor(Some(OLD_CURSOR.to_owned())));
+        let err = store
+            .query(&acme.id, ResourceKind::User, &old)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.status(), err.scim_type()),
+            (400, Some("invalidCursor")),
+            "{err}"
+        );
+        let first = store
+            .query(
+                &acme.id,
+                ResourceKind::User,
+                &by_name(scim_store_core::Paging::Cursor(None)),
+            )
+            .await
+            .unwrap();
+        (before, first.next_cursor.unwrap())
+    });
+    drop(store);
+    // A restart (or another replica) reads the same key: the cursor is still good.
+    let store = schema.connect(testkit::schemas());
+    schema.runtime.block_on(async {
+        assert_eq!(keys().await, before);
+        let acme = store.tenant_by_name("acme").await.unwrap().unwrap();
+        let next = by_name(scim_store_core::Paging::Cursor(Some(issued)));
+        let page = store
+            .query(&acme.id, ResourceKind::User, &next)
+            .await
+            .unwrap();
+        assert_eq!(page.resources[0].document["userName"], "bjensen");
     });
 }
 
@@ -1451,7 +1593,8 @@ fn clear_passwords_of_older_versions_are_hashed_on_migration() {
             )
             .await
             .unwrap();
-        // What the older server left: the password in clear text, migration 4 not applied.
+        // What the older server left: the password in clear text, migration 4 (and the later
+        // ones) not applied.
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
             .unwrap();
@@ -1460,7 +1603,7 @@ fn clear_passwords_of_older_versions_are_hashed_on_migration() {
             .batch_execute(&format!(
                 "UPDATE {s}.resources SET doc = jsonb_set(doc::jsonb, '{{password}}', '\"v10-clear\"')::text, \
                  attrs = jsonb_set(attrs, '{{password}}', '\"v10-clear\"'); \
-                 DELETE FROM {s}.scimd_migrations WHERE version = 4;",
+                 DELETE FROM {s}.scimd_migrations WHERE version >= 4;",
                 s = schema.name
             ))
             .await

@@ -59,6 +59,7 @@ use crate::conn::SqlResult;
 use async_trait::async_trait;
 use conn::{ReadPool, Writer};
 use scim_store_core::Store;
+use scim_store_core::backend::sql::CursorKey;
 use scim_store_core::document;
 use scim_store_core::plan::directory::{self, DocumentPatch, PatchPlan, Patching};
 use scim_store_core::workplace::plan::ContextCache;
@@ -123,11 +124,17 @@ impl Default for SqliteOptions {
     }
 }
 
-/// Opens the write connection, migrates the database, and starts the writer on it.
-fn start_writer(path: &Path, schemas: &ResourceSchemas, options: &SqliteOptions) -> Result<Writer> {
+/// Opens the write connection, migrates the database, reads the cursor key, and starts the
+/// writer on it.
+fn start_writer(
+    path: &Path,
+    schemas: &ResourceSchemas,
+    options: &SqliteOptions,
+) -> Result<(Writer, CursorKey)> {
     let mut conn = conn::open_connection(path, options, true)?;
     migrate::migrate(&mut conn, schemas)?;
-    Writer::start(conn)
+    let cursor_key = migrate::cursor_key(&conn)?;
+    Ok((Writer::start(conn)?, cursor_key))
 }
 
 /// How `call` is applied to a resource of `schemas`: the core's plan, with this store's
@@ -151,6 +158,8 @@ pub struct SqliteStore {
     readers: Arc<ReadPool>,
     contexts: Arc<ContextCache>,
     exposed: Vec<ExposedFile>,
+    /// The key cursors are signed with, from the database (never printed).
+    cursor_key: Arc<CursorKey>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -181,7 +190,7 @@ impl SqliteStore {
         // after it.
         files::create_private(&path)?;
         let exposed = files::exposed(&path);
-        let writer = start_writer(&path, &schemas, &options)
+        let (writer, cursor_key) = start_writer(&path, &schemas, &options)
             .map_err(|e| files::explain_open_error(&path, e))?;
         let readers = Arc::new(ReadPool::new(path.clone(), options));
         Ok(SqliteStore {
@@ -191,6 +200,7 @@ impl SqliteStore {
             readers,
             contexts: Arc::new(ContextCache::default()),
             exposed,
+            cursor_key: Arc::new(cursor_key),
         })
     }
 
@@ -633,8 +643,9 @@ impl Store for SqliteStore {
         query: &Query,
     ) -> Result<QueryPage> {
         let (tenant, query, schemas) = (*tenant, query.clone(), self.schemas.clone());
+        let cursors = Arc::clone(&self.cursor_key);
         self.readers
-            .read(move |conn| query::run(conn, &schemas, tenant, kind, &query))
+            .read(move |conn| query::run(conn, &schemas, &cursors, tenant, kind, &query))
             .await
     }
 

@@ -6,8 +6,10 @@
 //! misread. `PRAGMA application_id` marks the file as a scimd store.
 
 use crate::conn::SqlResult;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
+use scim_store_core::backend::sql::CursorKey;
 use scim_store_core::document;
+use scim_store_core::document::{now, to_nanos};
 use scim_store_core::{ResourceKind, ResourceSchemas};
 use scim_store_core::{Result, StoreError};
 
@@ -15,7 +17,7 @@ use scim_store_core::{Result, StoreError};
 pub(crate) const APPLICATION_ID: i32 = 0x5343_494d;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const LATEST: i64 = 7;
+pub const LATEST: i64 = 8;
 
 /// Version 1: tenants, tokens, resources with their hot columns, membership rows, events.
 pub(crate) const V1: &str = r#"
@@ -223,6 +225,22 @@ pub(crate) const V6: &str = r#"
 CREATE INDEX events_by_person ON events(tenant, detail ->> '$.person');
 "#;
 
+/// Version 8: the store's secrets, one row each. `cursor` is the key cursors (RFC 9865) are
+/// signed with ([`CursorKey`]): 32 bytes from the operating system's CSPRNG, drawn in Rust when
+/// the migration runs (see [`insert_cursor_key`]).
+/// `IF NOT EXISTS` and insert-if-absent: a key already there (a version marker moved back by
+/// hand) is kept, never replaced.
+pub(crate) const V8: &str = r#"
+CREATE TABLE IF NOT EXISTS store_keys (
+    name        TEXT PRIMARY KEY,
+    key         BLOB NOT NULL,
+    created_ns  INTEGER NOT NULL
+) STRICT;
+"#;
+
+/// The name of the cursor key's row in `store_keys`.
+const CURSOR_KEY: &str = "cursor";
+
 /// Brings the database up to [`LATEST`].
 pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Result<()> {
     let app_id: i32 = conn
@@ -257,6 +275,10 @@ pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Resul
             5 => tx.execute_batch(V5).sql()?,
             6 => tx.execute_batch(V6).sql()?,
             7 => hash_clear_passwords(&tx)?,
+            8 => {
+                tx.execute_batch(V8).sql()?;
+                insert_cursor_key(&tx)?;
+            }
             _ => unreachable_version(target)?,
         }
         tx.pragma_update(None, "application_id", APPLICATION_ID)
@@ -271,6 +293,44 @@ pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Resul
         }
     }
     Ok(())
+}
+
+/// Stores a fresh cursor key unless there is one.
+fn insert_cursor_key(conn: &Connection) -> Result<()> {
+    conn.execute(
+        "INSERT INTO store_keys (name, key, created_ns) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (name) DO NOTHING",
+        params![
+            CURSOR_KEY,
+            CursorKey::generate()?.as_slice(),
+            to_nanos(now())
+        ],
+    )
+    .sql()?;
+    Ok(())
+}
+
+/// The key the store signs its cursors with, kept in `store_keys` (version 8). An operator who
+/// deleted the row (to make every outstanding cursor invalid) gets a fresh key here, at the
+/// next start.
+pub(crate) fn cursor_key(conn: &Connection) -> Result<CursorKey> {
+    let read = || {
+        conn.query_row(
+            "SELECT key FROM store_keys WHERE name = ?1",
+            [CURSOR_KEY],
+            |r| r.get::<_, Vec<u8>>(0),
+        )
+        .optional()
+        .sql()
+    };
+    let key = match read()? {
+        Some(key) => key,
+        None => {
+            insert_cursor_key(conn)?;
+            read()?.ok_or_else(|| StoreError::backend("the cursor key could not be stored"))?
+        }
+    };
+    CursorKey::from_bytes(&key)
 }
 
 /// Version 7: the passwords an older scimd stored in clear text (PATCH dialect spellings it did

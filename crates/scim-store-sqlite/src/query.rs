@@ -39,7 +39,8 @@
 //! one pass. Cursor paging (RFC 9865) is keyset
 //! paging: the cursor holds the sort key and the row id of the last resource returned, so a
 //! page is an index seek, whatever its depth, and concurrent inserts or deletes neither skip
-//! nor repeat resources that did not change.
+//! nor repeat resources that did not change. Cursors are signed with the database's key and
+//! bound to the tenant and the query ([`CursorKey`]).
 
 use super::read;
 use crate::conn::SqlResult;
@@ -51,8 +52,7 @@ use scim_filter::{CompValue, CompareOp, Comparison, Filter, ValuePath};
 use scim_schema::{AttrLocation, AttrPath, AttributeDef, AttributeType, ResourceSchema, fold_case};
 use scim_store_core::Result;
 use scim_store_core::backend::sql::{
-    self, Hot, IndexedSql, Leaf, LeafSql, SortSpec, SortTarget, SortValue, decode_cursor,
-    encode_cursor, fingerprint,
+    self, CursorKey, Hot, IndexedSql, Leaf, LeafSql, SortSpec, SortTarget, SortValue,
 };
 use scim_store_core::{
     Paging, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, TenantId,
@@ -63,11 +63,14 @@ use serde_json::Value;
 pub(crate) fn run(
     conn: &Connection,
     schemas: &ResourceSchemas,
+    cursors: &CursorKey,
     tenant: TenantId,
     kind: ResourceKind,
     query: &Query,
 ) -> Result<QueryPage> {
-    let result = read::in_read_transaction(conn, |conn| run_in(conn, schemas, tenant, kind, query));
+    let result = read::in_read_transaction(conn, |conn| {
+        run_in(conn, schemas, cursors, tenant, kind, query)
+    });
     // The query's evaluator and sort key are not needed past it.
     QUERY_STATE.with(|state| state.take());
     result
@@ -149,6 +152,7 @@ pub(crate) fn register_functions(conn: &Connection) -> Result<()> {
 fn run_in(
     conn: &Connection,
     schemas: &ResourceSchemas,
+    cursors: &CursorKey,
     tenant: TenantId,
     kind: ResourceKind,
     query: &Query,
@@ -253,11 +257,11 @@ fn run_in(
             (start_index, rows, None, total)
         }
         Paging::Cursor(cursor) => {
-            let fingerprint = fingerprint(kind, query);
+            let cursors = cursors.scope(tenant, kind, query);
             let mut condition = condition.clone();
             let mut all = params.clone();
             if let Some(cursor) = cursor {
-                let (after_key, after_rid) = decode_cursor(cursor, &fingerprint)?;
+                let (after_key, after_rid) = cursors.decode(cursor)?;
                 condition.push_str(" AND ");
                 condition.push_str(&keyset(
                     key.as_ref(),
@@ -286,7 +290,7 @@ fn run_in(
                     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
                 }
                 let next = match rows.last() {
-                    Some((rid, key)) if more => Some(encode_cursor(&fingerprint, key, *rid)),
+                    Some((rid, key)) if more => Some(cursors.encode(key, *rid)),
                     _ => None,
                 };
                 let total = if cursor.is_none() && !more {

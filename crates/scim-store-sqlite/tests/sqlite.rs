@@ -307,6 +307,151 @@ fn older_databases_are_migrated() {
     assert_eq!(version, SCHEMA_VERSION);
 }
 
+/// The cursor that scimd 3dbe296 (schema version 7, unsigned cursors) issued for
+/// `GET /t/acme/scim/v2/Users?cursor&count=1&sortBy=userName` on `v7_schema.sql`: the hex of
+/// `["7899a1d9c8d9acda","adoe",3]`.
+const OLD_CURSOR: &str = "5b2237383939613164396338643961636461222c2261646f65222c335d";
+
+/// The userNames of `tenant`'s Users, sorted, read page by page with cursors, `count` a page.
+async fn user_names_by_cursor(store: &SqliteStore, tenant: &str, count: u64) -> Vec<String> {
+    let t = store.tenant_by_name(tenant).await.unwrap().unwrap();
+    let mut names = Vec::new();
+    let mut cursor = None;
+    loop {
+        let q = Query {
+            sort_by: Some(scim_schema::AttrPath::simple("userName")),
+            paging: scim_store_core::Paging::Cursor(cursor.take()),
+            count: Some(count),
+            ..Query::default()
+        };
+        let page = store.query(&t.id, ResourceKind::User, &q).await.unwrap();
+        names.extend(
+            page.resources
+                .iter()
+                .map(|r| r.document["userName"].as_str().unwrap().to_owned()),
+        );
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return names,
+        }
+    }
+}
+
+/// A database of the previous schema (version 7, `v7_schema.sql`) is migrated: the migration
+/// stores a cursor key, the data reads as before, a cursor issued before the upgrade (unsigned)
+/// is refused, and the key survives a restart (cursors issued before it stay good).
+#[test]
+fn the_previous_schema_gains_a_cursor_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v7.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode=WAL; {}",
+            include_str!("v7_schema.sql")
+        ))
+        .unwrap();
+        conn.execute_batch("PRAGMA application_id = 1396918605; PRAGMA user_version = 7;")
+            .unwrap();
+    }
+    let key_rows = || -> Vec<(String, Vec<u8>)> {
+        let conn = Connection::open(&path).unwrap();
+        let mut stmt = conn.prepare("SELECT name, key FROM store_keys").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let store = SqliteStore::open(&path, testkit::schemas(), SqliteOptions::default()).unwrap();
+    let keys = key_rows();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].0, "cursor");
+    assert_eq!(keys[0].1.len(), 32);
+    assert_ne!(keys[0].1, vec![0u8; 32]);
+    let issued = runtime().block_on(async {
+        let acme = store.tenant_by_name("acme").await.unwrap().unwrap();
+        // The old data reads as before: every User once, the Group with its member, the
+        // e-mail index.
+        assert_eq!(
+            user_names_by_cursor(&store, "acme", 1).await,
+            ["adoe", "bjensen", "jsmith"]
+        );
+        assert_eq!(user_names_by_cursor(&store, "other", 2).await, ["zed"]);
+        let groups = store
+            .query(&acme.id, ResourceKind::Group, &Query::default())
+            .await
+            .unwrap();
+        assert_eq!(groups.resources.len(), 1);
+        assert_eq!(groups.resources[0].document["displayName"], "Staff");
+        assert_eq!(
+            groups.resources[0].document["members"][0]["display"],
+            "bjensen display"
+        );
+        let q = Query {
+            filter: Some(parse_filter("emails co \"smith@\"").unwrap()),
+            ..Query::default()
+        };
+        let page = store.query(&acme.id, ResourceKind::User, &q).await.unwrap();
+        assert_eq!(page.total_results, 1);
+        // The cursor the previous version issued for this very query is refused.
+        let by_name = |cursor: &str| Query {
+            sort_by: Some(scim_schema::AttrPath::simple("userName")),
+            paging: scim_store_core::Paging::Cursor(Some(cursor.to_owned())),
+            count: Some(1),
+            ..Query::default()
+        };
+        let err = store
+            .query(&acme.id, ResourceKind::User, &by_name(OLD_CURSOR))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.status(), err.scim_type()),
+            (400, Some("invalidCursor")),
+            "{err}"
+        );
+        let first = Query {
+            paging: scim_store_core::Paging::Cursor(None),
+            ..by_name("")
+        };
+        let first = store
+            .query(&acme.id, ResourceKind::User, &first)
+            .await
+            .unwrap();
+        by_name(&first.next_cursor.unwrap())
+    });
+    drop(store);
+    // The key is kept: a cursor issued before a restart is good after it.
+    let store = SqliteStore::open(&path, testkit::schemas(), SqliteOptions::default()).unwrap();
+    assert_eq!(key_rows(), keys);
+    runtime().block_on(async {
+        let acme = store.tenant_by_name("acme").await.unwrap().unwrap();
+        let page = store
+            .query(&acme.id, ResourceKind::User, &issued)
+            .await
+            .unwrap();
+        assert_eq!(page.resources[0].document["userName"], "bjensen");
+    });
+    drop(store);
+    // Deleting the key (docs/operations.md) makes a new one at the next start, and every
+    // outstanding cursor invalid.
+    Connection::open(&path)
+        .unwrap()
+        .execute("DELETE FROM store_keys WHERE name = 'cursor'", [])
+        .unwrap();
+    let store = SqliteStore::open(&path, testkit::schemas(), SqliteOptions::default()).unwrap();
+    let rotated = key_rows();
+    assert_eq!(rotated.len(), 1);
+    assert_ne!(rotated[0].1, keys[0].1);
+    runtime().block_on(async {
+        let acme = store.tenant_by_name("acme").await.unwrap().unwrap();
+        let err = store
+            .query(&acme.id, ResourceKind::User, &issued)
+            .await
+            .unwrap_err();
+        assert_eq!(err.scim_type(), Some("invalidCursor"));
+    });
+}
+
 /// The trigram index behind `emails co` / `ew` follows every write: create, replace, patch,
 /// delete, and a rolled-back write leaves it as it was.
 #[test]

@@ -14,7 +14,8 @@
 //!   down, see `backend::sql`, and must select exactly the same);
 //! - PATCH: scim-patch applies the request, scim-schema validates the result, and the result is
 //!   written like a replacement;
-//! - cursors: [`backend::sql::fingerprint`] binds a cursor to its query.
+//! - cursors: [`backend::sql::CursorKey`] signs a cursor and binds it to its tenant and query
+//!   (this store draws its key at random when it is made: its cursors die with it).
 //!
 //! Everything else here (uniqueness, versions, memberships, sorting, paging, the change feed)
 //! is the backend's own bookkeeping, and is what the kit checks.
@@ -22,9 +23,7 @@
 use async_trait::async_trait;
 use scim_filter::eval::{CompiledFilter, UnknownAttributes};
 use scim_schema::{DateTime, fold_case};
-use scim_store_core::backend::sql::{
-    SortSpec, SortValue, decode_cursor, encode_cursor, fingerprint,
-};
+use scim_store_core::backend::sql::{CursorKey, SortSpec, SortValue};
 use scim_store_core::backend::{self, token};
 use scim_store_core::document::{self, IndexEntries, Prepared};
 use scim_store_core::plan::directory::{self, DocumentPatch, Patching};
@@ -42,6 +41,8 @@ use std::sync::{Mutex, MutexGuard};
 pub struct MemoryStore {
     schemas: ResourceSchemas,
     state: Mutex<State>,
+    /// The key cursors are signed with.
+    cursor_key: CursorKey,
 }
 
 /// Everything the store holds.
@@ -85,12 +86,14 @@ struct Resource {
 }
 
 impl MemoryStore {
-    /// An empty store for resources of these schemas.
-    pub fn new(schemas: ResourceSchemas) -> Self {
-        MemoryStore {
+    /// An empty store for resources of these schemas. Fails only if the operating system's
+    /// random number generator does (for the cursor key).
+    pub fn new(schemas: ResourceSchemas) -> Result<Self> {
+        Ok(MemoryStore {
             schemas,
             state: Mutex::new(State::default()),
-        }
+            cursor_key: CursorKey::random()?,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -680,9 +683,9 @@ impl Store for MemoryStore {
             .as_ref()
             .map(|path| SortSpec::of(schema, path));
         let descending = query.sort_order == SortOrder::Descending && sort.is_some();
-        let fingerprint = fingerprint(kind, query);
+        let cursors = self.cursor_key.scope(*tenant, kind, query);
         let after = match &query.paging {
-            Paging::Cursor(Some(cursor)) => Some(decode_cursor(cursor, &fingerprint)?),
+            Paging::Cursor(Some(cursor)) => Some(cursors.decode(cursor)?),
             _ => None,
         };
 
@@ -764,7 +767,7 @@ impl Store for MemoryStore {
                 let next = page
                     .last()
                     .filter(|_| more)
-                    .map(|(k, rid, _)| encode_cursor(&fingerprint, k, *rid));
+                    .map(|(k, rid, _)| cursors.encode(k, *rid));
                 (1, page, next)
             }
         };

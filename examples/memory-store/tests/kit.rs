@@ -8,7 +8,7 @@ use std::sync::Arc;
 /// A fresh store per check; nothing on disk, so nothing to keep alive.
 fn memory(schemas: ResourceSchemas) -> Fixture {
     Fixture {
-        store: Arc::new(MemoryStore::new(schemas)),
+        store: Arc::new(MemoryStore::new(schemas).expect("a cursor key from the OS RNG")),
         guard: Box::new(()),
     }
 }

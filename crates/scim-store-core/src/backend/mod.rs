@@ -7,7 +7,7 @@
 //! what a plan needs, calls it, and writes what it returns.
 //!
 //! - [`sql`]: the filter-to-SQL walk (a backend supplies its dialect's leaves) and the query
-//!   helpers around it (cursor fingerprints, sort values).
+//!   helpers around it (sort values, signed cursors).
 //! - [`token`]: bearer secrets as every backend issues and checks them (generation, digests,
 //!   tenant names).
 //! - [`tenant_id`]: the one way a backend makes a [`TenantId`].

@@ -205,6 +205,57 @@ pub async fn query_rejects_bad_cursors_and_filters(store: Arc<dyn Store>) {
     };
     let p = store.query(&t.id, ResourceKind::User, &q).await.unwrap();
     let cursor = p.next_cursor.unwrap();
+    let invalid = |result: scim_store_core::Result<_>, what: &str| match result {
+        Err(StoreError::InvalidCursor(_)) => {}
+        other => panic!("{what}: expected InvalidCursor, got {other:?}"),
+    };
+    let again = Query {
+        paging: Paging::Cursor(Some(cursor.clone())),
+        ..q.clone()
+    };
+    // The cursor is good for its own tenant, resource type and query...
+    let next = store
+        .query(&t.id, ResourceKind::User, &again)
+        .await
+        .unwrap();
+    assert_eq!(next.resources.len(), 1);
+    // ...and for nothing else: a cursor is signed, and bound to its tenant and resource type
+    // (RFC 9865: only valid for the query that issued it).
+    let other = new_tenant(store.as_ref()).await;
+    for i in 0..3 {
+        store
+            .create(
+                &other.id,
+                ResourceKind::User,
+                user(&format!("o{i}")),
+                &ctx(),
+            )
+            .await
+            .unwrap();
+    }
+    invalid(
+        store.query(&other.id, ResourceKind::User, &again).await,
+        "another tenant's cursor",
+    );
+    invalid(
+        store.query(&t.id, ResourceKind::Group, &again).await,
+        "a Users cursor on Groups",
+    );
+    // Altered in one character (to another base64url character), or cut short.
+    let mut altered = cursor.clone().into_bytes();
+    let middle = altered.len() / 2;
+    altered[middle] = if altered[middle] == b'A' { b'B' } else { b'A' };
+    for (bad, what) in [
+        (String::from_utf8(altered).unwrap(), "an altered cursor"),
+        (cursor[..cursor.len() - 1].to_owned(), "a truncated cursor"),
+        ("A".repeat(1 << 20), "a cursor of 1 MiB"),
+    ] {
+        let forged = Query {
+            paging: Paging::Cursor(Some(bad)),
+            ..q.clone()
+        };
+        invalid(store.query(&t.id, ResourceKind::User, &forged).await, what);
+    }
     let other_sort = Query {
         sort_by: Some(AttrPath::simple("userName")),
         paging: Paging::Cursor(Some(cursor)),

@@ -11,41 +11,25 @@
 //!
 //! Sorting and cursors are in [`SortTarget`] (which key a `sortBy` path has), [`SortSpec`]
 //! (a key read from the document), [`SortValue`] (the neutral form of a key, which a backend
-//! maps its column values to and from) and [`encode_cursor`] / [`decode_cursor`] (RFC 9865).
+//! maps its column values to and from) and [`CursorKey`] / [`CursorScope`] (RFC 9865 cursors,
+//! signed with the store's key and bound to the tenant and the query).
 
+mod cursor;
 mod indexed;
 mod sort;
+
+pub use cursor::{CursorKey, CursorScope, MAX_CURSOR_LEN};
 
 pub use indexed::{
     Conjuncts, Hot, IndexedSql, compares_value, conjuncts, derived_attribute, hot, needs_derived,
     successor, value_path_comparison,
 };
-pub use sort::{
-    SortColumn, SortSpec, SortTarget, SortValue, decode_cursor, encode_cursor, sort_target,
-};
+pub use sort::{SortColumn, SortSpec, SortTarget, SortValue, sort_target};
 
-use super::token;
-use crate::types::{Query, ResourceKind, TenantId};
+use crate::types::{ResourceKind, TenantId};
 use scim_filter::{CompValue, CompareOp, Comparison, Filter, ValuePath};
 use scim_schema::AttrPath;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-
-/// What a cursor (RFC 9865) is bound to: a cursor from one query is refused by another.
-pub fn fingerprint(kind: ResourceKind, query: &Query) -> String {
-    let filter = query
-        .filter
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    let sort = query
-        .sort_by
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    let text = format!("{kind}\u{0}{filter}\u{0}{sort}\u{0}{:?}", query.sort_order);
-    token::hex(&Sha256::digest(text.as_bytes())[..8])
-}
 
 /// The SQL operator of an ordering comparison (`eq` included); `None` for the others.
 pub fn ordering_sql(op: CompareOp) -> Option<&'static str> {
