@@ -26,63 +26,9 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use support::{Running, scimd};
+use support::{Running, ScratchDatabase, create_tenant, postgres_or_skip};
 
 const USERS: usize = 7;
-
-/// The admin URL, or `None` (after saying so loudly) when no PostgreSQL answers.
-async fn postgres_or_skip() -> Option<String> {
-    let url = std::env::var("SCIMD_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let reachable = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio_postgres::connect(&url, tokio_postgres::NoTls),
-    )
-    .await;
-    match reachable {
-        Ok(Ok((_client, connection))) => {
-            drop(connection);
-            Some(url)
-        }
-        other => {
-            let why = match other {
-                Ok(Err(e)) => e.to_string(),
-                _ => "timed out".to_owned(),
-            };
-            if std::env::var("SCIMD_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                panic!("SCIMD_REQUIRE_POSTGRES=1 but PostgreSQL at {url} is unreachable: {why}");
-            }
-            eprintln!(
-                "\n*** SKIPPED: cursors on PostgreSQL: {url} is unreachable ({why}).\n\
-                 *** Start PostgreSQL or set SCIMD_TEST_POSTGRES_URL to run this test.\n"
-            );
-            None
-        }
-    }
-}
-
-/// Runs one SQL statement on the admin connection.
-async fn admin(url: &str, sql: &str) {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let task = tokio::spawn(connection);
-    client.batch_execute(sql).await.unwrap();
-    drop(client);
-    let _ = task.await;
-}
-
-/// `scimd tenant create NAME` on `database`: the tenant's token.
-fn tenant(database: &str, name: &str) -> String {
-    let created = scimd(&["--database", database, "tenant", "create", name]);
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let out: Value = serde_json::from_slice(&created.stdout).unwrap();
-    out["token"].as_str().unwrap().to_owned()
-}
 
 fn user(name: &str) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name})
@@ -274,33 +220,23 @@ async fn forged_and_foreign_cursors_are_refused_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cursors.db");
     let database = db.to_str().unwrap();
-    let a = tenant(database, "alpha");
-    let b = tenant(database, "beta");
+    let a = create_tenant(database, "alpha");
+    let b = create_tenant(database, "beta");
     let server = Running::start(&db, &[]);
     attack(&server, &a, &b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_and_foreign_cursors_are_refused_on_postgres() {
-    let Some(admin_url) = postgres_or_skip().await else {
+    let Some(admin_url) = postgres_or_skip("cursors on PostgreSQL").await else {
         return;
     };
-    let name = format!(
-        "scimd_cursors_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-            % 1_000_000_000
-    );
-    admin(&admin_url, &format!("CREATE DATABASE {name}")).await;
-    let base = admin_url.rsplit_once('/').unwrap().0;
-    let url = format!("{base}/{name}");
-    let a = tenant(&url, "alpha");
-    let b = tenant(&url, "beta");
+    let database = ScratchDatabase::create(&admin_url, "scimd_cursors").await;
+    let url = database.url.clone();
+    let a = create_tenant(&url, "alpha");
+    let b = create_tenant(&url, "beta");
     let server = Running::start_on(&url, &[]);
     attack(&server, &a, &b).await;
     drop(server);
-    admin(&admin_url, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    database.remove().await;
 }

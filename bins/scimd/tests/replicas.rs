@@ -18,87 +18,20 @@ use futures_util::future::join_all;
 use http::Method;
 use scim_store::postgres::{PostgresOptions, PostgresStore};
 use scim_store::{ChangeOp, ResourceSchemas, Store};
-use serde_json::{Value, json};
-use std::process::Command;
-use std::time::Duration;
+use serde_json::json;
 
 mod support;
 
-use support::{Running, SCIMD};
-
-/// The admin URL, or `None` (after saying so loudly) when no PostgreSQL answers.
-async fn postgres_or_skip() -> Option<String> {
-    let url = std::env::var("SCIMD_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let reachable = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio_postgres::connect(&url, tokio_postgres::NoTls),
-    )
-    .await;
-    match reachable {
-        Ok(Ok((_client, connection))) => {
-            drop(connection);
-            Some(url)
-        }
-        other => {
-            let why = match other {
-                Ok(Err(e)) => e.to_string(),
-                _ => "timed out".to_owned(),
-            };
-            if std::env::var("SCIMD_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                panic!("SCIMD_REQUIRE_POSTGRES=1 but PostgreSQL at {url} is unreachable: {why}");
-            }
-            eprintln!(
-                "\n*** SKIPPED: two scimd replicas on PostgreSQL: {url} is unreachable ({why}).\n\
-                 *** Start PostgreSQL or set SCIMD_TEST_POSTGRES_URL to run this test.\n"
-            );
-            None
-        }
-    }
-}
-
-/// Runs one SQL statement on the admin connection.
-async fn admin(url: &str, sql: &str) {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let task = tokio::spawn(connection);
-    client.batch_execute(sql).await.unwrap();
-    drop(client);
-    let _ = task.await;
-}
+use support::{Running, ScratchDatabase, create_tenant, postgres_or_skip};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_postgres_database() {
-    let Some(admin_url) = postgres_or_skip().await else {
+    let Some(admin_url) = postgres_or_skip("two scimd replicas on PostgreSQL").await else {
         return;
     };
-    let name = format!(
-        "scimd_replicas_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-            % 1_000_000_000
-    );
-    admin(&admin_url, &format!("CREATE DATABASE {name}")).await;
-    let base = admin_url.rsplit_once('/').unwrap().0;
-    let url = format!("{base}/{name}");
-
-    let created = Command::new(SCIMD)
-        .args(["--database", &url, "tenant", "create", "replicas"])
-        .env_remove("SCIMD_DATABASE")
-        .env_remove("SCIMD_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let tenant: Value = serde_json::from_slice(&created.stdout).unwrap();
-    let token = tenant["token"].as_str().unwrap().to_owned();
+    let database = ScratchDatabase::create(&admin_url, "scimd_replicas").await;
+    let url = database.url.clone();
+    let token = create_tenant(&url, "replicas");
 
     let a = Running::listening(&url, &[]);
     let b = Running::listening(&url, &[]);
@@ -188,5 +121,5 @@ async fn two_replicas_on_one_postgres_database() {
 
     drop(store);
     drop((a, b));
-    admin(&admin_url, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    database.remove().await;
 }
