@@ -282,6 +282,16 @@ pub(crate) fn from_store(e: StoreError, request_id: &str) -> ApiError {
             1,
         );
     }
+    if let StoreError::Timeout(cause) = &e {
+        // The store's own deadline (a read interrupted, a statement timeout, no pooled
+        // connection in time): not a bug, and the same request may succeed once the load
+        // passes, so 503 with the Retry-After the request timeout gives too.
+        tracing::warn!(request_id, error = %cause, "store timeout");
+        return ApiError::unavailable(
+            format!("the server could not answer in time: {cause}; retry later"),
+            1,
+        );
+    }
     if status.is_server_error() {
         tracing::error!(request_id, error = %e, "store failure");
         return ApiError::internal(request_id);

@@ -123,7 +123,9 @@ impl Metrics {
         let result = call.await;
         let failed = matches!(
             result,
-            Err(scim_store::StoreError::Backend { .. } | scim_store::StoreError::StorageFull(_))
+            Err(scim_store::StoreError::Backend { .. }
+                | scim_store::StoreError::StorageFull(_)
+                | scim_store::StoreError::Timeout(_))
         );
         self.store(operation, started.elapsed(), failed);
         result

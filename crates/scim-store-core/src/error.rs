@@ -95,6 +95,14 @@ pub enum StoreError {
     /// Nothing of it was kept; the same write can be sent again.
     #[error("the write was not started: {0}")]
     Cancelled(String),
+    /// The store did not answer within its time limit, or could not get a connection to answer
+    /// with (503: the same request may succeed later, e.g. once a burst of slow queries is
+    /// over): a read stopped at the deadline of the request it served or at the store's own
+    /// limit (SQLite's interrupt, PostgreSQL's `statement_timeout`, SQLSTATE 57014), or the
+    /// wait for a pooled connection timed out. Nothing was written. The text says which limit,
+    /// for the log and the client.
+    #[error("{0}")]
+    Timeout(String),
     /// The storage engine failed (500): I/O, corruption, a bug. The detail is for the log,
     /// not for the client.
     #[error("storage failure: {message}")]
@@ -122,7 +130,7 @@ impl StoreError {
             StoreError::Schema(e) => e.status(),
             StoreError::Patch(e) => e.status(),
             StoreError::Filter(_) | StoreError::InvalidCursor(_) => 400,
-            StoreError::StorageFull(_) | StoreError::Cancelled(_) => 503,
+            StoreError::StorageFull(_) | StoreError::Cancelled(_) | StoreError::Timeout(_) => 503,
             StoreError::Backend { .. } => 500,
         }
     }
@@ -147,6 +155,7 @@ impl StoreError {
     pub fn for_each_write(&self) -> Self {
         match self {
             StoreError::StorageFull(detail) => StoreError::StorageFull(detail.clone()),
+            StoreError::Timeout(detail) => StoreError::Timeout(detail.clone()),
             StoreError::Backend { message, .. } => StoreError::backend(message),
             other => StoreError::backend(other),
         }
