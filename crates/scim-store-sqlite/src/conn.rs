@@ -9,9 +9,12 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 use scim_schema::fold_case;
 use scim_store_core::{Result, StoreError, WriteRunning, WriteWindow};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// What a SQLite failure is to the store's callers. (A `From` impl would be neater, but neither
@@ -359,65 +362,302 @@ fn run_in_savepoint(conn: &Connection, job: &mut dyn WriteJob) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // The readers
 
-/// A small pool of read-only connections. In WAL mode readers never block the writer nor each
-/// other, and each read transaction sees one consistent snapshot.
+/// How long a read may run on the async worker that asked for it before it is interrupted
+/// and run again on the pool for long reads ([`SqliteOptions::long_reads`]). A point read or
+/// an indexed page takes microseconds to a millisecond, far below it, and keeps the fast path
+/// (no hand-off to another thread: see [`ReadPool::read`]); a read that sorts or filters
+/// thousands of documents takes hundreds of milliseconds, and would hold the worker, and every
+/// task queued on it (`/healthz` included), that long. Five milliseconds bounds what one
+/// read can stall a worker, while the work a long read repeats is at most this much.
+pub(crate) const INLINE_BUDGET: Duration = Duration::from_millis(5);
+
+/// How many SQLite virtual-machine instructions run between two looks of a reader's progress
+/// handler at its read's limits. An instruction takes nanoseconds, so a look every 200 costs a
+/// few percent of nothing (a clock read), and stops a scan within microseconds; the SQL
+/// functions that parse a document per row (`scim_sort`, `scim_match`) look too, so a row of
+/// a megabyte does not stretch that.
+const PROGRESS_OPS: std::os::raw::c_int = 200;
+
+/// Why a read's progress handler stopped it.
+const RUNNING: u8 = 0;
+const PAST_DEADLINE: u8 = 1;
+const CANCELLED: u8 = 2;
+
+/// One read's limits: a deadline (the inline budget, or the store's hard limit) and a cancel
+/// flag (its caller went away). The connection running the read looks at them from its
+/// progress handler, through [`CURRENT_READ`].
+struct ReadControl {
+    started: Instant,
+    /// When the read must stop, in nanoseconds after `started` (`u64::MAX`: never).
+    deadline_ns: AtomicU64,
+    /// Set when the future waiting for the read is dropped.
+    cancelled: AtomicBool,
+    /// Why the read was stopped, if it was ([`RUNNING`]: it was not).
+    stopped: AtomicU8,
+}
+
+impl ReadControl {
+    fn new() -> ReadControl {
+        ReadControl {
+            started: Instant::now(),
+            deadline_ns: AtomicU64::new(u64::MAX),
+            cancelled: AtomicBool::new(false),
+            stopped: AtomicU8::new(RUNNING),
+        }
+    }
+
+    /// Sets the deadline of the next attempt, `after` the read started (`None`: none).
+    fn set_deadline(&self, after: Option<Duration>) {
+        let ns = after.map_or(u64::MAX, |d| {
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+        });
+        self.deadline_ns.store(ns, Ordering::Relaxed);
+        self.stopped.store(RUNNING, Ordering::Relaxed);
+    }
+
+    fn past_deadline(&self) -> bool {
+        let deadline = self.deadline_ns.load(Ordering::Relaxed);
+        deadline != u64::MAX
+            && u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX) >= deadline
+    }
+
+    /// Whether the read must stop now; records why.
+    fn should_stop(&self) -> bool {
+        let why = if self.cancelled.load(Ordering::Relaxed) {
+            CANCELLED
+        } else if self.past_deadline() {
+            PAST_DEADLINE
+        } else {
+            return false;
+        };
+        self.stopped.store(why, Ordering::Relaxed);
+        true
+    }
+}
+
+thread_local! {
+    /// The limits of the read this thread is running, if any: a read runs on one thread from
+    /// start to end, and its statements are stepped on that thread, where the progress
+    /// handler and the SQL functions run.
+    static CURRENT_READ: RefCell<Option<Arc<ReadControl>>> = const { RefCell::new(None) };
+}
+
+/// Whether the read this thread runs must stop (its deadline passed, or its caller went
+/// away): what a reader's progress handler answers SQLite, and what the SQL functions that
+/// parse whole documents ask before each one. `false` outside a pooled read (the writer).
+pub(crate) fn read_must_stop() -> bool {
+    CURRENT_READ
+        .try_with(|current| current.borrow().as_ref().is_some_and(|c| c.should_stop()))
+        .unwrap_or(false)
+}
+
+/// How an attempt at a read ended.
+enum Attempt<T> {
+    /// It ran to its end (successfully or not).
+    Done(Result<T>),
+    /// Its progress handler stopped it: past its deadline, or cancelled.
+    Stopped(u8),
+}
+
+/// Sets a thread's [`CURRENT_READ`] for the time of one attempt, and clears it however the
+/// attempt ends.
+struct Current;
+
+impl Current {
+    fn set(control: &Arc<ReadControl>) -> Current {
+        CURRENT_READ.with(|current| *current.borrow_mut() = Some(Arc::clone(control)));
+        Current
+    }
+}
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        let _ = CURRENT_READ.try_with(|current| current.borrow_mut().take());
+    }
+}
+
+/// Cancels a read on the pool for long reads when dropped before [`Cancel::disarm`]: when the
+/// future awaiting the read is dropped (the server's request timeout, a client gone), the
+/// query stops at the next look of its progress handler, and its connection and permit are
+/// free again at once.
+struct Cancel(Option<Arc<ReadControl>>);
+
+impl Cancel {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Cancel {
+    fn drop(&mut self) {
+        if let Some(control) = self.0.take() {
+            control.cancelled.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A pool of read-only connections, and the bound on reads too long for an async worker. In
+/// WAL mode readers never block the writer nor each other, and each read transaction sees one
+/// consistent snapshot.
 pub(crate) struct ReadPool {
     path: PathBuf,
     options: SqliteOptions,
     idle: Mutex<Vec<Connection>>,
+    /// One permit per long read running ([`SqliteOptions::long_reads`]).
+    long_reads: Arc<tokio::sync::Semaphore>,
 }
 
 impl ReadPool {
     pub(crate) fn new(path: PathBuf, options: SqliteOptions) -> ReadPool {
+        let permits = options.long_reads.max(1);
         ReadPool {
             path,
             options,
             idle: Mutex::new(Vec::new()),
+            long_reads: Arc::new(tokio::sync::Semaphore::new(permits)),
         }
     }
 
-    /// Runs `work` on a pooled connection without stalling the async runtime.
+    /// Runs `work` on a pooled connection without stalling the async runtime, and stops it
+    /// when its caller goes away.
     ///
     /// A point read takes a few microseconds of SQLite work, far less than handing it to
     /// another thread and waking the caller back. So on a multi-threaded runtime the read runs
-    /// right here on the worker, like any other CPU work of the request: no hand-off, no
+    /// first right here on the worker, like any other CPU work of the request: no hand-off, no
     /// context switch, no extra thread. (It used to run inside `block_in_place`, which hands
     /// the worker's core to a blocking-pool thread on every read; under the load benchmark that
     /// kept a dozen threads runnable on one CPU, doubled the page-of-100 p99 and, with one
-    /// allocator heap per thread, tripled peak RSS.) A long query occupies its worker only:
-    /// the runtime's other workers steal the tasks queued behind it. A current-thread runtime
-    /// has no other worker, and there the read goes to the blocking pool; outside any runtime
-    /// it simply runs.
+    /// allocator heap per thread, tripled peak RSS.)
+    ///
+    /// But only for [`INLINE_BUDGET`]: a read still running then (a sort or a filter over
+    /// large documents) is interrupted by its connection's progress handler, and `work` runs
+    /// again from the start on the blocking pool, under one of [`SqliteOptions::long_reads`]
+    /// permits (waiting for one is async, and ends if the caller goes away). Before, four
+    /// concurrent sorts over large documents held both workers of a two-core server, and
+    /// `/healthz` waited 1.7 s. The future awaiting a long read cancels it when dropped: the
+    /// query stops within microseconds, so the server's request timeout really ends it, and
+    /// its connection and permit serve the next read.
+    ///
+    /// A current-thread runtime has no other worker, and there every read goes to the blocking
+    /// pool; outside any runtime it simply runs. [`SqliteOptions::read_timeout`], when set,
+    /// stops any read (503) that long after it began.
+    ///
+    /// `work` may thus run twice, and must be a function of the database alone (no effects
+    /// outside the connection). A read whose attempt was interrupted leaves no transaction
+    /// open on its connection: it is rolled back before the connection returns to the pool.
     pub(crate) async fn read<T, F>(self: &Arc<Self>, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: Fn(&Connection) -> Result<T> + Send + 'static,
     {
+        let control = Arc::new(ReadControl::new());
+        let limit = self.options.read_timeout;
         match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => self.with(work),
-            Ok(_) => {
-                let pool = Arc::clone(self);
-                tokio::task::spawn_blocking(move || pool.with(work))
-                    .await
-                    .map_err(|e| StoreError::backend_error("read task failed", e))?
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                let budget = limit.map_or(INLINE_BUDGET, |limit| limit.min(INLINE_BUDGET));
+                control.set_deadline(Some(budget));
+                match self.attempt(&control, &work) {
+                    Attempt::Done(result) => return result,
+                    Attempt::Stopped(PAST_DEADLINE) if limit.is_none_or(|l| l > budget) => {}
+                    Attempt::Stopped(why) => return Err(self.stopped(why)),
+                }
+                self.long(control, work).await
             }
-            Err(_) => self.with(work),
+            Ok(_) => self.long(control, work).await,
+            Err(_) => {
+                control.set_deadline(limit);
+                match self.attempt(&control, &work) {
+                    Attempt::Done(result) => result,
+                    Attempt::Stopped(why) => Err(self.stopped(why)),
+                }
+            }
         }
     }
 
-    fn with<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    /// Runs `work` on the blocking pool, under a long-read permit; cancelled if dropped.
+    async fn long<T, F>(self: &Arc<Self>, control: Arc<ReadControl>, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Connection) -> Result<T> + Send + 'static,
+    {
+        let cancel = Cancel(Some(Arc::clone(&control)));
+        let permit = Arc::clone(&self.long_reads)
+            .acquire_owned()
+            .await
+            .map_err(|e| StoreError::backend_error("the long-read permits are closed", e))?;
+        control.set_deadline(self.options.read_timeout);
+        let pool = Arc::clone(self);
+        let task = tokio::task::spawn_blocking(move || {
+            // Held until the query has really stopped, so that the permits bound the threads
+            // busy with long reads, not the callers still waiting for one.
+            let _permit = permit;
+            if control.should_stop() {
+                return Err(pool.stopped(control.stopped.load(Ordering::Relaxed)));
+            }
+            match pool.attempt(&control, &work) {
+                Attempt::Done(result) => result,
+                Attempt::Stopped(why) => Err(pool.stopped(why)),
+            }
+        });
+        let result = task
+            .await
+            .map_err(|e| StoreError::backend_error("read task failed", e))?;
+        cancel.disarm();
+        result
+    }
+
+    /// The error of a read its progress handler stopped.
+    fn stopped(&self, why: u8) -> StoreError {
+        match (why, self.options.read_timeout) {
+            (PAST_DEADLINE, Some(limit)) => StoreError::Timeout(format!(
+                "the read took longer than the store's limit of {} ms",
+                limit.as_millis()
+            )),
+            _ => StoreError::Timeout("the read was stopped: its caller went away".into()),
+        }
+    }
+
+    /// Runs `work` once on a pooled connection, under `control`'s limits.
+    fn attempt<T>(
+        &self,
+        control: &Arc<ReadControl>,
+        work: &impl Fn(&Connection) -> Result<T>,
+    ) -> Attempt<T> {
         let conn = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match conn {
             Some(conn) => conn,
-            None => open_connection(&self.path, &self.options, false)?,
+            None => match self.open_reader() {
+                Ok(conn) => conn,
+                Err(e) => return Attempt::Done(Err(e)),
+            },
         };
-        let result = work(&conn);
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < self.options.max_idle_readers {
-                idle.push(conn);
+        let result = {
+            let _current = Current::set(control);
+            work(&conn)
+        };
+        // An interrupted statement may leave its read transaction open (a failed COMMIT
+        // too): a pooled connection must come back to the pool as it left it, or the next
+        // read would see an old snapshot, or fail to BEGIN.
+        let clean = conn.is_autocommit() || conn.execute_batch("ROLLBACK").is_ok();
+        if clean {
+            if let Ok(mut idle) = self.idle.lock() {
+                if idle.len() < self.options.max_idle_readers {
+                    idle.push(conn);
+                }
             }
         }
-        result
+        match control.stopped.load(Ordering::Relaxed) {
+            RUNNING => Attempt::Done(result),
+            why => Attempt::Stopped(why),
+        }
+    }
+
+    /// A new read-only connection, with the progress handler that enforces its reads'
+    /// limits.
+    fn open_reader(&self) -> Result<Connection> {
+        let conn = open_connection(&self.path, &self.options, false)?;
+        conn.progress_handler(PROGRESS_OPS, Some(read_must_stop));
+        Ok(conn)
     }
 }
 
@@ -539,6 +779,195 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(kept, vec![1], "only the write whose caller waited was kept");
+    }
+
+    /// A read pool on a fresh database holding table `t` with `n` rows.
+    fn readers(n: i64, options: SqliteOptions) -> (tempfile::TempDir, Arc<ReadPool>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let conn = open_connection(&path, &options, true).unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER)").unwrap();
+        conn.execute(
+            "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < ?1) \
+             INSERT INTO t SELECT x FROM s",
+            [n],
+        )
+        .unwrap();
+        (dir, Arc::new(ReadPool::new(path, options)))
+    }
+
+    /// A read that never ends by itself: counting without bound, in a read transaction.
+    fn endless(conn: &Connection) -> Result<i64> {
+        crate::read::in_read_transaction(conn, |conn| {
+            conn.query_row(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                 SELECT count(*) FROM c",
+                [],
+                |r| r.get(0),
+            )
+            .sql()
+        })
+    }
+
+    /// About `n` thousand VM steps of work: a read of a few to a few hundred milliseconds.
+    fn counting(n: i64) -> impl Fn(&Connection) -> Result<i64> + Send + 'static {
+        move |conn: &Connection| {
+            conn.query_row(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?1) \
+                 SELECT count(*) FROM c",
+                [n * 1000],
+                |r| r.get(0),
+            )
+            .sql()
+        }
+    }
+
+    /// A short read runs on the worker that asked for it (no hand-off); a read past the inline
+    /// budget is stopped there and run again on another thread, to the same answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn short_reads_stay_inline_and_long_ones_move_to_the_pool() {
+        let (_dir, pool) = readers(10, SqliteOptions::default());
+        let caller = std::thread::current().id();
+        let ran_on = pool
+            .read(|conn| {
+                conn.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+                    .sql()?;
+                Ok(std::thread::current().id())
+            })
+            .await
+            .unwrap();
+        assert_eq!(ran_on, caller, "a point read runs inline");
+        let attempts = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&attempts);
+        let count = counting(2_000);
+        let (n, ran_on) = pool
+            .read(move |conn| {
+                seen.fetch_add(1, Ordering::Relaxed);
+                Ok((count(conn)?, std::thread::current().id()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 2_000_000);
+        assert_ne!(ran_on, caller, "a long read finishes off the worker");
+        assert_eq!(
+            attempts.load(Ordering::Relaxed),
+            2,
+            "stopped inline, then run again"
+        );
+    }
+
+    /// While a long read runs, the worker that asked for it serves other tasks: before, it was
+    /// held for the whole read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_long_read_does_not_hold_its_worker() {
+        let (_dir, pool) = readers(10, SqliteOptions::default());
+        let long = tokio::spawn({
+            let pool = Arc::clone(&pool);
+            async move { pool.read(counting(3_000)).await }
+        });
+        let mut worst = Duration::ZERO;
+        while !long.is_finished() {
+            let asked = Instant::now();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            worst = worst.max(asked.elapsed());
+        }
+        assert_eq!(long.await.unwrap().unwrap(), 3_000_000);
+        assert!(
+            worst < Duration::from_millis(50),
+            "a 5 ms timer on the read's worker fired {worst:?} late"
+        );
+    }
+
+    /// Dropping the future of a long read (the request timeout, a client gone) stops its
+    /// query at once: its permit and connection serve the next read. Before, it ran on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_read_stops_and_frees_its_permit() {
+        let options = SqliteOptions {
+            long_reads: 1,
+            max_idle_readers: 1,
+            ..SqliteOptions::default()
+        };
+        let (_dir, pool) = readers(3, options);
+        let given_up = tokio::time::timeout(Duration::from_millis(100), pool.read(endless)).await;
+        assert!(given_up.is_err(), "the endless read ended: {given_up:?}");
+        // The only permit is needed again: the endless read must have given it back.
+        let started = Instant::now();
+        let next = tokio::time::timeout(Duration::from_secs(5), pool.read(counting(1_000)))
+            .await
+            .expect("the next long read got the permit")
+            .unwrap();
+        assert_eq!(next, 1_000_000);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        // And the connection it used is clean: no read transaction left open on it.
+        let rows = pool
+            .read(|conn| {
+                assert!(conn.is_autocommit(), "a pooled connection in a transaction");
+                conn.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+                    .sql()
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, 3);
+    }
+
+    /// `read_timeout` stops any read that long after it began, with a 503 `Timeout`, on every
+    /// path (inline, the pool, no runtime); the interrupted read's transaction is rolled back,
+    /// so its connection serves the next read.
+    #[test]
+    fn the_read_timeout_stops_a_read_and_keeps_its_connection_clean() {
+        let options = SqliteOptions {
+            read_timeout: Some(Duration::from_millis(50)),
+            max_idle_readers: 1,
+            ..SqliteOptions::default()
+        };
+        let (_dir, pool) = readers(3, options);
+        let check = |error: StoreError| {
+            assert!(matches!(error, StoreError::Timeout(_)), "{error:?}");
+            assert_eq!(error.status(), 503);
+            assert!(error.to_string().contains("50 ms"), "{error}");
+        };
+        let count = |pool: &Arc<ReadPool>| {
+            futures_lite(pool.read(|conn| {
+                assert!(conn.is_autocommit());
+                conn.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+                    .sql()
+            }))
+        };
+        // No runtime: the read runs here.
+        check(futures_lite(pool.read(endless)).unwrap_err());
+        assert_eq!(count(&pool).unwrap(), 3);
+        for runtime in [
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        ] {
+            let started = Instant::now();
+            check(runtime.block_on(pool.read(endless)).unwrap_err());
+            assert!(started.elapsed() < Duration::from_secs(2));
+            assert_eq!(runtime.block_on(pool.read(counting(1))).unwrap(), 1_000);
+        }
+    }
+
+    /// Polls `future` to its end on this thread, outside any runtime (the reads here never
+    /// wait on anything outside a runtime).
+    fn futures_lite<T>(future: impl std::future::Future<Output = T>) -> T {
+        let waker = std::task::Waker::noop();
+        let mut context = std::task::Context::from_waker(waker);
+        let mut future = std::pin::pin!(future);
+        loop {
+            if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut context) {
+                return value;
+            }
+        }
     }
 
     /// SQLITE_FULL is a full disk, not a storage failure: it answers 503, not 500.

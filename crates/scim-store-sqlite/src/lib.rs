@@ -10,13 +10,19 @@
 //! WAL journal mode. One writer thread owns the only write connection and commits every write
 //! queued at that moment in one transaction (group commit: one `fsync` for many writes), each
 //! write in its own savepoint so that a failing one rolls back alone; callers are answered only
-//! after `COMMIT`. Reads run on a small pool of read-only connections and never wait for the
-//! writer; on a multi-threaded tokio runtime they run on the calling worker inside
-//! `block_in_place` (no thread hop on the read's path; see `ReadPool::read`), elsewhere on the
-//! blocking pool. A single-statement read (a User with its `groups`) needs no explicit
-//! transaction; multi-statement reads (queries, a Group with its members) run in one. Every connection has a busy timeout
-//! ([`SqliteOptions::busy_timeout`]), so neither a checkpoint nor a second process makes a
-//! request fail with `database is locked`.
+//! after `COMMIT`. Reads run on a pool of read-only connections and never wait for the writer.
+//! On a multi-threaded tokio runtime a read runs first on the calling worker (no thread hop on
+//! a point read's path), for at most a few milliseconds: a read still running then (a sort or a
+//! filter over many documents) is interrupted by its connection's progress handler and run
+//! again on the blocking pool, [`SqliteOptions::long_reads`] at a time, so that slow reads
+//! never hold the runtime's workers. The future awaiting a long read stops its query when it is
+//! dropped (a request timeout, a client gone), within microseconds; an interrupted read's
+//! transaction is rolled back before its connection returns to the pool. Elsewhere reads run
+//! on the blocking pool (current-thread runtime) or in place (no runtime); see `ReadPool::read`.
+//! A single-statement read (a User with its `groups`) needs no explicit transaction;
+//! multi-statement reads (queries, a Group with its members) run in one. Every connection has
+//! a busy timeout ([`SqliteOptions::busy_timeout`]), so neither a checkpoint nor a second
+//! process makes a request fail with `database is locked`.
 //!
 //! # Workplace
 //!
@@ -105,6 +111,17 @@ pub struct SqliteOptions {
     pub cache_kib: i64,
     /// How many idle read connections are kept.
     pub max_idle_readers: usize,
+    /// How many long reads run at once (at least 1): reads that outlast their few
+    /// milliseconds on the async worker (a sort or a filter over many documents) continue on
+    /// the blocking pool, this many at a time; the others wait for their turn, without holding
+    /// a thread or a connection, until their request's deadline. The number of cores by
+    /// default (at least 2): long reads are CPU work.
+    pub long_reads: usize,
+    /// A limit on any read, from its start (`None`, the default: none). A read still running
+    /// then is interrupted and fails with [`StoreError::Timeout`] (503). A server needs no such
+    /// limit: a read is also stopped as soon as the future awaiting it is dropped, as its
+    /// request timeout does.
+    pub read_timeout: Option<Duration>,
     /// Create the database if its file does not exist (true by default). When false, opening
     /// a missing database fails with an error naming the file and creates nothing: for a
     /// command that only reads or edits an existing database, a wrong path must not leave an
@@ -119,6 +136,10 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(30),
             cache_kib: 16 * 1024,
             max_idle_readers: 8,
+            long_reads: std::thread::available_parallelism()
+                .map_or(2, std::num::NonZero::get)
+                .max(2),
+            read_timeout: None,
             create_if_missing: true,
         }
     }
@@ -258,12 +279,14 @@ impl SqliteStore {
     pub(crate) async fn read_env<T, F>(&self, tenant: TenantId, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection, &workplace::WorkplaceEnv) -> Result<T> + Send + 'static,
+        F: Fn(&rusqlite::Connection, &workplace::WorkplaceEnv) -> Result<T> + Send + 'static,
     {
-        let env = workplace::WorkplaceEnv::new(Arc::clone(&self.contexts), self.schemas.clone());
+        let (contexts, schemas) = (Arc::clone(&self.contexts), self.schemas.clone());
         let (value, built) = self
             .readers
             .read(move |conn| {
+                // A new one per attempt: a read may run twice (see `ReadPool::read`).
+                let env = workplace::WorkplaceEnv::new(Arc::clone(&contexts), schemas.clone());
                 let value = read::in_read_transaction(conn, |conn| work(conn, &env))?;
                 Ok((value, env.into_built()))
             })
@@ -552,7 +575,7 @@ impl Store for SqliteStore {
                     DocumentPatch::Unchanged => {
                         let resource = self
                             .readers
-                            .read(move |conn| read::resource_of(conn, row, members))
+                            .read(move |conn| read::resource_of(conn, row.clone(), members))
                             .await?;
                         return Ok(PatchResult {
                             resource,

@@ -105,6 +105,10 @@ pub(crate) fn register_functions(conn: &Connection) -> Result<()> {
         2,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
+            // Each call parses a whole document: a long read stops between two of them.
+            if crate::conn::read_must_stop() {
+                return Err(function_error("the read was stopped"));
+            }
             let doc = ctx
                 .get_raw(0)
                 .as_str()
@@ -133,6 +137,9 @@ pub(crate) fn register_functions(conn: &Connection) -> Result<()> {
         1,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
+            if crate::conn::read_must_stop() {
+                return Err(function_error("the read was stopped"));
+            }
             let doc = ctx
                 .get_raw(0)
                 .as_str()

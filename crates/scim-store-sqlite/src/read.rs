@@ -27,6 +27,7 @@ pub(crate) const RESOURCE_COLUMNS: &str = concat!(
 );
 
 /// A stored row, before its derived attributes are added.
+#[derive(Clone)]
 pub(crate) struct StoredRow {
     pub rid: i64,
     pub kind: ResourceKind,
