@@ -36,6 +36,13 @@ impl From<deadpool_postgres::PoolError> for Fail {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         // A TLS failure opening a connection is told in words (untrusted certificate, host
         // name mismatch, no TLS on the server), not as "error performing TLS handshake".
+        if let deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) = e {
+            // Every connection is busy, and none came back within the pool's wait: a burst,
+            // or slow queries holding them. The next attempt may find one.
+            return Fail::Store(StoreError::Timeout(
+                "no database connection became free within the store's pool wait timeout".into(),
+            ));
+        }
         let tls = match &e {
             deadpool_postgres::PoolError::Backend(pg) => tls::describe_connect_error(pg),
             _ => None,
@@ -81,6 +88,14 @@ impl Fail {
                         attribute: attribute.to_owned(),
                         value: db.detail().unwrap_or("").to_owned(),
                     };
+                }
+                if *db.code() == SqlState::QUERY_CANCELED {
+                    // The connection's statement_timeout (PostgresOptions::statement_timeout),
+                    // or an operator's pg_cancel_backend: nothing was kept.
+                    return StoreError::Timeout(format!(
+                        "the database stopped the query: {}",
+                        db.message()
+                    ));
                 }
                 if *db.code() == SqlState::DISK_FULL {
                     return StoreError::StorageFull(format!("postgres: {}", db.message()));

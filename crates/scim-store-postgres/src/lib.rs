@@ -25,6 +25,13 @@
 //! [`StoreError::Uniqueness`] it returns. Serialization failures (`40001`) and deadlocks (`40P01`) are retried a bounded number of times with jittered backoff
 //! ([`PostgresOptions::max_retries`]).
 //!
+//! Every connection the pool opens starts with `statement_timeout`
+//! ([`PostgresOptions::statement_timeout`]; migrations lift it for their transaction), and a
+//! caller waits at most [`PostgresOptions::pool_wait`] for a connection: both fail with
+//! [`StoreError::Timeout`] (503), so a costly query or a burst cannot hold the pool. Rows a
+//! query reads for the evaluator or an in-process sort, and a page's documents, are read as a
+//! stream and parsed in short slices between which the async worker serves other tasks.
+//!
 //! # The change feed: gap-free and ordered with many writers
 //!
 //! A sequence (`nextval`) would not do: numbers are handed out at allocation, not at commit, so
@@ -117,6 +124,16 @@ pub struct PostgresOptions {
     /// How many times a write is retried after a serialization failure (`40001`) or a deadlock
     /// (`40P01`) before the error is returned. 8 by default.
     pub max_retries: u32,
+    /// The longest one SQL statement may run (PostgreSQL's `statement_timeout`, set on every
+    /// connection the pool opens; migrations are exempt). A statement stopped by it fails with
+    /// [`StoreError::Timeout`] (503): a query a client made too costly, or one whose request
+    /// was given up, stops holding its connection and the server's CPU. 30 s by default, the
+    /// server's request timeout; `None` leaves the server's setting.
+    pub statement_timeout: Option<Duration>,
+    /// How long a caller waits for a pooled connection when all
+    /// [`PostgresOptions::max_connections`] are busy before failing with
+    /// [`StoreError::Timeout`] (503); `None` waits as long as it takes. 5 s by default.
+    pub pool_wait: Option<Duration>,
 }
 
 impl Default for PostgresOptions {
@@ -126,6 +143,8 @@ impl Default for PostgresOptions {
             schema: None,
             connect_timeout: Duration::from_secs(10),
             max_retries: 8,
+            statement_timeout: Some(Duration::from_secs(30)),
+            pool_wait: Some(Duration::from_secs(5)),
         }
     }
 }
@@ -200,9 +219,24 @@ impl PostgresStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
         }
+        // Settings every connection starts with (libpq's `options`), after the connection
+        // string's own: no statement is spent on them.
+        let mut settings: Vec<String> = config
+            .get_options()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
         if let Some(schema) = &options.schema {
             check_schema_name(schema)?;
-            config.options(format!("-c search_path={schema}"));
+            settings.push(format!("-c search_path={schema}"));
+        }
+        if let Some(timeout) = options.statement_timeout {
+            // 0 would turn the limit off: a timeout below a millisecond is one millisecond.
+            let ms = timeout.as_millis().max(1);
+            settings.push(format!("-c statement_timeout={ms}"));
+        }
+        if !settings.is_empty() {
+            config.options(settings.join(" "));
         }
         let target = tls::describe_target(&config);
         let manager = Manager::from_config(
@@ -214,6 +248,8 @@ impl PostgresStore {
         );
         let pool = Pool::builder(manager)
             .max_size(options.max_connections.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(options.pool_wait)
             .build()
             .map_err(|e| StoreError::backend_error("postgres pool", e))?;
         // The first connection says, when it fails, where it went and why, in words: "db

@@ -296,6 +296,9 @@ async fn try_migrate(pool: &Pool) -> PgResult<()> {
         )
         .await?;
     let tx = client.transaction().await?;
+    // A migration may rewrite every row, and a replica starting meanwhile waits for the lock
+    // row as long as it takes: neither is held to the statement timeout of serving.
+    tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
     tx.query_one(
         "SELECT version FROM scimd_migrations WHERE version = 0 FOR UPDATE",
         &[],

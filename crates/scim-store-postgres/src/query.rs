@@ -37,6 +37,7 @@
 use super::read::{self, code};
 use super::{Fail, PgResult};
 use deadpool_postgres::{GenericClient, StatementCache};
+use futures_util::StreamExt;
 use scim_filter::eval::{CompiledFilter, UnknownAttributes};
 use scim_filter::{CompValue, CompareOp, Comparison, Filter, ValuePath};
 use scim_schema::{AttrLocation, AttrPath, AttributeType, ResourceSchema};
@@ -390,12 +391,17 @@ async fn scan<C: CachingClient>(
     loop {
         let mut all = refs(&params);
         all.push(&after);
-        let rows = client.query(&stmt, &all).await?;
-        let Some(last) = rows.last() else { break };
-        after = last.try_get(0)?;
-        let batch_len = rows.len();
-        for row in &rows {
+        // Row by row as they arrive: a batch of large documents is never held whole.
+        let rows = client.query_raw(&stmt, all).await?;
+        let mut rows = std::pin::pin!(rows);
+        let mut batch_len: usize = 0;
+        let mut slice = read::Slice::new();
+        while let Some(row) = rows.next().await {
+            slice.tick().await;
+            let row = row?;
+            batch_len += 1;
             let rid: i64 = row.try_get(0)?;
+            after = rid;
             let document = if needs_doc {
                 let text: String = row.try_get(1)?;
                 let mut document = read::parse(&text)?;
@@ -420,7 +426,7 @@ async fn scan<C: CachingClient>(
             }
             let value = match key {
                 None => SortValue::Null,
-                Some(SortKey::Column(c)) => column_value(row, 3, *c)?,
+                Some(SortKey::Column(c)) => column_value(&row, 3, *c)?,
                 Some(SortKey::InProcess(spec)) => {
                     document.as_ref().map_or(SortValue::Null, |d| spec.value(d))
                 }
