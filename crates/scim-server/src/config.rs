@@ -100,6 +100,13 @@ pub struct ServerConfig {
     /// The page size when a list request gives no `count` (default 100, at most
     /// [`ServerConfig::max_results`]).
     pub default_count: u32,
+    /// The most bytes of resources one list or search response holds (default 4 MiB), measured
+    /// on their stored JSON: a page stops early, with a smaller `itemsPerPage`, once the next
+    /// resource would pass it (RFC 7644 section 3.4.2.4), and the client continues from
+    /// `startIndex + itemsPerPage` or `nextCursor`; a page always holds at least one resource.
+    /// So a response's memory, and the server's under concurrent lists, depends on this
+    /// setting, not on how large the tenant's resources are. `totalResults` is unchanged.
+    pub max_page_bytes: usize,
     /// `bulk.maxOperations` (RFC 7644 section 3.7): default 1000.
     pub bulk_max_operations: u32,
     /// `bulk.maxPayloadSize` in bytes (RFC 7644 section 3.7): default 1 MiB.
@@ -122,6 +129,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             max_results: 1000,
             default_count: 100,
+            max_page_bytes: 4 * 1024 * 1024,
             bulk_max_operations: 1000,
             bulk_max_payload: 1024 * 1024,
             patch: PatchOptions::default(),

@@ -41,9 +41,9 @@ pub use document::ResourceLimits;
 pub use error::{Result, StoreError};
 pub use store::Store;
 pub use types::{
-    ChangeEvent, ChangeOp, ImportOutcome, IssuedToken, Members, Paging, PatchCall, PatchResult,
-    PatchSettings, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, StoredResource,
-    Tenant, TenantDeletion, TenantId, TokenInfo, TokenScope, WriteContext, WriteRunning,
-    WriteWindow,
+    ChangeEvent, ChangeOp, ImportOutcome, IssuedToken, Members, PageBudget, Paging, PatchCall,
+    PatchResult, PatchSettings, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder,
+    StoredResource, Tenant, TenantDeletion, TenantId, TokenInfo, TokenScope, WriteContext,
+    WriteRunning, WriteWindow,
 };
 pub use workplace::WorkplaceStore;

@@ -457,6 +457,94 @@ pub struct Query {
     pub count: Option<u64>,
     /// Whether Groups carry their `members`.
     pub members: Members,
+    /// The most bytes of resources one page may hold, measured as their stored JSON (with a
+    /// User's `groups` or a Group's `members` when they are served): the page stops early, with
+    /// fewer resources than `count`, once the next one would pass it, as RFC 7644 section
+    /// 3.4.2.4 allows (`itemsPerPage` says how many came; the client asks for the next page from
+    /// `startIndex + itemsPerPage`, or follows `nextCursor`, which points after the last
+    /// resource returned). A page always holds at least one resource, however large.
+    /// `totalResults` still counts every match. `None` (the default): no bound but `count`.
+    /// Backends apply it through [`PageBudget`], so that they all stop at the same place.
+    pub max_page_bytes: Option<usize>,
+}
+
+impl Query {
+    /// The budget of one page of this query (see [`Query::max_page_bytes`]).
+    pub fn page_budget(&self) -> PageBudget {
+        PageBudget {
+            left: self.max_page_bytes,
+            taken: 0,
+            full: false,
+        }
+    }
+}
+
+/// How much of a page is left: what a backend asks, for each resource it loads in page order,
+/// whether the resource still belongs to the page ([`Query::max_page_bytes`]).
+///
+/// The first resource always does, so a page is never empty while resources remain; the
+/// first one that does not fit ends the page, even if a smaller one after it would fit,
+/// because a page is a contiguous run of the order: the next page starts right after it.
+#[derive(Debug, Clone)]
+pub struct PageBudget {
+    left: Option<usize>,
+    taken: usize,
+    full: bool,
+}
+
+impl PageBudget {
+    /// Whether a resource of `bytes` (its stored JSON, derived `groups` or `members`
+    /// included) joins the page. Once it answers `false` it always does: the page is over,
+    /// and the backend should stop loading.
+    pub fn admit(&mut self, bytes: usize) -> bool {
+        if self.full {
+            return false;
+        }
+        let Some(left) = self.left else {
+            self.taken += 1;
+            return true;
+        };
+        if self.taken > 0 && bytes > left {
+            self.full = true;
+            return false;
+        }
+        self.left = Some(left.saturating_sub(bytes));
+        self.taken += 1;
+        true
+    }
+
+    /// Whether a resource was refused: the page stopped before `count` for its size.
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+
+    /// How many resources were admitted.
+    pub fn taken(&self) -> usize {
+        self.taken
+    }
+
+    /// The size of `value` as compact JSON, near enough to weigh what a backend built rather
+    /// than read as text (a Group's `members`, an in-memory document) without serialising it:
+    /// strings count their UTF-8 bytes and quotes, not escapes; numbers count 8.
+    pub fn json_bytes(value: &Value) -> usize {
+        match value {
+            Value::Null | Value::Bool(true) => 4,
+            Value::Bool(false) => 5,
+            Value::Number(_) => 8,
+            Value::String(s) => s.len() + 2,
+            Value::Array(items) => {
+                2 + items.len().saturating_sub(1)
+                    + items.iter().map(PageBudget::json_bytes).sum::<usize>()
+            }
+            Value::Object(members) => {
+                2 + members.len().saturating_sub(1)
+                    + members
+                        .iter()
+                        .map(|(k, v)| k.len() + 3 + PageBudget::json_bytes(v))
+                        .sum::<usize>()
+            }
+        }
+    }
 }
 
 /// One page of a query's results.
@@ -542,7 +630,40 @@ pub struct ImportOutcome {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_page_budget_admits_the_first_resource_then_what_fits_and_stops_for_good() {
+        let query = Query {
+            max_page_bytes: Some(100),
+            ..Query::default()
+        };
+        let mut budget = query.page_budget();
+        assert!(budget.admit(250), "the first resource, however large");
+        assert!(!budget.admit(1), "nothing is left after it");
+        assert!(budget.is_full());
+        let mut budget = query.page_budget();
+        assert!(budget.admit(60) && budget.admit(40));
+        assert!(!budget.admit(30));
+        assert!(
+            !budget.admit(0),
+            "a page is contiguous: once stopped, it stays stopped"
+        );
+        assert_eq!(budget.taken(), 2);
+        let mut unbounded = Query::default().page_budget();
+        assert!((0..10).all(|_| unbounded.admit(usize::MAX)));
+        assert!(!unbounded.is_full());
+    }
+
+    #[test]
+    fn json_bytes_is_the_compact_size_for_plain_values() {
+        let value = json!({"members": [{"value": "a1", "display": "Ann", "type": "User"}], "ok": true, "no": null});
+        let text = serde_json::to_string(&value).unwrap();
+        assert_eq!(PageBudget::json_bytes(&value), text.len());
+    }
 
     #[test]
     fn a_closed_window_starts_no_write_and_says_whether_one_runs() {

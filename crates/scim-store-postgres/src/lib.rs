@@ -30,7 +30,8 @@
 //! caller waits at most [`PostgresOptions::pool_wait`] for a connection: both fail with
 //! [`StoreError::Timeout`] (503), so a costly query or a burst cannot hold the pool. Rows a
 //! query reads for the evaluator or an in-process sort, and a page's documents, are read as a
-//! stream and parsed in short slices between which the async worker serves other tasks.
+//! stream and parsed in short slices between which the async worker serves other tasks; a
+//! page stops at its byte budget ([`Query::max_page_bytes`]).
 //!
 //! # The change feed: gap-free and ordered with many writers
 //!

@@ -192,9 +192,11 @@ pub(crate) async fn run<C: CachingClient>(
         Paging::Cursor(Some(cursor)) => Some(scope.decode(cursor)?),
         _ => None,
     };
+    // Kept for a page its byte budget cuts short (see below).
+    let resume = scope.clone();
     let cursors = Cursors { scope, after };
     let in_process = finish.is_some() || matches!(key, Some(SortKey::InProcess(_)));
-    let (start_index, rids, next_cursor, total_results) = if in_process {
+    let (start_index, entries, next_cursor, total_results) = if in_process {
         let matches = scan(client, kind, &condition, params, finish, key.as_ref()).await?;
         page_in_process(matches, descending, query, cursors)?
     } else {
@@ -213,8 +215,16 @@ pub(crate) async fn run<C: CachingClient>(
         )
         .await?
     };
-    let mut loaded = read::load_many(client, kind, &rids, query.members).await?;
-    let resources = rids.iter().filter_map(|rid| loaded.remove(rid)).collect();
+    let rids: Vec<i64> = entries.iter().map(|(_, rid)| *rid).collect();
+    let resources = read::load_page(client, kind, &rids, query).await?;
+    // A page its byte budget cut short continues, like a full one, right after its last
+    // resource.
+    let next_cursor = match (&query.paging, resources.len().checked_sub(1)) {
+        (Paging::Cursor(_), Some(last)) if resources.len() < entries.len() => {
+            entries.get(last).map(|(key, rid)| resume.encode(key, *rid))
+        }
+        _ => next_cursor,
+    };
     Ok(QueryPage {
         total_results,
         start_index,
@@ -230,8 +240,8 @@ struct Cursors {
     after: Option<(SortValue, i64)>,
 }
 
-/// `(startIndex, the page's rids, nextCursor, totalResults)`.
-type Page = (u64, Vec<i64>, Option<String>, u64);
+/// `(startIndex, the page's sort keys and rids, nextCursor, totalResults)`.
+type Page = (u64, Vec<(SortValue, i64)>, Option<String>, u64);
 
 fn limit_of(query: &Query) -> Option<i64> {
     query.count.map(|c| i64::try_from(c).unwrap_or(i64::MAX))
@@ -284,7 +294,8 @@ async fn page_in_sql<C: CachingClient>(
             } else {
                 count(client, &count_sql, &params).await?
             };
-            Ok((start_index, rids, None, total))
+            let entries = rids.into_iter().map(|rid| (SortValue::Null, rid)).collect();
+            Ok((start_index, entries, None, total))
         }
         Paging::Cursor(_) => {
             let first_page = after.is_none();
@@ -340,12 +351,7 @@ async fn page_in_sql<C: CachingClient>(
             } else {
                 count(client, &count_sql, &params).await?
             };
-            Ok((
-                1,
-                entries.into_iter().map(|(_, rid)| rid).collect(),
-                next,
-                total,
-            ))
+            Ok((1, entries, next, total))
         }
     }
 }
@@ -460,13 +466,12 @@ fn page_in_process(
         Paging::Index { start_index } => {
             let start_index = (*start_index).max(1);
             let skip = usize::try_from(start_index - 1).unwrap_or(usize::MAX);
-            let rids = matches
-                .iter()
+            let entries = matches
+                .into_iter()
                 .skip(skip)
                 .take(limit.unwrap_or(usize::MAX))
-                .map(|(_, rid)| *rid)
                 .collect();
-            Ok((start_index, rids, None, total))
+            Ok((start_index, entries, None, total))
         }
         Paging::Cursor(_) => {
             let start = match after {
@@ -488,7 +493,7 @@ fn page_in_process(
                 Some((key, rid)) if more && take > 0 => Some(scope.encode(key, *rid)),
                 _ => None,
             };
-            Ok((1, page.iter().map(|(_, rid)| *rid).collect(), next, total))
+            Ok((1, page.to_vec(), next, total))
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::PgResult;
 use deadpool_postgres::GenericClient;
+use futures_util::StreamExt;
 use scim_schema::fold_case;
 use scim_store_core::StoreError;
 use scim_store_core::backend::token;
@@ -255,6 +256,107 @@ impl Slice {
             self.0 = std::time::Instant::now();
         }
     }
+}
+
+/// The resources of a query's page, `rids` in order, for as many as fit the page's byte
+/// budget ([`scim_store_core::Query::max_page_bytes`]), measured on each stored document and
+/// what is derived with it (a User's `groups`, a Group's `members`). The rows are read as a
+/// stream and the statement is abandoned as soon as they pass the budget, so a page never holds
+/// more than that (and one resource); then only the prefix that fits by the documents' sizes
+/// (read without loading them) is read again.
+pub(crate) async fn load_page<C: GenericClient>(
+    client: &C,
+    kind: ResourceKind,
+    rids: &[i64],
+    query: &scim_store_core::Query,
+) -> PgResult<Vec<StoredResource>> {
+    let max = query.max_page_bytes.unwrap_or(usize::MAX);
+    let mut loaded = match load_within(client, kind, rids, query.members, max).await? {
+        Some(loaded) => loaded,
+        None => {
+            let fits = page_prefix(client, rids, &mut query.page_budget()).await?;
+            let prefix = rids.get(..fits).unwrap_or_default();
+            load_within(client, kind, prefix, query.members, usize::MAX)
+                .await?
+                .unwrap_or_default()
+        }
+    };
+    let mut budget = query.page_budget();
+    let mut page = Vec::with_capacity(loaded.len());
+    for rid in rids {
+        let Some((resource, bytes)) = loaded.remove(rid) else {
+            continue;
+        };
+        if !budget.admit(bytes) {
+            break;
+        }
+        page.push(resource);
+    }
+    Ok(page)
+}
+
+/// The resources `rids` (in no order) with their weight in a page's budget; `None` once they
+/// weigh more than `max_bytes` together.
+async fn load_within<C: GenericClient>(
+    client: &C,
+    kind: ResourceKind,
+    rids: &[i64],
+    members: Members,
+    max_bytes: usize,
+) -> PgResult<Option<HashMap<i64, (StoredResource, usize)>>> {
+    if rids.is_empty() {
+        return Ok(Some(HashMap::new()));
+    }
+    let stmt = client
+        .prepare_cached(&get_sql(kind, members, "r.rid = ANY($1)"))
+        .await?;
+    let rows = client.query_raw(&stmt, [&rids]).await?;
+    let mut rows = std::pin::pin!(rows);
+    let mut out = HashMap::with_capacity(rids.len());
+    let mut total: usize = 0;
+    let mut slice = Slice::new();
+    while let Some(row) = rows.next().await {
+        slice.tick().await;
+        let row = row?;
+        let derived: Option<Value> = row.try_get(8)?;
+        let stored = StoredRow::from_row(&row)?;
+        let bytes = stored.doc.len()
+            + derived
+                .as_ref()
+                .map_or(0, scim_store_core::PageBudget::json_bytes);
+        total = total.saturating_add(bytes);
+        // A single resource is always read: a page holds at least one.
+        if total > max_bytes && rids.len() > 1 {
+            return Ok(None);
+        }
+        out.insert(stored.rid, (resource_of(stored, derived)?, bytes));
+    }
+    Ok(Some(out))
+}
+
+/// How many of `rids`, from the first, fit `budget` by the size of their stored documents,
+/// which PostgreSQL reads without loading (or decompressing) them.
+async fn page_prefix<C: GenericClient>(
+    client: &C,
+    rids: &[i64],
+    budget: &mut scim_store_core::PageBudget,
+) -> PgResult<usize> {
+    let stmt = client
+        .prepare_cached("SELECT rid, octet_length(doc) FROM resources WHERE rid = ANY($1)")
+        .await?;
+    let sizes: HashMap<i64, i32> = client
+        .query(&stmt, &[&rids])
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<PgResult<_>>()?;
+    Ok(rids
+        .iter()
+        .take_while(|rid| {
+            let size = sizes.get(rid).copied().unwrap_or(0);
+            budget.admit(usize::try_from(size).unwrap_or(0))
+        })
+        .count())
 }
 
 // ---- tenants, tokens, events ---------------------------------------------------------------

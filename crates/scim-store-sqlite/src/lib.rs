@@ -24,6 +24,10 @@
 //! a busy timeout ([`SqliteOptions::busy_timeout`]), so neither a checkpoint nor a second
 //! process makes a request fail with `database is locked`.
 //!
+//! A query's page loads its documents in one statement, stopped as soon as they pass the
+//! query's byte budget ([`scim_store_core::Query::max_page_bytes`]); sorting by an attribute
+//! without a column sorts row ids and keys, never documents.
+//!
 //! # Workplace
 //!
 //! The store is also a [`scim_store_core::WorkplaceStore`]: catalog, policies, bookings, assignments and

@@ -55,7 +55,7 @@ use scim_store_core::backend::sql::{
     self, CursorKey, Hot, IndexedSql, Leaf, LeafSql, SortSpec, SortTarget, SortValue,
 };
 use scim_store_core::{
-    Paging, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, TenantId,
+    Members, Paging, Query, QueryPage, ResourceKind, ResourceSchemas, SortOrder, TenantId,
 };
 use serde_json::Value;
 
@@ -222,7 +222,7 @@ fn run_in(
     let order = order_by(key.as_ref(), descending);
     let key_column = key.as_ref().map_or("NULL", |k| k.expr);
 
-    let (start_index, rows, next_cursor, total_results) = match &query.paging {
+    let (start_index, resources, next_cursor, total_results) = match &query.paging {
         Paging::Index { start_index } if in_process => {
             // Rows the evaluator must look at are read anyway, so one pass over all matches
             // gives both the page and totalResults, instead of a page query and a count that
@@ -235,8 +235,8 @@ fn run_in(
             let total = matches.len() as u64;
             let skip = usize::try_from(start_index - 1).unwrap_or(usize::MAX);
             let take = usize::try_from(limit).unwrap_or(usize::MAX);
-            let rows = matches.into_iter().skip(skip).take(take).collect();
-            (start_index, rows, None, total)
+            let rows: Vec<_> = matches.into_iter().skip(skip).take(take).collect();
+            (start_index, load_page(conn, &rows, query)?, None, total)
         }
         Paging::Index { start_index } => {
             let start_index = (*start_index).max(1);
@@ -261,7 +261,7 @@ fn run_in(
             } else {
                 count_all()?
             };
-            (start_index, rows, None, total)
+            (start_index, load_page(conn, &rows, query)?, None, total)
         }
         Paging::Cursor(cursor) => {
             let cursors = cursors.scope(tenant, kind, query);
@@ -296,30 +296,69 @@ fn run_in(
                 if more {
                     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
                 }
-                let next = match rows.last() {
-                    Some((rid, key)) if more => Some(cursors.encode(key, *rid)),
-                    _ => None,
-                };
                 let total = if cursor.is_none() && !more {
                     rows.len() as u64
                 } else {
                     count_all()?
                 };
-                (1, rows, next, total)
+                // A page its byte budget cut short continues, like a full one, right after
+                // its last resource.
+                let resources = load_page(conn, &rows, query)?;
+                let cut = resources.len() < rows.len();
+                rows.truncate(resources.len());
+                let next = match rows.last() {
+                    Some((rid, key)) if more || cut => Some(cursors.encode(key, *rid)),
+                    _ => None,
+                };
+                (1, resources, next, total)
             }
         }
     };
-    let rids: Vec<i64> = rows.into_iter().map(|(rid, _)| rid).collect();
-    let resources = read::rows_by_rids(conn, &rids)?
-        .into_iter()
-        .map(|row| read::resource_of(conn, row, query.members))
-        .collect::<Result<Vec<_>>>()?;
     Ok(QueryPage {
         total_results,
         start_index,
         resources,
         next_cursor,
     })
+}
+
+/// The resources of the page `rows`, in order, for as many as fit its byte budget
+/// ([`Query::max_page_bytes`]): the page's documents are held at most once, and at most the
+/// budget (and one resource) of them.
+fn load_page(
+    conn: &Connection,
+    rows: &[(i64, SortValue)],
+    query: &Query,
+) -> Result<Vec<scim_store_core::StoredResource>> {
+    let rids: Vec<i64> = rows.iter().map(|(rid, _)| *rid).collect();
+    let max = query.max_page_bytes.unwrap_or(usize::MAX);
+    let loaded = match read::rows_by_rids(conn, &rids, max)? {
+        Some(loaded) => loaded,
+        None => {
+            // Too large to hold whole: the prefix that fits by the documents' sizes.
+            let fits = read::page_prefix(conn, &rids, &mut query.page_budget())?;
+            let prefix = rids.get(..fits).unwrap_or_default();
+            read::rows_by_rids(conn, prefix, usize::MAX)?.unwrap_or_default()
+        }
+    };
+    // The exact cut, with what is derived (a User's groups, a Group's members).
+    let mut budget = query.page_budget();
+    let mut page = Vec::with_capacity(loaded.len());
+    for row in loaded {
+        let bytes = read::row_bytes(&row);
+        let resource = read::resource_of(conn, row, query.members)?;
+        let members = match (&resource.document, resource.kind, query.members) {
+            (Value::Object(object), ResourceKind::Group, Members::Include) => object
+                .get("members")
+                .map_or(0, scim_store_core::PageBudget::json_bytes),
+            _ => 0,
+        };
+        if !budget.admit(bytes + members) {
+            break;
+        }
+        page.push(resource);
+    }
+    Ok(page)
 }
 
 fn page_rows(conn: &Connection, sql: &str, params: &[SqlValue]) -> Result<Vec<(i64, SortValue)>> {

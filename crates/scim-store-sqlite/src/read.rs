@@ -137,12 +137,21 @@ pub(crate) fn row_by_rid(conn: &Connection, rid: i64) -> Result<Option<StoredRow
 
 /// The rows with surrogate keys `rids`, in that order (a key with no row is left out): one
 /// statement for a whole page, where a statement per row cost a fifth of serving a page of 100.
-pub(crate) fn rows_by_rids(conn: &Connection, rids: &[i64]) -> Result<Vec<StoredRow>> {
+///
+/// `None` if their documents (with a User's `groups`) add up to more than `max_bytes`: the
+/// statement is then stopped at the row that passes it, having held no more than that (see
+/// [`page_prefix`]).
+pub(crate) fn rows_by_rids(
+    conn: &Connection,
+    rids: &[i64],
+    max_bytes: usize,
+) -> Result<Option<Vec<StoredRow>>> {
     match rids {
-        [] => return Ok(Vec::new()),
+        [] => return Ok(Some(Vec::new())),
         // The commonest page, `userName eq` (an IdP's lookup before every write): a plain
-        // rowid lookup is cheaper than building and reading the list.
-        [rid] => return Ok(row_by_rid(conn, *rid)?.into_iter().collect()),
+        // rowid lookup is cheaper than building and reading the list. One row is always
+        // within a page's budget.
+        [rid] => return Ok(Some(row_by_rid(conn, *rid)?.into_iter().collect())),
         _ => {}
     }
     let list = serde_json::to_string(rids)
@@ -150,13 +159,56 @@ pub(crate) fn rows_by_rids(conn: &Connection, rids: &[i64]) -> Result<Vec<Stored
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {RESOURCE_COLUMNS} FROM resources r WHERE r.rid IN (SELECT value FROM json_each(?1))"
     )).sql()?;
-    let mut by_rid: std::collections::HashMap<i64, StoredRow> = stmt
-        .query_map([list], row_of)
+    let mut rows = stmt.query([list]).sql()?;
+    let mut by_rid = std::collections::HashMap::with_capacity(rids.len());
+    let mut bytes: usize = 0;
+    while let Some(row) = rows.next().sql()? {
+        let row = row_of(row).sql()?;
+        bytes = bytes.saturating_add(row_bytes(&row));
+        if bytes > max_bytes {
+            return Ok(None);
+        }
+        by_rid.insert(row.rid, row);
+    }
+    Ok(Some(
+        rids.iter().filter_map(|rid| by_rid.remove(rid)).collect(),
+    ))
+}
+
+/// What a row weighs in a page's budget before its derived `members`: its document and a
+/// User's `groups`, as stored text.
+pub(crate) fn row_bytes(row: &StoredRow) -> usize {
+    row.doc.len() + row.groups_json.as_ref().map_or(0, String::len)
+}
+
+/// How many of `rids`, from the first, fit in `budget` by the size of their documents alone,
+/// read without loading the documents (`octet_length` reads a value's size from its record
+/// header): for a page whose rows [`rows_by_rids`] found too large to hold at once.
+pub(crate) fn page_prefix(
+    conn: &Connection,
+    rids: &[i64],
+    budget: &mut scim_store_core::PageBudget,
+) -> Result<usize> {
+    let list = serde_json::to_string(rids)
+        .map_err(|e| StoreError::backend(format!("row keys as JSON: {e}")))?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT r.rid, octet_length(r.doc) FROM resources r \
+             WHERE r.rid IN (SELECT value FROM json_each(?1))",
+        )
+        .sql()?;
+    let sizes: std::collections::HashMap<i64, i64> = stmt
+        .query_map([list], |r| Ok((r.get(0)?, r.get(1)?)))
         .sql()?
-        .map(|row| row.map(|row| (row.rid, row)))
         .collect::<rusqlite::Result<_>>()
         .sql()?;
-    Ok(rids.iter().filter_map(|rid| by_rid.remove(rid)).collect())
+    Ok(rids
+        .iter()
+        .take_while(|rid| {
+            let size = sizes.get(rid).copied().unwrap_or(0);
+            budget.admit(usize::try_from(size).unwrap_or(usize::MAX))
+        })
+        .count())
 }
 
 /// Turns a row into the served resource, adding `members` (Groups, when asked) or `groups`

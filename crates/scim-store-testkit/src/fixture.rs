@@ -118,6 +118,7 @@ macro_rules! store_tests {
             resource_limits_hold_on_every_write_path,
             concurrent_patches_of_one_user_lose_nothing,
             query_paging_sorting_and_cursors,
+            query_pages_stop_at_their_byte_budget,
             query_rejects_bad_cursors_and_filters,
             filters_agree_with_the_evaluator,
             model_based_operation_sequences

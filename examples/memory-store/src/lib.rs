@@ -28,9 +28,10 @@ use scim_store_core::backend::{self, token};
 use scim_store_core::document::{self, IndexEntries, Prepared};
 use scim_store_core::plan::directory::{self, DocumentPatch, Patching};
 use scim_store_core::{
-    ChangeEvent, ChangeOp, ImportOutcome, IssuedToken, Members, Paging, PatchCall, PatchResult,
-    Query, QueryPage, ResourceKind, ResourceSchemas, Result, SortOrder, Store, StoreError,
-    StoredResource, Tenant, TenantDeletion, TenantId, TokenInfo, TokenScope, WriteContext,
+    ChangeEvent, ChangeOp, ImportOutcome, IssuedToken, Members, PageBudget, Paging, PatchCall,
+    PatchResult, Query, QueryPage, ResourceKind, ResourceSchemas, Result, SortOrder, Store,
+    StoreError, StoredResource, Tenant, TenantDeletion, TenantId, TokenInfo, TokenScope,
+    WriteContext,
 };
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
@@ -746,11 +747,22 @@ impl Store for MemoryStore {
             .count
             .map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX));
 
+        // A page holds what fits its byte budget (at least one resource), in the core's
+        // measure, as the SQL backends' pages do.
+        let mut budget = query.page_budget();
+        let mut fits = |m: &(SortValue, i64, StoredResource)| {
+            budget.admit(PageBudget::json_bytes(&m.2.document))
+        };
         let (start_index, page, next_cursor) = match &query.paging {
             Paging::Index { start_index } => {
                 let start_index = (*start_index).max(1);
                 let skip = usize::try_from(start_index - 1).unwrap_or(usize::MAX);
-                let page: Vec<_> = matches.into_iter().skip(skip).take(count).collect();
+                let page: Vec<_> = matches
+                    .into_iter()
+                    .skip(skip)
+                    .take(count)
+                    .take_while(|m| fits(m))
+                    .collect();
                 (start_index, page, None)
             }
             Paging::Cursor(_) => {
@@ -762,8 +774,14 @@ impl Store for MemoryStore {
                             .is_none_or(|a| order((&m.0, m.1), (&a.0, a.1)) == Ordering::Greater)
                     })
                     .collect();
-                let more = rest.len() > count && count > 0;
-                let page: Vec<_> = rest.into_iter().take(count).collect();
+                let rest_len = rest.len();
+                let page: Vec<_> = rest
+                    .into_iter()
+                    .take(count)
+                    .take_while(|m| fits(m))
+                    .collect();
+                // More follow when the page stopped before the end, at `count` or at its budget.
+                let more = page.len() < rest_len && count > 0;
                 let next = page
                     .last()
                     .filter(|_| more)

@@ -13,7 +13,7 @@ use http::{Response, StatusCode};
 use scim_filter::eval::UnknownAttributes;
 use scim_filter::search::{self, PreparedSearch, SearchRequest};
 use scim_schema::{AttributeSelection, ProjectionPlan, core};
-use scim_store::{Paging, Query, ResourceKind, SortOrder};
+use scim_store::{PageBudget, Paging, Query, ResourceKind, SortOrder};
 use serde_json::{Map, Value};
 
 /// A [`PreparedSearch`] and the attributes its response is projected to.
@@ -86,6 +86,7 @@ impl ScimState {
             },
             count: Some(search.count),
             members: self.members_for(kind, &prepared.selection),
+            max_page_bytes: Some(self.config.max_page_bytes),
         })
     }
 
@@ -171,6 +172,8 @@ impl ScimState {
         let mut total: u64 = 0;
         let mut resources = Vec::new();
         let mut skip = prepared.search.start_index.saturating_sub(1);
+        let mut cut_short = false;
+        let mut used: usize = 0;
         for kind in ResourceKind::ALL {
             let mut query = self.query_for(kind, prepared, false)?;
             let remaining = prepared.search.count.saturating_sub(resources.len() as u64);
@@ -178,12 +181,32 @@ impl ScimState {
             query.paging = Paging::Index {
                 start_index: skip.saturating_add(1),
             };
+            // One budget for the whole page: the second type gets what the first left.
+            let left = self.config.max_page_bytes.saturating_sub(used);
+            query.max_page_bytes = Some(left);
+            cut_short |= !resources.is_empty() && left == 0;
+            if cut_short {
+                // The page ended inside the previous type; the next page starts there.
+                total = total.saturating_add(self.count_of(ctx, kind, &query).await?);
+                continue;
+            }
             let page = self
                 .timed("query", self.store.query(&ctx.tenant, kind, &query))
                 .await
                 .map_err(|e| from_store(e, &ctx.request_id))?;
+            // What this type had from the page's start, within `count`: fewer came only if the
+            // page's byte budget stopped it, and then the page ends here, or the next page
+            // (from startIndex + itemsPerPage) would skip the rest of this type.
+            let expected = page.total_results.saturating_sub(skip).min(remaining);
+            cut_short = (page.resources.len() as u64) < expected;
             skip = skip.saturating_sub(page.total_results);
             total = total.saturating_add(page.total_results);
+            used = used.saturating_add(
+                page.resources
+                    .iter()
+                    .map(|r| PageBudget::json_bytes(&r.document))
+                    .sum(),
+            );
             let plan = ProjectionPlan::new(self.schema(kind), &prepared.selection);
             resources.extend(
                 page.resources
@@ -198,5 +221,24 @@ impl ScimState {
             document.insert("Resources".into(), Value::Array(resources));
         }
         Ok(())
+    }
+
+    /// `totalResults` of `query` alone (`count` 0: no resource is read).
+    async fn count_of(
+        &self,
+        ctx: &Ctx,
+        kind: ResourceKind,
+        query: &Query,
+    ) -> Result<u64, ApiError> {
+        let query = Query {
+            count: Some(0),
+            paging: Paging::Index { start_index: 1 },
+            ..query.clone()
+        };
+        let page = self
+            .timed("query", self.store.query(&ctx.tenant, kind, &query))
+            .await
+            .map_err(|e| from_store(e, &ctx.request_id))?;
+        Ok(page.total_results)
     }
 }

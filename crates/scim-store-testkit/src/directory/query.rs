@@ -309,3 +309,172 @@ pub async fn query_rejects_bad_cursors_and_filters(store: Arc<dyn Store>) {
             .is_err()
     );
 }
+
+/// A page stops at its byte budget ([`Query::max_page_bytes`], RFC 7644 section 3.4.2.4 lets
+/// it hold fewer than `count`): always at least one resource, never more bytes than the budget
+/// otherwise; `totalResults` still counts every match; and a client that follows `startIndex`
+/// plus the resources it got, or `nextCursor`, lists every resource exactly once, Groups with
+/// their members weighed too.
+pub async fn query_pages_stop_at_their_byte_budget(store: Arc<dyn Store>) {
+    let t = new_tenant(store.as_ref()).await;
+    let budget = 12_000;
+    let mut ids = Vec::new();
+    // Documents of about 1 to 7 KB, and one over the budget alone.
+    for i in 0..14_usize {
+        let mut doc = user(&format!("budget-{i:02}"));
+        let size = if i == 9 { 15_000 } else { 1_000 * (1 + i % 7) };
+        doc["nickName"] = json!("n".repeat(size));
+        ids.push(
+            store
+                .create(&t.id, ResourceKind::User, doc, &ctx())
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let weight = |p: &scim_store_core::QueryPage| -> usize {
+        p.resources
+            .iter()
+            .map(|r| serde_json::to_string(&r.document).unwrap().len())
+            .sum()
+    };
+    for sort_by in [
+        None,
+        Some(AttrPath::simple("userName")),
+        Some(AttrPath::simple("nickName")),
+    ] {
+        let base = Query {
+            sort_by: sort_by.clone(),
+            count: Some(5),
+            max_page_bytes: Some(budget),
+            ..Query::default()
+        };
+        let all = store
+            .query(
+                &t.id,
+                ResourceKind::User,
+                &Query {
+                    count: None,
+                    max_page_bytes: None,
+                    ..base.clone()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(all.resources.len(), 14);
+        let mut expected = ids_of(&all);
+        // Index paging, as a client follows it.
+        let mut seen = Vec::new();
+        let mut start = 1;
+        let mut short = 0;
+        loop {
+            let q = Query {
+                paging: Paging::Index { start_index: start },
+                ..base.clone()
+            };
+            let p = store.query(&t.id, ResourceKind::User, &q).await.unwrap();
+            assert_eq!(p.total_results, 14, "totalResults counts every match");
+            if p.resources.is_empty() {
+                break;
+            }
+            assert!(p.resources.len() <= 5);
+            if p.resources.len() > 1 {
+                // The stores weigh their stored text; the served JSON is within a few bytes.
+                assert!(
+                    weight(&p) <= budget + budget / 10,
+                    "{sort_by:?}: a page of {} resources weighs {} bytes",
+                    p.resources.len(),
+                    weight(&p)
+                );
+            }
+            if p.resources.len() < 5 && start + (p.resources.len() as u64) <= 14 {
+                short += 1;
+            }
+            start += p.resources.len() as u64;
+            seen.extend(ids_of(&p));
+        }
+        assert_eq!(seen, expected, "{sort_by:?}: index pages");
+        assert!(short > 0, "{sort_by:?}: the budget cut some page short");
+        // Cursor paging.
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let q = Query {
+                paging: Paging::Cursor(cursor.clone()),
+                ..base.clone()
+            };
+            let p = store.query(&t.id, ResourceKind::User, &q).await.unwrap();
+            assert_eq!(p.total_results, 14);
+            assert!(!p.resources.is_empty(), "{sort_by:?}: an empty cursor page");
+            seen.extend(ids_of(&p));
+            match p.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected, "{sort_by:?}: cursor pages");
+        expected.clear();
+    }
+    // Without a budget, `count` alone bounds the page.
+    let p = store
+        .query(
+            &t.id,
+            ResourceKind::User,
+            &Query {
+                count: Some(14),
+                ..Query::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.resources.len(), 14);
+
+    // A Group's members weigh in its page's budget.
+    let members: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut groups = Vec::new();
+    for i in 0..3 {
+        let doc = crate::group(&format!("budget-group-{i}"), &members);
+        groups.push(
+            store
+                .create(&t.id, ResourceKind::Group, doc, &ctx())
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let one = store
+        .query(
+            &t.id,
+            ResourceKind::Group,
+            &Query {
+                count: Some(1),
+                ..Query::default()
+            },
+        )
+        .await
+        .unwrap();
+    let group_bytes = weight(&one);
+    let q = Query {
+        count: Some(3),
+        max_page_bytes: Some(group_bytes + group_bytes / 2),
+        ..Query::default()
+    };
+    let p = store.query(&t.id, ResourceKind::Group, &q).await.unwrap();
+    assert_eq!(
+        (p.total_results, ids_of(&p)),
+        (3, groups[..1].to_vec()),
+        "a group of {group_bytes} bytes with its members leaves no room for a second"
+    );
+    let p = store
+        .query(
+            &t.id,
+            ResourceKind::Group,
+            &Query {
+                members: scim_store_core::Members::Exclude,
+                ..q
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&p), groups, "without their members, all three fit");
+}
