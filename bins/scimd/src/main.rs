@@ -41,9 +41,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// Threads of tokio's blocking pool (password hashing, file I/O), and the idle read
-/// connections the SQLite store keeps: reads run on the runtime's workers, at most one per
-/// worker at a time, so this many always suffice.
+/// Threads of tokio's blocking pool for password hashing and file I/O (the SQLite store's long
+/// reads get one more per core: see `main`), and the idle read connections the SQLite store
+/// keeps beyond one per core: reads run on the runtime's workers, at most one per worker at a
+/// time, or as long reads, at most one per core by default, so this many always suffice.
 const BLOCKING_THREADS: usize = 8;
 
 /// The version and the commit it was built from (bins/scimd/build.rs).
@@ -188,6 +189,18 @@ struct ServeArgs {
     /// excluded); a write beyond it is refused with 400 [default: 10000].
     #[arg(long, env = "SCIMD_MAX_VALUES_PER_ATTRIBUTE")]
     max_values_per_attribute: Option<usize>,
+    /// The most bytes of resources one list or search page holds; a page stops early, with a
+    /// smaller itemsPerPage, and always holds at least one resource [default: 4194304].
+    #[arg(long, env = "SCIMD_MAX_PAGE_BYTES")]
+    max_page_bytes: Option<usize>,
+    /// PostgreSQL: milliseconds one SQL statement may run before the database stops it (503),
+    /// 0 for no limit [default: the request timeout].
+    #[arg(long, env = "SCIMD_STATEMENT_TIMEOUT_MS")]
+    statement_timeout_ms: Option<u64>,
+    /// PostgreSQL: milliseconds a request waits for a pooled connection when all are busy
+    /// before it is answered 503 [default: 5000].
+    #[arg(long, env = "SCIMD_POOL_WAIT_MS")]
+    pool_wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -276,10 +289,12 @@ fn say(line: impl std::fmt::Display) -> Result<(), CliError> {
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    // A bounded blocking pool caps the threads (and their allocator heaps) under load.
+    // A bounded blocking pool caps the threads (and their allocator heaps) under load; the
+    // SQLite store's long reads (one per core at a time by default) run there too.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(BLOCKING_THREADS)
+        .max_blocking_threads(BLOCKING_THREADS + cores)
         .build()
     {
         Ok(rt) => rt,
@@ -462,7 +477,8 @@ async fn open_store(cli: &Cli, file: &FileConfig) -> Result<Backend, CliError> {
     let path = match database {
         Database::Sqlite(path) => path,
         Database::Postgres(url) => {
-            let store = PostgresStore::connect(&url, schemas, PostgresOptions::default()).await?;
+            let options = postgres_options(cli, file)?;
+            let store = PostgresStore::connect(&url, schemas, options).await?;
             return Ok(Backend::Postgres(Arc::new(store)));
         }
     };
@@ -482,6 +498,15 @@ async fn open_store(cli: &Cli, file: &FileConfig) -> Result<Backend, CliError> {
             cli.command,
             Command::Serve(_) | Command::Migrate | Command::Tenant(TenantCommand::Create { .. })
         ),
+        long_reads: match file.sqlite.long_reads {
+            Some(0) => {
+                return Err(CliError::Usage(
+                    "sqlite.long_reads must be at least 1".into(),
+                ));
+            }
+            Some(n) => n,
+            None => SqliteOptions::default().long_reads,
+        },
         ..SqliteOptions::default()
     };
     let store = SqliteStore::open(&path, schemas, options)?;
@@ -494,6 +519,51 @@ async fn open_store(cli: &Cli, file: &FileConfig) -> Result<Backend, CliError> {
         );
     }
     Ok(Backend::Sqlite(Arc::new(store)))
+}
+
+/// The PostgreSQL store's options. Only `serve` holds statements to a timeout, by default
+/// its request timeout: a statement still running when its request was given up would hold
+/// its connection and the database's CPU for nothing. The CLI's commands (a tenant's
+/// deletion, a migration) take as long as they take.
+fn postgres_options(cli: &Cli, file: &FileConfig) -> Result<PostgresOptions, CliError> {
+    let defaults = PostgresOptions::default();
+    let Command::Serve(args) = &cli.command else {
+        return Ok(PostgresOptions {
+            statement_timeout: None,
+            ..defaults
+        });
+    };
+    let statement_timeout = match args
+        .statement_timeout_ms
+        .or(file.postgres.statement_timeout_ms)
+    {
+        Some(0) => None,
+        Some(ms) => Some(std::time::Duration::from_millis(ms)),
+        None => Some(
+            match args
+                .request_timeout_secs
+                .or(file.limits.request_timeout_secs)
+            {
+                Some(s) => settings::seconds("request_timeout_secs", s)?,
+                None => Limits::default().request_timeout,
+            },
+        ),
+    };
+    let pool_wait = match args.pool_wait_ms.or(file.postgres.pool_wait_ms) {
+        Some(0) => {
+            return Err(CliError::Usage(
+                "pool_wait_ms must be at least 1 (a request must be able to wait for a connection)"
+                    .into(),
+            ));
+        }
+        Some(ms) => Some(std::time::Duration::from_millis(ms)),
+        None => defaults.pool_wait,
+    };
+    Ok(PostgresOptions {
+        statement_timeout,
+        pool_wait,
+        ..defaults
+    })
 }
 
 /// The addresses `--listen` names: an IP address and port as given, or a host name resolved
@@ -776,6 +846,10 @@ async fn serve(
             .or(file.scim.max_results)
             .unwrap_or(base.max_results),
         default_count: file.scim.default_count.unwrap_or(base.default_count),
+        max_page_bytes: args
+            .max_page_bytes
+            .or(file.scim.max_page_bytes)
+            .unwrap_or(base.max_page_bytes),
         bulk_max_operations: file
             .scim
             .bulk_max_operations

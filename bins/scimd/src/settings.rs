@@ -46,9 +46,15 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// [sqlite]
 /// cache_kib = 4096                        # page cache per connection
 /// readers = 8                             # idle read connections kept
+/// long_reads = 2                          # long reads at once (default: the cores)
+///
+/// [postgres]
+/// statement_timeout_ms = 30000            # default: the request timeout; 0: none
+/// pool_wait_ms = 5000                     # wait for a pooled connection, then 503
 ///
 /// [scim]
 /// max_results = 1000
+/// max_page_bytes = 4194304                # a page stops early beyond it
 /// default_count = 100
 /// bulk_max_operations = 1000
 /// bulk_max_payload = 1048576
@@ -73,6 +79,9 @@ pub struct FileConfig {
     /// The `[sqlite]` table.
     #[serde(default)]
     pub sqlite: SqliteSection,
+    /// The `[postgres]` table.
+    #[serde(default)]
+    pub postgres: PostgresSection,
 }
 
 impl FileConfig {
@@ -114,6 +123,20 @@ pub struct SqliteSection {
     pub cache_kib: Option<i64>,
     /// Idle read connections kept open (default 8).
     pub readers: Option<usize>,
+    /// Long reads (sorts and filters over many documents) run at once on the blocking pool
+    /// (default: the number of cores, at least 2).
+    pub long_reads: Option<usize>,
+}
+
+/// `[postgres]`: how the PostgreSQL store holds its connections to time.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSection {
+    /// `statement_timeout` of every connection `serve` opens, in ms (default: the request
+    /// timeout; 0: none).
+    pub statement_timeout_ms: Option<u64>,
+    /// How long a request waits for a pooled connection, in ms (default 5000).
+    pub pool_wait_ms: Option<u64>,
 }
 
 /// `[server]`.
@@ -171,6 +194,8 @@ pub struct LimitsSection {
 pub struct ScimSection {
     /// `filter.maxResults`.
     pub max_results: Option<u32>,
+    /// The most bytes of resources one page holds.
+    pub max_page_bytes: Option<usize>,
     /// Page size without `count`.
     pub default_count: Option<u32>,
     /// `bulk.maxOperations`.
