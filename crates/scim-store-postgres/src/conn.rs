@@ -91,11 +91,16 @@ impl Fail {
                 }
                 if *db.code() == SqlState::QUERY_CANCELED {
                     // The connection's statement_timeout (PostgresOptions::statement_timeout),
-                    // or an operator's pg_cancel_backend: nothing was kept.
-                    return StoreError::Timeout(format!(
-                        "the database stopped the query: {}",
-                        db.message()
-                    ));
+                    // or an operator's pg_cancel_backend: nothing was kept. The client is told
+                    // which, not the database's words.
+                    return StoreError::Timeout(
+                        if db.message().contains("statement timeout") {
+                            "the query ran past the database's statement timeout"
+                        } else {
+                            "the database cancelled the query"
+                        }
+                        .into(),
+                    );
                 }
                 if *db.code() == SqlState::DISK_FULL {
                     return StoreError::StorageFull(format!("postgres: {}", db.message()));
