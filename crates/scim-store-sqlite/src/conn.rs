@@ -477,7 +477,7 @@ impl Drop for Current {
 }
 
 /// Cancels a read on the pool for long reads when dropped before [`Cancel::disarm`]: when the
-/// future awaiting the read is dropped (the server's request timeout, a client gone), the
+/// future awaiting the read is dropped (the server's request timeout, an HTTP/2 stream reset), the
 /// query stops at the next look of its progress handler, and its connection and permit are
 /// free again at once.
 struct Cancel(Option<Arc<ReadControl>>);
@@ -878,7 +878,7 @@ mod tests {
         );
     }
 
-    /// Dropping the future of a long read (the request timeout, a client gone) stops its
+    /// Dropping the future of a long read (the request timeout, a stream reset) stops its
     /// query at once: its permit and connection serve the next read. Before, it ran on.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_dropped_read_stops_and_frees_its_permit() {

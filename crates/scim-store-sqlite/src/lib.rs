@@ -16,7 +16,7 @@
 //! filter over many documents) is interrupted by its connection's progress handler and run
 //! again on the blocking pool, [`SqliteOptions::long_reads`] at a time, so that slow reads
 //! never hold the runtime's workers. The future awaiting a long read stops its query when it is
-//! dropped (a request timeout, a client gone), within microseconds; an interrupted read's
+//! dropped (a request timeout, an HTTP/2 stream reset), within microseconds; an interrupted read's
 //! transaction is rolled back before its connection returns to the pool. Elsewhere reads run
 //! on the blocking pool (current-thread runtime) or in place (no runtime); see `ReadPool::read`.
 //! A single-statement read (a User with its `groups`) needs no explicit transaction;
