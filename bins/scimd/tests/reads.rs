@@ -31,11 +31,11 @@ use http::Method;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use support::{Running, SCIMD};
+use support::{Running, ScratchDatabase, create_tenant, postgres_or_skip};
 
 /// How many users the tenant holds, and about how large each is.
 const USERS: usize = 400;
@@ -138,23 +138,6 @@ fn cpu_ticks(pid: u32) -> u64 {
     let after = &stat[stat.rfind(')').unwrap() + 2..];
     let fields: Vec<&str> = after.split_whitespace().collect();
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
-/// `scimd tenant create NAME` on `database`: the tenant's token.
-fn create_tenant(database: &str, name: &str) -> String {
-    let created = Command::new(SCIMD)
-        .args(["--database", database, "tenant", "create", name])
-        .env_remove("SCIMD_DATABASE")
-        .env_remove("SCIMD_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let tenant: Value = serde_json::from_slice(&created.stdout).unwrap();
-    tenant["token"].as_str().unwrap().to_owned()
 }
 
 fn serve(database: &str, extra: &[&str]) -> Running {
@@ -455,48 +438,6 @@ async fn sqlite_reads_are_bounded_in_time_and_memory() {
     slow_reads_stop_at_the_request_deadline(&server, &client, &ids[0]).await;
 }
 
-/// The admin URL, or `None` (after saying so loudly) when no PostgreSQL answers.
-async fn postgres_or_skip() -> Option<String> {
-    let url = std::env::var("SCIMD_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let reachable = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio_postgres::connect(&url, tokio_postgres::NoTls),
-    )
-    .await;
-    match reachable {
-        Ok(Ok((_client, connection))) => {
-            drop(connection);
-            Some(url)
-        }
-        other => {
-            let why = match other {
-                Ok(Err(e)) => e.to_string(),
-                _ => "timed out".to_owned(),
-            };
-            if std::env::var("SCIMD_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                panic!("SCIMD_REQUIRE_POSTGRES=1 but PostgreSQL at {url} is unreachable: {why}");
-            }
-            eprintln!(
-                "\n*** SKIPPED: reads under abuse on PostgreSQL: {url} is unreachable ({why}).\n\
-                 *** Start PostgreSQL or set SCIMD_TEST_POSTGRES_URL to run this test.\n"
-            );
-            None
-        }
-    }
-}
-
-/// Runs one SQL statement on the admin connection.
-async fn admin(url: &str, sql: &str) {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let task = tokio::spawn(connection);
-    client.batch_execute(sql).await.unwrap();
-    drop(client);
-    let _ = task.await;
-}
-
 /// PostgreSQL's own limits: a statement past `--statement-timeout-ms` is stopped (503), and a
 /// request that finds every pooled connection busy for `--pool-wait-ms` is answered 503 then,
 /// not when its request times out.
@@ -568,21 +509,11 @@ async fn postgres_statement_and_pool_limits(database: &str, token: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_reads_are_bounded_in_time_and_memory() {
     let _serial = SERIAL.lock().await;
-    let Some(admin_url) = postgres_or_skip().await else {
+    let Some(admin_url) = postgres_or_skip("reads under abuse on PostgreSQL").await else {
         return;
     };
-    let name = format!(
-        "scimd_reads_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-            % 1_000_000_000
-    );
-    admin(&admin_url, &format!("CREATE DATABASE {name}")).await;
-    let base = admin_url.rsplit_once('/').unwrap().0;
-    let database = format!("{base}/{name}");
+    let scratch = ScratchDatabase::create(&admin_url, "scimd_reads").await;
+    let database = scratch.url.clone();
     let token = create_tenant(&database, "reads");
 
     let started = Instant::now();
@@ -607,5 +538,5 @@ async fn postgres_reads_are_bounded_in_time_and_memory() {
     drop(server);
 
     postgres_statement_and_pool_limits(&database, &token).await;
-    admin(&admin_url, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    scratch.remove().await;
 }

@@ -226,7 +226,17 @@ async fn a_write_that_timed_out_is_never_committed_later_on_postgres() {
     };
     let _alone = TIMED.lock().await;
     let database = ScratchDatabase::create(&admin_url, "scimd_timed_out").await;
-    let (_scimd, _large, other) = serve(&database.url, &["--request-timeout-secs", "1"]);
+    // The statement timeout (by default the request timeout) would stop the blocked INSERT
+    // at the same second: a truthful 503 too, but not the path this test takes.
+    let (_scimd, _large, other) = serve(
+        &database.url,
+        &[
+            "--request-timeout-secs",
+            "1",
+            "--statement-timeout-ms",
+            "10000",
+        ],
+    );
     let (lock, connection) = tokio_postgres::connect(&database.url, tokio_postgres::NoTls)
         .await
         .unwrap();
