@@ -307,6 +307,34 @@ impl SqliteStore {
         patching_of(&self.schemas, call)
     }
 
+    /// `call` applied in the writer (`write::patch`); `None` if `defer_heavy` and it is heavy.
+    async fn patch_in_writer(
+        &self,
+        tenant: &TenantId,
+        call: PatchCall<'_>,
+        ctx: &WriteContext,
+        defer_heavy: bool,
+    ) -> Result<Option<PatchResult>> {
+        // The writer thread outlives the call's borrows, so it gets its own copies.
+        let (tenant, id, ctx) = (*tenant, call.id.to_owned(), ctx.clone());
+        let (request, settings) = (call.request.clone(), call.settings.clone());
+        let (kind, expected_version, members) = (call.kind, call.expected_version, call.members);
+        let schemas = self.schemas.clone();
+        self.write_env(tenant, ctx.window.clone(), move |conn, env| {
+            let call = PatchCall {
+                kind,
+                id: &id,
+                request: &request,
+                settings: &settings,
+                expected_version,
+                members,
+            };
+            let patching = patching_of(&schemas, &call);
+            write::patch(conn, env, &patching, tenant, call, &ctx, defer_heavy)
+        })
+        .await
+    }
+
     fn prepare(&self, kind: ResourceKind, document: Value) -> Result<document::Prepared> {
         let prepared = document::prepare(kind, self.schemas.get(kind), document)?;
         self.schemas.limits().check(&prepared)?;
@@ -539,36 +567,51 @@ impl Store for SqliteStore {
         .await
     }
 
-    /// A User's PATCH is planned (applied, validated, prepared) here, on the caller's thread,
-    /// against a snapshot, and the writer only checks that the User is still at the version it
-    /// was planned on and writes: the cost of applying a large PATCH to a large User is the
-    /// caller's, never the shared writer's, so it cannot hold up other tenants' writes. If
-    /// another write moved the User in between, the PATCH is planned again on the new version;
-    /// after [`directory::PATCH_PLAN_ATTEMPTS`] such races it is applied in the writer, where
-    /// it cannot lose (its cost bounded by the resource limits). A Group's PATCH is planned in
-    /// the writer: it is a membership delta of the rows it names, whatever the group's size.
+    /// A PATCH that is light to apply (a User of at most 64 KiB, a request of at most 1,000
+    /// values: `Patching::is_heavy`) is applied in the writer, where it costs microseconds, less
+    /// than handing it over. A heavy one never holds the writer every tenant shares: it is
+    /// planned (applied, validated, prepared, its index rows diffed, its next version
+    /// serialised) here, on the caller's thread and off the async worker, against a snapshot;
+    /// the writer only checks that the User is still at the version it was planned on and
+    /// writes the rows. If another write moved the User in between, it is planned again; after
+    /// [`directory::PATCH_PLAN_ATTEMPTS`] such races it is applied in the writer, where it
+    /// cannot lose (its cost bounded by the resource limits). A Group's PATCH is applied in the
+    /// writer: it is a membership delta of the rows it names, whatever the group's size.
     async fn patch(
         &self,
         tenant: &TenantId,
         call: PatchCall<'_>,
         ctx: &WriteContext,
     ) -> Result<PatchResult> {
-        let (kind, members) = (call.kind, call.members);
+        let kind = call.kind;
         let patching = self.patching(&call);
-        if patching.plan()? == PatchPlan::Document {
+        let document = patching.plan()? == PatchPlan::Document;
+        if !(document && patching.is_heavy(0)) {
+            // `None`: the stored User makes it heavy.
+            if let Some(done) = self.patch_in_writer(tenant, call, ctx, true).await? {
+                return Ok(done);
+            }
+        }
+        if document {
             for _ in 0..directory::PATCH_PLAN_ATTEMPTS {
                 let (tenant, id, expected) = (*tenant, call.id.to_owned(), call.expected_version);
                 // The row and its side-table values: the writer checks the version, which
                 // moves with every write of either.
+                // A large User's side-table values too, so that the writer does not read and
+                // compare thousands of rows (for a small one that costs less than a query).
                 let (row, values) = self
                     .readers
                     .read(move |conn| {
-                        let row = write::current(conn, tenant, kind, &id, expected)?;
-                        let values = write::stored_values(conn, row.rid)?;
+                        let row = write::current_served(conn, tenant, kind, &id, expected)?;
+                        let values = match row.doc.len() > directory::HEAVY_PATCH_BYTES {
+                            true => Some(write::stored_values(conn, row.rid)?),
+                            false => None,
+                        };
                         Ok((row, values))
                     })
                     .await?;
-                let apply = || patching.document(&write::parse(&row.doc)?);
+                let stored = write::parse(&row.doc)?;
+                let apply = || patching.document(&stored);
                 let applied = if patching.is_heavy(row.doc.len()) {
                     conn::off_the_runtime(apply)
                 } else {
@@ -577,12 +620,11 @@ impl Store for SqliteStore {
                 let prepared = match applied? {
                     DocumentPatch::Replace(prepared) => prepared,
                     DocumentPatch::Unchanged => {
-                        let resource = self
-                            .readers
-                            .read(move |conn| read::resource_of(conn, row.clone(), members))
-                            .await?;
+                        // As read: the row came with its `groups`.
+                        let (version, at) = (row.version, document::from_nanos(row.modified_ns));
+                        let groups = read::groups_read_with(&row)?;
                         return Ok(PatchResult {
-                            resource,
+                            resource: read::user_with(row, stored, groups, version, at),
                             changed: false,
                         });
                     }
@@ -600,7 +642,8 @@ impl Store for SqliteStore {
                     &prepared.body,
                 );
                 let doc = serde_json::to_string(&next.document).map_err(StoreError::backend)?;
-                let changes = document::ValueChanges::between(values, &prepared.index.values);
+                let changes =
+                    values.map(|old| document::ValueChanges::between(old, &prepared.index.values));
                 let (version, ctx) = (next.version, ctx.clone());
                 let (row, written) = self
                     .write_env(tenant, ctx.window.clone(), move |conn, env| {
@@ -608,7 +651,7 @@ impl Store for SqliteStore {
                             version,
                             at,
                             doc: &doc,
-                            values: Some(&changes),
+                            values: changes.as_ref(),
                         };
                         let written = write::write_planned_patch(
                             conn, env, tenant, &row, &prepared, &next, &ctx,
@@ -628,24 +671,9 @@ impl Store for SqliteStore {
                 }
             }
         }
-        // The writer thread outlives the call's borrows, so it gets its own copies.
-        let (tenant, id, ctx) = (*tenant, call.id.to_owned(), ctx.clone());
-        let (request, settings) = (call.request.clone(), call.settings.clone());
-        let expected_version = call.expected_version;
-        let schemas = self.schemas.clone();
-        self.write_env(tenant, ctx.window.clone(), move |conn, env| {
-            let call = PatchCall {
-                kind,
-                id: &id,
-                request: &request,
-                settings: &settings,
-                expected_version,
-                members,
-            };
-            let patching = patching_of(&schemas, &call);
-            write::patch(conn, env, &patching, tenant, call, &ctx)
-        })
-        .await
+        self.patch_in_writer(tenant, call, ctx, false)
+            .await?
+            .ok_or_else(|| StoreError::backend("a PATCH applied in the writer was deferred"))
     }
 
     async fn delete(

@@ -87,20 +87,9 @@ pub(crate) fn get(
     members: Members,
 ) -> Result<Option<StoredResource>> {
     let find = |conn: &Connection| -> Result<Option<StoredResource>> {
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {RESOURCE_COLUMNS} FROM resources r \
-             WHERE r.tenant = ?1 AND r.id_fold = ?2 AND r.id = ?3 AND r.kind = ?4"
-            ))
-            .sql()?;
-        let row = stmt
-            .query_row(
-                params![tenant.key(), fold_case(id), id, kind.code()],
-                row_of,
-            )
-            .optional()
-            .sql()?;
-        row.map(|row| resource_of(conn, row, members)).transpose()
+        find_row_served(conn, tenant, kind, id)?
+            .map(|row| resource_of(conn, row, members))
+            .transpose()
     };
     if kind == ResourceKind::Group && members == Members::Include {
         in_read_transaction(conn, find)
@@ -248,6 +237,37 @@ pub(crate) fn resource_of(
         last_modified: from_nanos(row.modified_ns),
         document,
     })
+}
+
+/// The `groups` read with a User's row (`RESOURCE_COLUMNS`); none for a row read without them.
+pub(crate) fn groups_read_with(row: &StoredRow) -> Result<Vec<Value>> {
+    match &row.groups_json {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| StoreError::backend(format!("groups of {}: invalid JSON: {e}", row.id))),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The row of resource `id` with what is derived from other rows (a User's `groups`), as
+/// [`get`] serves it.
+pub(crate) fn find_row_served(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+) -> Result<Option<StoredRow>> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {RESOURCE_COLUMNS} FROM resources r \
+             WHERE r.tenant = ?1 AND r.id_fold = ?2 AND r.id = ?3 AND r.kind = ?4"
+        ))
+        .sql()?;
+    stmt.query_row(
+        params![tenant.key(), fold_case(id), id, kind.code()],
+        row_of,
+    )
+    .optional()
+    .sql()
 }
 
 /// The User of `row` as its next `version`, written at `at` as `document` (made before the

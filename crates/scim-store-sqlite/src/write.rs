@@ -480,7 +480,38 @@ pub(crate) fn current(
     id: &str,
     expected_version: Option<u64>,
 ) -> Result<StoredRow> {
-    let row = read::find_row(conn, tenant, kind, id)?.ok_or_else(|| StoreError::NotFound {
+    checked(
+        read::find_row(conn, tenant, kind, id)?,
+        kind,
+        id,
+        expected_version,
+    )
+}
+
+/// [`current`], with what is derived from other rows (a User's `groups`).
+pub(crate) fn current_served(
+    conn: &Connection,
+    tenant: TenantId,
+    kind: ResourceKind,
+    id: &str,
+    expected_version: Option<u64>,
+) -> Result<StoredRow> {
+    checked(
+        read::find_row_served(conn, tenant, kind, id)?,
+        kind,
+        id,
+        expected_version,
+    )
+}
+
+/// The row found, if at the expected version.
+fn checked(
+    row: Option<StoredRow>,
+    kind: ResourceKind,
+    id: &str,
+    expected_version: Option<u64>,
+) -> Result<StoredRow> {
+    let row = row.ok_or_else(|| StoreError::NotFound {
         kind,
         id: id.to_owned(),
     })?;
@@ -716,9 +747,9 @@ pub(crate) fn write_planned_patch(
 }
 
 /// PATCH (RFC 7644 section 3.5.2) in the writer's transaction: load, plan
-/// ([`scim_store_core::plan::directory`]), write. Users are planned outside the writer first
-/// (see `SqliteStore::patch`); this is for Groups, and for a User whose PATCH kept losing the
-/// race against other writes to it.
+/// ([`scim_store_core::plan::directory`]), write. `None`, writing nothing, when `defer_heavy`
+/// and applying it to the stored User would be heavy (`Patching::is_heavy`): that one is
+/// planned outside the writer (see `SqliteStore::patch`).
 pub(crate) fn patch(
     conn: &Connection,
     env: &WorkplaceEnv,
@@ -726,24 +757,29 @@ pub(crate) fn patch(
     tenant: TenantId,
     call: PatchCall<'_>,
     ctx: &WriteContext,
-) -> Result<PatchResult> {
+    defer_heavy: bool,
+) -> Result<Option<PatchResult>> {
     let (kind, members) = (call.kind, call.members);
     let row = current(conn, tenant, kind, call.id, call.expected_version)?;
+    let plan = patching.plan()?;
+    if defer_heavy && plan == PatchPlan::Document && patching.is_heavy(row.doc.len()) {
+        return Ok(None);
+    }
     let rid = row.rid;
     let stored = parse(&row.doc)?;
-    match patching.plan()? {
+    match plan {
         PatchPlan::Members(plan) => {
             let loaded = load_members(conn, tenant, rid, &plan.loads())?;
             let writes = patching.members(&plan, &stored, rid, &loaded)?;
-            patch_group_delta(conn, env, tenant, row, &writes, ctx, members)
+            patch_group_delta(conn, env, tenant, row, &writes, ctx, members).map(Some)
         }
         PatchPlan::LoadGroup => {
             let full = read::resource_of(conn, row, Members::Include)?.document;
             let DocumentPatch::Replace(prepared) = patching.whole_group(&full)? else {
-                return Ok(PatchResult {
+                return Ok(Some(PatchResult {
                     resource: load(conn, rid, members)?,
                     changed: false,
-                });
+                }));
             };
             let row = current(conn, tenant, kind, call.id, None)?;
             let before = row.version;
@@ -758,23 +794,23 @@ pub(crate) fn patch(
                 members,
             )?;
             let changed = resource.version != before;
-            Ok(PatchResult { resource, changed })
+            Ok(Some(PatchResult { resource, changed }))
         }
         PatchPlan::Document => {
             let DocumentPatch::Replace(prepared) = patching.document(&stored)? else {
-                return Ok(PatchResult {
+                return Ok(Some(PatchResult {
                     resource: read::resource_of(conn, row, members)?,
                     changed: false,
-                });
+                }));
             };
             let at = document::now();
             let watched = cascade::watch_user(conn, tenant, rid, &row.id, at.unix_seconds)?;
             update_resource(conn, tenant, &row, &prepared, ChangeOp::Patched, at, ctx)?;
             cascade::run(conn, env, tenant, watched, None, at, ctx)?;
-            Ok(PatchResult {
+            Ok(Some(PatchResult {
                 resource: load(conn, rid, members)?,
                 changed: true,
-            })
+            }))
         }
     }
 }

@@ -147,6 +147,7 @@ pub async fn resource_limits_hold_on_every_write_path(store: Arc<dyn Store>) {
 
 /// PATCHes of one User racing each other all land: a backend that plans a PATCH on a snapshot
 /// and writes it only if the User is still at that version must plan again, never lose one.
+/// Each is heavy (a thousand and one operations), so SQLite plans them outside its writer.
 pub async fn concurrent_patches_of_one_user_lose_nothing(store: Arc<dyn Store>) {
     let t = new_tenant(store.as_ref()).await;
     let u = store
@@ -159,9 +160,16 @@ pub async fn concurrent_patches_of_one_user_lose_nothing(store: Arc<dyn Store>) 
         let store = Arc::clone(&store);
         let (tenant, id) = (t.id, u.id.clone());
         tasks.push(tokio::spawn(async move {
-            let add = patch_request(json!([{
+            // A thousand operations besides: heavy to apply (`Patching::is_heavy`), so that a
+            // backend that plans heavy PATCHes on a snapshot races here.
+            let mut operations = vec![json!({
                 "op": "add", "path": "emails", "value": [{"value": format!("w{i}@example.com")}]
-            }]));
+            })];
+            operations.extend(
+                (0..1_000)
+                    .map(|n| json!({"op": "replace", "path": "title", "value": format!("t{n}")})),
+            );
+            let add = patch_request(Value::Array(operations));
             let settings = PatchSettings::default();
             let call = PatchCall {
                 kind: ResourceKind::User,
