@@ -114,6 +114,21 @@ async fn healthz(addr: SocketAddr) -> Duration {
 }
 
 /// A request, timed.
+/// `count` GETs of `path` at once, each answered with how long it took.
+async fn timed_burst(client: &Client, count: usize, path: &'static str) -> Vec<(Reply, Duration)> {
+    let burst: Vec<_> = (0..count)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { timed_get(&client, path).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for request in burst {
+        answers.push(request.await.unwrap());
+    }
+    answers
+}
+
 async fn timed_get(client: &Client, path: &str) -> (Reply, Duration) {
     let started = Instant::now();
     let reply = client.get(path).await;
@@ -196,21 +211,16 @@ async fn slow_reads_leave_the_server_responsive(server: &Running, client: &Clien
     );
 }
 
-/// Item 2: with `--request-timeout-secs 1`, slow reads answer 503 with `Retry-After` within
+/// Item 2: with `--request-timeout-secs 1`, a burst of slow reads sized to this machine answers 503 with `Retry-After` within
 /// 1.6 s; the server stops working on them at once (its CPU goes quiet), and then answers at
 /// once: `/healthz`, a point read, and a read long enough for the pool of long reads.
 async fn slow_reads_stop_at_the_request_deadline(server: &Running, client: &Client, id: &str) {
+    // Enough slow reads at once that, on two cores, the last would finish well past the
+    // deadline however fast this machine is today: each alone, times the burst, over 4 s.
+    let (_, alone) = timed_get(client, SLOWER_READ).await;
+    let reads = (4_000 / alone.as_millis().max(1)).clamp(4, 16) as usize;
     let started = Instant::now();
-    let burst: Vec<_> = (0..4)
-        .map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move { timed_get(&client, SLOWER_READ).await })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for request in burst {
-        answers.push(request.await.unwrap());
-    }
+    let answers = timed_burst(client, reads, SLOWER_READ).await;
     let summary: Vec<(u16, Duration)> = answers.iter().map(|(r, d)| (r.status, *d)).collect();
     assert!(
         answers
@@ -225,7 +235,7 @@ async fn slow_reads_stop_at_the_request_deadline(server: &Running, client: &Clie
         .collect();
     assert!(
         !timed_out.is_empty(),
-        "no read hit the deadline: {summary:?}"
+        "no read hit the deadline ({reads} at once, each {alone:?} alone): {summary:?}"
     );
     for reply in &timed_out {
         assert_eq!(reply.header("retry-after"), Some("1"), "{summary:?}");
@@ -448,16 +458,7 @@ async fn postgres_statement_and_pool_limits(database: &str, token: &str) {
     );
     let client = Client::new(server.addr, "reads", token);
     // More slow reads than the pool's 16 connections.
-    let burst: Vec<_> = (0..24)
-        .map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move { timed_get(&client, SLOWER_READ).await })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for request in burst {
-        answers.push(request.await.unwrap());
-    }
+    let answers = timed_burst(&client, 24, SLOWER_READ).await;
     let details: Vec<(u16, Duration, String)> = answers
         .iter()
         .map(|(r, took)| {

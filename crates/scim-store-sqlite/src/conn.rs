@@ -667,6 +667,18 @@ mod tests {
 
     use super::*;
 
+    /// What table `t` holds, read through the writer.
+    async fn kept_values(writer: &Writer) -> Vec<i64> {
+        writer
+            .write(|conn| {
+                let mut statement = conn.prepare("SELECT v FROM t ORDER BY v").sql()?;
+                let rows = statement.query_map([], |r| r.get(0)).sql()?;
+                rows.collect::<std::result::Result<_, _>>().sql()
+            })
+            .await
+            .unwrap()
+    }
+
     fn writer() -> (tempfile::TempDir, Writer) {
         let dir = tempfile::tempdir().unwrap();
         let conn =
@@ -714,14 +726,7 @@ mod tests {
             .write(|conn| conn.execute("INSERT INTO t VALUES (2)", []).sql())
             .await
             .unwrap();
-        let kept: Vec<i64> = writer
-            .write(|conn| {
-                let mut statement = conn.prepare("SELECT v FROM t ORDER BY v").sql()?;
-                let rows = statement.query_map([], |r| r.get(0)).sql()?;
-                rows.collect::<std::result::Result<_, _>>().sql()
-            })
-            .await
-            .unwrap();
+        let kept = kept_values(&writer).await;
         assert_eq!(kept, vec![2], "the panicking write kept nothing");
     }
 
@@ -770,14 +775,7 @@ mod tests {
         let refused = timed_out.await.unwrap().unwrap_err();
         assert!(matches!(refused, StoreError::Cancelled(_)), "{refused:?}");
         assert_eq!(refused.status(), 503);
-        let kept: Vec<i64> = writer
-            .write(|conn| {
-                let mut statement = conn.prepare("SELECT v FROM t ORDER BY v").sql()?;
-                let rows = statement.query_map([], |r| r.get(0)).sql()?;
-                rows.collect::<std::result::Result<_, _>>().sql()
-            })
-            .await
-            .unwrap();
+        let kept = kept_values(&writer).await;
         assert_eq!(kept, vec![1], "only the write whose caller waited was kept");
     }
 

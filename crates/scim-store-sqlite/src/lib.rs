@@ -602,7 +602,8 @@ impl Store for SqliteStore {
                 let (row, values) = self
                     .readers
                     .read(move |conn| {
-                        let row = write::current_served(conn, tenant, kind, &id, expected)?;
+                        let found = read::find_row_served(conn, tenant, kind, &id)?;
+                        let row = write::checked(found, kind, &id, expected)?;
                         let values = match row.doc.len() > directory::HEAVY_PATCH_BYTES {
                             true => Some(write::stored_values(conn, row.rid)?),
                             false => None,

@@ -488,24 +488,8 @@ pub(crate) fn current(
     )
 }
 
-/// [`current`], with what is derived from other rows (a User's `groups`).
-pub(crate) fn current_served(
-    conn: &Connection,
-    tenant: TenantId,
-    kind: ResourceKind,
-    id: &str,
-    expected_version: Option<u64>,
-) -> Result<StoredRow> {
-    checked(
-        read::find_row_served(conn, tenant, kind, id)?,
-        kind,
-        id,
-        expected_version,
-    )
-}
-
-/// The row found, if at the expected version.
-fn checked(
+/// The row found, if at the expected version (`NotFound` or `PreconditionFailed` if not).
+pub(crate) fn checked(
     row: Option<StoredRow>,
     kind: ResourceKind,
     id: &str,
