@@ -313,6 +313,106 @@ impl SchemaRegistry {
         Ok(())
     }
 
+    /// This registry with a tenant's own schema documents (RFC 7643 section 7 form, one object
+    /// each) added, as scimd serves per-tenant schemas. Two kinds of document:
+    ///
+    /// - one whose `id` is a schema this registry already serves (the core User or Group
+    ///   schema, the Enterprise User extension) lists attributes merged into that schema: the
+    ///   way Entra ID's "customappsso" attributes arrive, with no URN (`"description"` on a
+    ///   Group). Naming an attribute the schema already has is an error: a document adds, it
+    ///   never redefines. Its `name` and `description` are ignored.
+    /// - any other is an extension schema with its own URN, attached (not required) to the
+    ///   resource type its URN ends with, as every identity provider names them
+    ///   (`urn:example:params:scim:schemas:extension:acme:2.0:User` extends `User`).
+    ///
+    /// Every document is checked as [`SchemaRegistry::add_schema`] checks a schema; either all
+    /// apply or the error names the first that does not (its schema, path and problem).
+    pub fn with_documents(&self, documents: &[Value]) -> Result<SchemaRegistry, SchemaError> {
+        let mut staged = self.clone();
+        for document in documents {
+            let schema = definition::schema_from_value(document.clone())?;
+            match staged.schema_arc(&schema.id) {
+                Some(served) => staged.merge_attributes(&served, schema)?,
+                None => {
+                    let extended = staged.resource_type_extended_by(&schema.id)?;
+                    let id = schema.id.clone();
+                    staged.add_schema(schema)?;
+                    staged.attach_extension(&extended, &id, false)?;
+                }
+            }
+        }
+        Ok(staged)
+    }
+
+    /// The served schema `served` with the attributes of `addition` (same id) appended, and
+    /// every resource type using it resolved again.
+    fn merge_attributes(&mut self, served: &Schema, addition: Schema) -> Result<(), SchemaError> {
+        let label = schema_label(&served.id);
+        let mut merged = served.clone();
+        for (i, attribute) in addition.attributes.into_iter().enumerate() {
+            if let Some(existing) = merged.attribute(&attribute.name) {
+                return Err(SchemaError::Definition {
+                    definition: label,
+                    path: format!("attributes[{i}]"),
+                    detail: format!(
+                        "{:?} is already an attribute of this schema ({:?}): a document for a \
+                         served schema may only add attributes",
+                        attribute.name, existing.name
+                    ),
+                });
+            }
+            if let Some(common) = self
+                .common
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(&attribute.name))
+            {
+                return Err(SchemaError::Definition {
+                    definition: label,
+                    path: format!("attributes[{i}]"),
+                    detail: format!(
+                        "{:?} is a common attribute of every resource (RFC 7643 section 3.1)",
+                        common.name
+                    ),
+                });
+            }
+            merged.attributes.push(attribute);
+        }
+        check_schema(&merged)?;
+        let merged = Arc::new(merged);
+        for slot in &mut self.schemas {
+            if slot.id == served.id {
+                *slot = Arc::clone(&merged);
+            }
+        }
+        for i in 0..self.resource_types.len() {
+            let rt = &self.resource_types[i];
+            let uses = rt.schema == served.id
+                || rt.schema_extensions.iter().any(|e| e.schema == served.id);
+            if uses {
+                self.resolved[i] = self.resolve_type(rt)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The resource type an extension schema's URN ends with (`...:2.0:User` extends `User`).
+    fn resource_type_extended_by(&self, urn: &str) -> Result<String, SchemaError> {
+        let last = urn.rsplit(':').next().unwrap_or(urn);
+        match self.resource_type(last) {
+            Some(rt) => Ok(rt.name.clone()),
+            None => Err(SchemaError::Definition {
+                definition: schema_label(urn),
+                path: "id".to_owned(),
+                detail: format!(
+                    "an extension schema's id ends with the resource type it extends, as in \
+                     \"urn:example:params:scim:schemas:extension:acme:2.0:User\"; {last:?} is \
+                     not one of the served resource types ({})",
+                    self.resource_type_names()
+                ),
+            }),
+        }
+    }
+
     fn resolve_type(&self, rt: &ResourceType) -> Result<ResourceSchema, SchemaError> {
         let missing = |urn: &str| SchemaError::Definition {
             definition: resource_type_label(&rt.name),

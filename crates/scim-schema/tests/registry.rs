@@ -266,3 +266,109 @@ fn bad_resource_types_and_attachments_are_refused() {
     insta::assert_snapshot!(report);
     assert_eq!(registry.resource_types().count(), 2, "nothing was added");
 }
+
+// ---- a tenant's own documents (`SchemaRegistry::with_documents`) ------------------------------
+
+const ACME_USER: &str = "urn:example:params:scim:schemas:extension:acme:2.0:User";
+
+/// Entra ID's custom Group attribute, with no URN: merged into the core Group schema.
+fn group_description() -> serde_json::Value {
+    json!({
+        "id": "urn:ietf:params:scim:schemas:core:2.0:Group",
+        "attributes": [{"name": "description", "type": "string"}]
+    })
+}
+
+fn acme_extension() -> serde_json::Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": ACME_USER,
+        "name": "AcmeUser",
+        "attributes": [{"name": "officeName", "type": "string"}, {"name": "floor", "type": "integer"}]
+    })
+}
+
+#[test]
+fn documents_merge_into_served_schemas_and_attach_extensions() {
+    let base = SchemaRegistry::new();
+    let tenant = base
+        .with_documents(&[group_description(), acme_extension()])
+        .unwrap();
+
+    let group = tenant.resource_schema("Group").unwrap();
+    let description = group.resolve(&AttrPath::simple("description")).unwrap();
+    assert_eq!(description.attribute.kind, AttributeType::String);
+    assert_eq!(description.location, AttrLocation::TopLevel);
+    let stored = validate::for_create(
+        group,
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Floor 3", "description": "Third floor"}),
+        &ValidationOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(stored["description"], "Third floor");
+
+    let user = tenant.resource_schema("User").unwrap();
+    assert!(user.extension(ACME_USER).is_some());
+    let office = AttrPath::parse(&format!("{ACME_USER}:officeName")).unwrap();
+    assert_eq!(
+        user.resolve(&office).unwrap().attribute.kind,
+        AttributeType::String
+    );
+    let rt = tenant.resource_type("User").unwrap();
+    assert!(
+        rt.schema_extensions
+            .iter()
+            .any(|e| e.schema == ACME_USER && !e.required)
+    );
+    // Served in /Schemas: the merged Group schema lists the new attribute.
+    let served = tenant
+        .schema("urn:ietf:params:scim:schemas:core:2.0:Group")
+        .unwrap();
+    assert!(served.attribute("description").is_some());
+
+    // The base registry is untouched: another tenant does not see these.
+    assert!(
+        base.resource_schema("Group")
+            .unwrap()
+            .resolve(&AttrPath::simple("description"))
+            .is_none()
+    );
+    assert!(base.schema(ACME_USER).is_none());
+}
+
+#[test]
+fn bad_documents_are_refused_naming_schema_path_and_problem() {
+    let base = SchemaRegistry::new();
+    let refused = |documents: Vec<serde_json::Value>| -> String {
+        let err = base.with_documents(&documents).unwrap_err();
+        assert!(matches!(err, SchemaError::Definition { .. }), "{err:?}");
+        err.to_string()
+    };
+    let redefined = refused(vec![json!({
+        "id": USER, "attributes": [{"name": "TITLE", "type": "integer"}]
+    })]);
+    assert!(redefined.contains(USER), "{redefined}");
+    assert!(redefined.contains("attributes[0]"), "{redefined}");
+    assert!(redefined.contains("already an attribute"), "{redefined}");
+
+    let common = refused(vec![json!({
+        "id": "urn:ietf:params:scim:schemas:core:2.0:Group", "attributes": [{"name": "externalId", "type": "string"}]
+    })]);
+    assert!(common.contains("common attribute"), "{common}");
+
+    let nowhere = refused(vec![json!({
+        "id": "urn:example:params:scim:schemas:extension:acme:2.0:Desk",
+        "attributes": [{"name": "x", "type": "string"}]
+    })]);
+    assert!(nowhere.contains("\"Desk\""), "{nowhere}");
+    assert!(nowhere.contains("User, Group"), "{nowhere}");
+
+    let bad_type = refused(vec![json!({
+        "id": ACME_USER, "attributes": [{"name": "officeName", "type": "text"}]
+    })]);
+    assert!(bad_type.contains(ACME_USER), "{bad_type}");
+    assert!(bad_type.contains("officeName"), "{bad_type}");
+
+    let twice = refused(vec![acme_extension(), acme_extension()]);
+    assert!(twice.contains("already an attribute"), "{twice}");
+}
