@@ -35,10 +35,12 @@ mod types;
 pub mod backend;
 pub mod document;
 pub mod plan;
+pub mod schemas;
 pub mod workplace;
 
 pub use document::ResourceLimits;
 pub use error::{Result, StoreError};
+pub use schemas::TenantSchemas;
 pub use store::Store;
 pub use types::{
     ChangeEvent, ChangeOp, ImportOutcome, IssuedToken, Members, PageBudget, Paging, PatchCall,

@@ -1,6 +1,7 @@
 //! The storage trait.
 
 use crate::error::Result;
+use crate::schemas::TenantSchemas;
 use crate::types::{
     ChangeEvent, ImportOutcome, IssuedToken, Members, PatchCall, PatchResult, Query, QueryPage,
     ResourceKind, StoredResource, Tenant, TenantDeletion, TenantId, TokenInfo, TokenScope,
@@ -8,6 +9,7 @@ use crate::types::{
 };
 use async_trait::async_trait;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// A SCIM resource store (RFC 7643, RFC 7644): tenants, their API tokens, their resources and
 /// their change feed. Dyn-compatible: the server holds an `Arc<dyn Store>` chosen at start-up.
@@ -63,6 +65,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revokes a token; `false` if the tenant has no such token or it was already revoked.
     async fn revoke_token(&self, tenant: &TenantId, token_id: &str) -> Result<bool>;
+
+    // ---- a tenant's schemas -------------------------------------------------------------------
+
+    /// The schemas the tenant is served: the store's base schemas with the tenant's own
+    /// documents ([`crate::schemas`]). Cached; a backend reads the tenant's schema version with
+    /// every token it authenticates, so a change made elsewhere is served from the next
+    /// authenticated request.
+    async fn tenant_schemas(&self, tenant: &TenantId) -> Result<Arc<TenantSchemas>>;
+
+    /// Replaces the tenant's schema documents (RFC 7643 section 7 form; an array counts as its
+    /// items) with `documents`, all or nothing: a document that does not apply, or a change
+    /// that a workplace policy rule depends on, is [`crate::StoreError::Invalid`] or
+    /// [`crate::StoreError::Schema`] naming it ([`crate::schemas::plan_change`]). An empty
+    /// list removes them. Stored values of an attribute removed this way stay in the
+    /// documents, no longer served nor matched. Returns what the tenant is now served.
+    async fn set_tenant_schemas(
+        &self,
+        tenant: &TenantId,
+        documents: Vec<Value>,
+    ) -> Result<Arc<TenantSchemas>>;
 
     // ---- resources --------------------------------------------------------------------------
 

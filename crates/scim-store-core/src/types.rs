@@ -171,24 +171,17 @@ impl fmt::Display for ResourceKind {
 }
 
 /// The resolved schema of each resource kind: what the store consults to find the attributes
-/// it indexes, enforce `uniqueness`, compile filters and apply patches.
+/// it indexes, enforce `uniqueness`, compile filters and apply patches; with the registry they
+/// were resolved from, which a tenant's own schemas extend ([`crate::schemas::TenantSchemas`]).
 #[derive(Debug, Clone)]
 pub struct ResourceSchemas {
+    registry: scim_schema::SchemaRegistry,
     user: Arc<ResourceSchema>,
     group: Arc<ResourceSchema>,
     limits: ResourceLimits,
 }
 
 impl ResourceSchemas {
-    /// The schemas of Users and Groups (with their extensions).
-    pub fn new(user: ResourceSchema, group: ResourceSchema) -> Self {
-        ResourceSchemas {
-            user: Arc::new(user),
-            group: Arc::new(group),
-            limits: ResourceLimits::default(),
-        }
-    }
-
     /// The same schemas with these limits on what one resource may hold (by default
     /// [`ResourceLimits::default`]).
     pub fn with_limits(mut self, limits: ResourceLimits) -> Self {
@@ -203,16 +196,30 @@ impl ResourceSchemas {
 
     /// The RFC 7643 core schemas: User (with the Enterprise User extension) and Group.
     pub fn core() -> Self {
-        ResourceSchemas::new(scim_schema::core::user(), scim_schema::core::group())
+        let registry = scim_schema::SchemaRegistry::new();
+        ResourceSchemas {
+            user: Arc::new(scim_schema::core::user()),
+            group: Arc::new(scim_schema::core::group()),
+            registry,
+            limits: ResourceLimits::default(),
+        }
     }
 
     /// The User and Group resource types of `registry` (custom extensions included); `None`
     /// if the registry lacks one of them.
     pub fn from_registry(registry: &scim_schema::SchemaRegistry) -> Option<Self> {
-        Some(ResourceSchemas::new(
-            registry.resource_schema("User")?.clone(),
-            registry.resource_schema("Group")?.clone(),
-        ))
+        Some(ResourceSchemas {
+            user: Arc::new(registry.resource_schema("User")?.clone()),
+            group: Arc::new(registry.resource_schema("Group")?.clone()),
+            registry: registry.clone(),
+            limits: ResourceLimits::default(),
+        })
+    }
+
+    /// The registry these schemas were resolved from (what `/Schemas` and `/ResourceTypes`
+    /// serve).
+    pub fn registry(&self) -> &scim_schema::SchemaRegistry {
+        &self.registry
     }
 
     /// The schema of `kind`.

@@ -95,9 +95,11 @@ use async_trait::async_trait;
 use conn::{Fail, PgResult, backoff, check_schema_name};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use scim_store_core::Store;
+use scim_store_core::TenantSchemas;
 use scim_store_core::backend::sql::CursorKey;
 use scim_store_core::document::Prepared;
 use scim_store_core::plan::directory;
+use scim_store_core::schemas::SchemaCache;
 use scim_store_core::workplace::plan::ContextCache;
 use scim_store_core::{
     ChangeEvent, ImportOutcome, IssuedToken, Members, PatchCall, PatchResult, Query, QueryPage,
@@ -106,6 +108,7 @@ use scim_store_core::{
 };
 use scim_store_core::{Result, StoreError};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 
@@ -150,11 +153,20 @@ impl Default for PostgresOptions {
     }
 }
 
+/// Prepares a document for storage as a `kind` of `schemas` and checks it against the limits
+/// on what one resource may hold.
+fn prepare(schemas: &ResourceSchemas, kind: ResourceKind, document: Value) -> Result<Prepared> {
+    let prepared = write::prepare(kind, schemas.get(kind), document)?;
+    schemas.limits().check(&prepared)?;
+    Ok(prepared)
+}
+
 /// The PostgreSQL [`Store`]. Any number of instances, in any number of processes, may share one
 /// database: every invariant is enforced by the database (see the module documentation).
 pub struct PostgresStore {
     pool: Pool,
-    schemas: ResourceSchemas,
+    /// Each tenant's schemas, over the ones the store was opened with.
+    schemas: SchemaCache,
     options: PostgresOptions,
     /// Each tenant's compiled policies and catalog, per generation (see [`workplace`]).
     contexts: ContextCache,
@@ -280,16 +292,27 @@ impl PostgresStore {
         let cursor_key = migrate::cursor_key(&pool).await?;
         Ok(PostgresStore {
             pool,
-            schemas,
+            schemas: SchemaCache::new(schemas),
             options,
             contexts: ContextCache::default(),
             cursor_key,
         })
     }
 
-    /// The schemas the store was opened with.
+    /// The schemas the store was opened with (each tenant's own come on top:
+    /// [`Store::tenant_schemas`]).
     pub fn schemas(&self) -> &ResourceSchemas {
-        &self.schemas
+        self.schemas.base()
+    }
+
+    /// The tenant's schemas: cached, else loaded (see [`SchemaCache`]).
+    async fn schemas_of(&self, tenant: TenantId) -> Result<Arc<TenantSchemas>> {
+        if let Some(cached) = self.schemas.get(tenant) {
+            return Ok(cached);
+        }
+        let (version, documents) =
+            with_client!(self, |client| read::tenant_schemas(&client, tenant))?;
+        self.schemas.load(tenant, version, documents)
     }
 
     /// The query plan PostgreSQL chooses for `query`'s filter (`EXPLAIN`), one line per step:
@@ -300,18 +323,14 @@ impl PostgresStore {
         kind: ResourceKind,
         query: &Query,
     ) -> Result<Vec<String>> {
-        let schemas = self.schemas.clone();
+        let schemas = self.schemas_of(*tenant).await?;
         with_client!(self, |client| query::explain(
-            &client, &schemas, *tenant, kind, query
+            &client,
+            &schemas.resources,
+            *tenant,
+            kind,
+            query
         ))
-    }
-
-    /// Prepares a document for storage and checks it against the limits on what one resource
-    /// may hold.
-    fn prepare(&self, kind: ResourceKind, document: Value) -> Result<Prepared> {
-        let prepared = write::prepare(kind, self.schemas.get(kind), document)?;
-        self.schemas.limits().check(&prepared)?;
-        Ok(prepared)
     }
 }
 
@@ -340,7 +359,32 @@ impl Store for PostgresStore {
     }
 
     async fn authenticate(&self, secret: &str) -> Result<Option<(Tenant, TokenInfo)>> {
-        with_client!(self, |client| read::authenticate(&client, secret))
+        let found = with_client!(self, |client| read::authenticate(&client, secret))?;
+        Ok(found.map(|(tenant, token, schemas_version)| {
+            self.schemas.observe(tenant.id, schemas_version);
+            (tenant, token)
+        }))
+    }
+
+    async fn tenant_schemas(&self, tenant: &TenantId) -> Result<Arc<TenantSchemas>> {
+        self.schemas_of(*tenant).await
+    }
+
+    async fn set_tenant_schemas(
+        &self,
+        tenant: &TenantId,
+        documents: Vec<Value>,
+    ) -> Result<Arc<TenantSchemas>> {
+        let base = self.schemas.base();
+        let schemas = in_transaction!(self, |tx| workplace::set_tenant_schemas(
+            &tx,
+            *tenant,
+            base,
+            documents.clone()
+        ))?;
+        let schemas = Arc::new(schemas);
+        self.schemas.put(*tenant, Arc::clone(&schemas));
+        Ok(schemas)
     }
 
     async fn list_tokens(&self, tenant: &TenantId) -> Result<Vec<TokenInfo>> {
@@ -382,6 +426,7 @@ impl Store for PostgresStore {
                 "DELETE FROM assignments WHERE tenant = $1",
                 "DELETE FROM places WHERE tenant = $1",
                 "DELETE FROM workplace_state WHERE tenant = $1",
+                "DELETE FROM tenant_schemas WHERE tenant = $1",
                 "DELETE FROM tenants WHERE id = $1",
             ] {
                 tx.execute(sql, &[&key]).await?;
@@ -401,9 +446,10 @@ impl Store for PostgresStore {
         document: Value,
         ctx: &WriteContext,
     ) -> Result<StoredResource> {
-        let prepared = self.prepare(kind, document)?;
+        let schemas = self.schemas_of(*tenant).await?;
+        let prepared = prepare(&schemas.resources, kind, document)?;
         let id = scim_store_core::document::new_resource_id();
-        let wp = self.cascades();
+        let wp = self.cascades(&schemas);
         in_transaction!(self, window: &ctx.window, |tx| write::create(
             &tx, &wp, *tenant, kind, &id, &prepared, ctx
         ))
@@ -430,9 +476,10 @@ impl Store for PostgresStore {
         expected_version: Option<u64>,
         ctx: &WriteContext,
     ) -> Result<StoredResource> {
-        let prepared = self.prepare(kind, document)?;
-        let schema = self.schemas.get(kind);
-        let wp = self.cascades();
+        let schemas = self.schemas_of(*tenant).await?;
+        let prepared = prepare(&schemas.resources, kind, document)?;
+        let schema = schemas.resources.get(kind);
+        let wp = self.cascades(&schemas);
         in_transaction!(self, window: &ctx.window, |tx| write::replace(
             &tx,
             &wp,
@@ -452,9 +499,10 @@ impl Store for PostgresStore {
         call: PatchCall<'_>,
         ctx: &WriteContext,
     ) -> Result<PatchResult> {
-        let schema = self.schemas.get(call.kind);
-        let wp = self.cascades();
-        let limits = self.schemas.limits();
+        let schemas = self.schemas_of(*tenant).await?;
+        let schema = schemas.resources.get(call.kind);
+        let wp = self.cascades(&schemas);
+        let limits = schemas.resources.limits();
         in_transaction!(self, window: &ctx.window, |tx| write::patch(
             &tx, &wp, schema, limits, *tenant, call, ctx
         ))
@@ -468,7 +516,8 @@ impl Store for PostgresStore {
         expected_version: Option<u64>,
         ctx: &WriteContext,
     ) -> Result<()> {
-        let wp = self.cascades();
+        let schemas = self.schemas_of(*tenant).await?;
+        let wp = self.cascades(&schemas);
         in_transaction!(self, window: &ctx.window, |tx| write::delete(
             &tx,
             &wp,
@@ -488,7 +537,8 @@ impl Store for PostgresStore {
         kind: ResourceKind,
         query: &Query,
     ) -> Result<QueryPage> {
-        let schemas = &self.schemas;
+        let schemas = self.schemas_of(*tenant).await?;
+        let schemas = &schemas.resources;
         in_snapshot!(self, |tx| query::run(
             &tx,
             schemas,
@@ -508,10 +558,12 @@ impl Store for PostgresStore {
     ) -> Result<ImportOutcome> {
         // Documents are checked and indexed before the transaction opens, so that it only
         // inserts.
-        let prepared =
-            directory::prepare_import(documents, |document| self.prepare(kind, document))?;
+        let schemas = self.schemas_of(*tenant).await?;
+        let prepared = directory::prepare_import(documents, |document| {
+            prepare(&schemas.resources, kind, document)
+        })?;
         directory::check_import_duplicates(&prepared)?;
-        let wp = self.cascades();
+        let wp = self.cascades(&schemas);
         in_transaction!(self, window: &ctx.window, |tx| write::import(
             &tx, &wp, *tenant, kind, &prepared, ctx
         ))

@@ -20,7 +20,7 @@ use scim_store_core::{Result, StoreError};
 use tokio_postgres::error::SqlState;
 
 /// The schema version this build writes.
-pub const LATEST: i32 = 5;
+pub const LATEST: i32 = 6;
 
 /// Version 1: tenants, tokens, resources with their hot columns, side tables for multi-valued
 /// indexed values and `uniqueness: server` values, membership rows, events.
@@ -208,6 +208,17 @@ CREATE TABLE IF NOT EXISTS store_keys (
 );
 "#;
 
+/// Version 6: each tenant's own schema documents (issue 17), as the operator's JSON text (kept
+/// as written, for `scimd schema show`), and the version every token authentication reads
+/// alongside the tenant, so that every replica serves a change from its next request.
+const V6: &str = r#"
+ALTER TABLE tenants ADD COLUMN IF NOT EXISTS schemas_version BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS tenant_schemas (
+    tenant      BIGINT PRIMARY KEY,
+    documents   TEXT NOT NULL
+);
+"#;
+
 /// The name of the cursor key's row in `store_keys`.
 const CURSOR_KEY: &str = "cursor";
 
@@ -245,6 +256,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     // The key is drawn in Rust after this statement: see `insert_cursor_key`.
     (5, "the key cursors are signed with", V5),
+    (6, "each tenant's own schemas", V6),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS scimd_migrations (

@@ -429,10 +429,12 @@ pub(crate) async fn list_tokens<C: GenericClient>(
 
 /// The tenant and token of a bearer secret, looked up by its digest (never cached: a
 /// revocation is effective at once).
+/// The tenant and token of `secret`, with the version of the tenant's schemas (read here so
+/// that every authenticated request sees a schema change made elsewhere).
 pub(crate) async fn authenticate<C: GenericClient>(
     client: &C,
     secret: &str,
-) -> PgResult<Option<(Tenant, TokenInfo)>> {
+) -> PgResult<Option<(Tenant, TokenInfo, u64)>> {
     if !secret.starts_with(token::SECRET_PREFIX) {
         return Ok(None);
     }
@@ -440,7 +442,8 @@ pub(crate) async fn authenticate<C: GenericClient>(
     let stmt = client
         .prepare_cached(
             "SELECT k.id, k.label, k.scope, k.created_ns, k.revoked_ns, k.digest, t.id, t.name, \
-             t.created_ns FROM tokens k JOIN tenants t ON t.id = k.tenant WHERE k.digest = $1",
+             t.created_ns, t.schemas_version FROM tokens k JOIN tenants t ON t.id = k.tenant \
+             WHERE k.digest = $1",
         )
         .await?;
     let Some(row) = client.query_opt(&stmt, &[&&digest[..]]).await? else {
@@ -453,10 +456,41 @@ pub(crate) async fn authenticate<C: GenericClient>(
         name: row.try_get(7)?,
         created: from_nanos(row.try_get(8)?),
     };
+    let schemas_version: i64 = row.try_get(9)?;
     Ok(
-        (token::digests_equal(&stored, &digest) && info.revoked.is_none())
-            .then_some((tenant, info)),
+        (token::digests_equal(&stored, &digest) && info.revoked.is_none()).then_some((
+            tenant,
+            info,
+            u64::try_from(schemas_version).unwrap_or(0),
+        )),
     )
+}
+
+/// The version of the tenant's schemas and its documents (none at version 0, as for a tenant
+/// that does not exist: its calls fail as they would without schemas).
+pub(crate) async fn tenant_schemas<C: GenericClient>(
+    client: &C,
+    tenant: TenantId,
+) -> PgResult<(u64, Vec<Value>)> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT t.schemas_version, s.documents FROM tenants t \
+             LEFT JOIN tenant_schemas s ON s.tenant = t.id WHERE t.id = $1",
+        )
+        .await?;
+    let Some(row) = client.query_opt(&stmt, &[&tenant.key()]).await? else {
+        return Ok((0, Vec::new()));
+    };
+    let version: i64 = row.try_get(0)?;
+    let documents = match row.try_get::<_, Option<String>>(1)? {
+        Some(json) => serde_json::from_str(&json).map_err(|e| {
+            StoreError::backend(format!(
+                "the schema documents of {tenant}: invalid JSON: {e}"
+            ))
+        })?,
+        None => Vec::new(),
+    };
+    Ok((u64::try_from(version).unwrap_or(0), documents))
 }
 
 pub(crate) async fn events<C: GenericClient>(

@@ -52,7 +52,7 @@ use scim_store_core::workplace::{
     AuditFilter, BookingFilter, BookingOutcome, BookingRecord, FeedEvent, FeedSubject, NewBooking,
     PlaceChange, PlaceKind, PlaceRecord, WorkplaceConfig, WorkplaceReport, WorkplaceStore,
 };
-use scim_store_core::{Members, ResourceKind, TenantId, WriteContext};
+use scim_store_core::{Members, ResourceKind, TenantId, TenantSchemas, WriteContext};
 use scim_store_core::{Result, StoreError};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -72,15 +72,18 @@ const LIVE: &str = "('booked', 'checkedIn')";
 pub(crate) struct Cascades<'a> {
     /// The store's tenant contexts.
     pub(crate) cache: &'a ContextCache,
+    /// The tenant's schemas.
+    pub(crate) schemas: &'a TenantSchemas,
     /// The tenant's User schema.
     pub(crate) user: &'a ResourceSchema,
 }
 
 impl PostgresStore {
-    pub(crate) fn cascades(&self) -> Cascades<'_> {
+    pub(crate) fn cascades<'a>(&'a self, schemas: &'a TenantSchemas) -> Cascades<'a> {
         Cascades {
             cache: &self.contexts,
-            user: self.schemas.get(ResourceKind::User),
+            schemas,
+            user: schemas.resources.get(ResourceKind::User),
         }
     }
 }
@@ -176,7 +179,10 @@ pub(crate) async fn context<C: GenericClient>(
     lock: StateLock,
 ) -> PgResult<Arc<TenantContext>> {
     let current = generation(client, tenant, lock).await?;
-    if let Some(context) = cascades.cache.get(tenant, current) {
+    if let Some(context) = cascades
+        .cache
+        .get(tenant, current, cascades.schemas.version)
+    {
         return Ok(context);
     }
     let stmt = client
@@ -198,7 +204,7 @@ pub(crate) async fn context<C: GenericClient>(
         built_at,
         config,
         &places,
-        cascades.user,
+        cascades.schemas,
     )?);
     cascades.cache.put(tenant, Arc::clone(&context));
     Ok(context)
@@ -847,7 +853,8 @@ impl WorkplaceStore for PostgresStore {
         settings: CascadeSettings,
         now: Timestamp,
     ) -> Result<Preview> {
-        let cascades = self.cascades();
+        let schemas = self.schemas_of(*tenant).await?;
+        let cascades = self.cascades(&schemas);
         let (_, compiled) = compile_change(cascades.user, policies.clone(), settings, 0)?;
         let tenant = *tenant;
         in_snapshot!(self, |tx| async {
@@ -868,7 +875,8 @@ impl WorkplaceStore for PostgresStore {
         ctx: &WriteContext,
         now: Timestamp,
     ) -> Result<(WorkplaceConfig, Preview)> {
-        let cascades = self.cascades();
+        let schemas = self.schemas_of(*tenant).await?;
+        let cascades = self.cascades(&schemas);
         // Invalid policies change nothing: compiled before the transaction opens.
         let (config, compiled) = compile_change(cascades.user, policies, settings, 0)?;
         let tenant = *tenant;
@@ -913,6 +921,7 @@ impl WorkplaceStore for PostgresStore {
             // not change.
             let context = TenantContext {
                 generation: sql_u64(generation),
+                schemas_version: cascades.schemas.version,
                 config: config.clone(),
                 policies: compiled.clone(),
                 catalog: old.catalog.clone(),
@@ -1089,7 +1098,8 @@ impl WorkplaceStore for PostgresStore {
         request: BookingRequest,
         now: Timestamp,
     ) -> Result<Decision> {
-        let cascades = self.cascades();
+        let schemas = self.schemas_of(*tenant).await?;
+        let cascades = self.cascades(&schemas);
         let tenant = *tenant;
         in_snapshot!(self, |tx| async {
             let context = context(&tx, &cascades, tenant, StateLock::None).await?;
@@ -1123,7 +1133,8 @@ impl WorkplaceStore for PostgresStore {
         ctx: &WriteContext,
         now: Timestamp,
     ) -> Result<BookingOutcome> {
-        let cascades = self.cascades();
+        let schemas = self.schemas_of(*tenant).await?;
+        let cascades = self.cascades(&schemas);
         let tenant = *tenant;
         let request = &request;
         in_transaction!(self, window: &ctx.window, |tx| async {
@@ -1243,7 +1254,8 @@ impl WorkplaceStore for PostgresStore {
         ctx: &WriteContext,
         now: Timestamp,
     ) -> Result<BookingOutcome> {
-        let cascades = self.cascades();
+        let schemas = self.schemas_of(*tenant).await?;
+        let cascades = self.cascades(&schemas);
         let tenant = *tenant;
         in_transaction!(self, window: &ctx.window, |tx| async {
             // The person first, then the booking: the order cascades lock them in.
@@ -1703,4 +1715,64 @@ fn refused_former() -> Decision {
             status: workplace_policy::model::PersonStatus::Former,
         }],
     }
+}
+
+// ---- a tenant's schemas -----------------------------------------------------------------------
+
+/// Replaces the tenant's schema documents, if the core's plan allows it against the tenant's
+/// stored workplace policies ([`scim_store_core::schemas::plan_change`]), and moves the
+/// version that every token authentication reads. The tenant row and its workplace state are
+/// locked first, so that a policy change cannot slip in between the check and the write.
+pub(crate) async fn set_tenant_schemas<C: GenericClient>(
+    client: &C,
+    tenant: TenantId,
+    base: &scim_store_core::ResourceSchemas,
+    documents: Vec<Value>,
+) -> PgResult<TenantSchemas> {
+    let key = tenant.key();
+    let row = client
+        .query_opt(
+            "SELECT schemas_version FROM tenants WHERE id = $1 FOR UPDATE",
+            &[&key],
+        )
+        .await?
+        .ok_or_else(|| StoreError::TenantNotFound(tenant.to_string()))?;
+    let version: i64 = row.try_get(0)?;
+    let stored = client
+        .query_opt(
+            "SELECT config FROM workplace_state WHERE tenant = $1 FOR UPDATE",
+            &[&key],
+        )
+        .await?;
+    let config = config_of(match stored {
+        Some(row) => row.try_get(0)?,
+        None => None,
+    })?;
+    let schemas = scim_store_core::schemas::plan_change(
+        base,
+        sql_u64(version) + 1,
+        documents,
+        Some(&config),
+    )?;
+    if schemas.documents.is_empty() {
+        client
+            .execute("DELETE FROM tenant_schemas WHERE tenant = $1", &[&key])
+            .await?;
+    } else {
+        let json = serde_json::to_string(&schemas.documents).map_err(StoreError::backend)?;
+        client
+            .execute(
+                "INSERT INTO tenant_schemas (tenant, documents) VALUES ($1, $2) \
+                 ON CONFLICT (tenant) DO UPDATE SET documents = excluded.documents",
+                &[&key, &json],
+            )
+            .await?;
+    }
+    client
+        .execute(
+            "UPDATE tenants SET schemas_version = $2 WHERE id = $1",
+            &[&key, &(version + 1)],
+        )
+        .await?;
+    Ok(schemas)
 }

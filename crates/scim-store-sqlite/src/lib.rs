@@ -69,9 +69,11 @@ use crate::conn::SqlResult;
 use async_trait::async_trait;
 use conn::{ReadPool, Writer};
 use scim_store_core::Store;
+use scim_store_core::TenantSchemas;
 use scim_store_core::backend::sql::CursorKey;
 use scim_store_core::document;
 use scim_store_core::plan::directory::{self, DocumentPatch, PatchPlan, Patching};
+use scim_store_core::schemas::SchemaCache;
 use scim_store_core::workplace::plan::ContextCache;
 use scim_store_core::{
     ChangeEvent, ImportOutcome, IssuedToken, Members, PatchCall, PatchResult, Query, QueryPage,
@@ -175,10 +177,22 @@ fn patching_of<'a>(schemas: &'a ResourceSchemas, call: &PatchCall<'a>) -> Patchi
     }
 }
 
+/// `document` prepared for storage as a `kind` of `schemas`, within their limits.
+fn prepare_with(
+    schemas: &ResourceSchemas,
+    kind: ResourceKind,
+    document: Value,
+) -> Result<document::Prepared> {
+    let prepared = document::prepare(kind, schemas.get(kind), document)?;
+    schemas.limits().check(&prepared)?;
+    Ok(prepared)
+}
+
 /// The SQLite [`Store`]. Cheap to share behind an `Arc`; closes when dropped.
 pub struct SqliteStore {
     path: PathBuf,
-    schemas: ResourceSchemas,
+    /// Each tenant's schemas, over the ones the store was opened with.
+    schemas: Arc<SchemaCache>,
     writer: Writer,
     readers: Arc<ReadPool>,
     contexts: Arc<ContextCache>,
@@ -220,7 +234,7 @@ impl SqliteStore {
         let readers = Arc::new(ReadPool::new(path.clone(), options));
         Ok(SqliteStore {
             path,
-            schemas,
+            schemas: Arc::new(SchemaCache::new(schemas)),
             writer,
             readers,
             contexts: Arc::new(ContextCache::default()),
@@ -242,9 +256,22 @@ impl SqliteStore {
         &self.path
     }
 
-    /// The schemas the store was opened with.
+    /// The schemas the store was opened with (each tenant's own come on top:
+    /// [`Store::tenant_schemas`]).
     pub fn schemas(&self) -> &ResourceSchemas {
-        &self.schemas
+        self.schemas.base()
+    }
+
+    /// The tenant's schemas: cached, else loaded (see [`SchemaCache`]).
+    async fn schemas_of(&self, tenant: TenantId) -> Result<Arc<TenantSchemas>> {
+        if let Some(cached) = self.schemas.get(tenant) {
+            return Ok(cached);
+        }
+        let (version, documents) = self
+            .readers
+            .read(move |conn| read::tenant_schemas(conn, tenant))
+            .await?;
+        self.schemas.load(tenant, version, documents)
     }
 
     /// Finishes the queued writes and stops the writer; later writes fail.
@@ -264,7 +291,8 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Connection, &workplace::WorkplaceEnv) -> Result<T> + Send + 'static,
     {
-        let env = workplace::WorkplaceEnv::new(Arc::clone(&self.contexts), self.schemas.clone());
+        let schemas = self.schemas_of(tenant).await?;
+        let env = workplace::WorkplaceEnv::new(Arc::clone(&self.contexts), schemas);
         let (value, built) = self
             .writer
             .write_in(window, move |conn| {
@@ -285,12 +313,12 @@ impl SqliteStore {
         T: Send + 'static,
         F: Fn(&rusqlite::Connection, &workplace::WorkplaceEnv) -> Result<T> + Send + 'static,
     {
-        let (contexts, schemas) = (Arc::clone(&self.contexts), self.schemas.clone());
+        let (contexts, schemas) = (Arc::clone(&self.contexts), self.schemas_of(tenant).await?);
         let (value, built) = self
             .readers
             .read(move |conn| {
                 // A new one per attempt: a read may run twice (see `ReadPool::read`).
-                let env = workplace::WorkplaceEnv::new(Arc::clone(&contexts), schemas.clone());
+                let env = workplace::WorkplaceEnv::new(Arc::clone(&contexts), Arc::clone(&schemas));
                 let value = read::in_read_transaction(conn, |conn| work(conn, &env))?;
                 Ok((value, env.into_built()))
             })
@@ -299,12 +327,6 @@ impl SqliteStore {
             self.contexts.put(tenant, context);
         }
         Ok(value)
-    }
-
-    /// Prepares a document for storage and checks it against the limits on what one resource
-    /// may hold, on the caller's thread: the writer only writes.
-    fn patching<'a>(&'a self, call: &PatchCall<'a>) -> Patching<'a> {
-        patching_of(&self.schemas, call)
     }
 
     /// `call` applied in the writer (`write::patch`); `None` if `defer_heavy` and it is heavy.
@@ -319,7 +341,7 @@ impl SqliteStore {
         let (tenant, id, ctx) = (*tenant, call.id.to_owned(), ctx.clone());
         let (request, settings) = (call.request.clone(), call.settings.clone());
         let (kind, expected_version, members) = (call.kind, call.expected_version, call.members);
-        let schemas = self.schemas.clone();
+        let schemas = self.schemas_of(tenant).await?;
         self.write_env(tenant, ctx.window.clone(), move |conn, env| {
             let call = PatchCall {
                 kind,
@@ -329,16 +351,22 @@ impl SqliteStore {
                 expected_version,
                 members,
             };
-            let patching = patching_of(&schemas, &call);
+            let patching = patching_of(&schemas.resources, &call);
             write::patch(conn, env, &patching, tenant, call, &ctx, defer_heavy)
         })
         .await
     }
 
-    fn prepare(&self, kind: ResourceKind, document: Value) -> Result<document::Prepared> {
-        let prepared = document::prepare(kind, self.schemas.get(kind), document)?;
-        self.schemas.limits().check(&prepared)?;
-        Ok(prepared)
+    /// Prepares a document for storage and checks it against the limits on what one resource
+    /// may hold, on the caller's thread: the writer only writes.
+    async fn prepare(
+        &self,
+        tenant: TenantId,
+        kind: ResourceKind,
+        document: Value,
+    ) -> Result<document::Prepared> {
+        let schemas = self.schemas_of(tenant).await?;
+        prepare_with(&schemas.resources, kind, document)
     }
 
     /// The query plan SQLite chooses for `query`'s filter (`EXPLAIN QUERY PLAN`), one line per
@@ -349,8 +377,8 @@ impl SqliteStore {
         kind: ResourceKind,
         query: &Query,
     ) -> Result<Vec<String>> {
-        let schemas = self.schemas.clone();
         let tenant = *tenant;
+        let schemas = self.schemas_of(tenant).await?;
         let filter = query.filter.clone();
         self.readers
             .read(move |conn| {
@@ -358,7 +386,8 @@ impl SqliteStore {
                 let mut params: Vec<rusqlite::types::Value> =
                     vec![tenant.key().into(), kind.code().into()];
                 if let Some(filter) = &filter {
-                    let pushed = query::push_down(filter, schemas.get(kind), kind, tenant);
+                    let pushed =
+                        query::push_down(filter, schemas.resources.get(kind), kind, tenant);
                     condition.push_str(" AND ");
                     condition.push_str(&pushed.sql);
                     params.extend(pushed.params);
@@ -449,9 +478,14 @@ impl Store for SqliteStore {
 
     async fn authenticate(&self, secret: &str) -> Result<Option<(Tenant, TokenInfo)>> {
         let secret = secret.to_owned();
-        self.readers
+        let found = self
+            .readers
             .read(move |conn| read::authenticate(conn, &secret))
-            .await
+            .await?;
+        Ok(found.map(|(tenant, token, schemas_version)| {
+            self.schemas.observe(tenant.id, schemas_version);
+            (tenant, token)
+        }))
     }
 
     async fn list_tokens(&self, tenant: &TenantId) -> Result<Vec<TokenInfo>> {
@@ -497,6 +531,7 @@ impl Store for SqliteStore {
                     "DELETE FROM assignments WHERE tenant = ?1",
                     "DELETE FROM places WHERE tenant = ?1",
                     "DELETE FROM workplace_state WHERE tenant = ?1",
+                    "DELETE FROM tenant_schemas WHERE tenant = ?1",
                     "DELETE FROM tenants WHERE id = ?1",
                 ] {
                     conn.prepare_cached(sql).sql()?.execute([key]).sql()?;
@@ -513,6 +548,25 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn tenant_schemas(&self, tenant: &TenantId) -> Result<Arc<TenantSchemas>> {
+        self.schemas_of(*tenant).await
+    }
+
+    async fn set_tenant_schemas(
+        &self,
+        tenant: &TenantId,
+        documents: Vec<Value>,
+    ) -> Result<Arc<TenantSchemas>> {
+        let (tenant, base) = (*tenant, self.schemas.base().clone());
+        let schemas = self
+            .writer
+            .write(move |conn| write::set_tenant_schemas(conn, tenant, &base, documents))
+            .await?;
+        let schemas = Arc::new(schemas);
+        self.schemas.put(tenant, Arc::clone(&schemas));
+        Ok(schemas)
+    }
+
     async fn create(
         &self,
         tenant: &TenantId,
@@ -520,7 +574,7 @@ impl Store for SqliteStore {
         document: Value,
         ctx: &WriteContext,
     ) -> Result<StoredResource> {
-        let prepared = self.prepare(kind, document)?;
+        let prepared = self.prepare(*tenant, kind, document).await?;
         let (tenant, ctx) = (*tenant, ctx.clone());
         self.write_env(tenant, ctx.window.clone(), move |conn, env| {
             write::create(conn, env, tenant, kind, &prepared, &ctx)
@@ -550,7 +604,7 @@ impl Store for SqliteStore {
         expected_version: Option<u64>,
         ctx: &WriteContext,
     ) -> Result<StoredResource> {
-        let prepared = self.prepare(kind, document)?;
+        let prepared = self.prepare(*tenant, kind, document).await?;
         let (tenant, id, ctx) = (*tenant, id.to_owned(), ctx.clone());
         self.write_env(tenant, ctx.window.clone(), move |conn, env| {
             write::replace(
@@ -584,7 +638,8 @@ impl Store for SqliteStore {
         ctx: &WriteContext,
     ) -> Result<PatchResult> {
         let kind = call.kind;
-        let patching = self.patching(&call);
+        let schemas = self.schemas_of(*tenant).await?;
+        let patching = patching_of(&schemas.resources, &call);
         let document = patching.plan()? == PatchPlan::Document;
         if !(document && patching.is_heavy(0)) {
             // `None`: the stored User makes it heavy.
@@ -698,10 +753,11 @@ impl Store for SqliteStore {
         kind: ResourceKind,
         query: &Query,
     ) -> Result<QueryPage> {
-        let (tenant, query, schemas) = (*tenant, query.clone(), self.schemas.clone());
+        let (tenant, query) = (*tenant, query.clone());
+        let schemas = self.schemas_of(tenant).await?;
         let cursors = Arc::clone(&self.cursor_key);
         self.readers
-            .read(move |conn| query::run(conn, &schemas, &cursors, tenant, kind, &query))
+            .read(move |conn| query::run(conn, &schemas.resources, &cursors, tenant, kind, &query))
             .await
     }
 
@@ -714,8 +770,10 @@ impl Store for SqliteStore {
     ) -> Result<ImportOutcome> {
         // Documents are checked and indexed here, on the caller's thread, so that the writer
         // only inserts.
-        let prepared =
-            directory::prepare_import(documents, |document| self.prepare(kind, document))?;
+        let schemas = self.schemas_of(*tenant).await?;
+        let prepared = directory::prepare_import(documents, |document| {
+            prepare_with(&schemas.resources, kind, document)
+        })?;
         let (tenant, ctx) = (*tenant, ctx.clone());
         self.write_env(tenant, ctx.window.clone(), move |conn, env| {
             let at = document::now();

@@ -17,7 +17,7 @@ use scim_store_core::{Result, StoreError};
 pub(crate) const APPLICATION_ID: i32 = 0x5343_494d;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const LATEST: i64 = 8;
+pub const LATEST: i64 = 9;
 
 /// Version 1: tenants, tokens, resources with their hot columns, membership rows, events.
 pub(crate) const V1: &str = r#"
@@ -238,6 +238,18 @@ CREATE TABLE IF NOT EXISTS store_keys (
 ) STRICT;
 "#;
 
+/// Version 9: each tenant's own schema documents (issue 17), and the version every token
+/// authentication reads alongside the tenant, so that every process serves a change from its
+/// next request.
+/// (The column is added by [`add_schemas_version`]: SQLite has no `ADD COLUMN IF NOT EXISTS`,
+/// and a version marker moved back by hand must not fail the upgrade.)
+pub(crate) const V9: &str = r#"
+CREATE TABLE IF NOT EXISTS tenant_schemas (
+    tenant      INTEGER PRIMARY KEY,
+    documents   TEXT NOT NULL
+) STRICT;
+"#;
+
 /// The name of the cursor key's row in `store_keys`.
 const CURSOR_KEY: &str = "cursor";
 
@@ -279,6 +291,10 @@ pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Resul
                 tx.execute_batch(V8).sql()?;
                 insert_cursor_key(&tx)?;
             }
+            9 => {
+                tx.execute_batch(V9).sql()?;
+                add_schemas_version(&tx)?;
+            }
             _ => unreachable_version(target)?,
         }
         tx.pragma_update(None, "application_id", APPLICATION_ID)
@@ -291,6 +307,25 @@ pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Resul
             conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
                 .sql()?;
         }
+    }
+    Ok(())
+}
+
+/// Adds `tenants.schemas_version` (version 9) unless it is there.
+fn add_schemas_version(conn: &Connection) -> Result<()> {
+    let present: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('tenants') \
+             WHERE name = 'schemas_version')",
+            [],
+            |r| r.get(0),
+        )
+        .sql()?;
+    if !present {
+        conn.execute_batch(
+            "ALTER TABLE tenants ADD COLUMN schemas_version INTEGER NOT NULL DEFAULT 0",
+        )
+        .sql()?;
     }
     Ok(())
 }

@@ -411,14 +411,19 @@ pub(crate) fn list_tokens(conn: &Connection, tenant: TenantId) -> Result<Vec<Tok
     rows.collect::<rusqlite::Result<_>>().sql()
 }
 
-pub(crate) fn authenticate(conn: &Connection, secret: &str) -> Result<Option<(Tenant, TokenInfo)>> {
+/// The tenant and token of `secret`, with the version of the tenant's schemas (read here so
+/// that every authenticated request sees a schema change made elsewhere).
+pub(crate) fn authenticate(
+    conn: &Connection,
+    secret: &str,
+) -> Result<Option<(Tenant, TokenInfo, u64)>> {
     if !secret.starts_with(token::SECRET_PREFIX) {
         return Ok(None);
     }
     let digest = token::digest(secret);
     let mut stmt = conn.prepare_cached(
-        "SELECT k.id, k.label, k.scope, k.created_ns, k.revoked_ns, k.digest, t.id, t.name, t.created_ns \
-         FROM tokens k JOIN tenants t ON t.id = k.tenant WHERE k.digest = ?1",
+        "SELECT k.id, k.label, k.scope, k.created_ns, k.revoked_ns, k.digest, t.id, t.name, t.created_ns, \
+         t.schemas_version FROM tokens k JOIN tenants t ON t.id = k.tenant WHERE k.digest = ?1",
     ).sql()?;
     let found = stmt
         .query_row([&digest[..]], |row| {
@@ -429,13 +434,45 @@ pub(crate) fn authenticate(conn: &Connection, secret: &str) -> Result<Option<(Te
                 name: row.get(7)?,
                 created: from_nanos(row.get(8)?),
             };
-            Ok((tenant, info, stored))
+            let schemas_version: i64 = row.get(9)?;
+            Ok((tenant, info, stored, to_u64(schemas_version)))
         })
         .optional()
         .sql()?;
-    Ok(found.and_then(|(tenant, info, stored)| {
-        (token::digests_equal(&stored, &digest) && info.revoked.is_none()).then_some((tenant, info))
+    Ok(found.and_then(|(tenant, info, stored, schemas_version)| {
+        (token::digests_equal(&stored, &digest) && info.revoked.is_none()).then_some((
+            tenant,
+            info,
+            schemas_version,
+        ))
     }))
+}
+
+/// The version of the tenant's schemas and its documents (none at version 0, as for a
+/// tenant that does not exist: its calls fail as they would without schemas).
+pub(crate) fn tenant_schemas(conn: &Connection, tenant: TenantId) -> Result<(u64, Vec<Value>)> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT t.schemas_version, s.documents FROM tenants t \
+             LEFT JOIN tenant_schemas s ON s.tenant = t.id WHERE t.id = ?1",
+        )
+        .sql()?;
+    let found: Option<(i64, Option<String>)> = stmt
+        .query_row([tenant.key()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .sql()?;
+    let Some((version, documents)) = found else {
+        return Ok((0, Vec::new()));
+    };
+    let documents = match documents {
+        Some(json) => serde_json::from_str(&json).map_err(|e| {
+            StoreError::backend(format!(
+                "the schema documents of {tenant}: invalid JSON: {e}"
+            ))
+        })?,
+        None => Vec::new(),
+    };
+    Ok((to_u64(version), documents))
 }
 
 /// The SCIM changes of the feed (kinds 1 and 2): the workplace entries that share the

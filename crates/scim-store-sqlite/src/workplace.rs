@@ -22,7 +22,7 @@ use scim_store_core::workplace::{
     AuditFilter, BookingFilter, BookingOutcome, BookingRecord, FeedEvent, FeedSubject, NewBooking,
     PlaceChange, PlaceKind, PlaceRecord, WorkplaceConfig, WorkplaceReport, WorkplaceStore,
 };
-use scim_store_core::{Members, ResourceKind, ResourceSchemas, TenantId, WriteContext};
+use scim_store_core::{Members, ResourceKind, TenantId, TenantSchemas, WriteContext};
 use scim_store_core::{Result, StoreError};
 use serde_json::{Value, json};
 use std::cell::RefCell;
@@ -41,12 +41,12 @@ use workplace_policy::{
 /// a write that is then rolled back must never be served under its generation).
 pub(crate) struct WorkplaceEnv {
     contexts: Arc<ContextCache>,
-    schemas: ResourceSchemas,
+    schemas: Arc<TenantSchemas>,
     built: RefCell<Option<Arc<TenantContext>>>,
 }
 
 impl WorkplaceEnv {
-    pub(crate) fn new(contexts: Arc<ContextCache>, schemas: ResourceSchemas) -> WorkplaceEnv {
+    pub(crate) fn new(contexts: Arc<ContextCache>, schemas: Arc<TenantSchemas>) -> WorkplaceEnv {
         WorkplaceEnv {
             contexts,
             schemas,
@@ -56,7 +56,7 @@ impl WorkplaceEnv {
 
     /// The tenant's User schema.
     pub(crate) fn user_schema(&self) -> &scim_schema::ResourceSchema {
-        self.schemas.get(ResourceKind::User)
+        self.schemas.resources.get(ResourceKind::User)
     }
 
     /// The tenant's context as the transaction sees it: from the cache when it is at the
@@ -72,7 +72,7 @@ impl WorkplaceEnv {
         {
             return Ok(Arc::clone(built));
         }
-        if let Some(cached) = self.contexts.get(tenant, generation) {
+        if let Some(cached) = self.contexts.get(tenant, generation, self.schemas.version) {
             return Ok(cached);
         }
         let (config, generation) = load_config(conn, tenant)?;
@@ -81,7 +81,7 @@ impl WorkplaceEnv {
             generation,
             config,
             &places,
-            self.user_schema(),
+            &self.schemas,
         )?);
         self.remember(Arc::clone(&context));
         Ok(context)
@@ -647,6 +647,7 @@ fn set_policies(
     // The next decisions need the new policies: keep them compiled for the new generation.
     env.remember(Arc::new(TenantContext {
         generation,
+        schemas_version: env.schemas.version,
         config: config.clone(),
         policies: compiled,
         catalog: old.catalog.clone(),

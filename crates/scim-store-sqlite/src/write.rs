@@ -898,3 +898,44 @@ fn patch_group_delta(
         changed,
     })
 }
+
+/// Replaces the tenant's schema documents, if the core's plan allows it against the tenant's
+/// stored workplace policies ([`scim_store_core::schemas::plan_change`]), and moves the
+/// version that every token authentication reads.
+pub(crate) fn set_tenant_schemas(
+    conn: &Connection,
+    tenant: TenantId,
+    base: &scim_store_core::ResourceSchemas,
+    documents: Vec<serde_json::Value>,
+) -> Result<scim_store_core::TenantSchemas> {
+    let version: Option<i64> = conn
+        .prepare_cached("SELECT schemas_version FROM tenants WHERE id = ?1")
+        .sql()?
+        .query_row([tenant.key()], |r| r.get(0))
+        .optional()
+        .sql()?;
+    let version = version.ok_or_else(|| StoreError::TenantNotFound(tenant.to_string()))?;
+    let (config, _) = crate::workplace::load_config(conn, tenant)?;
+    let next = read::to_u64(version) + 1;
+    let schemas = scim_store_core::schemas::plan_change(base, next, documents, Some(&config))?;
+    if schemas.documents.is_empty() {
+        conn.prepare_cached("DELETE FROM tenant_schemas WHERE tenant = ?1")
+            .sql()?
+            .execute([tenant.key()])
+            .sql()?;
+    } else {
+        let json = serde_json::to_string(&schemas.documents).map_err(StoreError::backend)?;
+        conn.prepare_cached(
+            "INSERT INTO tenant_schemas (tenant, documents) VALUES (?1, ?2) \
+             ON CONFLICT (tenant) DO UPDATE SET documents = excluded.documents",
+        )
+        .sql()?
+        .execute(params![tenant.key(), json])
+        .sql()?;
+    }
+    conn.prepare_cached("UPDATE tenants SET schemas_version = ?2 WHERE id = ?1")
+        .sql()?
+        .execute(params![tenant.key(), version + 1])
+        .sql()?;
+    Ok(schemas)
+}

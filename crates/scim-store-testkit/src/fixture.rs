@@ -117,6 +117,7 @@ macro_rules! store_tests {
             concurrent_replaces_with_one_expected_version_one_wins,
             resource_limits_hold_on_every_write_path,
             concurrent_patches_of_one_user_lose_nothing,
+            tenant_schemas_are_the_tenants_own,
             query_paging_sorting_and_cursors,
             query_pages_stop_at_their_byte_budget,
             query_rejects_bad_cursors_and_filters,

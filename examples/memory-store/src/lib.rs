@@ -27,16 +27,17 @@ use scim_store_core::backend::sql::{CursorKey, SortSpec, SortValue};
 use scim_store_core::backend::{self, token};
 use scim_store_core::document::{self, IndexEntries, Prepared};
 use scim_store_core::plan::directory::{self, DocumentPatch, Patching};
+use scim_store_core::schemas;
 use scim_store_core::{
     ChangeEvent, ChangeOp, ImportOutcome, IssuedToken, Members, PageBudget, Paging, PatchCall,
     PatchResult, Query, QueryPage, ResourceKind, ResourceSchemas, Result, SortOrder, Store,
-    StoreError, StoredResource, Tenant, TenantDeletion, TenantId, TokenInfo, TokenScope,
-    WriteContext,
+    StoreError, StoredResource, Tenant, TenantDeletion, TenantId, TenantSchemas, TokenInfo,
+    TokenScope, WriteContext,
 };
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A [`Store`] that keeps everything in memory: for tests, demos, and as a template.
 pub struct MemoryStore {
@@ -60,6 +61,8 @@ struct State {
 #[derive(Clone)]
 struct Directory {
     tenant: Tenant,
+    /// The store's schemas with the tenant's own ([`Store::set_tenant_schemas`]).
+    schemas: Arc<TenantSchemas>,
     /// Oldest first, with the digest each secret is looked up by.
     tokens: Vec<([u8; 32], TokenInfo)>,
     /// Resources of both kinds by folded id: ids are unique per tenant whatever the case, and
@@ -105,9 +108,14 @@ impl MemoryStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn prepare(&self, kind: ResourceKind, document: Value) -> Result<Prepared> {
-        let prepared = document::prepare(kind, self.schemas.get(kind), document)?;
-        self.schemas.limits().check(&prepared)?;
+    /// The tenant's schemas (what its documents are prepared, patched and queried with).
+    fn schemas_of(&self, tenant: &TenantId) -> Result<Arc<TenantSchemas>> {
+        Ok(Arc::clone(&self.lock().directory(tenant)?.schemas))
+    }
+
+    fn prepare(schemas: &ResourceSchemas, kind: ResourceKind, document: Value) -> Result<Prepared> {
+        let prepared = document::prepare(kind, schemas.get(kind), document)?;
+        schemas.limits().check(&prepared)?;
         Ok(prepared)
     }
 }
@@ -424,6 +432,7 @@ impl Store for MemoryStore {
         };
         let directory = Directory {
             tenant: tenant.clone(),
+            schemas: Arc::new(TenantSchemas::build(&self.schemas, 0, Vec::new())?),
             tokens: Vec::new(),
             resources: HashMap::new(),
             members: HashMap::new(),
@@ -432,6 +441,28 @@ impl Store for MemoryStore {
         };
         state.tenants.insert(key, directory);
         Ok(tenant)
+    }
+
+    async fn tenant_schemas(&self, tenant: &TenantId) -> Result<Arc<TenantSchemas>> {
+        self.schemas_of(tenant)
+    }
+
+    async fn set_tenant_schemas(
+        &self,
+        tenant: &TenantId,
+        documents: Vec<Value>,
+    ) -> Result<Arc<TenantSchemas>> {
+        let mut state = self.lock();
+        let directory = state.directory(tenant)?;
+        // The core decides; this store has no workplace policies to check.
+        let next = schemas::plan_change(
+            &self.schemas,
+            directory.schemas.version + 1,
+            documents,
+            None,
+        )?;
+        directory.schemas = Arc::new(next);
+        Ok(Arc::clone(&directory.schemas))
     }
 
     async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
@@ -534,7 +565,8 @@ impl Store for MemoryStore {
         document: Value,
         ctx: &WriteContext,
     ) -> Result<StoredResource> {
-        let prepared = self.prepare(kind, document)?;
+        let schemas = self.schemas_of(tenant)?;
+        let prepared = MemoryStore::prepare(&schemas.resources, kind, document)?;
         let mut state = self.lock();
         let directory = state.directory(tenant)?;
         let key = directory.insert(
@@ -574,7 +606,8 @@ impl Store for MemoryStore {
         expected_version: Option<u64>,
         ctx: &WriteContext,
     ) -> Result<StoredResource> {
-        let prepared = self.prepare(kind, document)?;
+        let schemas = self.schemas_of(tenant)?;
+        let prepared = MemoryStore::prepare(&schemas.resources, kind, document)?;
         let mut state = self.lock();
         let directory = state.directory(tenant)?;
         let key = directory.current(kind, id, expected_version)?;
@@ -589,7 +622,8 @@ impl Store for MemoryStore {
         ctx: &WriteContext,
     ) -> Result<PatchResult> {
         let kind = call.kind;
-        let schema = self.schemas.get(kind);
+        let schemas = self.schemas_of(tenant)?;
+        let schema = schemas.resources.get(kind);
         let mut state = self.lock();
         let directory = state.directory(tenant)?;
         let key = directory.current(kind, call.id, call.expected_version)?;
@@ -619,7 +653,7 @@ impl Store for MemoryStore {
             request: call.request,
             settings: call.settings,
             prepare: document::prepare,
-            limits: self.schemas.limits(),
+            limits: schemas.resources.limits(),
         };
         let planned = match kind {
             ResourceKind::User => patching.document(&stored)?,
@@ -670,7 +704,8 @@ impl Store for MemoryStore {
         kind: ResourceKind,
         query: &Query,
     ) -> Result<QueryPage> {
-        let schema = self.schemas.get(kind);
+        let schemas = self.schemas_of(tenant)?;
+        let schema = schemas.resources.get(kind);
         let filter = match &query.filter {
             Some(f) => Some(CompiledFilter::with_mode(
                 f,
@@ -804,7 +839,10 @@ impl Store for MemoryStore {
         documents: Vec<Value>,
         ctx: &WriteContext,
     ) -> Result<ImportOutcome> {
-        let prepared = directory::prepare_import(documents, |d| self.prepare(kind, d))?;
+        let schemas = self.schemas_of(tenant)?;
+        let prepared = directory::prepare_import(documents, |d| {
+            MemoryStore::prepare(&schemas.resources, kind, d)
+        })?;
         let mut state = self.lock();
         let directory = state.directory(tenant)?;
         // All or nothing: the documents go into a copy, which replaces the tenant only if every

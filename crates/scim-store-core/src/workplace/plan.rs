@@ -804,6 +804,9 @@ pub fn conflict(detail: String) -> StoreError {
 pub struct TenantContext {
     /// The generation this was built at.
     pub generation: u64,
+    /// The version of the tenant's schemas its policies were compiled against
+    /// ([`crate::TenantSchemas::version`]).
+    pub schemas_version: u64,
     /// The policies and settings.
     pub config: WorkplaceConfig,
     /// The compiled policies.
@@ -818,12 +821,13 @@ impl TenantContext {
         generation: u64,
         config: WorkplaceConfig,
         places: &[PlaceRecord],
-        user: &ResourceSchema,
+        schemas: &crate::TenantSchemas,
     ) -> Result<TenantContext> {
-        let policies = compile(&config, user)?;
+        let policies = compile(&config, schemas.resources.get(crate::ResourceKind::User))?;
         let catalog = catalog(places)?;
         Ok(TenantContext {
             generation,
+            schemas_version: schemas.version,
             config,
             policies,
             catalog,
@@ -848,11 +852,13 @@ pub struct ContextCache {
 }
 
 impl ContextCache {
-    /// The cached context of `tenant` if it is at `generation`.
+    /// The cached context of `tenant` if it is at `generation` and was compiled against
+    /// version `schemas_version` of the tenant's schemas.
     pub fn get(
         &self,
         tenant: crate::TenantId,
         generation: u64,
+        schemas_version: u64,
     ) -> Option<std::sync::Arc<TenantContext>> {
         let entries = self
             .entries
@@ -860,7 +866,7 @@ impl ContextCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         entries
             .get(&tenant.key())
-            .filter(|c| c.generation == generation)
+            .filter(|c| c.generation == generation && c.schemas_version == schemas_version)
             .cloned()
     }
 

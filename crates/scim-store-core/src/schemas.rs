@@ -1,0 +1,220 @@
+//! A tenant's own schemas: custom extensions and attributes added to the core ones, as identity
+//! providers send them (Entra ID's "customappsso" attributes, Okta's custom extension
+//! attributes). Written once here for every backend: what a stored set of schema documents
+//! becomes ([`TenantSchemas::build`]), whether a new set may replace the old one
+//! ([`plan_change`]), and the cache each store keeps of them ([`SchemaCache`]).
+//!
+//! A backend stores, per tenant, the documents (RFC 7643 section 7 form) and a version that
+//! moves with every change, and reads that version with every token it authenticates
+//! ([`SchemaCache::observe`]): every replica serves a change from its next request.
+
+use crate::error::{Result, StoreError};
+use crate::types::{ResourceKind, ResourceSchemas, TenantId};
+use crate::workplace::WorkplaceConfig;
+use scim_schema::SchemaRegistry;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use workplace_policy::{CompiledPolicySet, PolicySet};
+
+/// How many schema documents one tenant may have: each costs every request of the tenant a
+/// little (attribute lookups), and no identity provider needs more than a handful.
+pub const MAX_DOCUMENTS: usize = 64;
+
+/// How large a tenant's schema documents may be in all, as stored JSON.
+pub const MAX_DOCUMENTS_BYTES: usize = 256 * 1024;
+
+/// A tenant's schemas: the store's base schemas with the tenant's documents applied.
+#[derive(Debug, Clone)]
+pub struct TenantSchemas {
+    /// Moves with every change of the tenant's documents; 0 before the first.
+    pub version: u64,
+    /// The tenant's documents as set (RFC 7643 section 7 form, one object each).
+    pub documents: Vec<Value>,
+    /// What the tenant is served: the base registry with its documents
+    /// ([`SchemaRegistry::with_documents`]).
+    pub resources: ResourceSchemas,
+}
+
+impl TenantSchemas {
+    /// `documents` applied to `base`, at `version`. Fails with the registry's error (it names
+    /// the schema, the path and the problem) if one does not apply.
+    pub fn build(base: &ResourceSchemas, version: u64, documents: Vec<Value>) -> Result<Self> {
+        if documents.is_empty() {
+            return Ok(TenantSchemas {
+                version,
+                documents,
+                resources: base.clone(),
+            });
+        }
+        let registry = base.registry().with_documents(&documents)?;
+        let resources = ResourceSchemas::from_registry(&registry)
+            .ok_or_else(|| StoreError::backend("a tenant's schemas lost the User or Group type"))?
+            .with_limits(base.limits());
+        Ok(TenantSchemas {
+            version,
+            documents,
+            resources,
+        })
+    }
+
+    /// The registry the tenant is served (`/Schemas`, `/ResourceTypes`, filters, PATCH paths).
+    pub fn registry(&self) -> &SchemaRegistry {
+        self.resources.registry()
+    }
+}
+
+/// Splits what an operator hands in (files each holding one schema object or an array of
+/// them, RFC 7643 section 8.7.1) into one document per schema, within the bounds above.
+pub fn documents_of(inputs: Vec<Value>) -> Result<Vec<Value>> {
+    let mut documents = Vec::new();
+    for input in inputs {
+        match input {
+            Value::Array(items) => documents.extend(items),
+            other => documents.push(other),
+        }
+    }
+    if documents.len() > MAX_DOCUMENTS {
+        return Err(invalid(format!(
+            "{} schema documents; a tenant may have at most {MAX_DOCUMENTS}",
+            documents.len()
+        )));
+    }
+    let bytes = serde_json::to_vec(&documents)
+        .map_err(StoreError::backend)?
+        .len();
+    if bytes > MAX_DOCUMENTS_BYTES {
+        return Err(invalid(format!(
+            "the schema documents are {bytes} bytes; a tenant's may be at most \
+             {MAX_DOCUMENTS_BYTES}"
+        )));
+    }
+    Ok(documents)
+}
+
+fn invalid(detail: String) -> StoreError {
+    StoreError::Invalid {
+        scim_type: scim_schema::ScimType::InvalidValue,
+        detail,
+    }
+}
+
+/// Whether the tenant may move to `documents` (at `version`), given its stored workplace
+/// configuration: the new schemas must build, and every policy rule's `people` filter must
+/// still compile against the new User schema. A removed or retyped attribute that a rule uses
+/// is refused naming each such rule, so that no policy silently stops matching.
+pub fn plan_change(
+    base: &ResourceSchemas,
+    version: u64,
+    documents: Vec<Value>,
+    workplace: Option<&WorkplaceConfig>,
+) -> Result<TenantSchemas> {
+    let documents = documents_of(documents)?;
+    let schemas = TenantSchemas::build(base, version, documents)?;
+    if let Some(config) = workplace {
+        let user = schemas.resources.get(ResourceKind::User);
+        let broken: Vec<String> = config
+            .policies
+            .rules
+            .iter()
+            .filter_map(|rule| {
+                let alone = PolicySet {
+                    rules: vec![rule.clone()],
+                    ..config.policies.clone()
+                };
+                CompiledPolicySet::compile_with(&alone, user)
+                    .err()
+                    .map(|e| format!("rule {:?}: {e}", rule.id))
+            })
+            .collect();
+        if !broken.is_empty() {
+            return Err(invalid(format!(
+                "this schema change would break workplace policy rules that use what it \
+                 removes or retypes; change or remove those rules first: {}",
+                broken.join("; ")
+            )));
+        }
+    }
+    Ok(schemas)
+}
+
+/// The schemas of each tenant a store has served, by version. The store calls
+/// [`SchemaCache::observe`] with the version it reads alongside every authenticated token, so
+/// a change made by another process (the CLI, another replica) is served from the next
+/// request; [`SchemaCache::put`] after it loads or changes a tenant's documents.
+#[derive(Debug)]
+pub struct SchemaCache {
+    base: Arc<TenantSchemas>,
+    entries: RwLock<HashMap<i64, Arc<TenantSchemas>>>,
+}
+
+impl SchemaCache {
+    /// A cache over the store's base schemas (what a tenant without documents is served).
+    pub fn new(base: ResourceSchemas) -> Self {
+        SchemaCache {
+            base: Arc::new(TenantSchemas {
+                version: 0,
+                documents: Vec::new(),
+                resources: base,
+            }),
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The store's base schemas.
+    pub fn base(&self) -> &ResourceSchemas {
+        &self.base.resources
+    }
+
+    /// The tenant's schemas if cached.
+    pub fn get(&self, tenant: TenantId) -> Option<Arc<TenantSchemas>> {
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        entries.get(&tenant.key()).cloned()
+    }
+
+    /// The tenant is at `version` in the database: forget what is cached of it if older or
+    /// newer (a newer one comes from a change rolled back or not yet visible here). A tenant
+    /// that never had documents is cached at once, without a load.
+    pub fn observe(&self, tenant: TenantId, version: u64) {
+        if self.get(tenant).is_some_and(|s| s.version == version) {
+            return;
+        }
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if version == 0 {
+            entries.insert(tenant.key(), Arc::clone(&self.base));
+        } else {
+            entries.remove(&tenant.key());
+        }
+    }
+
+    /// Builds and caches the tenant's schemas from what the backend loaded.
+    pub fn load(
+        &self,
+        tenant: TenantId,
+        version: u64,
+        documents: Vec<Value>,
+    ) -> Result<Arc<TenantSchemas>> {
+        let schemas = match version {
+            0 => Arc::clone(&self.base),
+            _ => Arc::new(TenantSchemas::build(
+                &self.base.resources,
+                version,
+                documents,
+            )?),
+        };
+        self.put(tenant, Arc::clone(&schemas));
+        Ok(schemas)
+    }
+
+    /// Caches `schemas` for the tenant (a change just committed).
+    pub fn put(&self, tenant: TenantId, schemas: Arc<TenantSchemas>) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        entries.insert(tenant.key(), schemas);
+    }
+
+    /// Forgets the tenant (deleted).
+    pub fn forget(&self, tenant: TenantId) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        entries.remove(&tenant.key());
+    }
+}
