@@ -11,7 +11,8 @@
 use crate::error::{Result, StoreError};
 use crate::types::{ResourceKind, ResourceSchemas, TenantId};
 use crate::workplace::WorkplaceConfig;
-use scim_schema::SchemaRegistry;
+use scim_filter::Filter;
+use scim_schema::{AttrPath, SchemaRegistry};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -25,7 +26,7 @@ pub const MAX_DOCUMENTS: usize = 64;
 pub const MAX_DOCUMENTS_BYTES: usize = 256 * 1024;
 
 /// A tenant's schemas: the store's base schemas with the tenant's documents applied.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TenantSchemas {
     /// Moves with every change of the tenant's documents; 0 before the first.
     pub version: u64,
@@ -34,6 +35,22 @@ pub struct TenantSchemas {
     /// What the tenant is served: the base registry with its documents
     /// ([`SchemaRegistry::with_documents`]).
     pub resources: ResourceSchemas,
+}
+
+impl std::fmt::Debug for TenantSchemas {
+    // The resolved schemas run to hundreds of kilobytes of text: the version and the ids of
+    // the documents say which they are.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<&str> = self
+            .documents
+            .iter()
+            .map(|d| d.get("id").and_then(Value::as_str).unwrap_or("?"))
+            .collect();
+        f.debug_struct("TenantSchemas")
+            .field("version", &self.version)
+            .field("documents", &ids)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TenantSchemas {
@@ -99,33 +116,25 @@ fn invalid(detail: String) -> StoreError {
     }
 }
 
-/// Whether the tenant may move to `documents` (at `version`), given its stored workplace
-/// configuration: the new schemas must build, and every policy rule's `people` filter must
-/// still compile against the new User schema. A removed or retyped attribute that a rule uses
-/// is refused naming each such rule, so that no policy silently stops matching.
+/// Whether the tenant may move from `current` to `documents` (at the next version), given its
+/// stored workplace configuration: the new schemas must build, and every policy rule's
+/// `people` filter must still compile against the new User schema and find each attribute it
+/// names with the same type. A removed or retyped attribute that a rule uses is refused
+/// naming each such rule, so that no policy silently stops matching.
 pub fn plan_change(
     base: &ResourceSchemas,
-    version: u64,
+    current: &TenantSchemas,
     documents: Vec<Value>,
     workplace: Option<&WorkplaceConfig>,
 ) -> Result<TenantSchemas> {
     let documents = documents_of(documents)?;
-    let schemas = TenantSchemas::build(base, version, documents)?;
+    let next = TenantSchemas::build(base, current.version + 1, documents)?;
     if let Some(config) = workplace {
-        let user = schemas.resources.get(ResourceKind::User);
         let broken: Vec<String> = config
             .policies
             .rules
             .iter()
-            .filter_map(|rule| {
-                let alone = PolicySet {
-                    rules: vec![rule.clone()],
-                    ..config.policies.clone()
-                };
-                CompiledPolicySet::compile_with(&alone, user)
-                    .err()
-                    .map(|e| format!("rule {:?}: {e}", rule.id))
-            })
+            .filter_map(|rule| broken_rule(rule, &config.policies, current, &next))
             .collect();
         if !broken.is_empty() {
             return Err(invalid(format!(
@@ -135,7 +144,77 @@ pub fn plan_change(
             )));
         }
     }
-    Ok(schemas)
+    Ok(next)
+}
+
+/// Why `rule` would stop working under `next`, if it would.
+fn broken_rule(
+    rule: &workplace_policy::Rule,
+    policies: &PolicySet,
+    current: &TenantSchemas,
+    next: &TenantSchemas,
+) -> Option<String> {
+    let alone = PolicySet {
+        rules: vec![rule.clone()],
+        ..policies.clone()
+    };
+    let (before, after) = (
+        current.resources.get(ResourceKind::User),
+        next.resources.get(ResourceKind::User),
+    );
+    if let Err(e) = CompiledPolicySet::compile_with(&alone, after) {
+        return Some(format!("rule {:?}: {e}", rule.id));
+    }
+    let filter = scim_filter::parse_filter(rule.people.as_deref()?.trim()).ok()?;
+    let mut paths = Vec::new();
+    paths_of(&filter, None, &mut paths);
+    paths.iter().find_map(|path| {
+        let was = before.resolve(path)?.target();
+        let now = after.resolve(path)?.target();
+        (was.kind != now.kind || was.multi_valued != now.multi_valued).then(|| {
+            format!(
+                "rule {:?}: it compares {path}, which this change makes {:?}{} (was {:?}{})",
+                rule.id,
+                now.kind,
+                if now.multi_valued {
+                    ", multi-valued"
+                } else {
+                    ""
+                },
+                was.kind,
+                if was.multi_valued {
+                    ", multi-valued"
+                } else {
+                    ""
+                },
+            )
+        })
+    })
+}
+
+/// Every attribute path `filter` names, those inside a value filter (`emails[type eq "x"]`)
+/// as sub-attributes of the outer one.
+fn paths_of(filter: &Filter, within: Option<&AttrPath>, out: &mut Vec<AttrPath>) {
+    let nested = |path: &AttrPath| match within {
+        Some(outer) => AttrPath {
+            sub_attr: Some(path.name.clone()),
+            ..outer.clone()
+        },
+        None => path.clone(),
+    };
+    match filter {
+        Filter::Compare(comparison) => out.push(nested(&comparison.path)),
+        Filter::Present(path) => out.push(nested(path)),
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            paths_of(a, within, out);
+            paths_of(b, within, out);
+        }
+        Filter::Not(inner) => paths_of(inner, within, out),
+        Filter::ValuePath(value_path) => {
+            out.push(value_path.attr.clone());
+            paths_of(&value_path.filter, Some(&value_path.attr), out);
+        }
+    }
 }
 
 /// The schemas of each tenant a store has served, by version. The store calls

@@ -1730,30 +1730,23 @@ pub(crate) async fn set_tenant_schemas<C: GenericClient>(
     documents: Vec<Value>,
 ) -> PgResult<TenantSchemas> {
     let key = tenant.key();
-    let row = client
-        .query_opt(
-            "SELECT schemas_version FROM tenants WHERE id = $1 FOR UPDATE",
-            &[&key],
-        )
+    client
+        .query_opt("SELECT id FROM tenants WHERE id = $1 FOR UPDATE", &[&key])
         .await?
         .ok_or_else(|| StoreError::TenantNotFound(tenant.to_string()))?;
-    let version: i64 = row.try_get(0)?;
-    let stored = client
+    let (version, stored) = crate::read::tenant_schemas(client, tenant).await?;
+    let current = TenantSchemas::build(base, version, stored)?;
+    let state = client
         .query_opt(
             "SELECT config FROM workplace_state WHERE tenant = $1 FOR UPDATE",
             &[&key],
         )
         .await?;
-    let config = config_of(match stored {
+    let config = config_of(match state {
         Some(row) => row.try_get(0)?,
         None => None,
     })?;
-    let schemas = scim_store_core::schemas::plan_change(
-        base,
-        sql_u64(version) + 1,
-        documents,
-        Some(&config),
-    )?;
+    let schemas = scim_store_core::schemas::plan_change(base, &current, documents, Some(&config))?;
     if schemas.documents.is_empty() {
         client
             .execute("DELETE FROM tenant_schemas WHERE tenant = $1", &[&key])
@@ -1771,7 +1764,7 @@ pub(crate) async fn set_tenant_schemas<C: GenericClient>(
     client
         .execute(
             "UPDATE tenants SET schemas_version = $2 WHERE id = $1",
-            &[&key, &(version + 1)],
+            &[&key, &sql_i64(schemas.version)],
         )
         .await?;
     Ok(schemas)

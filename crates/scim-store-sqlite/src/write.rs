@@ -908,16 +908,18 @@ pub(crate) fn set_tenant_schemas(
     base: &scim_store_core::ResourceSchemas,
     documents: Vec<serde_json::Value>,
 ) -> Result<scim_store_core::TenantSchemas> {
-    let version: Option<i64> = conn
-        .prepare_cached("SELECT schemas_version FROM tenants WHERE id = ?1")
+    let exists: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM tenants WHERE id = ?1)")
         .sql()?
         .query_row([tenant.key()], |r| r.get(0))
-        .optional()
         .sql()?;
-    let version = version.ok_or_else(|| StoreError::TenantNotFound(tenant.to_string()))?;
+    if !exists {
+        return Err(StoreError::TenantNotFound(tenant.to_string()));
+    }
+    let (version, stored) = read::tenant_schemas(conn, tenant)?;
+    let current = scim_store_core::TenantSchemas::build(base, version, stored)?;
     let (config, _) = crate::workplace::load_config(conn, tenant)?;
-    let next = read::to_u64(version) + 1;
-    let schemas = scim_store_core::schemas::plan_change(base, next, documents, Some(&config))?;
+    let schemas = scim_store_core::schemas::plan_change(base, &current, documents, Some(&config))?;
     if schemas.documents.is_empty() {
         conn.prepare_cached("DELETE FROM tenant_schemas WHERE tenant = ?1")
             .sql()?
@@ -935,7 +937,10 @@ pub(crate) fn set_tenant_schemas(
     }
     conn.prepare_cached("UPDATE tenants SET schemas_version = ?2 WHERE id = ?1")
         .sql()?
-        .execute(params![tenant.key(), version + 1])
+        .execute(params![
+            tenant.key(),
+            i64::try_from(schemas.version).unwrap_or(i64::MAX)
+        ])
         .sql()?;
     Ok(schemas)
 }

@@ -455,12 +455,7 @@ impl Store for MemoryStore {
         let mut state = self.lock();
         let directory = state.directory(tenant)?;
         // The core decides; this store has no workplace policies to check.
-        let next = schemas::plan_change(
-            &self.schemas,
-            directory.schemas.version + 1,
-            documents,
-            None,
-        )?;
+        let next = schemas::plan_change(&self.schemas, &directory.schemas, documents, None)?;
         directory.schemas = Arc::new(next);
         Ok(Arc::clone(&directory.schemas))
     }

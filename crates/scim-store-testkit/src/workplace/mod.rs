@@ -80,6 +80,7 @@ macro_rules! workplace_store_tests {
         $crate::workplace_store_tests!(@each $make, $skip;
             workplace_catalog_crud_and_consistency,
             workplace_policies_set_get_and_versions,
+            workplace_rules_use_the_tenants_own_attributes,
             workplace_booking_allowed_refused_and_full,
             workplace_cancel_and_check_in,
             workplace_deactivation_by_entra_string_cascades,

@@ -266,3 +266,107 @@ pub async fn workplace_policy_change_preview_is_what_applies(store: Arc<dyn Work
             .all(|r| r.booking.resource == "hub" && status(r) == "booked")
     );
 }
+
+/// A rule on a tenant's own extension attribute (issue 17) decides bookings once the tenant's
+/// schemas define it; a schema change that would remove or retype what the rule uses is
+/// refused naming the rule, and changes nothing; after the rule goes, the change is allowed.
+pub async fn workplace_rules_use_the_tenants_own_attributes(store: Arc<dyn WorkplaceStore>) {
+    use crate::directory::{ACME_USER, acme_documents};
+    use scim_store_core::ResourceKind;
+    let s = store.as_ref();
+    let t = tenant(s).await;
+    catalog(s, &t).await;
+    let c = admin();
+    let london_rule = || -> workplace_policy::PolicySet {
+        serde_json::from_value(json!({
+            "rules": [{"id": "london-desks", "name": "London staff book desk 2", "effect": "allow",
+                       "people": format!("{ACME_USER}:officeName eq \"London\""),
+                       "resources": {"resources": ["d2"]}}],
+            "default": "deny"
+        }))
+        .expect("the rule")
+    };
+    // Before the tenant's schemas define the attribute, the rule does not compile.
+    let unknown = s
+        .set_policies(
+            &t,
+            london_rule(),
+            CascadeSettings::default(),
+            None,
+            &c,
+            now(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.status(), 400, "{unknown}");
+    s.set_tenant_schemas(&t, acme_documents()).await.unwrap();
+    s.set_policies(
+        &t,
+        london_rule(),
+        CascadeSettings::default(),
+        None,
+        &c,
+        now(),
+    )
+    .await
+    .expect("the rule compiles against the tenant's schemas");
+    let person = |name: &str, office: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ACME_USER],
+               "userName": name, "active": true, ACME_USER: {"officeName": office}})
+    };
+    let londoner = s
+        .create(&t, ResourceKind::User, person("lena", "London"), &idp("r1"))
+        .await
+        .unwrap()
+        .id;
+    let parisian = s
+        .create(&t, ResourceKind::User, person("paul", "Paris"), &idp("r2"))
+        .await
+        .unwrap()
+        .id;
+    book(s, &t, &londoner, "d2", slot(1, 0)).await;
+    let refused = s
+        .book(
+            &t,
+            request(&parisian, "d2", slot(2, 0).0, slot(2, 0).1),
+            &c,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, BookingOutcome::Refused(_)),
+        "a Paris person booked a London desk: {refused:?}"
+    );
+
+    // Removing the extension, or retyping officeName, would leave the rule matching nothing.
+    let retyped =
+        vec![json!({"id": ACME_USER, "attributes": [{"name": "officeName", "type": "integer"}]})];
+    for change in [Vec::new(), retyped] {
+        let err = s.set_tenant_schemas(&t, change).await.unwrap_err();
+        assert_eq!(err.status(), 400, "{err}");
+        assert!(err.to_string().contains("london-desks"), "{err}");
+    }
+    assert_eq!(s.tenant_schemas(&t).await.unwrap().version, 1);
+    let still = s
+        .book(
+            &t,
+            request(&parisian, "d2", slot(3, 0).0, slot(3, 0).1),
+            &c,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(still, BookingOutcome::Refused(_)), "{still:?}");
+
+    // Without the rule, the extension may go.
+    let none: workplace_policy::PolicySet =
+        serde_json::from_value(json!({"rules": [], "default": "deny"})).unwrap();
+    s.set_policies(&t, none, CascadeSettings::default(), None, &c, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.set_tenant_schemas(&t, Vec::new()).await.unwrap().version,
+        2
+    );
+}
