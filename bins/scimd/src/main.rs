@@ -115,6 +115,9 @@ enum Command {
     /// Manage a tenant's bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage a tenant's own schemas: custom extensions and added attributes.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
     /// Create or upgrade the database schema, then exit.
     Migrate,
 }
@@ -252,6 +255,40 @@ enum TokenCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum SchemaCommand {
+    /// Replace the tenant's schemas with those in FILE...: schema resources in the RFC 7643
+    /// section 7 form (one object, or an array of them, per file). A schema whose id is a
+    /// served one (urn:ietf:params:scim:schemas:core:2.0:User or ...:Group) adds attributes
+    /// to it; any other is an extension of the resource type its id ends with (...:User).
+    /// Running servers use them from their next request. Prints one JSON line.
+    Set {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The schema files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Print the tenant's schema documents as one JSON array (a file `schema set` takes).
+    Show {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Remove the tenant's own schemas. Stored values of their attributes stay in the
+    /// resources, no longer served or matched.
+    Clear {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+/// The largest schema file `scimd schema set` reads: a tenant's documents are at most
+/// 256 KiB in all (`scim_store::schemas::MAX_DOCUMENTS_BYTES`), with room for formatting.
+const MAX_SCHEMA_FILE_BYTES: u64 = 1024 * 1024;
+
 /// A failure the command reports on stderr before exiting with status 1.
 #[derive(Debug, thiserror::Error)]
 enum CliError {
@@ -353,6 +390,7 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), CliError> {
         Command::Migrate => say(backend.describe()),
         Command::Tenant(command) => tenant(&*store, command).await,
         Command::Token(command) => token(&*store, command).await,
+        Command::Schema(command) => schema(&*store, command).await,
     };
     backend.close();
     result
@@ -698,6 +736,54 @@ async fn token(store: &dyn Store, command: TokenCommand) -> Result<(), CliError>
         }
     }
     Ok(())
+}
+
+async fn schema(store: &dyn Store, command: SchemaCommand) -> Result<(), CliError> {
+    let (tenant, documents) = match command {
+        SchemaCommand::Show { tenant } => {
+            let tenant = tenant_named(store, &tenant).await?;
+            let schemas = store.tenant_schemas(&tenant.id).await?;
+            let text = serde_json::to_string_pretty(&schemas.documents)
+                .map_err(|e| CliError::Usage(format!("cannot print the schemas: {e}")))?;
+            return say(text);
+        }
+        SchemaCommand::Clear { tenant } => (tenant, Vec::new()),
+        SchemaCommand::Set { tenant, files } => {
+            let mut documents = Vec::with_capacity(files.len());
+            for file in &files {
+                documents.push(read_schema_file(file)?);
+            }
+            (tenant, documents)
+        }
+    };
+    let tenant = tenant_named(store, &tenant).await?;
+    let schemas = store.set_tenant_schemas(&tenant.id, documents).await?;
+    let ids: Vec<&str> = schemas
+        .documents
+        .iter()
+        .filter_map(|d| d.get("id").and_then(serde_json::Value::as_str))
+        .collect();
+    say(json!({"tenant": tenant.name, "version": schemas.version, "schemas": ids}))
+}
+
+/// One schema file as JSON, read within [`MAX_SCHEMA_FILE_BYTES`]; errors name the file.
+fn read_schema_file(path: &Path) -> Result<serde_json::Value, CliError> {
+    let shown = path.display();
+    let file = std::fs::File::open(path)
+        .map_err(|e| CliError::Usage(format!("cannot read schema file {shown}: {e}")))?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(file, MAX_SCHEMA_FILE_BYTES + 1),
+        &mut text,
+    )
+    .map_err(|e| CliError::Usage(format!("cannot read schema file {shown}: {e}")))?;
+    if text.len() as u64 > MAX_SCHEMA_FILE_BYTES {
+        return Err(CliError::Usage(format!(
+            "schema file {shown} is larger than {MAX_SCHEMA_FILE_BYTES} bytes"
+        )));
+    }
+    serde_json::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("schema file {shown} is not JSON: {e}")))
 }
 
 /// What the start-up log line says besides the listener.

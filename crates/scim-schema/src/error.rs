@@ -91,6 +91,12 @@ impl SchemaError {
         }
     }
 
+    /// Whether the body names an attribute (or extension) the resource type does not define:
+    /// a server that lets operators add attributes says how in its answer.
+    pub fn is_unknown_attribute(&self) -> bool {
+        matches!(self, SchemaError::InvalidSyntax { detail, .. } if detail.starts_with("unknown attribute"))
+    }
+
     /// The HTTP status that goes with [`SchemaError::scim_type`] (always 400 here).
     pub fn status(&self) -> u16 {
         self.scim_type().status()

@@ -28,4 +28,6 @@ pub use schema::{
 };
 pub use scim_type::ScimType;
 pub use text::{fold_case, text_eq};
-pub use validate::{UnknownAttributes, ValidationOptions, ValueKey, json_key, value_key};
+pub use validate::{
+    Leftovers, UnknownAttributes, ValidationOptions, ValueKey, json_key, split_unknown, value_key,
+};

@@ -526,6 +526,33 @@ impl<'s> ProjectionPlan<'s> {
         }
     }
 
+    /// The same projection without the attributes no definition describes: for a server
+    /// whose schemas can lose attributes (an operator removed a custom attribute) while
+    /// stored resources still hold values of them, which are then no longer served. A
+    /// server that keeps unknown attributes on purpose (lenient validation) does not use it.
+    pub fn known_only(mut self) -> Self {
+        const NONE: UnknownPlan = UnknownPlan {
+            by_default: false,
+            excluded_all: true,
+            listed: Vec::new(),
+            excluded: Vec::new(),
+        };
+        self.unknown = NONE;
+        let subs = |attrs: &mut Vec<AttrPlan<'s>>| {
+            for sub in attrs.iter_mut().filter_map(|a| a.subs.as_mut()) {
+                sub.unknown = NONE;
+                sub.keep_all = false;
+            }
+        };
+        subs(&mut self.top);
+        for ext in &mut self.extensions {
+            ext.unknown = NONE;
+            ext.keep_all = false;
+            subs(&mut ext.attrs);
+        }
+        self
+    }
+
     /// Whether the projection can contain the attribute (or sub-attribute) at `path`; see
     /// [`AttributeSelection::includes`]. A whole schema URN asks whether any of its
     /// attributes can be there.

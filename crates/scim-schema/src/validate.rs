@@ -1125,3 +1125,115 @@ pub fn without_own_schemas<'a>(
         _ => std::borrow::Cow::Borrowed(body),
     }
 }
+
+/// What a stored resource holds that its resource type no longer defines: top-level
+/// attributes, attributes inside a served extension's object, whole extension objects, and
+/// their URNs in `schemas`. A server whose schemas can lose attributes (an operator removed a
+/// custom one) keeps such values in the stored document, unserved, and sets them aside while
+/// it applies and validates a PATCH strictly ([`split_unknown`], [`Leftovers::restore`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Leftovers {
+    top: Vec<(String, Value)>,
+    in_extensions: Vec<(String, String, Value)>,
+    schemas: Vec<Value>,
+}
+
+/// `resource` without what `schema` does not define, and what was set aside; `None` when it
+/// holds nothing undefined (no copy is made then).
+pub fn split_unknown(resource: &Value, schema: &ResourceSchema) -> Option<(Value, Leftovers)> {
+    let Value::Object(map) = resource else {
+        return None;
+    };
+    let known_top = |key: &str| {
+        key.eq_ignore_ascii_case("schemas")
+            || schema
+                .common()
+                .iter()
+                .any(|a| a.name.eq_ignore_ascii_case(key))
+            || schema.core().attribute(key).is_some()
+            || schema.extension(key).is_some()
+    };
+    let known_in = |urn: &str, key: &str| {
+        schema
+            .extension(urn)
+            .is_none_or(|ext| ext.attribute(key).is_some())
+    };
+    let undefined = map.iter().any(|(key, value)| {
+        !known_top(key)
+            || value
+                .as_object()
+                .is_some_and(|inner| key.contains(':') && inner.keys().any(|k| !known_in(key, k)))
+    });
+    if !undefined {
+        return None;
+    }
+    let mut leftovers = Leftovers::default();
+    let mut known = Map::new();
+    for (key, value) in map {
+        if !known_top(key) {
+            leftovers.top.push((key.clone(), value.clone()));
+            continue;
+        }
+        match value {
+            Value::Object(inner) if key.contains(':') && schema.extension(key).is_some() => {
+                let mut kept = Map::new();
+                for (k, v) in inner {
+                    if known_in(key, k) {
+                        kept.insert(k.clone(), v.clone());
+                    } else {
+                        leftovers
+                            .in_extensions
+                            .push((key.clone(), k.clone(), v.clone()));
+                    }
+                }
+                known.insert(key.clone(), Value::Object(kept));
+            }
+            _ => {
+                known.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    if let Some(Value::Array(urns)) = known.get_mut("schemas") {
+        let unserved = |urn: &Value| {
+            urn.as_str().is_some_and(|u| {
+                !u.eq_ignore_ascii_case(&schema.core().id) && schema.extension(u).is_none()
+            })
+        };
+        leftovers.schemas = urns.iter().filter(|u| unserved(u)).cloned().collect();
+        urns.retain(|u| !unserved(u));
+    }
+    Some((Value::Object(known), leftovers))
+}
+
+impl Leftovers {
+    /// Puts what was set aside back into `resource` (the result of a PATCH of the known
+    /// part): an attribute the PATCH set again keeps its new value; an extension object the
+    /// PATCH removed takes its leftovers with it.
+    pub fn restore(self, resource: &mut Value) {
+        let Value::Object(map) = resource else {
+            return;
+        };
+        let mut restored_urns = Vec::new();
+        for (key, value) in self.top {
+            if key.contains(':') {
+                restored_urns.push(key.clone());
+            }
+            map.entry(key).or_insert(value);
+        }
+        for (urn, key, value) in self.in_extensions {
+            if let Some(Value::Object(inner)) = map.get_mut(&urn) {
+                inner.entry(key).or_insert(value);
+            }
+        }
+        if let Some(Value::Array(urns)) = map.get_mut("schemas") {
+            for urn in self.schemas {
+                let back = urn
+                    .as_str()
+                    .is_some_and(|u| restored_urns.iter().any(|r| r.eq_ignore_ascii_case(u)));
+                if back && !urns.contains(&urn) {
+                    urns.push(urn);
+                }
+            }
+        }
+    }
+}

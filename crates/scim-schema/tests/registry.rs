@@ -372,3 +372,58 @@ fn bad_documents_are_refused_naming_schema_path_and_problem() {
     let twice = refused(vec![acme_extension(), acme_extension()]);
     assert!(twice.contains("already an attribute"), "{twice}");
 }
+
+#[test]
+fn values_of_removed_attributes_are_set_aside_and_restored() {
+    let tenant = SchemaRegistry::new()
+        .with_documents(&[group_description(), acme_extension()])
+        .unwrap();
+    let stored = json!({
+        "schemas": [USER, ACME_USER, ENTERPRISE_USER],
+        "userName": "lena",
+        ACME_USER: {"officeName": "London", "floor": 3},
+        ENTERPRISE_USER: {"department": "Sales"}
+    });
+    let with = tenant.resource_schema("User").unwrap();
+    assert_eq!(
+        scim_schema::split_unknown(&stored, with),
+        None,
+        "all defined"
+    );
+
+    // The operator removed the extension: it is set aside whole, with its URN.
+    let base = SchemaRegistry::new();
+    let user = base.resource_schema("User").unwrap();
+    let (known, leftovers) = scim_schema::split_unknown(&stored, user).unwrap();
+    assert_eq!(
+        known,
+        json!({"schemas": [USER, ENTERPRISE_USER], "userName": "lena", ENTERPRISE_USER: {"department": "Sales"}})
+    );
+    let mut patched = known.clone();
+    patched["title"] = json!("Boss");
+    leftovers.restore(&mut patched);
+    let mut expected = stored.clone();
+    expected["title"] = json!("Boss");
+    // `schemas` is a set (RFC 7643 section 3): the URN set aside comes back last.
+    let sorted = |mut v: serde_json::Value| {
+        v["schemas"]
+            .as_array_mut()
+            .unwrap()
+            .sort_by_key(|u| u.to_string());
+        v
+    };
+    assert_eq!(sorted(patched), sorted(expected));
+
+    // An attribute removed from a served schema: set aside from inside its object.
+    let narrower = SchemaRegistry::new()
+        .with_documents(&[
+            json!({"id": ACME_USER, "attributes": [{"name": "officeName", "type": "string"}]}),
+        ])
+        .unwrap();
+    let (known, leftovers) =
+        scim_schema::split_unknown(&stored, narrower.resource_schema("User").unwrap()).unwrap();
+    assert_eq!(known[ACME_USER], json!({"officeName": "London"}));
+    let mut back = known;
+    leftovers.restore(&mut back);
+    assert_eq!(back, stored);
+}

@@ -11,7 +11,7 @@ use crate::metrics::Metrics;
 use crate::request::RequestBody;
 use crate::response::Body;
 use http::{Request, Response, StatusCode, header};
-use scim_store::{TokenScope, WriteWindow};
+use scim_store::{Store, TokenScope, WriteWindow};
 use std::future::Future;
 use std::time::Instant;
 
@@ -24,6 +24,8 @@ pub(crate) trait Api: Send + Sync {
     fn request_ids(&self) -> &RequestIds;
     fn metrics(&self) -> &Metrics;
     fn authenticator(&self) -> &dyn Authenticator;
+    /// The store, whose schemas of the caller's tenant the request is served with.
+    fn store(&self) -> &dyn Store;
     /// The base URL of the links when mounted.
     fn base_url(&self) -> &str;
     /// The route template (a metrics label) of the path below the base, as its non-empty
@@ -74,7 +76,12 @@ pub(crate) async fn respond<A: Api, B: RequestBody>(
         .get::<WriteWindow>()
         .cloned()
         .unwrap_or_default();
-    let ctx = Ctx::new(request_id, principal, base.to_owned(), window);
+    let schemas = api
+        .store()
+        .tenant_schemas(&principal.tenant)
+        .await
+        .map_err(|e| crate::error::from_store(e, request_id))?;
+    let ctx = Ctx::new(request_id, principal, base.to_owned(), window, schemas);
     let result = api
         .endpoint(Request::from_parts(parts, body), &ctx, &segments, after)
         .await;

@@ -2,8 +2,10 @@
 //! ([`Ctx`]), and what its log line records ([`RequestLog`], [`log_request`]).
 
 use crate::auth::Principal;
-use scim_store::{TenantId, WriteContext, WriteWindow};
+use scim_schema::{ResourceSchema, SchemaRegistry};
+use scim_store::{ResourceKind, TenantId, TenantSchemas, WriteContext, WriteWindow};
 use std::fmt::Display;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -23,6 +25,9 @@ pub(crate) struct Ctx {
     pub base: String,
     /// Until when the request's writes may start (closed when the request times out).
     pub window: WriteWindow,
+    /// The tenant's schemas, as the store serves them (its own extensions and attributes
+    /// included), read once per request.
+    pub schemas: Arc<TenantSchemas>,
 }
 
 impl Ctx {
@@ -31,6 +36,7 @@ impl Ctx {
         principal: Principal,
         base: String,
         window: WriteWindow,
+        schemas: Arc<TenantSchemas>,
     ) -> Ctx {
         Ctx {
             request_id: request_id.to_owned(),
@@ -39,7 +45,18 @@ impl Ctx {
             token_id: principal.token_id,
             base,
             window,
+            schemas,
         }
+    }
+
+    /// The tenant's schema of `kind`.
+    pub(crate) fn schema(&self, kind: ResourceKind) -> &ResourceSchema {
+        self.schemas.resources.get(kind)
+    }
+
+    /// The tenant's schema registry (`/Schemas`, `/ResourceTypes`).
+    pub(crate) fn registry(&self) -> &SchemaRegistry {
+        self.schemas.registry()
     }
 
     pub(crate) fn write_context(&self) -> WriteContext {

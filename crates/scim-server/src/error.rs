@@ -233,9 +233,19 @@ impl ApiError {
     }
 }
 
+/// What the answer to an unknown attribute adds: identity providers send the custom
+/// attributes an administrator mapped, and only the operator can make them known.
+pub(crate) const ADD_AN_ATTRIBUTE: &str = "; if the identity provider is meant to send it, \
+     the operator adds it to this tenant's schemas (`scimd schema set --tenant NAME FILE`, see \
+     docs/operations.md, \"Tenant schemas\"), and GET /Schemas lists what is defined";
+
 impl From<SchemaError> for ApiError {
     fn from(e: SchemaError) -> Self {
-        ApiError::scim(e.scim_type(), e.to_string())
+        let mut detail = e.to_string();
+        if e.is_unknown_attribute() {
+            detail.push_str(ADD_AN_ATTRIBUTE);
+        }
+        ApiError::scim(e.scim_type(), detail)
     }
 }
 

@@ -39,13 +39,13 @@ impl ScimState {
             ));
         }
         let document = match which {
-            Discovery::Schemas => list(self.registry.schema_representations(&ctx.base)),
+            Discovery::Schemas => list(ctx.registry().schema_representations(&ctx.base)),
             Discovery::ResourceTypes => {
-                list(self.registry.resource_type_representations(&ctx.base))
+                list(ctx.registry().resource_type_representations(&ctx.base))
             }
             Discovery::ServiceProviderConfig => self.spc.to_representation(&ctx.base),
             Discovery::Schema(id) => {
-                let schema = self.registry.schema(id).ok_or_else(|| {
+                let schema = ctx.registry().schema(id).ok_or_else(|| {
                     ApiError::not_found(format!(
                         "no schema with id {id:?}; GET /Schemas lists them"
                     ))
@@ -53,8 +53,8 @@ impl ScimState {
                 scim_schema::representation::schema_representation(schema, &ctx.base)
             }
             Discovery::ResourceType(name) => {
-                let resource_type = self
-                    .registry
+                let resource_type = ctx
+                    .registry()
                     .resource_types()
                     .find(|rt| rt.id == name || rt.name == name)
                     .ok_or_else(|| {

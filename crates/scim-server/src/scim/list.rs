@@ -12,7 +12,7 @@ use crate::scim::ScimState;
 use http::{Response, StatusCode};
 use scim_filter::eval::UnknownAttributes;
 use scim_filter::search::{self, PreparedSearch, SearchRequest};
-use scim_schema::{AttributeSelection, ProjectionPlan, core};
+use scim_schema::{AttributeSelection, core};
 use scim_store::{PageBudget, Paging, Query, ResourceKind, SortOrder};
 use serde_json::{Map, Value};
 
@@ -39,11 +39,12 @@ impl ScimState {
 
     fn query_for(
         &self,
+        ctx: &Ctx,
         kind: ResourceKind,
         prepared: &Prepared,
         strict: bool,
     ) -> Result<Query, ApiError> {
-        let schema = self.schema(kind);
+        let schema = ctx.schema(kind);
         let search = &prepared.search;
         if let Some(filter) = &search.filter {
             let mode = if strict {
@@ -85,7 +86,7 @@ impl ScimState {
                 },
             },
             count: Some(search.count),
-            members: self.members_for(kind, &prepared.selection),
+            members: self.members_for(ctx, kind, &prepared.selection),
             max_page_bytes: Some(self.config.max_page_bytes),
         })
     }
@@ -126,12 +127,12 @@ impl ScimState {
         );
         match kind {
             Some(kind) => {
-                let query = self.query_for(kind, &prepared, self.config.strict_filters)?;
+                let query = self.query_for(ctx, kind, &prepared, self.config.strict_filters)?;
                 let page = self
                     .timed("query", self.store.query(&ctx.tenant, kind, &query))
                     .await
                     .map_err(|e| from_store(e, &ctx.request_id))?;
-                let plan = ProjectionPlan::new(self.schema(kind), &prepared.selection);
+                let plan = self.projection(ctx.schema(kind), &prepared.selection);
                 let resources: Vec<Value> = page
                     .resources
                     .into_iter()
@@ -175,7 +176,7 @@ impl ScimState {
         let mut cut_short = false;
         let mut used: usize = 0;
         for kind in ResourceKind::ALL {
-            let mut query = self.query_for(kind, prepared, false)?;
+            let mut query = self.query_for(ctx, kind, prepared, false)?;
             let remaining = prepared.search.count.saturating_sub(resources.len() as u64);
             query.count = Some(remaining);
             query.paging = Paging::Index {
@@ -207,7 +208,7 @@ impl ScimState {
                     .map(|r| PageBudget::json_bytes(&r.document))
                     .sum(),
             );
-            let plan = ProjectionPlan::new(self.schema(kind), &prepared.selection);
+            let plan = self.projection(ctx.schema(kind), &prepared.selection);
             resources.extend(
                 page.resources
                     .into_iter()

@@ -23,8 +23,8 @@ use crate::request::{self, QueryParams, RequestBody};
 use crate::response::Body;
 use http::{Method, Request, Response, StatusCode};
 use scim_schema::{
-    AuthenticationScheme, BulkConfig, FilterConfig, ResourceSchema, SchemaRegistry,
-    ServiceProviderConfig, Supported,
+    AuthenticationScheme, BulkConfig, FilterConfig, SchemaRegistry, ServiceProviderConfig,
+    Supported,
 };
 use scim_store::{ResourceKind, Store, StoreError, TokenScope};
 use std::convert::Infallible;
@@ -139,9 +139,6 @@ where
 /// Everything the SCIM handlers need, shared by all requests.
 pub(crate) struct ScimState {
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) registry: SchemaRegistry,
-    pub(crate) user: ResourceSchema,
-    pub(crate) group: ResourceSchema,
     pub(crate) config: ServerConfig,
     pub(crate) spc: ServiceProviderConfig,
     pub(crate) metrics: Arc<Metrics>,
@@ -164,12 +161,15 @@ impl ScimState {
         metrics: Arc<Metrics>,
         base_url: Option<String>,
     ) -> Result<Self, ServerError> {
-        let user = registry.resource_schema("User").cloned().ok_or_else(|| {
-            ServerError::Schema("the schema registry has no User resource type".into())
-        })?;
-        let group = registry.resource_schema("Group").cloned().ok_or_else(|| {
-            ServerError::Schema("the schema registry has no Group resource type".into())
-        })?;
+        // What is served is the store's: its schemas with each tenant's own
+        // (`Store::tenant_schemas`); `registry` is the one the store was built with.
+        for kind in ["User", "Group"] {
+            if registry.resource_schema(kind).is_none() {
+                return Err(ServerError::Schema(format!(
+                    "the schema registry has no {kind} resource type"
+                )));
+            }
+        }
         if config.max_results == 0 {
             return Err(ServerError::Config("max_results must be at least 1".into()));
         }
@@ -194,9 +194,6 @@ impl ScimState {
         };
         Ok(ScimState {
             store,
-            registry,
-            user,
-            group,
             config,
             spc,
             metrics,
@@ -227,13 +224,6 @@ impl ScimState {
             metrics,
             None,
         )
-    }
-
-    pub(crate) fn schema(&self, kind: ResourceKind) -> &ResourceSchema {
-        match kind {
-            ResourceKind::Group => &self.group,
-            _ => &self.user,
-        }
     }
 
     /// Runs a store call, recording its latency and failures under `operation`.
@@ -364,6 +354,10 @@ impl Api for ScimState {
 
     fn authenticator(&self) -> &dyn Authenticator {
         &*self.authenticator
+    }
+
+    fn store(&self) -> &dyn Store {
+        &*self.store
     }
 
     fn base_url(&self) -> &str {

@@ -11,7 +11,9 @@ use crate::scim::ScimState;
 use crate::scim::password;
 use http::{HeaderMap, Response, StatusCode, header};
 use scim_patch::PatchRequest;
-use scim_schema::{AttrPath, AttributeSelection, ProjectionPlan, validate};
+use scim_schema::{
+    AttrPath, AttributeSelection, ProjectionPlan, ResourceSchema, UnknownAttributes, validate,
+};
 use scim_store::{Members, PatchCall, PatchResult, PatchSettings, ResourceKind, StoredResource};
 use serde_json::Value;
 
@@ -49,15 +51,32 @@ impl ScimState {
     /// load them at all.
     pub(crate) fn members_for(
         &self,
+        ctx: &Ctx,
         kind: ResourceKind,
         selection: &AttributeSelection,
     ) -> Members {
         if kind == ResourceKind::Group
-            && !selection.includes(&self.group, &AttrPath::simple("members"))
+            && !selection.includes(ctx.schema(kind), &AttrPath::simple("members"))
         {
             Members::Exclude
         } else {
             Members::Include
+        }
+    }
+
+    /// How a resource of `schema` is served under `selection`. Unless the server keeps
+    /// unknown attributes on purpose (lenient validation), attributes the tenant's schemas no
+    /// longer define (an operator removed them) are not served, though their stored values
+    /// stay in the documents.
+    pub(crate) fn projection<'s>(
+        &self,
+        schema: &'s ResourceSchema,
+        selection: &AttributeSelection,
+    ) -> ProjectionPlan<'s> {
+        let plan = ProjectionPlan::new(schema, selection);
+        match self.config.validation.unknown_attributes {
+            UnknownAttributes::Keep => plan,
+            _ => plan.known_only(),
         }
     }
 
@@ -115,7 +134,7 @@ impl ScimState {
     ) -> Response<Body> {
         let etag = resource.etag();
         let location = self.location(ctx, resource.kind, &resource.id);
-        let plan = ProjectionPlan::new(self.schema(resource.kind), selection);
+        let plan = self.projection(ctx.schema(resource.kind), selection);
         let document = self.render(ctx, resource, &plan);
         // RFC 7644 sections 3.3 and 3.4.1 show `Location` with the resource's URI.
         response::with_location(
@@ -190,9 +209,9 @@ impl ScimState {
                 "the request body must be a JSON object (a SCIM resource)",
             ));
         }
-        let mut document = validate::for_create(self.schema(kind), &body, &self.config.validation)?;
+        let mut document = validate::for_create(ctx.schema(kind), &body, &self.config.validation)?;
         if kind == ResourceKind::User {
-            self.hash_password_in(&mut document).await?;
+            self.hash_password_in(ctx, &mut document).await?;
         }
         self.timed(
             "create",
@@ -231,13 +250,13 @@ impl ScimState {
             }
         };
         let mut document = validate::for_replace(
-            self.schema(kind),
+            ctx.schema(kind),
             &body,
             &existing.document,
             &self.config.validation,
         )?;
         if kind == ResourceKind::User {
-            self.hash_password_in(&mut document).await?;
+            self.hash_password_in(ctx, &mut document).await?;
             if let (Some(object), Some(old)) =
                 (document.as_object_mut(), existing.document.get("password"))
             {
@@ -300,8 +319,8 @@ impl ScimState {
     }
 
     /// Replaces the clear-text password of a validated User document by its hash.
-    async fn hash_password_in(&self, document: &mut Value) -> Result<(), ApiError> {
-        let schema = self.schema(ResourceKind::User);
+    async fn hash_password_in(&self, ctx: &Ctx, document: &mut Value) -> Result<(), ApiError> {
+        let schema = ctx.schema(ResourceKind::User);
         if let Some(slot) = password::password_in_document(schema, document)? {
             let clear = std::mem::take(slot);
             *slot = Value::String(self.hasher.hash(value_text(clear)).await?);
@@ -320,7 +339,7 @@ impl ScimState {
         request: &mut PatchRequest,
     ) -> Result<(), ApiError> {
         let kind = ResourceKind::User;
-        let schema = self.schema(kind);
+        let schema = ctx.schema(kind);
         let options = &self.config.patch;
         let Some(slot) = password::password_in_patch(schema, request, options)? else {
             return Ok(());
@@ -388,7 +407,7 @@ impl ScimState {
         let members = if if_none_match.is_some() {
             Members::Exclude
         } else {
-            self.members_for(kind, &selection)
+            self.members_for(ctx, kind, &selection)
         };
         let mut found = self.existing(ctx, kind, id, members).await?;
         if let Some(condition) = if_none_match {
@@ -398,7 +417,7 @@ impl ScimState {
                     &found.etag(),
                 ));
             }
-            let wanted = self.members_for(kind, &selection);
+            let wanted = self.members_for(ctx, kind, &selection);
             if wanted == Members::Include && kind == ResourceKind::Group {
                 found = self.existing(ctx, kind, id, wanted).await?;
             }
@@ -443,7 +462,7 @@ impl ScimState {
             || query.has("attributes")
             || query.has("excludedAttributes");
         let members = if wants_body {
-            self.members_for(kind, &selection)
+            self.members_for(ctx, kind, &selection)
         } else {
             Members::Exclude
         };

@@ -425,6 +425,10 @@ impl Api for WorkplaceState {
         &*self.authenticator
     }
 
+    fn store(&self) -> &dyn scim_store::Store {
+        &*self.store
+    }
+
     fn base_url(&self) -> &str {
         self.base_url.as_deref().unwrap_or("")
     }

@@ -35,7 +35,7 @@ use crate::error::{Result, StoreError};
 use crate::types::ResourceSchemas;
 use crate::types::{PatchSettings, ResourceKind};
 use scim_patch::{GroupPatchPlan, MembershipDelta, PatchRequest};
-use scim_schema::{DateTime, ResourceSchema, ScimType, fold_case};
+use scim_schema::{DateTime, ResourceSchema, ScimType, UnknownAttributes, fold_case};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 
@@ -495,17 +495,32 @@ impl Patching<'_> {
     /// Applies `request` to `stored`, validates the result as a replacement of it (RFC 7644
     /// section 3.5.2: the result must be a valid resource) and prepares it; `None` if the
     /// request changed nothing.
+    ///
+    /// Values of attributes the schema no longer defines (a tenant's custom attribute that
+    /// its operator removed) are set aside first, so that strict validation does not refuse
+    /// every later PATCH of the resource, and put back after: they stay stored, unserved.
     fn apply(&self, stored: &Value, request: &PatchRequest) -> Result<Option<Prepared>> {
+        let split = match self.settings.validation.unknown_attributes {
+            UnknownAttributes::Keep => None,
+            _ => scim_schema::split_unknown(stored, self.schema),
+        };
+        let (stored, leftovers) = match &split {
+            Some((known, leftovers)) => (known, Some(leftovers)),
+            None => (stored, None),
+        };
         let outcome = scim_patch::apply(stored, self.schema, request, &self.settings.patch)?;
         if !outcome.changed {
             return Ok(None);
         }
-        let validated = scim_schema::validate::for_replace(
+        let mut validated = scim_schema::validate::for_replace(
             self.schema,
             &outcome.resource,
             stored,
             &self.settings.validation,
         )?;
+        if let Some(leftovers) = leftovers {
+            leftovers.clone().restore(&mut validated);
+        }
         let prepared = (self.prepare)(self.kind, self.schema, validated)?;
         self.limits.check(&prepared)?;
         Ok(Some(prepared))
