@@ -526,7 +526,9 @@ impl<'s> ProjectionPlan<'s> {
         }
     }
 
-    /// The same projection without the attributes no definition describes: for a server
+    /// The same projection without the top-level attributes, extension objects and extension
+    /// attributes no definition describes (unknown sub-attributes of a served complex
+    /// attribute are still kept, as [`ProjectionPlan::new`] keeps them): for a server
     /// whose schemas can lose attributes (an operator removed a custom attribute) while
     /// stored resources still hold values of them, which are then no longer served. A
     /// server that keeps unknown attributes on purpose (lenient validation) does not use it.
@@ -537,18 +539,13 @@ impl<'s> ProjectionPlan<'s> {
             listed: Vec::new(),
             excluded: Vec::new(),
         };
+        // Whole attributes only: a tenant's documents add and remove attributes, never the
+        // sub-attributes of a served one, so complex values are still kept as they are (a
+        // page of Users would otherwise pay for walking every one of their values).
         self.unknown = NONE;
-        let subs = |attrs: &mut Vec<AttrPlan<'s>>| {
-            for sub in attrs.iter_mut().filter_map(|a| a.subs.as_mut()) {
-                sub.unknown = NONE;
-                sub.keep_all = false;
-            }
-        };
-        subs(&mut self.top);
         for ext in &mut self.extensions {
             ext.unknown = NONE;
             ext.keep_all = false;
-            subs(&mut ext.attrs);
         }
         self
     }
