@@ -11,8 +11,7 @@
 use crate::error::{Result, StoreError};
 use crate::types::{ResourceKind, ResourceSchemas, TenantId};
 use crate::workplace::WorkplaceConfig;
-use scim_filter::Filter;
-use scim_schema::{AttrPath, SchemaRegistry};
+use scim_schema::SchemaRegistry;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -165,10 +164,7 @@ fn broken_rule(
     if let Err(e) = CompiledPolicySet::compile_with(&alone, after) {
         return Some(format!("rule {:?}: {e}", rule.id));
     }
-    let filter = scim_filter::parse_filter(rule.people.as_deref()?.trim()).ok()?;
-    let mut paths = Vec::new();
-    paths_of(&filter, None, &mut paths);
-    paths.iter().find_map(|path| {
+    rule.people_paths().iter().find_map(|path| {
         let was = before.resolve(path)?.target();
         let now = after.resolve(path)?.target();
         (was.kind != now.kind || was.multi_valued != now.multi_valued).then(|| {
@@ -190,31 +186,6 @@ fn broken_rule(
             )
         })
     })
-}
-
-/// Every attribute path `filter` names, those inside a value filter (`emails[type eq "x"]`)
-/// as sub-attributes of the outer one.
-fn paths_of(filter: &Filter, within: Option<&AttrPath>, out: &mut Vec<AttrPath>) {
-    let nested = |path: &AttrPath| match within {
-        Some(outer) => AttrPath {
-            sub_attr: Some(path.name.clone()),
-            ..outer.clone()
-        },
-        None => path.clone(),
-    };
-    match filter {
-        Filter::Compare(comparison) => out.push(nested(&comparison.path)),
-        Filter::Present(path) => out.push(nested(path)),
-        Filter::And(a, b) | Filter::Or(a, b) => {
-            paths_of(a, within, out);
-            paths_of(b, within, out);
-        }
-        Filter::Not(inner) => paths_of(inner, within, out),
-        Filter::ValuePath(value_path) => {
-            out.push(value_path.attr.clone());
-            paths_of(&value_path.filter, Some(&value_path.attr), out);
-        }
-    }
 }
 
 /// The schemas of each tenant a store has served, by version. The store calls

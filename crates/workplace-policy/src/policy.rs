@@ -22,8 +22,8 @@
 use crate::error::PolicyError;
 use crate::model::{Resource, ResourceKind};
 use crate::time::{MAX_UTC_OFFSET, Seconds};
-use scim_filter::{CompiledFilter, FilterError, parse_filter};
-use scim_schema::ResourceSchema;
+use scim_filter::{CompiledFilter, Filter, FilterError, parse_filter};
+use scim_schema::{AttrPath, ResourceSchema};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
@@ -250,6 +250,43 @@ impl CompiledPolicySet {
             None => self.index.everything.clone(),
         }
         .into_ones()
+    }
+}
+
+impl Rule {
+    /// The attribute paths its `people` filter names, those inside a value filter
+    /// (`emails[type eq "work"]`) as sub-attributes of the outer one; none without a filter,
+    /// or when the filter does not parse (compiling it says why). A store asks, before a
+    /// tenant's schemas change, whether the change retypes what a rule compares.
+    pub fn people_paths(&self) -> Vec<AttrPath> {
+        let mut paths = Vec::new();
+        if let Some(Ok(filter)) = self.people.as_deref().map(|t| parse_filter(t.trim())) {
+            paths_of(&filter, None, &mut paths);
+        }
+        paths
+    }
+}
+
+fn paths_of(filter: &Filter, within: Option<&AttrPath>, out: &mut Vec<AttrPath>) {
+    let nested = |path: &AttrPath| match within {
+        Some(outer) => AttrPath {
+            sub_attr: Some(path.name.clone()),
+            ..outer.clone()
+        },
+        None => path.clone(),
+    };
+    match filter {
+        Filter::Compare(comparison) => out.push(nested(&comparison.path)),
+        Filter::Present(path) => out.push(nested(path)),
+        Filter::And(a, b) | Filter::Or(a, b) => {
+            paths_of(a, within, out);
+            paths_of(b, within, out);
+        }
+        Filter::Not(inner) => paths_of(inner, within, out),
+        Filter::ValuePath(value_path) => {
+            out.push(value_path.attr.clone());
+            paths_of(&value_path.filter, Some(&value_path.attr), out);
+        }
     }
 }
 

@@ -763,3 +763,33 @@ fn a_thousand_rules_select_by_index_and_decide_like_a_scan() {
         }
     }
 }
+
+/// The paths a rule's `people` filter names, for a store checking a schema change against it.
+#[test]
+fn a_rule_names_the_paths_its_people_filter_compares() {
+    let rule: workplace_policy::Rule = serde_json::from_value(serde_json::json!({
+        "id": "r", "name": "r", "effect": "allow",
+        "people": "urn:example:params:scim:schemas:extension:acme:2.0:User:officeName eq \"London\" and (emails[type eq \"work\"] or not (title pr))",
+        "resources": {"kinds": ["desk"]}
+    }))
+    .unwrap();
+    let paths: Vec<String> = rule
+        .people_paths()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "urn:example:params:scim:schemas:extension:acme:2.0:User:officeName",
+            "emails",
+            "emails.type",
+            "title"
+        ]
+    );
+    let everyone: workplace_policy::Rule = serde_json::from_value(serde_json::json!({
+        "id": "e", "name": "e", "effect": "allow", "resources": {"kinds": ["desk"]}
+    }))
+    .unwrap();
+    assert!(everyone.people_paths().is_empty());
+}
