@@ -123,3 +123,90 @@ async fn two_replicas_on_one_postgres_database() {
     drop((a, b));
     database.remove().await;
 }
+
+/// A tenant's schemas set by the CLI (a third process) while two replicas run and have served
+/// the tenant: both serve the change from their very next request, both ways (added, then
+/// removed), with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_change_reaches_every_replica_at_its_next_request() {
+    let Some(admin_url) = postgres_or_skip("tenant schemas across replicas on PostgreSQL").await
+    else {
+        return;
+    };
+    let database = ScratchDatabase::create(&admin_url, "scimd_replica_schemas").await;
+    let url = database.url.clone();
+    let token = create_tenant(&url, "replicas");
+    let a = Running::listening(&url, &[]);
+    let b = Running::listening(&url, &[]);
+    let clients = [
+        Client::new(a.addr, "replicas", &token),
+        Client::new(b.addr, "replicas", &token),
+    ];
+    let group = |name: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+               "displayName": name, "description": "custom"})
+    };
+    // Each replica has served the tenant (and cached its schemas) before the change.
+    for (i, client) in clients.iter().enumerate() {
+        let before = client.post("/Groups", &group(&format!("before-{i}"))).await;
+        assert_eq!(before.status, 400, "replica {i}");
+    }
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("description.json");
+    std::fs::write(
+        &file,
+        r#"{"id": "urn:ietf:params:scim:schemas:core:2.0:Group",
+            "attributes": [{"name": "description", "type": "string"}]}"#,
+    )
+    .unwrap();
+    let set = support::scimd(&[
+        "--database",
+        &url,
+        "schema",
+        "set",
+        "--tenant",
+        "replicas",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    for (i, client) in clients.iter().enumerate() {
+        let after = client.post("/Groups", &group(&format!("after-{i}"))).await;
+        assert_eq!(
+            after.status,
+            201,
+            "replica {i}: {}",
+            String::from_utf8_lossy(&after.body)
+        );
+        assert_eq!(after.json()["description"], "custom");
+    }
+    let clear = support::scimd(&[
+        "--database",
+        &url,
+        "schema",
+        "clear",
+        "--tenant",
+        "replicas",
+    ]);
+    assert!(
+        clear.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clear.stderr)
+    );
+    for (i, client) in clients.iter().enumerate() {
+        let listed = client
+            .get("/Groups?filter=displayName%20sw%20%22after%22")
+            .await;
+        assert_eq!(listed.status, 200, "replica {i}");
+        for served in listed.json()["Resources"].as_array().unwrap() {
+            assert!(served.get("description").is_none(), "replica {i}: {served}");
+        }
+        let again = client.post("/Groups", &group(&format!("again-{i}"))).await;
+        assert_eq!(again.status, 400, "replica {i}");
+    }
+    drop((a, b));
+    database.remove().await;
+}
