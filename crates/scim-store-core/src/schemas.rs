@@ -188,6 +188,22 @@ fn broken_rule(
     })
 }
 
+/// What a policy change answers when the tenant's schemas changed between the policies being
+/// compiled (against the schemas the store had cached) and their write: the policies are
+/// never stored as checked against schemas that are no longer the tenant's. A store retries
+/// once with the tenant's current schemas ([`is_schemas_moved`]) before it answers this (409).
+pub fn schemas_moved() -> StoreError {
+    StoreError::Conflict(SCHEMAS_MOVED.to_owned())
+}
+
+const SCHEMAS_MOVED: &str = "the tenant's schemas changed while these policies were being \
+     checked against them; send the policies again";
+
+/// Whether `error` is [`schemas_moved`]'s.
+pub fn is_schemas_moved(error: &StoreError) -> bool {
+    matches!(error, StoreError::Conflict(detail) if detail == SCHEMAS_MOVED)
+}
+
 /// The schemas of each tenant a store has served, by version. The store calls
 /// [`SchemaCache::observe`] with the version it reads alongside every authenticated token, so
 /// a change made by another process (the CLI, another replica) is served from the next

@@ -875,61 +875,26 @@ impl WorkplaceStore for PostgresStore {
         ctx: &WriteContext,
         now: Timestamp,
     ) -> Result<(WorkplaceConfig, Preview)> {
-        let schemas = self.schemas_of(*tenant).await?;
-        let cascades = self.cascades(&schemas);
-        // Invalid policies change nothing: compiled before the transaction opens.
-        let (config, compiled) = compile_change(cascades.user, policies, settings, 0)?;
-        let tenant = *tenant;
-        let request_id = ctx.request_id.as_deref().unwrap_or_default();
-        let (config, preview, context) = in_transaction!(self, window: &ctx.window, |tx| async {
-            let old = context(&tx, &cascades, tenant, StateLock::Update).await?;
-            let current = old.config.version;
-            if let Some(expected) = expected_version
-                && expected != current
-            {
-                return Err(StoreError::VersionMismatch {
-                    expected,
-                    actual: current,
-                }
-                .into());
+        match self
+            .set_policies_once(
+                tenant,
+                policies.clone(),
+                settings,
+                expected_version,
+                ctx,
+                now,
+            )
+            .await
+        {
+            // Compiled against schemas this replica had cached but another has since
+            // changed: once more with the tenant's current ones.
+            Err(e) if scim_store_core::schemas::is_schemas_moved(&e) => {
+                self.schemas.forget(*tenant);
+                self.set_policies_once(tenant, policies, settings, expected_version, ctx, now)
+                    .await
             }
-            let mut config = config.clone();
-            config.version = current + 1;
-            let (people, records) = future_holders(&tx, tenant, now).await?;
-            let preview = preview_of(&old, &compiled, &people, &records, now, settings);
-            let effects = preview.clone().into_effects(request_id);
-            let writes = plan::apply(&effects, records, Vec::new(), now);
-            write_cascade(&tx, tenant, &writes, &[]).await?;
-            let stored = serde_json::to_value(&config).map_err(StoreError::backend)?;
-            let stmt = tx
-                .prepare_cached(
-                    "UPDATE workplace_state SET config = $2, generation = generation + 1 \
-                     WHERE tenant = $1 RETURNING generation",
-                )
-                .await?;
-            let generation: i64 = tx
-                .query_one(&stmt, &[&tenant.key(), &stored])
-                .await?
-                .try_get(0)?;
-            let changed = plan::policies_changed(config.version, &preview);
-            // The change, by its author; then each effect, by the system, citing the request.
-            let at = document::now();
-            let request_id = ctx.request_id.as_deref();
-            append_feed(&tx, tenant, &[changed], at, &ctx.actor, request_id).await?;
-            append_feed(&tx, tenant, &writes.feed, at, SYSTEM_ACTOR, request_id).await?;
-            // The context of the new generation, cached once this commits: the catalog did
-            // not change.
-            let context = TenantContext {
-                generation: sql_u64(generation),
-                schemas_version: cascades.schemas.version,
-                config: config.clone(),
-                policies: compiled.clone(),
-                catalog: old.catalog.clone(),
-            };
-            Ok::<_, Fail>((config, preview, context))
-        })?;
-        self.contexts.put(tenant, Arc::new(context));
-        Ok((config, preview))
+            other => other,
+        }
     }
 
     async fn put_place(
@@ -1768,4 +1733,86 @@ pub(crate) async fn set_tenant_schemas<C: GenericClient>(
         )
         .await?;
     Ok(schemas)
+}
+
+impl PostgresStore {
+    /// [`WorkplaceStore::set_policies`], once: `schemas_moved` if the tenant's schemas are
+    /// not those the policies were compiled against.
+    async fn set_policies_once(
+        &self,
+        tenant: &TenantId,
+        policies: PolicySet,
+        settings: CascadeSettings,
+        expected_version: Option<u64>,
+        ctx: &WriteContext,
+        now: Timestamp,
+    ) -> Result<(WorkplaceConfig, Preview)> {
+        let schemas = self.schemas_of(*tenant).await?;
+        let cascades = self.cascades(&schemas);
+        // Invalid policies change nothing: compiled before the transaction opens.
+        let (config, compiled) = compile_change(cascades.user, policies, settings, 0)?;
+        let tenant = *tenant;
+        let request_id = ctx.request_id.as_deref().unwrap_or_default();
+        let (config, preview, context) = in_transaction!(self, window: &ctx.window, |tx| async {
+            let old = context(&tx, &cascades, tenant, StateLock::Update).await?;
+            // A schema change locks the same workplace state row: past that lock, the
+            // version read here is the one this change commits under.
+            let stored: i64 = tx
+                .query_one(
+                    "SELECT schemas_version FROM tenants WHERE id = $1",
+                    &[&tenant.key()],
+                )
+                .await?
+                .try_get(0)?;
+            if sql_u64(stored) != cascades.schemas.version {
+                return Err(scim_store_core::schemas::schemas_moved().into());
+            }
+            let current = old.config.version;
+            if let Some(expected) = expected_version
+                && expected != current
+            {
+                return Err(StoreError::VersionMismatch {
+                    expected,
+                    actual: current,
+                }
+                .into());
+            }
+            let mut config = config.clone();
+            config.version = current + 1;
+            let (people, records) = future_holders(&tx, tenant, now).await?;
+            let preview = preview_of(&old, &compiled, &people, &records, now, settings);
+            let effects = preview.clone().into_effects(request_id);
+            let writes = plan::apply(&effects, records, Vec::new(), now);
+            write_cascade(&tx, tenant, &writes, &[]).await?;
+            let stored = serde_json::to_value(&config).map_err(StoreError::backend)?;
+            let stmt = tx
+                .prepare_cached(
+                    "UPDATE workplace_state SET config = $2, generation = generation + 1 \
+                     WHERE tenant = $1 RETURNING generation",
+                )
+                .await?;
+            let generation: i64 = tx
+                .query_one(&stmt, &[&tenant.key(), &stored])
+                .await?
+                .try_get(0)?;
+            let changed = plan::policies_changed(config.version, &preview);
+            // The change, by its author; then each effect, by the system, citing the request.
+            let at = document::now();
+            let request_id = ctx.request_id.as_deref();
+            append_feed(&tx, tenant, &[changed], at, &ctx.actor, request_id).await?;
+            append_feed(&tx, tenant, &writes.feed, at, SYSTEM_ACTOR, request_id).await?;
+            // The context of the new generation, cached once this commits: the catalog did
+            // not change.
+            let context = TenantContext {
+                generation: sql_u64(generation),
+                schemas_version: cascades.schemas.version,
+                config: config.clone(),
+                policies: compiled.clone(),
+                catalog: old.catalog.clone(),
+            };
+            Ok::<_, Fail>((config, preview, context))
+        })?;
+        self.contexts.put(tenant, Arc::new(context));
+        Ok((config, preview))
+    }
 }

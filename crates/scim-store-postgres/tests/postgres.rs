@@ -155,6 +155,22 @@ fn postgres_workplace(schemas: ResourceSchemas) -> testkit::WorkplaceFixture {
 
 scim_store_testkit::workplace_store_tests!(postgres_workplace, skip_if = postgres_missing);
 
+/// Two replicas: a policy change on one follows a schema change made on the other.
+#[test]
+fn workplace_policies_follow_a_schema_change_made_on_another_replica() {
+    if postgres_missing() {
+        return;
+    }
+    let schema = Schema::new();
+    let (a, b) = (
+        Arc::new(schema.connect(testkit::schemas())),
+        Arc::new(schema.connect(testkit::schemas())),
+    );
+    schema
+        .runtime
+        .block_on(testkit::workplace_policies_follow_a_schema_change_made_elsewhere(a, b));
+}
+
 /// Two stores with two pools on one schema: two replicas of scimd.
 fn two_replicas() -> (Schema, Arc<dyn Store>, Arc<dyn Store>) {
     let schema = Schema::new();

@@ -608,6 +608,16 @@ fn set_policies(
     now: Timestamp,
 ) -> Result<(WorkplaceConfig, Preview)> {
     ensure_tenant(conn, tenant)?;
+    // The writer serialises this with every schema change: the schemas the policies are
+    // compiled against must be the tenant's as of this transaction.
+    let stored: i64 = conn
+        .prepare_cached("SELECT schemas_version FROM tenants WHERE id = ?1")
+        .sql()?
+        .query_row([tenant.key()], |r| r.get(0))
+        .sql()?;
+    if to_u64(stored) != env.schemas.version {
+        return Err(scim_store_core::schemas::schemas_moved());
+    }
     let (current, _) = load_config(conn, tenant)?;
     if let Some(expected) = expected_version
         && expected != current.version
@@ -1353,19 +1363,30 @@ impl WorkplaceStore for SqliteStore {
         now: Timestamp,
     ) -> Result<(WorkplaceConfig, Preview)> {
         let (tenant, ctx) = (*tenant, ctx.clone());
-        self.write_env(tenant, ctx.window.clone(), move |conn, env| {
-            set_policies(
-                conn,
-                env,
-                tenant,
-                policies,
-                settings,
-                expected_version,
-                &ctx,
-                now,
-            )
-        })
-        .await
+        let attempt = || {
+            let (policies, ctx) = (policies.clone(), ctx.clone());
+            self.write_env(tenant, ctx.window.clone(), move |conn, env| {
+                set_policies(
+                    conn,
+                    env,
+                    tenant,
+                    policies,
+                    settings,
+                    expected_version,
+                    &ctx,
+                    now,
+                )
+            })
+        };
+        match attempt().await {
+            // Compiled against schemas this store had cached but another process has since
+            // changed: once more with the tenant's current ones.
+            Err(e) if scim_store_core::schemas::is_schemas_moved(&e) => {
+                self.forget_schemas(tenant);
+                attempt().await
+            }
+            other => other,
+        }
     }
 
     async fn put_place(

@@ -47,6 +47,16 @@ fn sqlite_workplace(schemas: ResourceSchemas) -> WorkplaceFixture {
 
 scim_store_testkit::workplace_store_tests!(sqlite_workplace);
 
+/// Two stores on one file, as two scimd processes would be.
+#[test]
+fn workplace_policies_follow_a_schema_change_made_in_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.db");
+    let open = || SqliteStore::open(&path, testkit::schemas(), SqliteOptions::default()).unwrap();
+    let (a, b) = (Arc::new(open()), Arc::new(open()));
+    runtime().block_on(testkit::workplace_policies_follow_a_schema_change_made_elsewhere(a, b));
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)

@@ -370,3 +370,58 @@ pub async fn workplace_rules_use_the_tenants_own_attributes(store: Arc<dyn Workp
         2
     );
 }
+
+/// Two stores on one database (two replicas): `a` has cached the tenant's schemas when `b`
+/// removes the attribute a new rule names. `a` must not store the rule as checked against its
+/// stale schemas: it checks again against the tenant's current ones (400, nothing stored). A
+/// rule valid under both is stored after that second check.
+pub async fn workplace_policies_follow_a_schema_change_made_elsewhere(
+    a: Arc<dyn WorkplaceStore>,
+    b: Arc<dyn WorkplaceStore>,
+) {
+    use crate::directory::{ACME_USER, acme_documents};
+    let t = tenant(a.as_ref()).await;
+    catalog(a.as_ref(), &t).await;
+    a.set_tenant_schemas(&t, acme_documents()).await.unwrap();
+    assert_eq!(a.tenant_schemas(&t).await.unwrap().version, 1);
+    // `b` removes the extension; `a` still has version 1 cached.
+    b.set_tenant_schemas(&t, Vec::new()).await.unwrap();
+    let rule = |people: String| -> workplace_policy::PolicySet {
+        serde_json::from_value(json!({
+            "rules": [{"id": "london-desks", "name": "London desks", "effect": "allow",
+                       "people": people, "resources": {"resources": ["d2"]}}],
+            "default": "deny"
+        }))
+        .unwrap()
+    };
+    let stale = a
+        .set_policies(
+            &t,
+            rule(format!("{ACME_USER}:officeName eq \"London\"")),
+            CascadeSettings::default(),
+            None,
+            &admin(),
+            now(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(stale.status(), 400, "{stale}");
+    assert!(stale.to_string().contains("officeName"), "{stale}");
+    assert_eq!(a.workplace_config(&t).await.unwrap().version, 0);
+    assert_eq!(a.tenant_schemas(&t).await.unwrap().version, 2);
+    // And the other way: `b` adds it back while `a` has version 2 cached.
+    b.set_tenant_schemas(&t, acme_documents()).await.unwrap();
+    let (config, _) = a
+        .set_policies(
+            &t,
+            rule("title pr".into()),
+            CascadeSettings::default(),
+            None,
+            &admin(),
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(config.version, 1);
+    assert_eq!(a.tenant_schemas(&t).await.unwrap().version, 3);
+}
