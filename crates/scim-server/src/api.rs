@@ -12,6 +12,7 @@ use crate::request::RequestBody;
 use crate::response::Body;
 use http::{Request, Response, StatusCode, header};
 use scim_store::{Store, TokenScope, WriteWindow};
+use serde_json::Value;
 use std::future::Future;
 use std::time::Instant;
 
@@ -31,6 +32,11 @@ pub(crate) trait Api: Send + Sync {
     /// The route template (a metrics label) of the path below the base, as its non-empty
     /// `segments`.
     fn route(segments: &[&str]) -> &'static str;
+    /// The OpenAPI description served at `openapi.json` below the base to anyone, without a
+    /// token (so that front-ends can generate a client), if the service has one.
+    fn openapi() -> Option<&'static Value> {
+        None
+    }
     /// Runs an authenticated request whose path below the base is `after`, split into its
     /// non-empty `segments`.
     fn endpoint<B: RequestBody>(
@@ -56,6 +62,11 @@ pub(crate) async fn respond<A: Api, B: RequestBody>(
     // The path is split once, for the metrics label and for the handler.
     let segments: Vec<&str> = after.split('/').filter(|s| !s.is_empty()).collect();
     log.route = A::route(&segments);
+    if segments.as_slice() == ["openapi.json"]
+        && let Some(description) = A::openapi()
+    {
+        return openapi(req.method(), description, base);
+    }
     let (parts, body) = req.into_parts();
     let principal = api.authenticator().authenticate(&parts, A::SCOPE).await?;
     if principal.scope != A::SCOPE {
@@ -89,6 +100,26 @@ pub(crate) async fn respond<A: Api, B: RequestBody>(
         log.token = Some((ctx.token_id.clone(), ctx.actor.clone()));
     }
     result
+}
+
+/// The service's OpenAPI description, its `servers` the base this request reached (the same
+/// for every tenant name: it says nothing of which tenants exist).
+fn openapi(
+    method: &http::Method,
+    description: &Value,
+    base: &str,
+) -> Result<Response<Body>, ApiError> {
+    if method != http::Method::GET && method != http::Method::HEAD {
+        return Err(ApiError::method_not_allowed(method, "GET, HEAD"));
+    }
+    let mut served = description.clone();
+    served["servers"] = serde_json::json!([{"url": base}]);
+    let mut response = crate::response::json(StatusCode::OK, &served);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static(crate::response::APPLICATION_JSON),
+    );
+    Ok(response)
 }
 
 /// Answers one request to a mounted service: never fails, never panics on input.

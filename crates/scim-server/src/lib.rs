@@ -17,6 +17,9 @@ pub use async_trait::async_trait;
 pub use auth::{Authenticator, Principal, TokenAuthenticator};
 pub use response::Body;
 pub use scim::ScimService;
+/// The workplace API's OpenAPI 3.1 description (JSON), as `WorkplaceService` serves it at
+/// `openapi.json` below its base.
+pub use workplace::OPENAPI as WORKPLACE_OPENAPI;
 pub use workplace::WorkplaceService;
 
 pub use config::{Limits, ServerConfig};

@@ -61,6 +61,10 @@ use workplace_policy::{Actor, CascadeSettings, PolicySet, Preview, Timestamp};
 /// the new set).
 const POLICY_ATTEMPTS: usize = 3;
 
+/// The OpenAPI 3.1 description of this API, served at `openapi.json` (no token needed) and
+/// checked against the router by `tests/openapi.rs`.
+pub const OPENAPI: &str = include_str!("../../openapi/workplace.json");
+
 /// The reason recorded when an administrator cancels a booking without giving one.
 const DEFAULT_CANCEL_REASON: &str = "cancelled by an administrator";
 
@@ -433,7 +437,17 @@ impl Api for WorkplaceState {
         self.base_url.as_deref().unwrap_or("")
     }
 
+    fn openapi() -> Option<&'static Value> {
+        static DESCRIPTION: std::sync::OnceLock<Option<Value>> = std::sync::OnceLock::new();
+        DESCRIPTION
+            .get_or_init(|| serde_json::from_str(OPENAPI).ok())
+            .as_ref()
+    }
+
     fn route(segments: &[&str]) -> &'static str {
+        if segments == ["openapi.json"] {
+            return "/workplace/v1/openapi.json";
+        }
         endpoint_of(segments).map_or("/workplace/v1/other", |e| e.route())
     }
 
