@@ -342,8 +342,9 @@ pub struct FeedEvent {
     /// The id of what it is about.
     pub id: String,
     /// What happened: `created`, `replaced`, `patched`, `deleted` for SCIM changes and
-    /// catalog entries; `booked`, `cancelled`, `ended`, `flagged`, `checkedIn`, `anonymised`
-    /// for bookings; `assigned`, `released` for assignments; `changed` for policies.
+    /// catalog entries; `anonymised` for a User whose history was anonymised; `booked`,
+    /// `cancelled`, `ended`, `flagged`, `checkedIn` for bookings; `assigned`, `released` for
+    /// assignments; `changed` for policies.
     pub op: String,
     /// The subject's version after the event, where it has one.
     pub version: Option<u64>,
