@@ -721,6 +721,7 @@ async fn token(store: &dyn Store, command: TokenCommand) -> Result<(), CliError>
                     "scope": token.scope.as_str(),
                     "created": token.created.to_string(),
                     "revoked": token.revoked.map(|t| t.to_string()),
+                    "last_used": token.last_used.map(|t| t.to_string()),
                 }))?;
             }
         }

@@ -99,6 +99,10 @@ pub struct TokenInfo {
     pub created: DateTime,
     /// When it was revoked, if it was.
     pub revoked: Option<DateTime>,
+    /// When it last authenticated a request, to the minute
+    /// ([`crate::backend::token::LAST_USED_STEP_SECONDS`]); `None` if never. An identity
+    /// provider's connection that stopped calling shows here first.
+    pub last_used: Option<DateTime>,
 }
 
 /// A newly issued token: the only time the secret is ever visible.

@@ -360,10 +360,30 @@ impl Store for PostgresStore {
 
     async fn authenticate(&self, secret: &str) -> Result<Option<(Tenant, TokenInfo)>> {
         let found = with_client!(self, |client| read::authenticate(&client, secret))?;
-        Ok(found.map(|(tenant, token, schemas_version)| {
-            self.schemas.observe(tenant.id, schemas_version);
-            (tenant, token)
-        }))
+        let Some((tenant, mut token, schemas_version)) = found else {
+            return Ok(None);
+        };
+        self.schemas.observe(tenant.id, schemas_version);
+        let now = scim_store_core::document::now();
+        if scim_store_core::backend::token::should_record_use(token.last_used, now) {
+            let (id, at) = (token.id.as_str(), scim_store_core::document::to_nanos(now));
+            // Once a minute per token at most; a failure to record it must not refuse the
+            // request, which only reads.
+            let recorded = with_client!(self, |client| async move {
+                client
+                    .execute(
+                        "UPDATE tokens SET last_used_ns = $2 WHERE id = $1 \
+                         AND (last_used_ns IS NULL OR last_used_ns < $2)",
+                        &[&id, &at],
+                    )
+                    .await?;
+                PgResult::Ok(())
+            });
+            if recorded.is_ok() {
+                token.last_used = Some(now);
+            }
+        }
+        Ok(Some((tenant, token)))
     }
 
     async fn tenant_schemas(&self, tenant: &TenantId) -> Result<Arc<TenantSchemas>> {

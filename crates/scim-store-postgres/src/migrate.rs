@@ -20,7 +20,7 @@ use scim_store_core::{Result, StoreError};
 use tokio_postgres::error::SqlState;
 
 /// The schema version this build writes.
-pub const LATEST: i32 = 6;
+pub const LATEST: i32 = 7;
 
 /// Version 1: tenants, tokens, resources with their hot columns, side tables for multi-valued
 /// indexed values and `uniqueness: server` values, membership rows, events.
@@ -219,6 +219,9 @@ CREATE TABLE IF NOT EXISTS tenant_schemas (
 );
 "#;
 
+/// Version 7: when each token last authenticated a request, to the minute (issue 18).
+const V7: &str = "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS last_used_ns BIGINT";
+
 /// The name of the cursor key's row in `store_keys`.
 const CURSOR_KEY: &str = "cursor";
 
@@ -257,6 +260,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     // The key is drawn in Rust after this statement: see `insert_cursor_key`.
     (5, "the key cursors are signed with", V5),
     (6, "each tenant's own schemas", V6),
+    (7, "when each token was last used", V7),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS scimd_migrations (

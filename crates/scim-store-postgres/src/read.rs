@@ -400,12 +400,14 @@ pub(crate) async fn list_tenants<C: GenericClient>(client: &C) -> PgResult<Vec<T
 fn token_of(row: &Row) -> PgResult<TokenInfo> {
     let scope: String = row.try_get(2)?;
     let revoked: Option<i64> = row.try_get(4)?;
+    let last_used: Option<i64> = row.try_get("last_used_ns")?;
     Ok(TokenInfo {
         id: row.try_get(0)?,
         label: row.try_get(1)?,
         scope: TokenScope::from_name(&scope).unwrap_or(TokenScope::Scim),
         created: from_nanos(row.try_get(3)?),
         revoked: revoked.map(from_nanos),
+        last_used: last_used.map(from_nanos),
     })
 }
 
@@ -415,7 +417,7 @@ pub(crate) async fn list_tokens<C: GenericClient>(
 ) -> PgResult<Vec<TokenInfo>> {
     let stmt = client
         .prepare_cached(
-            "SELECT id, label, scope, created_ns, revoked_ns FROM tokens WHERE tenant = $1 \
+            "SELECT id, label, scope, created_ns, revoked_ns, last_used_ns FROM tokens WHERE tenant = $1 \
              ORDER BY created_ns, id",
         )
         .await?;
@@ -442,7 +444,8 @@ pub(crate) async fn authenticate<C: GenericClient>(
     let stmt = client
         .prepare_cached(
             "SELECT k.id, k.label, k.scope, k.created_ns, k.revoked_ns, k.digest, t.id, t.name, \
-             t.created_ns, t.schemas_version FROM tokens k JOIN tenants t ON t.id = k.tenant \
+             t.created_ns, t.schemas_version, k.last_used_ns FROM tokens k \
+             JOIN tenants t ON t.id = k.tenant \
              WHERE k.digest = $1",
         )
         .await?;

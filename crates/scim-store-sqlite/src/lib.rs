@@ -487,10 +487,24 @@ impl Store for SqliteStore {
             .readers
             .read(move |conn| read::authenticate(conn, &secret))
             .await?;
-        Ok(found.map(|(tenant, token, schemas_version)| {
-            self.schemas.observe(tenant.id, schemas_version);
-            (tenant, token)
-        }))
+        let Some((tenant, mut token, schemas_version)) = found else {
+            return Ok(None);
+        };
+        self.schemas.observe(tenant.id, schemas_version);
+        let now = document::now();
+        if scim_store_core::backend::token::should_record_use(token.last_used, now) {
+            let (id, at) = (token.id.clone(), document::to_nanos(now));
+            // Once a minute per token at most; a failure to record it (a full disk) must not
+            // refuse the request, which only reads.
+            let recorded = self
+                .writer
+                .write(move |conn| write::record_token_use(conn, &id, at))
+                .await;
+            if recorded.is_ok() {
+                token.last_used = Some(now);
+            }
+        }
+        Ok(Some((tenant, token)))
     }
 
     async fn list_tokens(&self, tenant: &TenantId) -> Result<Vec<TokenInfo>> {

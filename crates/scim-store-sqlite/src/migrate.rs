@@ -17,7 +17,7 @@ use scim_store_core::{Result, StoreError};
 pub(crate) const APPLICATION_ID: i32 = 0x5343_494d;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const LATEST: i64 = 9;
+pub const LATEST: i64 = 10;
 
 /// Version 1: tenants, tokens, resources with their hot columns, membership rows, events.
 pub(crate) const V1: &str = r#"
@@ -295,6 +295,8 @@ pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Resul
                 tx.execute_batch(V9).sql()?;
                 add_schemas_version(&tx)?;
             }
+            // Version 10: when each token last authenticated a request (issue 18).
+            10 => add_column(&tx, "tokens", "last_used_ns", "INTEGER")?,
             _ => unreachable_version(target)?,
         }
         tx.pragma_update(None, "application_id", APPLICATION_ID)
@@ -313,18 +315,29 @@ pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Resul
 
 /// Adds `tenants.schemas_version` (version 9) unless it is there.
 fn add_schemas_version(conn: &Connection) -> Result<()> {
+    add_column(
+        conn,
+        "tenants",
+        "schemas_version",
+        "INTEGER NOT NULL DEFAULT 0",
+    )
+}
+
+/// `ALTER TABLE table ADD COLUMN column definition` unless the column is there: SQLite has no
+/// `ADD COLUMN IF NOT EXISTS`, and a version marker moved back by hand must not fail an
+/// upgrade. The names are this module's constants, never input.
+fn add_column(conn: &Connection, table: &str, column: &str, definition: &str) -> Result<()> {
     let present: bool = conn
         .query_row(
-            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('tenants') \
-             WHERE name = 'schemas_version')",
-            [],
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+            [table, column],
             |r| r.get(0),
         )
         .sql()?;
     if !present {
-        conn.execute_batch(
-            "ALTER TABLE tenants ADD COLUMN schemas_version INTEGER NOT NULL DEFAULT 0",
-        )
+        conn.execute_batch(&format!(
+            "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+        ))
         .sql()?;
     }
     Ok(())

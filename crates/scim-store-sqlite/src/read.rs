@@ -394,18 +394,21 @@ pub(crate) fn list_tenants(conn: &Connection) -> Result<Vec<Tenant>> {
 fn token_of(row: &Row<'_>) -> rusqlite::Result<TokenInfo> {
     let scope: String = row.get(2)?;
     let revoked: Option<i64> = row.get(4)?;
+    let last_used: Option<i64> = row.get("last_used_ns")?;
     Ok(TokenInfo {
         id: row.get(0)?,
         label: row.get(1)?,
         scope: TokenScope::from_name(&scope).unwrap_or(TokenScope::Scim),
         created: from_nanos(row.get(3)?),
         revoked: revoked.map(from_nanos),
+        last_used: last_used.map(from_nanos),
     })
 }
 
 pub(crate) fn list_tokens(conn: &Connection, tenant: TenantId) -> Result<Vec<TokenInfo>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, label, scope, created_ns, revoked_ns FROM tokens WHERE tenant = ?1 ORDER BY created_ns, id",
+        "SELECT id, label, scope, created_ns, revoked_ns, last_used_ns FROM tokens WHERE tenant = ?1 \
+         ORDER BY created_ns, id",
     ).sql()?;
     let rows = stmt.query_map([tenant.key()], token_of).sql()?;
     rows.collect::<rusqlite::Result<_>>().sql()
@@ -423,7 +426,8 @@ pub(crate) fn authenticate(
     let digest = token::digest(secret);
     let mut stmt = conn.prepare_cached(
         "SELECT k.id, k.label, k.scope, k.created_ns, k.revoked_ns, k.digest, t.id, t.name, t.created_ns, \
-         t.schemas_version FROM tokens k JOIN tenants t ON t.id = k.tenant WHERE k.digest = ?1",
+         t.schemas_version, k.last_used_ns FROM tokens k JOIN tenants t ON t.id = k.tenant \
+         WHERE k.digest = ?1",
     ).sql()?;
     let found = stmt
         .query_row([&digest[..]], |row| {

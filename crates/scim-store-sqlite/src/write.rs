@@ -944,3 +944,15 @@ pub(crate) fn set_tenant_schemas(
         .sql()?;
     Ok(schemas)
 }
+
+/// Records that token `id` authenticated a request at `at_ns` (never moving it back).
+pub(crate) fn record_token_use(conn: &Connection, id: &str, at_ns: i64) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE tokens SET last_used_ns = ?2 WHERE id = ?1 \
+         AND (last_used_ns IS NULL OR last_used_ns < ?2)",
+    )
+    .sql()?
+    .execute(params![id, at_ns])
+    .sql()?;
+    Ok(())
+}

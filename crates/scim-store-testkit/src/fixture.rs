@@ -98,6 +98,7 @@ macro_rules! store_tests {
             tenants_and_names,
             tenant_deletion_removes_everything,
             tokens_authenticate_and_revoke,
+            tokens_record_their_last_use,
             create_assigns_id_meta_and_version,
             get_is_scoped_by_tenant_and_kind,
             user_name_is_unique_case_insensitively,

@@ -505,6 +505,7 @@ impl Store for MemoryStore {
             scope,
             created: document::now(),
             revoked: None,
+            last_used: None,
         };
         self.lock()
             .directory(tenant)?
@@ -518,12 +519,16 @@ impl Store for MemoryStore {
             return Ok(None);
         }
         let digest = token::digest(secret);
-        let state = self.lock();
-        let found = state.tenants.values().find_map(|d| {
+        let now = document::now();
+        let mut state = self.lock();
+        let found = state.tenants.values_mut().find_map(|d| {
             let (_, info) = d
                 .tokens
-                .iter()
+                .iter_mut()
                 .find(|(stored, _)| token::digests_equal(stored, &digest))?;
+            if info.revoked.is_none() && token::should_record_use(info.last_used, now) {
+                info.last_used = Some(now);
+            }
             Some((d.tenant.clone(), info.clone()))
         });
         Ok(found.filter(|(_, info)| info.revoked.is_none()))

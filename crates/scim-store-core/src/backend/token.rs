@@ -6,6 +6,19 @@ use sha2::{Digest, Sha256};
 /// Every secret starts with this, so that secret scanners and people recognise a leaked one.
 pub const SECRET_PREFIX: &str = "scimd_";
 
+/// How stale a token's `last_used` may get: a store records a use only when the one recorded is
+/// at least this old, so that a busy identity provider costs one write a minute, not one per
+/// request.
+pub const LAST_USED_STEP_SECONDS: i64 = 60;
+
+/// Whether a use at `now` should be recorded over `last_used` ([`LAST_USED_STEP_SECONDS`]).
+pub fn should_record_use(
+    last_used: Option<scim_schema::DateTime>,
+    now: scim_schema::DateTime,
+) -> bool {
+    last_used.is_none_or(|last| now.unix_seconds - last.unix_seconds >= LAST_USED_STEP_SECONDS)
+}
+
 /// A fresh secret: the prefix and 32 bytes from the operating system's CSPRNG in hex.
 pub fn new_secret() -> Result<String> {
     let mut bytes = [0u8; 32];
@@ -83,6 +96,17 @@ pub fn check_tenant_name(name: &str) -> Result<()> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_use_is_recorded_at_most_once_a_step() {
+        let at = |s: i64| crate::document::from_nanos(s * 1_000_000_000);
+        assert!(should_record_use(None, at(1_000)));
+        assert!(!should_record_use(Some(at(1_000)), at(1_000)));
+        assert!(!should_record_use(Some(at(1_000)), at(1_059)));
+        assert!(should_record_use(Some(at(1_000)), at(1_060)));
+        // A clock that went back records nothing until it passes the recorded use again.
+        assert!(!should_record_use(Some(at(1_000)), at(900)));
+    }
 
     #[test]
     fn secrets_are_prefixed_random_and_hash_stably() {

@@ -208,3 +208,40 @@ pub async fn tokens_authenticate_and_revoke(store: Arc<dyn Store>) {
     assert!(revoked.revoked.is_some());
     assert!(store.list_tokens(&b.id).await.unwrap().is_empty());
 }
+
+/// A token records when it last authenticated a request, to the minute: unset until its first
+/// use, set by it (within the second), not rewritten by the next uses of the same minute, and
+/// listed; another token of the tenant keeps its own.
+pub async fn tokens_record_their_last_use(store: Arc<dyn Store>) {
+    let t = new_tenant(store.as_ref()).await;
+    let used = store
+        .issue_token(&t.id, "entra", TokenScope::Scim)
+        .await
+        .unwrap();
+    let idle = store
+        .issue_token(&t.id, "okta", TokenScope::Scim)
+        .await
+        .unwrap();
+    let last_used = |tokens: &[scim_store_core::TokenInfo], id: &str| {
+        tokens.iter().find(|k| k.id == id).unwrap().last_used
+    };
+    let listed = store.list_tokens(&t.id).await.unwrap();
+    assert_eq!(last_used(&listed, &used.id), None);
+
+    let before = scim_store_core::document::now();
+    let (_, first) = store.authenticate(&used.secret).await.unwrap().unwrap();
+    let recorded = first.last_used.expect("the first use is recorded");
+    assert!(
+        (recorded.unix_seconds - before.unix_seconds).abs() <= 1,
+        "{recorded:?} vs {before:?}"
+    );
+    let (_, second) = store.authenticate(&used.secret).await.unwrap().unwrap();
+    assert_eq!(
+        second.last_used,
+        Some(recorded),
+        "rewritten within the minute"
+    );
+    let listed = store.list_tokens(&t.id).await.unwrap();
+    assert_eq!(last_used(&listed, &used.id), Some(recorded));
+    assert_eq!(last_used(&listed, &idle.id), None);
+}
