@@ -23,38 +23,18 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-step() { printf -- '--- %s\n' "$1"; }
+# shellcheck source=tests/lib.sh
+source "$root/tests/lib.sh"
 
 venv="${SCIMD_FUZZ_VENV:-$root/target/api-fuzz-venv}"
-stamp="$venv/.requirements.sha256"
-want="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)"
-if [[ ! -x "$venv/bin/schemathesis" || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-  step "virtualenv $venv (pip install -r tests/api-fuzz/requirements.txt)"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    --requirement "$here/requirements.txt"
-  echo "$want" >"$stamp"
-else
-  step "virtualenv $venv (cached)"
-fi
+pinned_venv "$venv" "$here/requirements.txt"
 "$venv/bin/schemathesis" --version
 
-if [[ -n "${SCIMD_BIN:-}" ]]; then
-  scimd="$SCIMD_BIN"
-else
-  step "cargo build -p scimd"
-  cargo build --quiet --locked -p scimd
-  scimd="${CARGO_TARGET_DIR:-$root/target}/debug/scimd"
-fi
+scimd="$(scimd_binary)"
 
 work="$(mktemp -d -t scimd-api-fuzz.XXXXXX)"
-server_pid=""
 cleanup() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_scimd
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -64,24 +44,7 @@ json_field() { python3 -c 'import json, sys; print(json.loads(sys.stdin.readline
 "$scimd" --database "$db" tenant create fuzz >/dev/null
 token="$("$scimd" --database "$db" token issue --tenant fuzz --scope workplace --label schemathesis | json_field token)"
 
-"$scimd" --database "$db" serve --listen 127.0.0.1:0 --log-format json 2>"$work/server.log" &
-server_pid=$!
-address=""
-for _ in $(seq 1 300); do
-  address="$(sed -n 's/.*"message":"listening","address":"\([^"]*\)".*/\1/p' "$work/server.log" | head -n1)"
-  [[ -n "$address" ]] && break
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "scimd exited before listening:" >&2
-    cat "$work/server.log" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-if [[ -z "$address" ]]; then
-  echo "scimd did not report a listening address within 30 s:" >&2
-  cat "$work/server.log" >&2
-  exit 1
-fi
+serve_scimd "$scimd" "$db" "$work/server.log"
 base="http://$address/t/fuzz/workplace/v1"
 step "schemathesis against $base/openapi.json"
 

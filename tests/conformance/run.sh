@@ -16,22 +16,12 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-step() { printf -- '--- %s\n' "$1"; }
+# shellcheck source=tests/lib.sh
+source "$root/tests/lib.sh"
 
 # ---- the Python environment, pinned -------------------------------------------------------
 venv="${SCIMD_CONFORMANCE_VENV:-$root/target/conformance-venv}"
-stamp="$venv/.requirements.sha256"
-want="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)"
-if [[ ! -x "$venv/bin/python" || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-  step "virtualenv $venv (pip install -r tests/conformance/requirements.txt)"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    --requirement "$here/requirements.txt"
-  echo "$want" >"$stamp"
-else
-  step "virtualenv $venv (cached)"
-fi
+pinned_venv "$venv" "$here/requirements.txt"
 python="$venv/bin/python"
 "$python" - <<'EOF'
 from importlib.metadata import version
@@ -40,21 +30,11 @@ print("scim2-tester", version("scim2-tester"), "| scim2-client", version("scim2-
 EOF
 
 # ---- the server ---------------------------------------------------------------------------
-if [[ -n "${SCIMD_BIN:-}" ]]; then
-  scimd="$SCIMD_BIN"
-else
-  step "cargo build -p scimd"
-  cargo build --quiet --locked -p scimd
-  scimd="${CARGO_TARGET_DIR:-$root/target}/debug/scimd"
-fi
+scimd="$(scimd_binary)"
 
 work="$(mktemp -d -t scimd-conformance.XXXXXX)"
-server_pid=""
 cleanup() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_scimd
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -64,26 +44,7 @@ json_field() { "$python" -c 'import json, sys; print(json.loads(sys.stdin.readli
 checker_tenant="$("$scimd" --database "$db" tenant create conformance)"
 client_tenant="$("$scimd" --database "$db" tenant create scim2client)"
 
-# Port 0: the kernel picks a free port, and the server logs the address it bound, so two runs
-# on one machine never race for a port.
-"$scimd" --database "$db" serve --listen 127.0.0.1:0 --log-format json 2>"$work/server.log" &
-server_pid=$!
-address=""
-for _ in $(seq 1 300); do
-  address="$(sed -n 's/.*"message":"listening","address":"\([^"]*\)".*/\1/p' "$work/server.log" | head -n1)"
-  [[ -n "$address" ]] && break
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "scimd exited before listening:" >&2
-    cat "$work/server.log" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-if [[ -z "$address" ]]; then
-  echo "scimd did not report a listening address within 30 s:" >&2
-  cat "$work/server.log" >&2
-  exit 1
-fi
+serve_scimd "$scimd" "$db" "$work/server.log"
 step "scimd listening on $address"
 
 show_server_log() {

@@ -24,21 +24,48 @@ mod support;
 
 use support::{Running, ScratchDatabase, create_tenant, postgres_or_skip};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_on_one_postgres_database() {
-    let Some(admin_url) = postgres_or_skip("two scimd replicas on PostgreSQL").await else {
-        return;
-    };
-    let database = ScratchDatabase::create(&admin_url, "scimd_replicas").await;
+/// Two `scimd` replicas on a scratch database of their own, tenant `replicas`, a client of
+/// each; `None` (after saying so) when PostgreSQL is absent.
+struct Replicas {
+    database: ScratchDatabase,
+    url: String,
+    servers: (Running, Running),
+    clients: [Client; 2],
+}
+
+async fn two_replicas(what: &str, prefix: &str) -> Option<Replicas> {
+    let admin_url = postgres_or_skip(what).await?;
+    let database = ScratchDatabase::create(&admin_url, prefix).await;
     let url = database.url.clone();
     let token = create_tenant(&url, "replicas");
-
-    let a = Running::listening(&url, &[]);
-    let b = Running::listening(&url, &[]);
+    let (a, b) = (Running::listening(&url, &[]), Running::listening(&url, &[]));
     let clients = [
         Client::new(a.addr, "replicas", &token),
         Client::new(b.addr, "replicas", &token),
     ];
+    Some(Replicas {
+        database,
+        url,
+        servers: (a, b),
+        clients,
+    })
+}
+
+impl Replicas {
+    /// Stops both servers, then drops the database.
+    async fn remove(self) {
+        drop(self.servers);
+        self.database.remove().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgres_database() {
+    let Some(replicas) = two_replicas("two scimd replicas on PostgreSQL", "scimd_replicas").await
+    else {
+        return;
+    };
+    let (url, clients) = (&replicas.url, &replicas.clients);
     let user = |name: &str| json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name});
 
     // 1. The same userName created 20 times through both replicas at once: one wins.
@@ -102,13 +129,13 @@ async fn two_replicas_on_one_postgres_database() {
     });
     let statuses = join_all(creates).await;
     assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
-    for client in &clients {
+    for client in clients {
         let listed = client.get("/Users?count=0").await.json();
         assert_eq!(listed["totalResults"], json!(42));
     }
 
     // 4. The change feed: every committed write once, numbered 1..n without a gap.
-    let store = PostgresStore::connect(&url, ResourceSchemas::core(), PostgresOptions::default())
+    let store = PostgresStore::connect(url, ResourceSchemas::core(), PostgresOptions::default())
         .await
         .unwrap();
     let tenant = store.tenant_by_name("replicas").await.unwrap().unwrap();
@@ -120,8 +147,7 @@ async fn two_replicas_on_one_postgres_database() {
     assert_eq!((creates, patches), (42, 1));
 
     drop(store);
-    drop((a, b));
-    database.remove().await;
+    replicas.remove().await;
 }
 
 /// A tenant's schemas set by the CLI (a third process) while two replicas run and have served
@@ -129,19 +155,15 @@ async fn two_replicas_on_one_postgres_database() {
 /// removed), with no restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_change_reaches_every_replica_at_its_next_request() {
-    let Some(admin_url) = postgres_or_skip("tenant schemas across replicas on PostgreSQL").await
+    let Some(replicas) = two_replicas(
+        "tenant schemas across replicas on PostgreSQL",
+        "scimd_replica_schemas",
+    )
+    .await
     else {
         return;
     };
-    let database = ScratchDatabase::create(&admin_url, "scimd_replica_schemas").await;
-    let url = database.url.clone();
-    let token = create_tenant(&url, "replicas");
-    let a = Running::listening(&url, &[]);
-    let b = Running::listening(&url, &[]);
-    let clients = [
-        Client::new(a.addr, "replicas", &token),
-        Client::new(b.addr, "replicas", &token),
-    ];
+    let (url, clients) = (&replicas.url, &replicas.clients);
     let group = |name: &str| {
         json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
                "displayName": name, "description": "custom"})
@@ -161,7 +183,7 @@ async fn a_schema_change_reaches_every_replica_at_its_next_request() {
     .unwrap();
     let set = support::scimd(&[
         "--database",
-        &url,
+        url,
         "schema",
         "set",
         "--tenant",
@@ -183,14 +205,7 @@ async fn a_schema_change_reaches_every_replica_at_its_next_request() {
         );
         assert_eq!(after.json()["description"], "custom");
     }
-    let clear = support::scimd(&[
-        "--database",
-        &url,
-        "schema",
-        "clear",
-        "--tenant",
-        "replicas",
-    ]);
+    let clear = support::scimd(&["--database", url, "schema", "clear", "--tenant", "replicas"]);
     assert!(
         clear.status.success(),
         "{}",
@@ -207,6 +222,5 @@ async fn a_schema_change_reaches_every_replica_at_its_next_request() {
         let again = client.post("/Groups", &group(&format!("again-{i}"))).await;
         assert_eq!(again.status, 400, "replica {i}");
     }
-    drop((a, b));
-    database.remove().await;
+    replicas.remove().await;
 }

@@ -15,7 +15,7 @@
 #[path = "../../../crates/scim-server/tests/common/client.rs"]
 mod client;
 
-use client::{Client, Reply};
+use client::{Client, Reply, expect};
 use http::Method;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -30,20 +30,6 @@ const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const ACME: &str = "urn:ietf:params:scim:schemas:extension:acme:2.0:User";
 const GLOBEX: &str = "urn:ietf:params:scim:schemas:extension:globex:2.0:User";
-
-fn expect(reply: &Reply, status: u16) -> Value {
-    assert_eq!(
-        reply.status,
-        status,
-        "body: {}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    if reply.body.is_empty() {
-        Value::Null
-    } else {
-        reply.json()
-    }
-}
 
 /// Runs `scimd --database DB args...`; its stdout as JSON, or its stderr on failure.
 fn cli(database: &str, args: &[&str]) -> Result<Value, String> {
@@ -470,4 +456,52 @@ async fn identity_providers_custom_attributes_on_postgres() {
     let database = ScratchDatabase::create(&admin_url, "scimd_tenant_schemas").await;
     conversations(&database.url).await;
     database.remove().await;
+}
+
+/// What an operator's schema files may hold is bounded, and a file beyond a bound changes
+/// nothing: more than 64 documents, more than 256 KiB of them, a file over 1 MiB, and JSON
+/// nested past the parser's depth are each refused naming the bound, without a crash.
+#[test]
+fn schema_files_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("scimd.db");
+    let database = db.to_str().unwrap();
+    create_tenant(database, "acme");
+    let extension = |n: usize, attributes: usize| {
+        json!({"id": format!("urn:example:params:scim:schemas:extension:x{n}:2.0:User"),
+               "attributes": (0..attributes)
+                   .map(|a| json!({"name": format!("attribute{a:05}"), "type": "string",
+                                   "description": "d".repeat(200)}))
+                   .collect::<Vec<_>>()})
+    };
+    let refused = |name: &str, content: Vec<u8>, expected: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let error = cli(
+            database,
+            &["schema", "set", "--tenant", "acme", path.to_str().unwrap()],
+        )
+        .unwrap_err();
+        assert!(error.contains(expected), "{name}: {error}");
+    };
+    let many: Vec<Value> = (0..65).map(|n| extension(n, 1)).collect();
+    refused(
+        "many.json",
+        serde_json::to_vec(&many).unwrap(),
+        "at most 64",
+    );
+    refused(
+        "large.json",
+        serde_json::to_vec(&extension(0, 1_200)).unwrap(),
+        "at most 262144",
+    );
+    let mut huge = serde_json::to_vec(&extension(0, 1)).unwrap();
+    huge.extend(std::iter::repeat_n(b' ', 1024 * 1024));
+    refused("huge.json", huge, "larger than 1048576 bytes");
+    refused(
+        "deep.json",
+        "[".repeat(100_000).into_bytes(),
+        "recursion limit exceeded",
+    );
+    assert_eq!(scimd_show(database, "acme"), json!([]));
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::client::{self, Reply};
+use common::client::{self, Reply, expect};
 use common::{PATCH_OP, TestServer, USER, group, user};
 use http::Method;
 use scim_server::{Limits, ServerConfig};
@@ -95,22 +95,6 @@ impl Wp {
             Some(body.to_vec()),
         )
         .await
-    }
-}
-
-/// Asserts a status, showing the body when it differs, and returns the body as JSON.
-#[track_caller]
-fn expect(reply: &Reply, status: u16) -> Value {
-    assert_eq!(
-        reply.status,
-        status,
-        "body: {}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    if reply.body.is_empty() {
-        Value::Null
-    } else {
-        reply.json()
     }
 }
 

@@ -80,6 +80,19 @@ impl TenantSchemas {
     }
 }
 
+/// The documents as a backend stored them (the JSON text of [`TenantSchemas::documents`], or
+/// none at all for a tenant without).
+pub fn stored_documents(tenant: TenantId, stored: Option<&str>) -> Result<Vec<Value>> {
+    match stored {
+        Some(json) => serde_json::from_str(json).map_err(|e| {
+            StoreError::backend(format!(
+                "the schema documents of {tenant}: invalid JSON: {e}"
+            ))
+        }),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Splits what an operator hands in (files each holding one schema object or an array of
 /// them, RFC 7643 section 8.7.1) into one document per schema, within the bounds above.
 pub fn documents_of(inputs: Vec<Value>) -> Result<Vec<Value>> {
@@ -191,7 +204,8 @@ fn broken_rule(
 /// What a policy change answers when the tenant's schemas changed between the policies being
 /// compiled (against the schemas the store had cached) and their write: the policies are
 /// never stored as checked against schemas that are no longer the tenant's. A store retries
-/// once with the tenant's current schemas ([`is_schemas_moved`]) before it answers this (409).
+/// once with the tenant's current schemas ([`SchemaCache::once_more_if_moved`]) before it
+/// answers this (409).
 pub fn schemas_moved() -> StoreError {
     StoreError::Conflict(SCHEMAS_MOVED.to_owned())
 }
@@ -200,7 +214,7 @@ const SCHEMAS_MOVED: &str = "the tenant's schemas changed while these policies w
      checked against them; send the policies again";
 
 /// Whether `error` is [`schemas_moved`]'s.
-pub fn is_schemas_moved(error: &StoreError) -> bool {
+fn is_schemas_moved(error: &StoreError) -> bool {
     matches!(error, StoreError::Conflict(detail) if detail == SCHEMAS_MOVED)
 }
 
@@ -276,6 +290,26 @@ impl SchemaCache {
     pub fn put(&self, tenant: TenantId, schemas: Arc<TenantSchemas>) {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         entries.insert(tenant.key(), schemas);
+    }
+
+    /// Runs `attempt` (a write checked against the tenant's schemas as cached); if it met
+    /// [`schemas_moved`], because another process changed them, forgets them and runs it once
+    /// more, with the current ones.
+    pub async fn once_more_if_moved<T, Fut>(
+        &self,
+        tenant: TenantId,
+        attempt: impl Fn() -> Fut,
+    ) -> Result<T>
+    where
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        match attempt().await {
+            Err(e) if is_schemas_moved(&e) => {
+                self.forget(tenant);
+                attempt().await
+            }
+            other => other,
+        }
     }
 
     /// Forgets the tenant (deleted).

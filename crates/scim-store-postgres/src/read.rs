@@ -485,14 +485,8 @@ pub(crate) async fn tenant_schemas<C: GenericClient>(
         return Ok((0, Vec::new()));
     };
     let version: i64 = row.try_get(0)?;
-    let documents = match row.try_get::<_, Option<String>>(1)? {
-        Some(json) => serde_json::from_str(&json).map_err(|e| {
-            StoreError::backend(format!(
-                "the schema documents of {tenant}: invalid JSON: {e}"
-            ))
-        })?,
-        None => Vec::new(),
-    };
+    let stored: Option<String> = row.try_get(1)?;
+    let documents = scim_store_core::schemas::stored_documents(tenant, stored.as_deref())?;
     Ok((u64::try_from(version).unwrap_or(0), documents))
 }
 

@@ -875,8 +875,8 @@ impl WorkplaceStore for PostgresStore {
         ctx: &WriteContext,
         now: Timestamp,
     ) -> Result<(WorkplaceConfig, Preview)> {
-        match self
-            .set_policies_once(
+        let attempt = || {
+            self.set_policies_once(
                 tenant,
                 policies.clone(),
                 settings,
@@ -884,17 +884,8 @@ impl WorkplaceStore for PostgresStore {
                 ctx,
                 now,
             )
-            .await
-        {
-            // Compiled against schemas this replica had cached but another has since
-            // changed: once more with the tenant's current ones.
-            Err(e) if scim_store_core::schemas::is_schemas_moved(&e) => {
-                self.schemas.forget(*tenant);
-                self.set_policies_once(tenant, policies, settings, expected_version, ctx, now)
-                    .await
-            }
-            other => other,
-        }
+        };
+        self.schemas.once_more_if_moved(*tenant, attempt).await
     }
 
     async fn put_place(

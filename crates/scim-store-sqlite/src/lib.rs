@@ -262,11 +262,6 @@ impl SqliteStore {
         self.schemas.base()
     }
 
-    /// Drops the tenant's cached schemas: the next call loads them.
-    pub(crate) fn forget_schemas(&self, tenant: TenantId) {
-        self.schemas.forget(tenant);
-    }
-
     /// The tenant's schemas: cached, else loaded (see [`SchemaCache`]).
     async fn schemas_of(&self, tenant: TenantId) -> Result<Arc<TenantSchemas>> {
         if let Some(cached) = self.schemas.get(tenant) {

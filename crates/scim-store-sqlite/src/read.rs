@@ -468,14 +468,7 @@ pub(crate) fn tenant_schemas(conn: &Connection, tenant: TenantId) -> Result<(u64
     let Some((version, documents)) = found else {
         return Ok((0, Vec::new()));
     };
-    let documents = match documents {
-        Some(json) => serde_json::from_str(&json).map_err(|e| {
-            StoreError::backend(format!(
-                "the schema documents of {tenant}: invalid JSON: {e}"
-            ))
-        })?,
-        None => Vec::new(),
-    };
+    let documents = scim_store_core::schemas::stored_documents(tenant, documents.as_deref())?;
     Ok((to_u64(version), documents))
 }
 

@@ -1378,15 +1378,7 @@ impl WorkplaceStore for SqliteStore {
                 )
             })
         };
-        match attempt().await {
-            // Compiled against schemas this store had cached but another process has since
-            // changed: once more with the tenant's current ones.
-            Err(e) if scim_store_core::schemas::is_schemas_moved(&e) => {
-                self.forget_schemas(tenant);
-                attempt().await
-            }
-            other => other,
-        }
+        self.schemas.once_more_if_moved(tenant, attempt).await
     }
 
     async fn put_place(

@@ -34,6 +34,23 @@ impl Reply {
     }
 }
 
+/// Asserts a status, showing the body when it differs, and returns the body as JSON (`null`
+/// when empty).
+#[track_caller]
+pub fn expect(reply: &Reply, status: u16) -> Value {
+    assert_eq!(
+        reply.status,
+        status,
+        "body: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    if reply.body.is_empty() {
+        Value::Null
+    } else {
+        reply.json()
+    }
+}
+
 /// Sends one request over a fresh connection.
 pub async fn send(
     addr: SocketAddr,
