@@ -31,7 +31,7 @@
 
 mod wire;
 
-use crate::api::{self, Api};
+use crate::api::{self, Api, OpenApi};
 use crate::auth::{Authenticator, TokenAuthenticator};
 use crate::context::{Ctx, RequestIds};
 use crate::error::ServerError;
@@ -437,11 +437,9 @@ impl Api for WorkplaceState {
         self.base_url.as_deref().unwrap_or("")
     }
 
-    fn openapi() -> Option<&'static Value> {
-        static DESCRIPTION: std::sync::OnceLock<Option<Value>> = std::sync::OnceLock::new();
-        DESCRIPTION
-            .get_or_init(|| serde_json::from_str(OPENAPI).ok())
-            .as_ref()
+    fn openapi() -> Option<&'static OpenApi> {
+        static DESCRIPTION: std::sync::OnceLock<Option<OpenApi>> = std::sync::OnceLock::new();
+        DESCRIPTION.get_or_init(|| OpenApi::new(OPENAPI)).as_ref()
     }
 
     fn route(segments: &[&str]) -> &'static str {
