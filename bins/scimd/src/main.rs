@@ -33,7 +33,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand,
 use scim_server::{IpNet, Limits, Server, ServerConfig};
 use scim_store::postgres::{PostgresOptions, PostgresStore};
 use scim_store::sqlite::{Durability, SqliteOptions, SqliteStore};
-use scim_store::{ResourceLimits, ResourceSchemas, Store, Tenant, TokenScope, WorkplaceStore};
+use scim_store::{AdminStore, ResourceLimits, ResourceSchemas, Store, Tenant, TokenScope};
 use serde_json::json;
 use settings::{Database, FileConfig};
 use std::net::SocketAddr;
@@ -80,6 +80,73 @@ enum DurabilityArg {
     Normal,
 }
 
+/// A switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
+/// The provisioning log's settings: flags over the `[request_log]` table over defaults.
+fn request_log_config(
+    args: &ServeArgs,
+    file: &FileConfig,
+) -> Result<scim_server::RequestLogConfig, CliError> {
+    let section = &file.request_log;
+    let mut config = scim_server::RequestLogConfig::default();
+    config.enabled = match args.request_log {
+        Some(switch) => switch == OnOff::On,
+        None => section.enabled.unwrap_or(true),
+    };
+    if let Some(name) = args
+        .request_log_capture
+        .as_deref()
+        .or(section.capture.as_deref())
+    {
+        config.capture = scim_server::BodyCapture::from_name(name).ok_or_else(|| {
+            CliError::Usage(format!(
+                "request_log capture {name:?}: one of all, errors, none"
+            ))
+        })?;
+    }
+    if let Some(kib) = args.request_log_max_body_kib.or(section.max_body_kib) {
+        if kib == 0 || kib > 1024 {
+            return Err(CliError::Usage(format!(
+                "request_log max_body_kib {kib}: 1 to 1024"
+            )));
+        }
+        config.max_body_bytes = kib * 1024;
+    }
+    if let Some(days) = args.request_log_retention_days.or(section.retention_days) {
+        if days == 0 || days > 3660 {
+            return Err(CliError::Usage(format!(
+                "request_log retention_days {days}: 1 to 3660"
+            )));
+        }
+        config.retention.max_age_seconds = i64::from(days) * 86_400;
+    }
+    if let Some(mib) = args.request_log_retention_mib.or(section.retention_mib) {
+        if mib == 0 || mib > 1 << 30 {
+            return Err(CliError::Usage(format!(
+                "request_log retention_mib {mib}: at least 1"
+            )));
+        }
+        config.retention.max_bytes = mib * 1024 * 1024;
+    }
+    if let Some(minutes) = args
+        .sync_silent_after_minutes
+        .or(section.silent_after_minutes)
+    {
+        if minutes == 0 || minutes > 525_600 {
+            return Err(CliError::Usage(format!(
+                "request_log silent_after_minutes {minutes}: 1 to 525600"
+            )));
+        }
+        config.silent_after = std::time::Duration::from_secs(minutes * 60);
+    }
+    Ok(config)
+}
+
 /// What a token may be used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ScopeArg {
@@ -87,6 +154,9 @@ enum ScopeArg {
     Scim,
     /// The workplace API (`/t/{tenant}/workplace/v1`), for workplace administrators.
     Workplace,
+    /// The admin API (`/t/{tenant}/admin/v1`: the provisioning log, sync health, tokens,
+    /// schemas) and the workplace API, for the tenant's operators.
+    Admin,
 }
 
 impl From<ScopeArg> for TokenScope {
@@ -94,6 +164,7 @@ impl From<ScopeArg> for TokenScope {
         match scope {
             ScopeArg::Scim => TokenScope::Scim,
             ScopeArg::Workplace => TokenScope::Workplace,
+            ScopeArg::Admin => TokenScope::Admin,
         }
     }
 }
@@ -118,6 +189,9 @@ enum Command {
     /// Manage a tenant's own schemas: custom extensions and added attributes.
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// Manage server-wide operator credentials.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
     /// Create or upgrade the database schema, then exit.
     Migrate,
 }
@@ -192,6 +266,32 @@ struct ServeArgs {
     /// excluded); a write beyond it is refused with 400 [default: 10000].
     #[arg(long, env = "SCIMD_MAX_VALUES_PER_ATTRIBUTE")]
     max_values_per_attribute: Option<usize>,
+    /// The provisioning log (every authenticated SCIM request, for the admin API): on or
+    /// off [default: on].
+    #[arg(long, env = "SCIMD_REQUEST_LOG", value_name = "on|off")]
+    request_log: Option<OnOff>,
+    /// Which request bodies the provisioning log keeps: all, errors (of failed requests
+    /// only) or none [default: all].
+    #[arg(
+        long,
+        env = "SCIMD_REQUEST_LOG_CAPTURE",
+        value_name = "all|errors|none"
+    )]
+    request_log_capture: Option<String>,
+    /// Bodies above this many KiB are cut in the log, with a marker [default: 64].
+    #[arg(long, env = "SCIMD_REQUEST_LOG_MAX_BODY_KIB")]
+    request_log_max_body_kib: Option<usize>,
+    /// Each tenant's log keeps this many days [default: 30].
+    #[arg(long, env = "SCIMD_REQUEST_LOG_RETENTION_DAYS")]
+    request_log_retention_days: Option<u32>,
+    /// Each tenant's log keeps at most this many MiB; the oldest entries go first
+    /// [default: 1024].
+    #[arg(long, env = "SCIMD_REQUEST_LOG_RETENTION_MIB")]
+    request_log_retention_mib: Option<u64>,
+    /// A SCIM token that used to call is reported silent after this many minutes without a
+    /// request [default: 120].
+    #[arg(long, env = "SCIMD_SYNC_SILENT_AFTER_MINUTES")]
+    sync_silent_after_minutes: Option<u64>,
     /// The most bytes of resources one list or search page holds; a page stops early, with a
     /// smaller itemsPerPage, and always holds at least one resource [default: 4194304].
     #[arg(long, env = "SCIMD_MAX_PAGE_BYTES")]
@@ -251,6 +351,30 @@ enum TokenCommand {
         #[arg(long)]
         tenant: String,
         /// The token's id (from `token list`).
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorCommand {
+    /// Operator tokens: they may use any tenant's admin API (`/t/{tenant}/admin/v1`).
+    #[command(subcommand)]
+    Token(OperatorTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorTokenCommand {
+    /// Issue an operator token; prints one JSON line with the secret (shown only once).
+    Issue {
+        /// A label, e.g. the operator's name (recorded as the actor, `operator:LABEL`).
+        #[arg(long, default_value = "operator")]
+        label: String,
+    },
+    /// List the operator tokens (never their secrets), one JSON line each.
+    List,
+    /// Revoke an operator token; effective for the very next request.
+    Revoke {
+        /// The token's id (from `operator token list`).
         id: String,
     },
 }
@@ -391,6 +515,9 @@ async fn run(cli: Cli, matches: &ArgMatches) -> Result<(), CliError> {
         Command::Tenant(command) => tenant(&*store, command).await,
         Command::Token(command) => token(&*store, command).await,
         Command::Schema(command) => schema(&*store, command).await,
+        Command::Operator(OperatorCommand::Token(command)) => {
+            operator_token(&*store, command).await
+        }
     };
     backend.close();
     result
@@ -404,7 +531,7 @@ enum Backend {
 
 impl Backend {
     /// The store, with its workplace half: the server needs both, the CLI only `Store`.
-    fn store(&self) -> Arc<dyn WorkplaceStore> {
+    fn store(&self) -> Arc<dyn AdminStore> {
         match self {
             Backend::Sqlite(store) => store.clone(),
             Backend::Postgres(store) => store.clone(),
@@ -715,14 +842,7 @@ async fn token(store: &dyn Store, command: TokenCommand) -> Result<(), CliError>
         TokenCommand::List { tenant } => {
             let tenant = tenant_named(store, &tenant).await?;
             for token in store.list_tokens(&tenant.id).await? {
-                say(json!({
-                    "id": token.id,
-                    "label": token.label,
-                    "scope": token.scope.as_str(),
-                    "created": token.created.to_string(),
-                    "revoked": token.revoked.map(|t| t.to_string()),
-                    "last_used": token.last_used.map(|t| t.to_string()),
-                }))?;
+                say(token_line(&token))?;
             }
         }
         TokenCommand::Revoke { tenant, id } => {
@@ -734,6 +854,48 @@ async fn token(store: &dyn Store, command: TokenCommand) -> Result<(), CliError>
                 )));
             }
             say(json!({"tenant": tenant.name, "revoked": id}))?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints a token's metadata as `token list` and `operator token list` do.
+fn token_line(token: &scim_store::TokenInfo) -> serde_json::Value {
+    json!({
+        "id": token.id,
+        "label": token.label,
+        "scope": token.scope.as_str(),
+        "created": token.created.to_string(),
+        "revoked": token.revoked.map(|t| t.to_string()),
+        "last_used": token.last_used.map(|t| t.to_string()),
+    })
+}
+
+async fn operator_token(
+    store: &dyn AdminStore,
+    command: OperatorTokenCommand,
+) -> Result<(), CliError> {
+    match command {
+        OperatorTokenCommand::Issue { label } => {
+            let token = store.issue_operator_token(&label).await?;
+            say(
+                json!({"id": token.id, "label": label, "scope": "operator", "token": token.secret}),
+            )?;
+        }
+        OperatorTokenCommand::List => {
+            for token in store.list_operator_tokens().await? {
+                let mut line = token_line(&token);
+                line["scope"] = json!("operator");
+                say(line)?;
+            }
+        }
+        OperatorTokenCommand::Revoke { id } => {
+            if !store.revoke_operator_token(&id).await? {
+                return Err(CliError::Usage(format!(
+                    "there is no active operator token {id:?}"
+                )));
+            }
+            say(json!({"revoked": id}))?;
         }
     }
     Ok(())
@@ -851,12 +1013,13 @@ fn setting_sources(matches: &ArgMatches, file: &FileConfig) -> String {
 }
 
 async fn serve(
-    store: Arc<dyn WorkplaceStore>,
+    store: Arc<dyn AdminStore>,
     args: ServeArgs,
     file: &FileConfig,
     token_file: &Path,
     startup: &Startup,
 ) -> Result<(), CliError> {
+    let request_log = request_log_config(&args, file)?;
     let defaults = Limits::default();
     let limits = &file.limits;
     let limits = Limits {
@@ -943,6 +1106,7 @@ async fn serve(
             .unwrap_or(base.bulk_max_operations),
         bulk_max_payload: file.scim.bulk_max_payload.unwrap_or(base.bulk_max_payload),
         strict_filters: file.scim.strict_filters.unwrap_or(base.strict_filters),
+        request_log,
         ..base
     };
     scim_server::check_config(&config)?;
@@ -1152,7 +1316,11 @@ mod tests {
             issue(&["--scope", "workplace", "--label", "facilities"]),
             Ok(("facilities".to_owned(), TokenScope::Workplace))
         );
-        let refused = issue(&["--scope", "admin"]).unwrap_err();
-        assert!(refused.contains("admin"), "{refused}");
+        assert_eq!(
+            issue(&["--scope", "admin", "--label", "ops"]),
+            Ok(("ops".to_owned(), TokenScope::Admin))
+        );
+        let refused = issue(&["--scope", "root"]).unwrap_err();
+        assert!(refused.contains("root"), "{refused}");
     }
 }

@@ -59,6 +59,14 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// bulk_max_operations = 1000
 /// bulk_max_payload = 1048576
 /// strict_filters = true
+///
+/// [request_log]
+/// enabled = true                          # the provisioning log of SCIM requests
+/// capture = "all"                         # bodies kept: all, errors, none
+/// max_body_kib = 64                       # larger bodies are cut, with a marker
+/// retention_days = 30                     # per tenant
+/// retention_mib = 1024                    # per tenant; oldest entries go first
+/// silent_after_minutes = 120              # a SCIM token that stopped calling is "silent"
 /// ```
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -82,6 +90,27 @@ pub struct FileConfig {
     /// The `[postgres]` table.
     #[serde(default)]
     pub postgres: PostgresSection,
+    /// The `[request_log]` table.
+    #[serde(default)]
+    pub request_log: RequestLogSection,
+}
+
+/// `[request_log]`: the provisioning log (docs/admin-api.md).
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestLogSection {
+    /// Whether SCIM requests are logged.
+    pub enabled: Option<bool>,
+    /// `all`, `errors` or `none`.
+    pub capture: Option<String>,
+    /// Bodies above this are cut.
+    pub max_body_kib: Option<usize>,
+    /// Days kept per tenant.
+    pub retention_days: Option<u32>,
+    /// MiB kept per tenant.
+    pub retention_mib: Option<u64>,
+    /// Minutes without a request before a SCIM token is silent.
+    pub silent_after_minutes: Option<u64>,
 }
 
 impl FileConfig {

@@ -8,6 +8,7 @@ use crate::auth::Authenticator;
 use crate::context::{Answered, Ctx, RequestId, RequestIds, RequestLog, bounded, log_request};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::provisioning::{BodySlot, Capture, RequestLogSink};
 use crate::request::RequestBody;
 use crate::response::Body;
 use http::{Request, Response, StatusCode, header};
@@ -35,6 +36,10 @@ pub(crate) trait Api: Send + Sync {
     /// The OpenAPI description served at `openapi.json` below the base to anyone, without a
     /// token (so that front-ends can generate a client), if the service has one.
     fn openapi() -> Option<&'static OpenApi> {
+        None
+    }
+    /// Where its authenticated requests are recorded (the provisioning log), if they are.
+    fn request_log(&self) -> Option<&std::sync::Arc<RequestLogSink>> {
         None
     }
     /// Runs an authenticated request whose path below the base is `after`, split into its
@@ -67,9 +72,9 @@ pub(crate) async fn respond<A: Api, B: RequestBody>(
     {
         return description.serve(req.method(), base);
     }
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let principal = api.authenticator().authenticate(&parts, A::SCOPE).await?;
-    if principal.scope != A::SCOPE {
+    if !principal.scope.covers(A::SCOPE) {
         // The authenticator should have refused it; a principal of the other API never
         // reaches this one's handlers.
         return Err(ApiError::new(
@@ -92,6 +97,26 @@ pub(crate) async fn respond<A: Api, B: RequestBody>(
         .tenant_schemas(&principal.tenant)
         .await
         .map_err(|e| crate::error::from_store(e, request_id))?;
+    if api.request_log().is_some() {
+        // Authenticated: from here on the request is the tenant's to read in its log.
+        let body = BodySlot::default();
+        parts.extensions.insert(body.clone());
+        log.capture = Some(Capture {
+            request_id: request_id.to_owned(),
+            tenant: principal.tenant,
+            token_id: principal.token_id.clone(),
+            token_label: principal.label.clone(),
+            method: parts.method.clone(),
+            path: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
+            segments: segments.iter().map(|s| (*s).to_owned()).collect(),
+            at: scim_store::document::now(),
+            schemas: schemas.clone(),
+            body,
+        });
+    }
     let ctx = Ctx::new(request_id, principal, base.to_owned(), window, schemas);
     let result = api
         .endpoint(Request::from_parts(parts, body), &ctx, &segments, after)
@@ -168,7 +193,10 @@ pub(crate) async fn serve<A: Api, B: RequestBody>(api: &A, mut req: Request<B>) 
     let (mut response, failure) = match outcome {
         Ok(response) => (response, None),
         Err(error) => {
-            let failure = (error.scim_type, bounded(&error.detail, 300).to_owned());
+            let failure = (
+                error.scim_type,
+                bounded(&error.detail, scim_store::admin::MAX_DETAIL_BYTES).to_owned(),
+            );
             let response = if A::WORKPLACE {
                 error.into_workplace_response()
             } else {
@@ -183,6 +211,13 @@ pub(crate) async fn serve<A: Api, B: RequestBody>(api: &A, mut req: Request<B>) 
     let status = response.status().as_u16();
     let latency = started.elapsed();
     api.metrics().request(log.route, &method, status, latency);
+    crate::provisioning::finish(
+        &mut log,
+        api.request_log(),
+        &response,
+        latency,
+        failure.as_ref(),
+    );
     log_request(Answered {
         request_id: &request_id,
         log: &log,

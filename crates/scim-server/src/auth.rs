@@ -75,6 +75,27 @@ impl TokenAuthenticator {
     }
 }
 
+/// The secret of `Authorization: Bearer <token>` (RFC 6750 section 2.1), or the 401 that
+/// says what is missing.
+pub(crate) fn bearer_secret(request: &Parts) -> Result<&str, ApiError> {
+    let Some(value) = request.headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized(
+            "authentication required: send Authorization: Bearer <token>",
+        ));
+    };
+    let text = value.to_str().unwrap_or("");
+    match text.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(ApiError::unauthorized(
+            "the Authorization header must be: Bearer <token>",
+        )),
+    }
+}
+
 #[async_trait]
 impl Authenticator for TokenAuthenticator {
     /// A valid token of the URL's tenant issued for the other API (`scope`) is refused with
@@ -85,24 +106,7 @@ impl Authenticator for TokenAuthenticator {
         request: &Parts,
         scope: TokenScope,
     ) -> Result<Principal, ApiError> {
-        let Some(value) = request.headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::unauthorized(
-                "authentication required: send Authorization: Bearer <token>",
-            ));
-        };
-        let text = value.to_str().unwrap_or("");
-        let secret = match text.split_once(' ') {
-            Some((scheme, token))
-                if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-            {
-                token.trim()
-            }
-            _ => {
-                return Err(ApiError::unauthorized(
-                    "the Authorization header must be: Bearer <token>",
-                ));
-            }
-        };
+        let secret = bearer_secret(request)?;
         let lookup = self.store.authenticate(secret);
         let found = match &self.metrics {
             Some(metrics) => metrics.timed("authenticate", lookup).await,
@@ -117,7 +121,7 @@ impl Authenticator for TokenAuthenticator {
         let tenant_matches =
             |name: &str| in_path.is_none_or(|expected| expected.0.as_str() == name);
         match found {
-            Some((tenant, token)) if tenant_matches(&tenant.name) && token.scope != scope => {
+            Some((tenant, token)) if tenant_matches(&tenant.name) && !token.scope.covers(scope) => {
                 Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     format!(

@@ -118,6 +118,8 @@ pub struct ServerConfig {
     /// Whether filters naming attributes the schema does not define are refused (400
     /// `invalidFilter`, the default) or match nothing.
     pub strict_filters: bool,
+    /// The provisioning log: which requests and bodies are kept, and for how long.
+    pub request_log: crate::provisioning::RequestLogConfig,
 }
 
 impl Default for ServerConfig {
@@ -135,6 +137,7 @@ impl Default for ServerConfig {
             patch: PatchOptions::default(),
             validation: ValidationOptions::default(),
             strict_filters: true,
+            request_log: crate::provisioning::RequestLogConfig::default(),
         }
     }
 }

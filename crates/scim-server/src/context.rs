@@ -89,6 +89,9 @@ pub(crate) struct RequestLog {
     pub token: Option<(String, String)>,
     /// The request is for the workplace API, whose errors are plain JSON, not SCIM documents.
     pub workplace: bool,
+    /// What the provisioning log records of an authenticated SCIM request, completed with
+    /// the answer.
+    pub capture: Option<crate::provisioning::Capture>,
 }
 
 /// Request ids: a random prefix per service and a counter, unique across restarts without a
@@ -186,7 +189,7 @@ pub(crate) fn log_request(answered: Answered<'_>) {
                 status,
                 latency_us,
                 scim_type = scim_type.unwrap_or("-"),
-                detail = %detail,
+                detail = %bounded(&detail, 300),
                 token_id,
                 token_label,
                 client = %client,

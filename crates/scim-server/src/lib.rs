@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod admin;
 mod api;
 mod auth;
 mod config;
@@ -7,11 +8,15 @@ mod context;
 mod error;
 mod listener;
 pub mod metrics;
+mod provisioning;
 mod request;
 mod response;
 mod scim;
 mod workplace;
 
+/// The admin API's OpenAPI 3.1 description (JSON), as scimd serves it at
+/// `/t/{tenant}/admin/v1/openapi.json`.
+pub use admin::OPENAPI as ADMIN_OPENAPI;
 /// The attribute an [`Authenticator`] implementation needs (`#[scim_server::async_trait]`).
 pub use async_trait::async_trait;
 pub use auth::{Authenticator, Principal, TokenAuthenticator};
@@ -27,6 +32,7 @@ pub use error::{ApiError, ServerError};
 pub use listener::connections::IpNet;
 pub use listener::tls::load_tls_config;
 pub use listener::{Server, bind, check_listen_address, shutdown_signal};
+pub use provisioning::{BodyCapture, REDACTED, RequestLogConfig};
 
 /// The path of a tenant's SCIM base, e.g. `/t/acme/scim/v2`: what operators give identity
 /// providers as the "SCIM base URL" (after the server's origin).

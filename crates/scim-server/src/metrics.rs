@@ -98,6 +98,9 @@ pub struct Metrics {
     connections_refused_per_address: AtomicU64,
     connections_header_timeout: AtomicU64,
     connections_idle_timeout: AtomicU64,
+    /// Provisioning log entries written, dropped (queue full or store failure), and request
+    /// bodies not kept because they were not JSON.
+    request_log: [AtomicU64; 3],
 }
 
 /// Why the listener closed a connection it did not serve to the end: the `reason` label, from
@@ -129,6 +132,16 @@ impl Metrics {
         );
         self.store(operation, started.elapsed(), failed);
         result
+    }
+
+    /// Counts provisioning log entries.
+    pub(crate) fn request_log(&self, counter: crate::provisioning::LogCounter, n: u64) {
+        let index = match counter {
+            crate::provisioning::LogCounter::Written => 0,
+            crate::provisioning::LogCounter::Dropped => 1,
+            crate::provisioning::LogCounter::NotJson => 2,
+        };
+        self.request_log[index].fetch_add(n, Ordering::Relaxed);
     }
 
     /// Records one answered request.
@@ -232,6 +245,18 @@ impl Metrics {
             );
         }
         drop(series);
+        out.push_str("# HELP scimd_request_log_entries_total Provisioning log entries, by outcome (written; dropped: the queue was full or the store failed; body_not_json: a request body not kept because it was not JSON).\n");
+        out.push_str("# TYPE scimd_request_log_entries_total counter\n");
+        for (outcome, counter) in ["written", "dropped", "body_not_json"]
+            .into_iter()
+            .zip(&self.request_log)
+        {
+            let _ = writeln!(
+                out,
+                "scimd_request_log_entries_total{{outcome=\"{outcome}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
         out.push_str("# HELP scimd_connections_open Connections currently open.\n");
         out.push_str("# TYPE scimd_connections_open gauge\n");
         let _ = writeln!(

@@ -26,7 +26,7 @@ use proptest::prelude::*;
 use scim_server::ServerConfig;
 use scim_store::postgres::{PostgresOptions, PostgresStore};
 use scim_store::sqlite::{SqliteOptions, SqliteStore};
-use scim_store::{ResourceSchemas, TokenScope, WorkplaceStore};
+use scim_store::{ResourceSchemas, TokenScope};
 use serde_json::{Value, json};
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -54,7 +54,7 @@ struct Served {
 }
 
 impl Served {
-    async fn start(store: Arc<dyn WorkplaceStore>, backend: Backend) -> Served {
+    async fn start(store: Arc<dyn scim_store::AdminStore>, backend: Backend) -> Served {
         let tenant = store.create_tenant("acme").await.unwrap();
         let scim = store
             .issue_token(&tenant.id, "idp", TokenScope::Scim)

@@ -19,7 +19,7 @@ use common::{Serving, TestServer, assert_error, user};
 use http::Method;
 use scim_server::ServerConfig;
 use scim_store::sqlite::{SqliteOptions, SqliteStore};
-use scim_store::{ResourceSchemas, Store, TokenScope, WorkplaceStore};
+use scim_store::{ResourceSchemas, Store, TokenScope};
 use serde_json::json;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -114,7 +114,7 @@ async fn a_full_disk_is_503_reads_go_on_and_writes_come_back() {
         .await
         .unwrap();
     let mut serving = Serving::start(
-        store.clone() as Arc<dyn WorkplaceStore>,
+        store.clone() as Arc<dyn scim_store::AdminStore>,
         ServerConfig::default(),
     )
     .await;

@@ -6,8 +6,8 @@ use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use scim_server::{Server, ServerConfig};
+use scim_store::ResourceSchemas;
 use scim_store::sqlite::{SqliteOptions, SqliteStore};
-use scim_store::{ResourceSchemas, WorkplaceStore};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -68,7 +68,7 @@ async fn https_with_http2_and_http11_by_alpn() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = Server::new(
-        store as Arc<dyn WorkplaceStore>,
+        store as Arc<dyn scim_store::AdminStore>,
         scim_schema::SchemaRegistry::new(),
         ServerConfig::default(),
         Some(tls),

@@ -32,12 +32,14 @@ mod error;
 mod store;
 mod types;
 
+pub mod admin;
 pub mod backend;
 pub mod document;
 pub mod plan;
 pub mod schemas;
 pub mod workplace;
 
+pub use admin::AdminStore;
 pub use document::ResourceLimits;
 pub use error::{Result, StoreError};
 pub use schemas::TenantSchemas;

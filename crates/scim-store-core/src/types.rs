@@ -65,6 +65,9 @@ pub enum TokenScope {
     /// The workplace policy endpoints, kept separate so that an identity provider's token
     /// cannot change policy.
     Workplace,
+    /// The tenant's admin API (the provisioning log, sync health, tokens, custom schemas) and
+    /// everything [`TokenScope::Workplace`] may do.
+    Admin,
 }
 
 impl TokenScope {
@@ -73,7 +76,14 @@ impl TokenScope {
         match self {
             TokenScope::Scim => "scim",
             TokenScope::Workplace => "workplace",
+            TokenScope::Admin => "admin",
         }
+    }
+
+    /// Whether a credential of this scope may use the endpoints that need `needed`: its own,
+    /// and for [`TokenScope::Admin`] the workplace API's too.
+    pub fn covers(self, needed: TokenScope) -> bool {
+        self == needed || (self == TokenScope::Admin && needed == TokenScope::Workplace)
     }
 
     /// The scope with the stored name `name`.
@@ -81,6 +91,7 @@ impl TokenScope {
         match name {
             "scim" => Some(TokenScope::Scim),
             "workplace" => Some(TokenScope::Workplace),
+            "admin" => Some(TokenScope::Admin),
             _ => None,
         }
     }

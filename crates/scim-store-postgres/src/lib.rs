@@ -77,11 +77,14 @@
 //! The same in both backends: `conn` (connections), `migrate`, `query` (searches), `read`,
 //! `write` (directory writes), `feed` (appending to the tenant's feed), `workplace`
 //! (`WorkplaceStore` and its rows), `cascade` (the cascades a SCIM write runs: `write` calls
-//! `cascade`, which uses `workplace` and `feed`). Only here: `tls` (TLS to the database).
+//! `cascade`, which uses `workplace` and `feed`), `admin` (the provisioning log, sync health and
+//! operator tokens: [`AdminStore`](scim_store_core::AdminStore)). Only here: `tls` (TLS to the
+//! database).
 
 // First: its macros (in_transaction!, with_client!, in_snapshot!) serve the modules below.
 #[macro_use]
 mod conn;
+mod admin;
 mod cascade;
 mod feed;
 mod migrate;
@@ -447,6 +450,10 @@ impl Store for PostgresStore {
                 "DELETE FROM places WHERE tenant = $1",
                 "DELETE FROM workplace_state WHERE tenant = $1",
                 "DELETE FROM tenant_schemas WHERE tenant = $1",
+                // The provisioning log has no foreign key (see `admin`): its rows go here.
+                "DELETE FROM request_log WHERE tenant = $1",
+                "DELETE FROM request_log_usage WHERE tenant = $1",
+                "DELETE FROM request_activity WHERE tenant = $1",
                 "DELETE FROM tenants WHERE id = $1",
             ] {
                 tx.execute(sql, &[&key]).await?;

@@ -20,7 +20,7 @@ use scim_store_core::{Result, StoreError};
 use tokio_postgres::error::SqlState;
 
 /// The schema version this build writes.
-pub const LATEST: i32 = 7;
+pub const LATEST: i32 = 8;
 
 /// Version 1: tenants, tokens, resources with their hot columns, side tables for multi-valued
 /// indexed values and `uniqueness: server` values, membership rows, events.
@@ -222,6 +222,92 @@ CREATE TABLE IF NOT EXISTS tenant_schemas (
 /// Version 7: when each token last authenticated a request, to the minute (issue 18).
 const V7: &str = "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS last_used_ns BIGINT";
 
+/// Version 8: the provisioning log (issue 18, `scim_store_core::admin`), its per-tenant size,
+/// the per-minute request counters behind sync health, operator tokens, and the feed by request
+/// (what a logged request caused); the same tables as SQLite's version 11.
+///
+/// Every narrowing the admin API offers has an index led by `tenant` and ending with
+/// `(at_ns, seq)`, so a listing (`ORDER BY at_ns DESC, seq DESC`) reads newest first through the
+/// index, backwards, and stops at its page, without a sort. The error-only narrowings
+/// (`scimType`, detail, a token's last error) are partial indexes: a successful request, the
+/// common case, pays only for the others. No foreign key to `tenants`: a batch checks its
+/// tenants once (an entry of a tenant deleted meanwhile is dropped), and a tenant's deletion
+/// removes its rows. `scrubbed` is an integer, not a boolean, because the statement that
+/// scrubs (`scim_store_core::admin::scrub_statement`) is shared with SQLite and writes `1`.
+/// Compared texts are `COLLATE "C"`, as everywhere (a `scimType` or detail prefix is a byte
+/// range). Operator tokens are stored as tenant tokens are: the public id, and the secret's
+/// SHA-256 digest.
+///
+/// `events_by_request` is built inside the migrations' transaction (not `CONCURRENTLY`): feed
+/// writes wait for it once, as they did for version 3's index.
+const V8: &str = r#"
+CREATE TABLE IF NOT EXISTS request_log (
+    seq            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant         BIGINT NOT NULL,
+    at_ns          BIGINT NOT NULL,
+    request_id     TEXT COLLATE "C" NOT NULL,
+    token_id       TEXT COLLATE "C" NOT NULL,
+    token_label    TEXT NOT NULL,
+    method         TEXT COLLATE "C" NOT NULL,
+    path           TEXT NOT NULL,
+    status         INTEGER NOT NULL,
+    scim_type      TEXT COLLATE "C",
+    detail         TEXT COLLATE "C",
+    duration_us    BIGINT NOT NULL,
+    resource_type  TEXT COLLATE "C",
+    resource_id    TEXT COLLATE "C",
+    request_body   TEXT,
+    response_body  TEXT,
+    bytes          BIGINT NOT NULL,
+    scrubbed       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS request_log_by_time ON request_log (tenant, at_ns, seq);
+CREATE INDEX IF NOT EXISTS request_log_by_request ON request_log (tenant, request_id);
+CREATE INDEX IF NOT EXISTS request_log_by_token ON request_log (tenant, token_id, at_ns, seq);
+CREATE INDEX IF NOT EXISTS request_log_by_status ON request_log (tenant, status, at_ns, seq);
+CREATE INDEX IF NOT EXISTS request_log_by_method ON request_log (tenant, method, at_ns, seq);
+CREATE INDEX IF NOT EXISTS request_log_by_resource
+    ON request_log (tenant, resource_type, resource_id, at_ns, seq) WHERE resource_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS request_log_by_scim_type
+    ON request_log (tenant, scim_type, at_ns, seq) WHERE scim_type IS NOT NULL;
+CREATE INDEX IF NOT EXISTS request_log_by_detail
+    ON request_log (tenant, detail, at_ns, seq) WHERE detail IS NOT NULL;
+CREATE INDEX IF NOT EXISTS request_log_errors_by_token
+    ON request_log (tenant, token_id, at_ns, seq) WHERE status >= 400;
+
+-- What each tenant's entries count against its size budget (RequestRecord::bytes), kept as
+-- entries come and go, so that pruning never sums the log.
+CREATE TABLE IF NOT EXISTS request_log_usage (
+    tenant   BIGINT PRIMARY KEY,
+    bytes    BIGINT NOT NULL,
+    entries  BIGINT NOT NULL
+);
+
+-- Requests and errors per token and minute (activity_minute): sync health reads a day of
+-- them, not the log.
+CREATE TABLE IF NOT EXISTS request_activity (
+    tenant    BIGINT NOT NULL,
+    token_id  TEXT COLLATE "C" NOT NULL,
+    minute    BIGINT NOT NULL,
+    requests  BIGINT NOT NULL,
+    errors    BIGINT NOT NULL,
+    PRIMARY KEY (tenant, token_id, minute)
+);
+CREATE INDEX IF NOT EXISTS request_activity_by_minute ON request_activity (minute);
+
+CREATE TABLE IF NOT EXISTS operator_tokens (
+    id            TEXT COLLATE "C" PRIMARY KEY,
+    label         TEXT NOT NULL,
+    digest        BYTEA NOT NULL UNIQUE,
+    created_ns    BIGINT NOT NULL,
+    revoked_ns    BIGINT,
+    last_used_ns  BIGINT
+);
+
+CREATE INDEX IF NOT EXISTS events_by_request ON events (tenant, request_id)
+    WHERE request_id IS NOT NULL;
+"#;
+
 /// The name of the cursor key's row in `store_keys`.
 const CURSOR_KEY: &str = "cursor";
 
@@ -261,6 +347,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (5, "the key cursors are signed with", V5),
     (6, "each tenant's own schemas", V6),
     (7, "when each token was last used", V7),
+    (
+        8,
+        "the provisioning log, its usage and activity, operator tokens, the feed by request",
+        V8,
+    ),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS scimd_migrations (

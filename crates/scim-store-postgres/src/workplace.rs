@@ -511,16 +511,25 @@ pub(crate) async fn write_cascade(
     Ok(())
 }
 
-/// Rewrites a former person's workplace history ([`Anonymisation`]): every booking still filed
-/// under them, and every feed entry about a booking or an assignment of theirs
-/// (`detail.person`). Feed entries are not indexed by person, so this reads the tenant's
-/// entries once, as an audit query by person does; only a deletion in a tenant that
+/// Rewrites a former person's workplace history ([`Anonymisation`]): the provisioning log's
+/// entries concerning them are scrubbed
+/// ([`scrub_statement`](scim_store_core::admin::scrub_statement)), then every booking still
+/// filed under them, and every feed entry about a booking or an assignment of theirs
+/// (`detail.person`), is rewritten. Feed entries are not indexed by person, so this reads the
+/// tenant's entries once, as an audit query by person does; only a deletion in a tenant that
 /// anonymises pays it.
 async fn anonymise_history(
     tx: &Transaction<'_>,
     tenant: TenantId,
     anonymisation: &Anonymisation,
 ) -> PgResult<()> {
+    // First: the scrub finds the requests through the feed entries that name the person,
+    // which the rewrite below renames.
+    let scrub =
+        scim_store_core::admin::scrub_statement(&crate::admin::Dialect, "split_part(path, '?', 1)");
+    let stmt = tx.prepare_cached(&scrub).await?;
+    tx.execute(&stmt, &[&tenant.key(), &anonymisation.person])
+        .await?;
     let stmt = tx
         .prepare_cached("SELECT record FROM bookings WHERE tenant = $1 AND person = $2")
         .await?;

@@ -155,6 +155,17 @@ fn postgres_workplace(schemas: ResourceSchemas) -> testkit::WorkplaceFixture {
 
 scim_store_testkit::workplace_store_tests!(postgres_workplace, skip_if = postgres_missing);
 
+fn postgres_admin(schemas: ResourceSchemas) -> testkit::AdminFixture {
+    let schema = Schema::new();
+    let store = schema.connect(schemas);
+    testkit::AdminFixture {
+        store: Arc::new(store),
+        guard: Box::new(schema),
+    }
+}
+
+scim_store_testkit::admin_store_tests!(postgres_admin, skip_if = postgres_missing);
+
 /// Two replicas: a policy change on one follows a schema change made on the other.
 #[test]
 fn workplace_policies_follow_a_schema_change_made_on_another_replica() {
@@ -1663,5 +1674,391 @@ fn clear_passwords_of_older_versions_are_hashed_on_migration() {
             .await
             .unwrap();
         assert!(!row.get::<_, String>(0).contains("v10-clear"));
+    });
+}
+
+/// A database at schema version 7 (the previous release's) is upgraded to version 8: the
+/// directory it held reads as before, and the provisioning log, its activity and operator
+/// tokens work on it. Version 7 is made from the current schema with what version 8 adds
+/// dropped and its row removed, which is exactly what the previous release created.
+#[test]
+fn version_7_gains_the_provisioning_log() {
+    use scim_store_core::admin::{AdminStore, RequestFilter, RequestRecord, Retention};
+    if postgres_missing() {
+        return;
+    }
+    let schema = Schema::new();
+    let url = url();
+    let store = schema.connect(testkit::schemas());
+    let (tenant, user) = schema.runtime.block_on(async {
+        let t = store.create_tenant("legacy").await.unwrap();
+        let u = store
+            .create(
+                &t.id,
+                ResourceKind::User,
+                testkit::user("bjensen"),
+                &ctx("idp"),
+            )
+            .await
+            .unwrap();
+        (t, u.id)
+    });
+    drop(store);
+    schema.runtime.block_on(admin(&format!(
+        "SET search_path TO {};
+         DROP TABLE request_log, request_log_usage, request_activity, operator_tokens;
+         DROP INDEX events_by_request;
+         DELETE FROM scimd_migrations WHERE version = 8;",
+        schema.name
+    )));
+    let (client, connection) = schema
+        .runtime
+        .block_on(tokio_postgres::connect(&url, tokio_postgres::NoTls))
+        .unwrap();
+    schema.runtime.spawn(connection);
+    let state = |client: &tokio_postgres::Client| {
+        let sql = format!(
+            "SELECT (SELECT max(version) FROM {0}.scimd_migrations), \
+             to_regclass('{0}.request_log') IS NOT NULL, \
+             to_regclass('{0}.events_by_request') IS NOT NULL",
+            schema.name
+        );
+        let row = schema
+            .runtime
+            .block_on(client.query_one(&sql, &[]))
+            .unwrap();
+        (
+            row.get::<_, i32>(0),
+            row.get::<_, bool>(1),
+            row.get::<_, bool>(2),
+        )
+    };
+    assert_eq!(state(&client), (7, false, false), "a version 7 database");
+
+    let store = schema.connect(testkit::schemas());
+    assert_eq!(state(&client), (SCHEMA_VERSION, true, true), "upgraded");
+    assert_eq!(SCHEMA_VERSION, 8);
+    schema.runtime.block_on(async {
+        // The directory reads as before.
+        let found = store
+            .get(&tenant.id, ResourceKind::User, &user, Members::Include)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.document["userName"], "bjensen");
+        // The log keeps, lists, finds and counts.
+        let token = store
+            .issue_token(&tenant.id, "entra", scim_store_core::TokenScope::Scim)
+            .await
+            .unwrap();
+        let now = scim_store_core::document::now();
+        let record = |id: &str, status: u16| RequestRecord {
+            tenant: tenant.id,
+            request_id: id.to_owned(),
+            at: now,
+            token_id: token.id.clone(),
+            token_label: "entra".into(),
+            method: "PATCH".into(),
+            path: format!("/Users/{user}"),
+            status,
+            scim_type: None,
+            detail: None,
+            duration_us: 10,
+            resource_type: Some(ResourceKind::User),
+            resource_id: Some(user.clone()),
+            request_body: Some("{}".into()),
+            response_body: None,
+        };
+        store
+            .append_requests(vec![record("r-1", 200), record("r-2", 400)])
+            .await
+            .unwrap();
+        let page = store
+            .requests(
+                &tenant.id,
+                &RequestFilter {
+                    resource_id: Some(user.clone()),
+                    ..RequestFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        let ids: Vec<&str> = page
+            .entries
+            .iter()
+            .map(|e| e.record.request_id.as_str())
+            .collect();
+        assert_eq!(ids, ["r-2", "r-1"]);
+        assert_eq!(
+            store
+                .request(&tenant.id, "r-1")
+                .await
+                .unwrap()
+                .unwrap()
+                .record,
+            record("r-1", 200)
+        );
+        let activity = store.request_activity(&tenant.id, now).await.unwrap();
+        assert_eq!(activity.len(), 1);
+        assert_eq!(
+            (activity[0].requests_hour, activity[0].errors_day),
+            (2, 1),
+            "{activity:?}"
+        );
+        let pruned = store
+            .prune_requests(Retention::default(), now, 100)
+            .await
+            .unwrap();
+        assert_eq!(pruned.entries, 0);
+        // Operator tokens.
+        let operator = store.issue_operator_token("ops").await.unwrap();
+        let info = store
+            .authenticate_operator(&operator.secret)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(info.id, operator.id);
+        // A tenant's deletion takes its log with it.
+        store.delete_tenant(&tenant.id).await.unwrap();
+        let left = client
+            .query_one(
+                &format!(
+                    "SELECT (SELECT count(*) FROM {0}.request_log) \
+                     + (SELECT count(*) FROM {0}.request_log_usage) \
+                     + (SELECT count(*) FROM {0}.request_activity)",
+                    schema.name
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(left.get::<_, i64>(0), 0);
+    });
+}
+
+/// The provisioning log's listings read an index newest first and stop at their page: with
+/// the statistics of a realistic log, every broad equality narrowing (and none) is a backward
+/// index scan with no sort, so a page costs what it returns whatever the log's size; a
+/// selective one (a resource's few entries) at least reads only its index entries.
+#[test]
+fn log_listings_follow_their_indexes() {
+    use scim_store_core::admin::{LogDialect, LogParam, RequestFilter, StatusFilter, where_clause};
+    use tokio_postgres::types::{ToSql, Type};
+
+    struct Dialect;
+    impl LogDialect for Dialect {
+        fn placeholder(&self, index: usize) -> String {
+            format!("${index}")
+        }
+        fn feed_person(&self) -> &'static str {
+            "(detail ->> 'person')"
+        }
+    }
+
+    if postgres_missing() {
+        return;
+    }
+    let schema = Schema::new();
+    let store = schema.connect(testkit::schemas());
+    schema.runtime.block_on(async {
+        let t = store.create_tenant("busy").await.unwrap().id;
+        let other = store.create_tenant("other").await.unwrap().id;
+        let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "SET search_path TO {s};
+                 INSERT INTO request_log (tenant, at_ns, request_id, token_id, token_label,
+                     method, path, status, scim_type, detail, duration_us, resource_type,
+                     resource_id, bytes)
+                 SELECT CASE WHEN i % 3 = 0 THEN {other} ELSE {t} END, i::bigint * 1000000000,
+                     'r' || i, 'tok-' || (i % 7), 'idp',
+                     (ARRAY['GET','POST','PATCH','PUT','DELETE'])[1 + i % 5], '/Users',
+                     CASE WHEN i % 10 = 0 THEN 400 ELSE 200 END,
+                     CASE WHEN i % 10 = 0 THEN 'invalidValue' END,
+                     CASE WHEN i % 10 = 0 THEN 'bad ' || i END, 100,
+                     CASE WHEN i % 2 = 0 THEN 'User' END,
+                     CASE WHEN i % 2 = 0 THEN 'u-' || (i % 1000) END, 300
+                 FROM generate_series(1, 60000) AS i;
+                 ANALYZE request_log;",
+                s = schema.name,
+                t = t.key(),
+                other = other.key(),
+            ))
+            .await
+            .unwrap();
+        let at = |s: i64| scim_schema::DateTime {
+            unix_seconds: s,
+            nanos: 0,
+        };
+        let cases: Vec<(&str, RequestFilter)> = vec![
+            ("nothing", RequestFilter::default()),
+            (
+                "token",
+                RequestFilter {
+                    token_id: Some("tok-3".into()),
+                    ..RequestFilter::default()
+                },
+            ),
+            (
+                "method",
+                RequestFilter {
+                    method: Some("DELETE".into()),
+                    ..RequestFilter::default()
+                },
+            ),
+            (
+                "status",
+                RequestFilter {
+                    status: Some(StatusFilter::Exact(400)),
+                    ..RequestFilter::default()
+                },
+            ),
+            (
+                "resource",
+                RequestFilter {
+                    resource_type: Some(ResourceKind::User),
+                    resource_id: Some("u-42".into()),
+                    ..RequestFilter::default()
+                },
+            ),
+            (
+                "since and until",
+                RequestFilter {
+                    since: Some(at(20_000)),
+                    until: Some(at(30_000)),
+                    ..RequestFilter::default()
+                },
+            ),
+        ];
+        for (name, filter) in cases {
+            for after in [None, Some((40_000_000_000_000, 40_000))] {
+                let (clause, params) = where_clause(&Dialect, t, &filter, after);
+                let sql = format!(
+                    "EXPLAIN SELECT * FROM request_log WHERE {clause} \
+                     ORDER BY at_ns DESC, seq DESC LIMIT 101"
+                );
+                let stmt = client.prepare(&sql).await.unwrap();
+                let values: Vec<Box<dyn ToSql + Sync + Send>> = params
+                    .iter()
+                    .zip(stmt.params())
+                    .map(|(p, ty)| -> Box<dyn ToSql + Sync + Send> {
+                        match p {
+                            LogParam::Int(n) if *ty == Type::INT4 => {
+                                Box::new(i32::try_from(*n).unwrap())
+                            }
+                            LogParam::Int(n) => Box::new(*n),
+                            LogParam::Text(s) => Box::new(s.clone()),
+                        }
+                    })
+                    .collect();
+                let refs: Vec<&(dyn ToSql + Sync)> = values
+                    .iter()
+                    .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+                    .collect();
+                let plan: Vec<String> = client
+                    .query(&stmt, &refs)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                let text = plan.join("\n");
+                assert!(
+                    !text.contains("Seq Scan"),
+                    "{name} after {after:?}: reads the table:\n{text}"
+                );
+                if name == "resource" {
+                    // A few dozen entries: fetching them through their index and sorting them
+                    // is cheaper than walking it in order, and PostgreSQL rightly may.
+                    assert!(
+                        text.contains("request_log_by_resource"),
+                        "{name} after {after:?}: not through its index:\n{text}"
+                    );
+                    continue;
+                }
+                assert!(
+                    text.contains("Index Scan Backward using request_log_"),
+                    "{name} after {after:?}: not read backwards through an index:\n{text}"
+                );
+                assert!(
+                    !text.contains("Sort"),
+                    "{name} after {after:?}: sorted:\n{text}"
+                );
+            }
+        }
+    });
+}
+
+/// What PostgreSQL cannot hold never drops a batch of log entries: U+0000 is kept as U+FFFD,
+/// an id too long for an index entry is cut, and the other entries of the batch are kept as
+/// written; a narrowing on U+0000 finds nothing instead of failing.
+#[test]
+fn log_entries_postgres_cannot_hold_are_kept_storable() {
+    use scim_store_core::admin::{AdminStore, RequestFilter, RequestRecord};
+    if postgres_missing() {
+        return;
+    }
+    let schema = Schema::new();
+    let store = schema.connect(testkit::schemas());
+    schema.runtime.block_on(async {
+        let t = store.create_tenant("odd").await.unwrap().id;
+        let plain = RequestRecord {
+            tenant: t,
+            request_id: "plain".into(),
+            at: scim_store_core::document::now(),
+            token_id: "tok".into(),
+            token_label: "idp".into(),
+            method: "GET".into(),
+            path: "/Users".into(),
+            status: 404,
+            scim_type: None,
+            detail: Some("not found".into()),
+            duration_us: 1,
+            resource_type: Some(ResourceKind::User),
+            resource_id: Some("u-1".into()),
+            request_body: None,
+            response_body: None,
+        };
+        let odd = RequestRecord {
+            request_id: "odd".into(),
+            detail: Some("a\u{0}b".into()),
+            resource_id: Some("é".repeat(4_000)),
+            request_body: Some("{\"x\":\"\u{0}\"}".into()),
+            ..plain.clone()
+        };
+        store
+            .append_requests(vec![odd, plain.clone()])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.request(&t, "plain").await.unwrap().unwrap().record,
+            plain
+        );
+        let kept = store.request(&t, "odd").await.unwrap().unwrap().record;
+        assert_eq!(kept.detail.as_deref(), Some("a\u{FFFD}b"));
+        assert_eq!(kept.request_body.as_deref(), Some("{\"x\":\"\u{FFFD}\"}"));
+        let id = kept.resource_id.unwrap();
+        assert!(
+            id.len() <= 2_048 && id.chars().all(|c| c == 'é'),
+            "{}",
+            id.len()
+        );
+        for filter in [
+            RequestFilter {
+                detail_prefix: Some("a\u{0}".into()),
+                ..RequestFilter::default()
+            },
+            RequestFilter {
+                token_id: Some("tok\u{0}".into()),
+                ..RequestFilter::default()
+            },
+        ] {
+            let page = store.requests(&t, &filter).await.unwrap();
+            assert!(page.entries.is_empty(), "{filter:?}");
+        }
+        assert!(store.request(&t, "odd\u{0}").await.unwrap().is_none());
     });
 }

@@ -55,6 +55,7 @@
 //! `cascade`, which uses `workplace` and `feed`). Only here: `files` (the database files'
 //! permissions).
 
+mod admin;
 mod cascade;
 mod conn;
 mod feed;
@@ -546,6 +547,9 @@ impl Store for SqliteStore {
                     "DELETE FROM places WHERE tenant = ?1",
                     "DELETE FROM workplace_state WHERE tenant = ?1",
                     "DELETE FROM tenant_schemas WHERE tenant = ?1",
+                    "DELETE FROM request_log WHERE tenant = ?1",
+                    "DELETE FROM request_log_usage WHERE tenant = ?1",
+                    "DELETE FROM request_activity WHERE tenant = ?1",
                     "DELETE FROM tenants WHERE id = ?1",
                 ] {
                     conn.prepare_cached(sql).sql()?.execute([key]).sql()?;

@@ -17,7 +17,7 @@ use scim_store_core::{Result, StoreError};
 pub(crate) const APPLICATION_ID: i32 = 0x5343_494d;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const LATEST: i64 = 10;
+pub const LATEST: i64 = 11;
 
 /// Version 1: tenants, tokens, resources with their hot columns, membership rows, events.
 pub(crate) const V1: &str = r#"
@@ -250,6 +250,80 @@ CREATE TABLE IF NOT EXISTS tenant_schemas (
 ) STRICT;
 "#;
 
+/// Version 11: the provisioning log (issue 18, `scim_store_core::admin`), its per-tenant size,
+/// the per-minute request counters behind sync health, operator tokens, and the feed by request
+/// (what a logged request caused).
+///
+/// Every narrowing the admin API offers has an index led by `tenant` and ending with `at_ns`,
+/// so a listing reads newest first through the index and stops at its page. The error-only
+/// narrowings (`scimType`, detail, a token's last error) are partial indexes: a successful
+/// request, the common case, pays only for the others. No foreign key to `tenants`: a batch
+/// checks its tenants once (an entry of a tenant deleted meanwhile is dropped), and a tenant's
+/// deletion removes its rows.
+pub(crate) const V11: &str = r#"
+CREATE TABLE IF NOT EXISTS request_log (
+    seq            INTEGER PRIMARY KEY,
+    tenant         INTEGER NOT NULL,
+    at_ns          INTEGER NOT NULL,
+    request_id     TEXT NOT NULL,
+    token_id       TEXT NOT NULL,
+    token_label    TEXT NOT NULL,
+    method         TEXT NOT NULL,
+    path           TEXT NOT NULL,
+    status         INTEGER NOT NULL,
+    scim_type      TEXT,
+    detail         TEXT,
+    duration_us    INTEGER NOT NULL,
+    resource_type  TEXT,
+    resource_id    TEXT,
+    request_body   TEXT,
+    response_body  TEXT,
+    bytes          INTEGER NOT NULL,
+    scrubbed       INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX IF NOT EXISTS request_log_by_time ON request_log(tenant, at_ns);
+CREATE INDEX IF NOT EXISTS request_log_by_request ON request_log(tenant, request_id);
+CREATE INDEX IF NOT EXISTS request_log_by_token ON request_log(tenant, token_id, at_ns);
+CREATE INDEX IF NOT EXISTS request_log_by_status ON request_log(tenant, status, at_ns);
+CREATE INDEX IF NOT EXISTS request_log_by_method ON request_log(tenant, method, at_ns);
+CREATE INDEX IF NOT EXISTS request_log_by_resource
+    ON request_log(tenant, resource_type, resource_id, at_ns) WHERE resource_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS request_log_by_scim_type
+    ON request_log(tenant, scim_type, at_ns) WHERE scim_type IS NOT NULL;
+CREATE INDEX IF NOT EXISTS request_log_by_detail
+    ON request_log(tenant, detail, at_ns) WHERE detail IS NOT NULL;
+CREATE INDEX IF NOT EXISTS request_log_errors_by_token
+    ON request_log(tenant, token_id, at_ns) WHERE status >= 400;
+
+CREATE TABLE IF NOT EXISTS request_log_usage (
+    tenant   INTEGER PRIMARY KEY,
+    bytes    INTEGER NOT NULL,
+    entries  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS request_activity (
+    tenant    INTEGER NOT NULL,
+    token_id  TEXT NOT NULL,
+    minute    INTEGER NOT NULL,
+    requests  INTEGER NOT NULL,
+    errors    INTEGER NOT NULL,
+    PRIMARY KEY (tenant, token_id, minute)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS request_activity_by_minute ON request_activity(minute);
+
+CREATE TABLE IF NOT EXISTS operator_tokens (
+    id            TEXT PRIMARY KEY,
+    label         TEXT NOT NULL,
+    digest        BLOB NOT NULL UNIQUE,
+    created_ns    INTEGER NOT NULL,
+    revoked_ns    INTEGER,
+    last_used_ns  INTEGER
+) STRICT;
+
+CREATE INDEX IF NOT EXISTS events_by_request ON events(tenant, request_id)
+    WHERE request_id IS NOT NULL;
+"#;
+
 /// The name of the cursor key's row in `store_keys`.
 const CURSOR_KEY: &str = "cursor";
 
@@ -297,6 +371,7 @@ pub(crate) fn migrate(conn: &mut Connection, schemas: &ResourceSchemas) -> Resul
             }
             // Version 10: when each token last authenticated a request (issue 18).
             10 => add_column(&tx, "tokens", "last_used_ns", "INTEGER")?,
+            11 => tx.execute_batch(V11).sql()?,
             _ => unreachable_version(target)?,
         }
         tx.pragma_update(None, "application_id", APPLICATION_ID)

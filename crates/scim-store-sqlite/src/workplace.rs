@@ -468,6 +468,8 @@ fn anonymise_history(
     tenant: TenantId,
     anonymisation: &Anonymisation,
 ) -> Result<()> {
+    // The log first: it finds the person's requests through the feed entries rewritten below.
+    crate::admin::scrub(conn, tenant, &anonymisation.person)?;
     let texts: Vec<String> = conn
         .prepare_cached("SELECT record FROM bookings WHERE tenant = ?1 AND person = ?2")
         .sql()?

@@ -47,6 +47,22 @@ fn sqlite_workplace(schemas: ResourceSchemas) -> WorkplaceFixture {
 
 scim_store_testkit::workplace_store_tests!(sqlite_workplace);
 
+fn sqlite_admin(schemas: ResourceSchemas) -> testkit::AdminFixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        dir.path().join("admin.db"),
+        schemas,
+        SqliteOptions::default(),
+    )
+    .unwrap();
+    testkit::AdminFixture {
+        store: Arc::new(store),
+        guard: Box::new(dir),
+    }
+}
+
+scim_store_testkit::admin_store_tests!(sqlite_admin);
+
 /// Two stores on one file, as two scimd processes would be.
 #[test]
 fn workplace_policies_follow_a_schema_change_made_in_another_process() {

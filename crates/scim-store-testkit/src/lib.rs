@@ -3,6 +3,7 @@
 // assertion by panicking is its purpose.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod admin;
 pub mod agreement;
 pub mod directory;
 mod fixture;
@@ -11,6 +12,7 @@ pub mod workplace;
 
 // Every check at the crate root: the macros name them as `$crate::check`, and backends' own
 // tests use the helpers (`schemas`, `user`, `generate_directory`, ...) from there.
+pub use admin::*;
 pub use agreement::*;
 pub use directory::*;
 pub use fixture::*;

@@ -22,7 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use routes::FrontDoor;
 use scim_schema::SchemaRegistry;
-use scim_store::WorkplaceStore;
+use scim_store::AdminStore;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -55,7 +55,7 @@ impl Server {
     /// `/t/{tenant}/workplace/v1`. With `tls`, every connection is TLS (see
     /// [`crate::load_tls_config`]).
     pub fn new(
-        store: Arc<dyn WorkplaceStore>,
+        store: Arc<dyn AdminStore>,
         registry: SchemaRegistry,
         config: ServerConfig,
         tls: Option<Arc<rustls::ServerConfig>>,
@@ -94,6 +94,7 @@ impl Server {
         let hosts = HostPolicy::new(&self.state.config, address)?;
         // `run` takes `self`, so the policy is set once, before the first request.
         let _ = self.state.hosts.set(hosts);
+        self.state.start_background();
         let limits = self.state.config.limits.clone();
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder

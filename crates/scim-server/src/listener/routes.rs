@@ -4,6 +4,7 @@
 //! held to the tenant the URL names); around them the request id, the request timeout, the
 //! request metrics and one log line per request.
 
+use crate::admin::AdminState;
 use crate::api;
 use crate::config::ServerConfig;
 use crate::context::{
@@ -12,24 +13,26 @@ use crate::context::{
 use crate::error::{ApiError, ServerError};
 use crate::listener::host::HostPolicy;
 use crate::metrics::Metrics;
+use crate::provisioning::RequestLogSink;
 use crate::response::{self, Body};
 use crate::scim::ScimState;
 use crate::workplace::WorkplaceState;
 use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use scim_schema::SchemaRegistry;
-use scim_store::{StoreError, WorkplaceStore, WriteWindow};
+use scim_store::{AdminStore, StoreError, WriteWindow};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-/// The two services and what the listener adds around them, shared by all connections.
+/// The services and what the listener adds around them, shared by all connections.
 pub(crate) struct FrontDoor {
     scim: ScimState,
     workplace: WorkplaceState,
+    admin: AdminState,
     /// The store the readiness probe asks.
-    store: Arc<dyn WorkplaceStore>,
+    store: Arc<dyn AdminStore>,
     pub(crate) config: ServerConfig,
     pub(crate) metrics: Arc<Metrics>,
     tls: bool,
@@ -62,21 +65,37 @@ impl FrontDoor {
     /// Builds both services over `store`; fails if `registry` lacks the User or Group
     /// resource type.
     pub(crate) fn new(
-        store: Arc<dyn WorkplaceStore>,
+        store: Arc<dyn AdminStore>,
         registry: SchemaRegistry,
         config: ServerConfig,
         tls: bool,
     ) -> Result<Self, ServerError> {
         let metrics = Arc::new(Metrics::default());
-        let scim = ScimState::for_server(store.clone(), registry, config.clone(), metrics.clone())?;
+        let mut scim =
+            ScimState::for_server(store.clone(), registry, config.clone(), metrics.clone())?;
+        if config.request_log.enabled {
+            scim.request_log = Some(Arc::new(RequestLogSink::new(
+                store.clone(),
+                config.request_log.clone(),
+                config.patch.clone(),
+                metrics.clone(),
+            )));
+        }
         let workplace = WorkplaceState::for_server(
             store.clone(),
             config.limits.max_body_bytes,
             metrics.clone(),
         );
+        let admin = AdminState::for_server(
+            store.clone(),
+            config.limits.max_body_bytes,
+            config.request_log.silent_after,
+            metrics.clone(),
+        );
         Ok(FrontDoor {
             scim,
             workplace,
+            admin,
             store,
             config,
             metrics,
@@ -85,6 +104,13 @@ impl FrontDoor {
             hosts: OnceLock::new(),
             request_ids: RequestIds::new(),
         })
+    }
+
+    /// Starts what runs beside the requests (the provisioning log's writer and pruner).
+    pub(crate) fn start_background(&self) {
+        if let Some(sink) = &self.scim.request_log {
+            sink.start();
+        }
     }
 
     /// Marks the server as shutting down: `/readyz` answers 503 from now on.
@@ -137,6 +163,7 @@ impl FrontDoor {
             tenant: None,
             token: None,
             workplace: false,
+            capture: None,
         };
         let timeout = self.config.limits.request_timeout;
         let window = WriteWindow::new();
@@ -172,7 +199,10 @@ impl FrontDoor {
             Ok(Ok(response)) => (response, None),
             Ok(Err(error)) => {
                 // What the log says of a failure: allocated only for error answers.
-                let failure = (error.scim_type, bounded(&error.detail, 300).to_owned());
+                let failure = (
+                    error.scim_type,
+                    bounded(&error.detail, scim_store::admin::MAX_DETAIL_BYTES).to_owned(),
+                );
                 (error_response(error), Some(failure))
             }
             Err(_) => {
@@ -193,6 +223,13 @@ impl FrontDoor {
         let status = response.status().as_u16();
         let latency = started.elapsed();
         self.metrics.request(log.route, &method, status, latency);
+        crate::provisioning::finish(
+            &mut log,
+            self.scim.request_log.as_ref(),
+            &response,
+            latency,
+            failure.as_ref(),
+        );
         log_request(Answered {
             request_id: &request_id,
             log: &log,
@@ -266,12 +303,15 @@ impl FrontDoor {
         // Every request but the probes above names a host the server answers for, checked
         // before authentication and routing: the probes reflect nothing, and Kubernetes and
         // Prometheus reach them by the pod's address.
+        // The workplace and admin APIs answer errors as plain JSON, SCIM as SCIM documents.
         log.workplace = path
             .strip_prefix("/t/")
             .and_then(|rest| rest.split_once('/'))
             .is_some_and(|(_, rest)| {
-                rest.strip_prefix("workplace/v1")
-                    .is_some_and(|a| a.is_empty() || a.starts_with('/'))
+                ["workplace/v1", "admin/v1"].iter().any(|base| {
+                    rest.strip_prefix(base)
+                        .is_some_and(|a| a.is_empty() || a.starts_with('/'))
+                })
             });
         let origin = self.origin(&req)?;
         let Some(rest) = path.strip_prefix("/t/") else {
@@ -297,6 +337,23 @@ impl FrontDoor {
             req.extensions_mut()
                 .insert(TenantInPath(tenant_name.to_owned()));
             return api::respond(&self.workplace, req, &after, &base, request_id, log).await;
+        }
+        if let Some(after) = rest
+            .strip_prefix("admin/v1")
+            .filter(|a| a.is_empty() || a.starts_with('/'))
+        {
+            if !is_tenant_name(tenant_name) {
+                return Err(ApiError::not_found(format!(
+                    "{tenant_name:?} is not a tenant name"
+                )));
+            }
+            log.tenant = Some(tenant_name.to_owned());
+            let base = format!("{origin}/t/{tenant_name}/admin/v1");
+            let after = after.to_owned();
+            let mut req = req;
+            req.extensions_mut()
+                .insert(TenantInPath(tenant_name.to_owned()));
+            return api::respond(&self.admin, req, &after, &base, request_id, log).await;
         }
         let Some(after) = rest
             .strip_prefix("scim/v2")

@@ -149,6 +149,9 @@ pub(crate) struct ScimState {
     /// per request instead, from the host and the tenant.
     base_url: Option<String>,
     request_ids: RequestIds,
+    /// Where scimd's `Server` records each authenticated request (the provisioning log); a
+    /// mounted service has none.
+    pub(crate) request_log: Option<Arc<crate::provisioning::RequestLogSink>>,
 }
 
 impl ScimState {
@@ -205,6 +208,7 @@ impl ScimState {
             authenticator,
             base_url,
             request_ids: RequestIds::new(),
+            request_log: None,
         })
     }
 
@@ -336,6 +340,9 @@ impl ScimState {
         request::check_content_type(req.headers())?;
         let (parts, body) = req.into_parts();
         let bytes = request::read_body(&parts.headers, body, limit, what).await?;
+        if let Some(slot) = parts.extensions.get::<crate::provisioning::BodySlot>() {
+            slot.keep(&bytes);
+        }
         request::parse_json(&bytes)
     }
 }
@@ -343,6 +350,10 @@ impl ScimState {
 impl Api for ScimState {
     const SCOPE: TokenScope = TokenScope::Scim;
     const WORKPLACE: bool = false;
+
+    fn request_log(&self) -> Option<&Arc<crate::provisioning::RequestLogSink>> {
+        self.request_log.as_ref()
+    }
 
     fn request_ids(&self) -> &RequestIds {
         &self.request_ids

@@ -29,7 +29,7 @@
 //! [`ApiError::to_workplace_json`]); people are SCIM Users and are written only through SCIM.
 //! The reference with curl examples is `docs/workplace-api.md`.
 
-mod wire;
+pub(crate) mod wire;
 
 use crate::api::{self, Api, OpenApi};
 use crate::auth::{Authenticator, TokenAuthenticator};

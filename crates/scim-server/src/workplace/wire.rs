@@ -10,7 +10,6 @@ use crate::request::QueryParams;
 use crate::response::Body;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::Full;
 use scim_schema::DateTime;
 use scim_store::workplace::{BookingRecord, FeedEvent, FeedSubject, PlaceRecord, WorkplaceConfig};
 use serde::de::DeserializeOwned;
@@ -45,7 +44,7 @@ pub const MAX_LIMIT: usize = scim_store::workplace::plan::MAX_PAGE;
 pub fn json(status: StatusCode, document: &Value) -> Response<Body> {
     // Serialising a `Value` cannot fail (its keys are strings).
     let bytes = serde_json::to_vec(document).unwrap_or_default();
-    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    let mut response = Response::new(crate::response::Body::new(Bytes::from(bytes)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -99,7 +98,8 @@ impl Fields {
         })
     }
 
-    fn take(&mut self, name: &str) -> Option<Value> {
+    /// The member `name`, if present and not `null`.
+    pub fn take(&mut self, name: &str) -> Option<Value> {
         self.map.remove(name).filter(|v| !v.is_null())
     }
 

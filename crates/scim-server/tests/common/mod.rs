@@ -10,7 +10,7 @@ pub mod client;
 use client::Client;
 use scim_server::{Server, ServerConfig};
 use scim_store::sqlite::{SqliteOptions, SqliteStore};
-use scim_store::{ResourceSchemas, Store, TokenScope, WorkplaceStore};
+use scim_store::{AdminStore, ResourceSchemas, Store, TokenScope};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ pub struct Serving {
 }
 
 impl Serving {
-    pub async fn start(store: Arc<dyn WorkplaceStore>, config: ServerConfig) -> Serving {
+    pub async fn start(store: Arc<dyn AdminStore>, config: ServerConfig) -> Serving {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = Server::new(store, scim_schema::SchemaRegistry::new(), config, None).unwrap();
@@ -85,7 +85,7 @@ impl TestServer {
             .issue_token(&tenant.id, "test", TokenScope::Scim)
             .await
             .unwrap();
-        let serving = Serving::start(store.clone() as Arc<dyn WorkplaceStore>, config).await;
+        let serving = Serving::start(store.clone() as Arc<dyn AdminStore>, config).await;
         TestServer {
             addr: serving.addr,
             store,

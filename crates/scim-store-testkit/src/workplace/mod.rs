@@ -22,7 +22,7 @@ mod bookings;
 mod cascades;
 mod catalog;
 mod feed;
-mod fixtures;
+pub(crate) mod fixtures;
 mod leaving;
 mod policies;
 mod sequences;

@@ -156,6 +156,27 @@ impl CursorKey {
     }
 }
 
+impl CursorKey {
+    /// The cursors of `tenant`'s provisioning log listings ([`crate::admin`]): a position is
+    /// an entry's time and row id, bound to the tenant and apart from every resource query's
+    /// scope (a distinct length-prefixed text no filter prints), so that a cursor of one never
+    /// reads as the other's. The listing's filters may change from page to page: they narrow
+    /// the same time-ordered log.
+    pub fn request_log_scope(&self, tenant: TenantId) -> CursorScope {
+        const SCOPE: &[u8] = b"\0scimd request log v1";
+        let mut bound = self.keyed.clone();
+        bound.update(TAG_LABEL);
+        bound.update(&tenant.key().to_be_bytes());
+        bound.update(&(-1i64).to_be_bytes());
+        bound.update(&(SCOPE.len() as u64).to_be_bytes());
+        bound.update(SCOPE);
+        CursorScope {
+            keyed: self.keyed.clone(),
+            bound,
+        }
+    }
+}
+
 /// The cursors of one query (see [`CursorKey::scope`]).
 #[derive(Clone)]
 pub struct CursorScope {
