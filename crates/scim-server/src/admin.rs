@@ -250,7 +250,7 @@ impl Api for AdminState {
         let query = QueryParams::parse(req.uri().query())?;
         match (endpoint, &method) {
             (Endpoint::Requests, &Method::GET) => self.requests(ctx, &query).await,
-            (Endpoint::Export, &Method::GET) => self.export(ctx, &query),
+            (Endpoint::Export, &Method::GET) => self.export(ctx, &query).await,
             (Endpoint::Request(id), &Method::GET) => self.request(ctx, id).await,
             (Endpoint::Health, &Method::GET) => self.health(ctx).await,
             (Endpoint::Tokens, &Method::GET) => self.tokens(ctx).await,
@@ -440,25 +440,21 @@ impl AdminState {
     }
 
     /// The entries as JSON Lines, newest first, produced page by page while the client reads
-    /// (two pages in flight at most); a client that goes away stops it.
-    fn export(&self, ctx: &Ctx, query: &QueryParams) -> Result<Response<Body>, ApiError> {
+    /// (two pages in flight at most); a client that goes away stops it. The first page is read
+    /// before the answer starts, so a bad cursor or a failing store is an error status, not a
+    /// 200 cut short.
+    async fn export(&self, ctx: &Ctx, query: &QueryParams) -> Result<Response<Body>, ApiError> {
         let mut filter = request_filter(query)?;
-        filter.check().map_err(|e| self.store_error(ctx, e))?;
         filter.limit = MAX_PAGE;
+        let first = self
+            .timed("admin_requests", self.store.requests(&ctx.tenant, &filter))
+            .await
+            .map_err(|e| self.store_error(ctx, e))?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(2);
         let (store, tenant, request_id) = (self.store.clone(), ctx.tenant, ctx.request_id.clone());
         tokio::spawn(async move {
+            let mut page = first;
             loop {
-                let page = match store.requests(&tenant, &filter).await {
-                    Ok(page) => page,
-                    Err(e) => {
-                        // The status line is sent: the stream ends with an error line.
-                        tracing::warn!(request_id, error = %e, "the log export stopped");
-                        let line = json!({"error": "the export stopped early: the store failed; retry with the cursor of the last entry's page"});
-                        let _ = tx.send(Bytes::from(format!("{line}\n"))).await;
-                        return;
-                    }
-                };
                 let mut chunk = Vec::with_capacity(page.entries.len() * 512);
                 for logged in &page.entries {
                     let _ = serde_json::to_writer(&mut chunk, &entry(logged));
@@ -467,10 +463,20 @@ impl AdminState {
                 if tx.send(Bytes::from(chunk)).await.is_err() {
                     return;
                 }
-                match page.next {
-                    Some(next) => filter.cursor = Some(next),
-                    None => return,
-                }
+                let Some(next) = page.next.take() else {
+                    return;
+                };
+                filter.cursor = Some(next);
+                page = match store.requests(&tenant, &filter).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        // The status line is sent: the stream ends with an error line.
+                        tracing::warn!(request_id, error = %e, "the log export stopped");
+                        let line = json!({"error": "the export stopped early: the store failed; export again from the last entry's time (until=)"});
+                        let _ = tx.send(Bytes::from(format!("{line}\n"))).await;
+                        return;
+                    }
+                };
             }
         });
         let mut response = Response::new(Body::stream(rx));

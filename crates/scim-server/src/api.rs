@@ -97,7 +97,7 @@ pub(crate) async fn respond<A: Api, B: RequestBody>(
         .tenant_schemas(&principal.tenant)
         .await
         .map_err(|e| crate::error::from_store(e, request_id))?;
-    if api.request_log().is_some() {
+    if api.request_log().is_some_and(|log| log.enabled()) {
         // Authenticated: from here on the request is the tenant's to read in its log.
         let body = BodySlot::default();
         parts.extensions.insert(body.clone());

@@ -199,11 +199,28 @@ impl RequestLogSink {
         }
     }
 
-    /// Starts the writer and the pruner (once; on the server's runtime).
+    /// Whether requests are recorded (the pruner runs either way).
+    pub(crate) fn enabled(&self) -> bool {
+        self.config.enabled
+    }
+
+    /// Starts the writer (when the log is on) and the pruner (once; on the server's runtime).
     pub(crate) fn start(self: &Arc<Self>) {
         let Some(mut rx) = self.rx.lock().ok().and_then(|mut rx| rx.take()) else {
             return;
         };
+        let sink = self.clone();
+        let pruner = tokio::spawn(async move {
+            let mut every = tokio::time::interval(PRUNE_EVERY);
+            loop {
+                every.tick().await;
+                sink.prune().await;
+            }
+        });
+        drop(pruner);
+        if !self.config.enabled {
+            return;
+        }
         let sink = self.clone();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
@@ -222,14 +239,6 @@ impl RequestLogSink {
                     }
                 }
                 sink.write(std::mem::take(&mut batch)).await;
-            }
-        });
-        let sink = self.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(PRUNE_EVERY);
-            loop {
-                every.tick().await;
-                sink.prune().await;
             }
         });
     }

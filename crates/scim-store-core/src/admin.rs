@@ -96,6 +96,51 @@ impl RequestRecord {
     pub fn is_error(&self) -> bool {
         self.status >= 400
     }
+
+    /// What an entry appended after its person's anonymisation (it waited in the server's
+    /// queue while the deletion committed) is checked against, so that it is stored scrubbed
+    /// like the entries the anonymisation found ([`scrub_statement`]): the person's anonymised
+    /// id, for an entry about a User, and the request id, for a write whose feed entries may
+    /// name an anonymised person. `None` when the entry holds nothing to scrub (no body, no
+    /// query) or could concern nobody.
+    pub fn anonymisation_probe(&self) -> Option<(Option<String>, Option<&str>)> {
+        if self.request_body.is_none() && self.response_body.is_none() && !self.path.contains('?') {
+            return None;
+        }
+        let person = match (self.resource_type, &self.resource_id) {
+            (Some(ResourceKind::User), Some(id)) => Some(crate::workplace::plan::anonymised_id(id)),
+            _ => None,
+        };
+        let request = (self.method != "GET").then_some(self.request_id.as_str());
+        (person.is_some() || request.is_some()).then_some((person, request))
+    }
+
+    /// The record as the scrub leaves it: no bodies, no query string.
+    pub fn scrub(&mut self) {
+        self.request_body = None;
+        self.response_body = None;
+        if let Some(query) = self.path.find('?') {
+            self.path.truncate(query);
+        }
+    }
+}
+
+/// The query behind [`RequestRecord::anonymisation_probe`]: whether the tenant's feed names
+/// the person's anonymised id, or an anonymised person among the request's entries. Parameters
+/// (placeholders 1 to 3): the tenant's key, the anonymised id (or NULL), the request id (or
+/// NULL). Each half is one lookup in an index of the feed (by person, by request).
+pub fn anonymised_probe_statement(dialect: &dyn LogDialect) -> String {
+    let (tenant, person, request) = (
+        dialect.placeholder(1),
+        dialect.placeholder(2),
+        dialect.placeholder(3),
+    );
+    let feed = dialect.feed_person();
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE tenant = {tenant} AND {feed} = {person}) \
+         OR EXISTS (SELECT 1 FROM events WHERE tenant = {tenant} AND request_id = {request} \
+         AND {feed} LIKE 'anonymised-%')"
+    )
 }
 
 /// One kept entry of the provisioning log.

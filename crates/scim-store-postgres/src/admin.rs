@@ -206,6 +206,25 @@ fn entry_of(tenant: TenantId, row: &Row) -> PgResult<((i64, i64), LoggedRequest)
     ))
 }
 
+/// Scrubs the log of a User just deleted, in the deletion's transaction, when the tenant
+/// anonymises former people: also a person without workplace history, whom no anonymisation
+/// cascade visits.
+pub(crate) async fn scrub_leaver(
+    tx: &Transaction<'_>,
+    cascades: &crate::workplace::Cascades<'_>,
+    tenant: TenantId,
+    person: &str,
+) -> PgResult<()> {
+    let context =
+        crate::workplace::context(tx, cascades, tenant, crate::workplace::StateLock::Share).await?;
+    if context.anonymises_former_people() {
+        let scrub = scim_store_core::admin::scrub_statement(&Dialect, "split_part(path, '?', 1)");
+        let stmt = tx.prepare_cached(&scrub).await?;
+        tx.execute(&stmt, &[&tenant.key(), &person]).await?;
+    }
+    Ok(())
+}
+
 // ---- appending ------------------------------------------------------------------------------
 
 /// Keeps `records` (already [`storable`]) in one transaction: see
@@ -223,9 +242,37 @@ async fn append(tx: &Transaction<'_>, records: &[RequestRecord]) -> PgResult<()>
         .iter()
         .map(|r| r.try_get(0))
         .collect::<std::result::Result<_, _>>()?;
-    let kept: Vec<&RequestRecord> = records
-        .iter()
-        .filter(|r| live.contains(&r.tenant.key()))
+    // An entry that waited in the server's queue while its person's anonymisation committed
+    // is stored scrubbed, as the anonymisation scrubbed the entries already kept.
+    let probe = tx
+        .prepare_cached(&scim_store_core::admin::anonymised_probe_statement(
+            &Dialect,
+        ))
+        .await?;
+    let mut scrubbed_records = Vec::new();
+    let mut kept: Vec<(&RequestRecord, bool)> = Vec::with_capacity(records.len());
+    for record in records.iter().filter(|r| live.contains(&r.tenant.key())) {
+        let anonymised = match record.anonymisation_probe() {
+            Some((person, request)) => tx
+                .query_one(&probe, &[&record.tenant.key(), &person, &request])
+                .await?
+                .try_get::<_, bool>(0)?,
+            None => false,
+        };
+        if anonymised {
+            let mut scrubbed = record.clone();
+            scrubbed.scrub();
+            scrubbed_records.push(scrubbed);
+        }
+        kept.push((record, anonymised));
+    }
+    let mut scrubbed_iter = scrubbed_records.iter();
+    let kept: Vec<(&RequestRecord, &RequestRecord, i32)> = kept
+        .into_iter()
+        .map(|(original, anonymised)| match anonymised {
+            true => (original, scrubbed_iter.next().unwrap_or(original), 1),
+            false => (original, original, 0),
+        })
         .collect();
     if kept.is_empty() {
         return Ok(());
@@ -248,11 +295,13 @@ async fn append(tx: &Transaction<'_>, records: &[RequestRecord]) -> PgResult<()>
     let mut request_body = Vec::with_capacity(n);
     let mut response_body = Vec::with_capacity(n);
     let mut bytes = Vec::with_capacity(n);
+    let mut scrubbed = Vec::with_capacity(n);
     // Per tenant: (bytes, entries); per (tenant, token, minute): (requests, errors). Ordered,
     // so that the upserts lock their rows in one order in every replica.
     let mut usage: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
     let mut activity: BTreeMap<(i64, &str, i64), (i64, i64)> = BTreeMap::new();
-    for r in &kept {
+    for &(original, r, was_scrubbed) in &kept {
+        scrubbed.push(was_scrubbed);
         let size = sql_i64(r.bytes());
         let key = r.tenant.key();
         tenant.push(key);
@@ -275,7 +324,11 @@ async fn append(tx: &Transaction<'_>, records: &[RequestRecord]) -> PgResult<()>
         used.0 = used.0.saturating_add(size);
         used.1 += 1;
         let counted = activity
-            .entry((key, r.token_id.as_str(), activity_minute(r.at)))
+            .entry((
+                key,
+                original.token_id.as_str(),
+                activity_minute(original.at),
+            ))
             .or_default();
         counted.0 += 1;
         counted.1 += i64::from(r.is_error());
@@ -285,10 +338,11 @@ async fn append(tx: &Transaction<'_>, records: &[RequestRecord]) -> PgResult<()>
         .prepare_cached(
             "INSERT INTO request_log (tenant, at_ns, request_id, token_id, token_label, method, \
              path, status, scim_type, detail, duration_us, resource_type, resource_id, \
-             request_body, response_body, bytes) \
+             request_body, response_body, bytes, scrubbed) \
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
              $5::text[], $6::text[], $7::text[], $8::integer[], $9::text[], $10::text[], \
-             $11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[])",
+             $11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[], \
+             $17::integer[])",
         )
         .await?;
     tx.execute(
@@ -310,6 +364,7 @@ async fn append(tx: &Transaction<'_>, records: &[RequestRecord]) -> PgResult<()>
             &request_body,
             &response_body,
             &bytes,
+            &scrubbed,
         ],
     )
     .await?;

@@ -830,7 +830,11 @@ pub(crate) async fn delete(
         watch,
         ctx,
     )
-    .await
+    .await?;
+    if row.kind == ResourceKind::User {
+        crate::admin::scrub_leaver(tx, wp, target.tenant, &row.id).await?;
+    }
+    Ok(())
 }
 
 /// PATCH (RFC 7644 section 3.5.2) in the caller's transaction: load (locked), plan

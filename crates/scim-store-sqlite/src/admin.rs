@@ -99,9 +99,14 @@ fn append(conn: &Connection, records: &[RequestRecord]) -> Result<()> {
         .prepare_cached(
             "INSERT INTO request_log (tenant, at_ns, request_id, token_id, token_label, method, \
              path, status, scim_type, detail, duration_us, resource_type, resource_id, \
-             request_body, response_body, bytes) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+             request_body, response_body, bytes, scrubbed) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         )
+        .sql()?;
+    let mut probe = conn
+        .prepare_cached(&scim_store_core::admin::anonymised_probe_statement(
+            &Dialect,
+        ))
         .sql()?;
     let mut usage: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
     let mut activity: BTreeMap<(i64, &str, i64), (i64, i64)> = BTreeMap::new();
@@ -110,6 +115,19 @@ fn append(conn: &Connection, records: &[RequestRecord]) -> Result<()> {
         if !live.contains(&key) {
             continue;
         }
+        let scrubbed = match record.anonymisation_probe() {
+            Some((person, request)) => probe
+                .query_row(params![key, person, request], |r| r.get::<_, bool>(0))
+                .sql()?
+                .then(|| {
+                    let mut scrubbed = record.clone();
+                    scrubbed.scrub();
+                    scrubbed
+                }),
+            None => None,
+        };
+        let original = record;
+        let record = scrubbed.as_ref().unwrap_or(original);
         let bytes = i64::try_from(record.bytes()).unwrap_or(i64::MAX);
         insert
             .execute(params![
@@ -129,13 +147,18 @@ fn append(conn: &Connection, records: &[RequestRecord]) -> Result<()> {
                 record.request_body,
                 record.response_body,
                 bytes,
+                i64::from(scrubbed.is_some()),
             ])
             .sql()?;
         let used = usage.entry(key).or_default();
         used.0 += bytes;
         used.1 += 1;
         let counted = activity
-            .entry((key, record.token_id.as_str(), activity_minute(record.at)))
+            .entry((
+                key,
+                original.token_id.as_str(),
+                activity_minute(original.at),
+            ))
             .or_default();
         counted.0 += 1;
         counted.1 += i64::from(record.is_error());
@@ -345,6 +368,21 @@ fn operator_token_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
         revoked: at(row.get(3)?),
         last_used: at(row.get(4)?),
     })
+}
+
+/// Scrubs the log of a User just deleted, in the deletion's transaction, when the tenant
+/// anonymises former people: also a person without workplace history, whom no anonymisation
+/// cascade visits.
+pub(crate) fn scrub_leaver(
+    conn: &Connection,
+    env: &crate::workplace::WorkplaceEnv,
+    tenant: TenantId,
+    person: &str,
+) -> Result<()> {
+    if env.context(conn, tenant)?.anonymises_former_people() {
+        scrub(conn, tenant, person)?;
+    }
+    Ok(())
 }
 
 /// Scrubs the log of a person being anonymised, in the anonymisation's transaction, before

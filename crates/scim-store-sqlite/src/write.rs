@@ -684,7 +684,11 @@ pub(crate) fn delete(
         at,
         ctx,
     )?;
-    cascade::run(conn, env, tenant, watched, Some(row.rid), at, ctx)
+    cascade::run(conn, env, tenant, watched, Some(row.rid), at, ctx)?;
+    if kind == ResourceKind::User {
+        crate::admin::scrub_leaver(conn, env, tenant, &row.id)?;
+    }
+    Ok(())
 }
 
 /// Writes a User PATCH planned outside the writer on the snapshot `planned` (see

@@ -73,14 +73,13 @@ impl FrontDoor {
         let metrics = Arc::new(Metrics::default());
         let mut scim =
             ScimState::for_server(store.clone(), registry, config.clone(), metrics.clone())?;
-        if config.request_log.enabled {
-            scim.request_log = Some(Arc::new(RequestLogSink::new(
-                store.clone(),
-                config.request_log.clone(),
-                config.patch.clone(),
-                metrics.clone(),
-            )));
-        }
+        // Also with the log off: what an earlier run logged is still pruned.
+        scim.request_log = Some(Arc::new(RequestLogSink::new(
+            store.clone(),
+            config.request_log.clone(),
+            config.patch.clone(),
+            metrics.clone(),
+        )));
         let workplace = WorkplaceState::for_server(
             store.clone(),
             config.limits.max_body_bytes,

@@ -834,6 +834,13 @@ impl TenantContext {
         })
     }
 
+    /// Whether the tenant anonymises former people (`formerHistory: anonymise`): then a
+    /// deleted person's provisioning log entries are scrubbed, whether or not they had
+    /// workplace history to anonymise.
+    pub fn anonymises_former_people(&self) -> bool {
+        self.config.settings.former_history == workplace_policy::FormerHistory::Anonymise
+    }
+
     /// The cascade context at `now`.
     pub fn cascade(&self, now: Timestamp) -> CascadeContext<'_> {
         CascadeContext {

@@ -84,7 +84,8 @@ macro_rules! admin_store_tests {
             admin_prune_within_its_budget,
             admin_prune_removes_old_activity,
             admin_operator_tokens_authenticate_and_revoke,
-            admin_anonymisation_scrubs_the_log
+            admin_anonymisation_scrubs_the_log,
+            admin_late_entries_and_leavers_without_history_are_scrubbed
         );
     };
     (@each $make:path, $skip:path; $($check:ident),* $(,)?) => {

@@ -249,3 +249,78 @@ pub async fn admin_anonymisation_scrubs_the_log(store: Arc<dyn AdminStore>) {
         "nothing is scrubbed where history is kept"
     );
 }
+
+/// Entries the server appends after the person's anonymisation (they waited in its queue
+/// while the deletion committed) are stored scrubbed, like those the anonymisation found; and
+/// in a tenant that anonymises former people, a deleted person who never booked anything (no
+/// workplace history, so no anonymisation cascade) has their entries scrubbed too.
+pub async fn admin_late_entries_and_leavers_without_history_are_scrubbed(
+    store: Arc<dyn AdminStore>,
+) {
+    let s = store.as_ref();
+    let anonymise = CascadeSettings {
+        on_lost_entitlement: RecomputeMode::Cancel,
+        former_history: FormerHistory::Anonymise,
+    };
+    let (t, hana, ivan, parking, _) = parking_change(s, anonymise).await;
+    s.delete(&t, ResourceKind::User, &hana, None, &idp("req-forget"))
+        .await
+        .unwrap();
+    // Appended after the deletion: Hana's and the group change that cancelled her booking
+    // come back scrubbed; Ivan's and the others' as written.
+    let late = entries_about(t, &hana, &ivan, &parking);
+    append(s, late.clone()).await;
+    for record in &late {
+        let found = s.request(&t, &record.request_id).await.unwrap().unwrap();
+        let about_hana = ["r-x", "h-patch", "h-put"].contains(&record.request_id.as_str());
+        assert_eq!(
+            found.scrubbed, about_hana,
+            "{}: {found:?}",
+            record.request_id
+        );
+        if about_hana {
+            let mut want = record.clone();
+            want.scrub();
+            assert_eq!(found.record, want);
+        } else {
+            assert_eq!(&found.record, record);
+        }
+    }
+
+    // A leaver with no workplace history in the same tenant.
+    let nobody = create_person(s, &t, "nils@example.com", "Sales").await;
+    let about_nils = RequestRecord {
+        request_id: "n-post".into(),
+        method: "POST".into(),
+        path: "/Users?attributes=userName".into(),
+        status: 201,
+        resource_type: Some(ResourceKind::User),
+        resource_id: Some(nobody.clone()),
+        request_body: Some(r#"{"userName":"nils@example.com"}"#.into()),
+        ..record(t, "", shift(clock(), -60, 0))
+    };
+    append(s, vec![about_nils.clone()]).await;
+    s.delete(&t, ResourceKind::User, &nobody, None, &idp("req-nils"))
+        .await
+        .unwrap();
+    let found = s.request(&t, "n-post").await.unwrap().unwrap();
+    assert!(found.scrubbed, "{found:?}");
+    assert_eq!(found.record.request_body, None);
+    assert_eq!(found.record.path, "/Users");
+
+    // Where history is kept, a leaver's entries are kept whole.
+    let k = office(s, CascadeSettings::default()).await;
+    let kept = create_person(s, &k, "kim@example.com", "Sales").await;
+    let about_kim = RequestRecord {
+        resource_id: Some(kept.clone()),
+        tenant: k,
+        ..about_nils.clone()
+    };
+    append(s, vec![about_kim.clone()]).await;
+    s.delete(&k, ResourceKind::User, &kept, None, &idp("req-kim"))
+        .await
+        .unwrap();
+    let found = s.request(&k, "n-post").await.unwrap().unwrap();
+    assert!(!found.scrubbed);
+    assert_eq!(found.record, about_kim);
+}
