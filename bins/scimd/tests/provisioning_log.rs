@@ -432,3 +432,128 @@ async fn the_provisioning_log_and_admin_api_on_postgres() {
     conversation(&scratch.url).await;
     scratch.remove().await;
 }
+
+/// One row of the scope matrix: what, method, path, body, and the status for each of
+/// scim, workplace, admin, operator and no credentials.
+type Cell = (&'static str, Method, &'static str, Option<Value>, [u16; 5]);
+
+/// The scope matrix of docs/admin-api.md, every cell: which credentials each group of
+/// endpoints accepts. 2xx where allowed; 403 for a token of the tenant whose scope does not
+/// reach; 401 for credentials the endpoints do not know (an operator token outside the admin
+/// API, none at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scope_matrix_holds_in_every_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("scimd.db");
+    let database = database.to_str().unwrap();
+    let scim = create_tenant(database, "acme");
+    let workplace = issue(database, "acme", "workplace");
+    let admin = issue(database, "acme", "admin");
+    let operator = cli(
+        database,
+        &["operator", "token", "issue", "--label", "oncall"],
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let scimd = Running::launch(database, &[], &[], std::process::Stdio::null());
+    let user =
+        |n: usize| json!({"schemas": [USER], "userName": format!("matrix-{n}@acme.example")});
+    let site = json!({"name": "London Bridge"});
+    let token_body = json!({"label": "new", "scope": "workplace"});
+    let schemas = json!({"documents": []});
+    // (endpoint, method, path, body, [scim, workplace, admin, operator, none])
+    let cells: Vec<Cell> = vec![
+        (
+            "SCIM: write people",
+            Method::POST,
+            "/t/acme/scim/v2/Users",
+            Some(user(0)),
+            [201, 403, 403, 401, 401],
+        ),
+        (
+            "SCIM: read people",
+            Method::GET,
+            "/t/acme/scim/v2/Users",
+            None,
+            [200, 403, 403, 401, 401],
+        ),
+        (
+            "workplace: write places",
+            Method::PUT,
+            "/t/acme/workplace/v1/sites/lon",
+            Some(site),
+            [403, 201, 200, 401, 401],
+        ),
+        (
+            "workplace: read bookings",
+            Method::GET,
+            "/t/acme/workplace/v1/bookings",
+            None,
+            [403, 200, 200, 401, 401],
+        ),
+        (
+            "admin: the log",
+            Method::GET,
+            "/t/acme/admin/v1/requests",
+            None,
+            [403, 403, 200, 200, 401],
+        ),
+        (
+            "admin: health",
+            Method::GET,
+            "/t/acme/admin/v1/health",
+            None,
+            [403, 403, 200, 200, 401],
+        ),
+        (
+            "admin: list tokens",
+            Method::GET,
+            "/t/acme/admin/v1/tokens",
+            None,
+            [403, 403, 200, 200, 401],
+        ),
+        (
+            "admin: issue tokens",
+            Method::POST,
+            "/t/acme/admin/v1/tokens",
+            Some(token_body),
+            [403, 403, 201, 201, 401],
+        ),
+        (
+            "admin: read schemas",
+            Method::GET,
+            "/t/acme/admin/v1/schemas",
+            None,
+            [403, 403, 200, 200, 401],
+        ),
+        (
+            "admin: replace schemas",
+            Method::PUT,
+            "/t/acme/admin/v1/schemas",
+            Some(schemas),
+            [403, 403, 200, 200, 401],
+        ),
+    ];
+    let credentials = [scim.as_str(), &workplace, &admin, &operator, ""];
+    let names = ["scim", "workplace", "admin", "operator", "none"];
+    let mut created = 0;
+    for (what, method, path, body, expected) in cells {
+        for ((token, name), want) in credentials.iter().zip(names).zip(expected) {
+            // A create must not collide with the previous cell's.
+            let body = if path.ends_with("/Users") && method == Method::POST {
+                created += 1;
+                Some(user(created))
+            } else {
+                body.clone()
+            };
+            let reply = call(scimd.addr, token, method.clone(), path, body.as_ref()).await;
+            assert_eq!(
+                reply.status,
+                want,
+                "{what} with a {name} token: {}",
+                String::from_utf8_lossy(&reply.body)
+            );
+        }
+    }
+}
