@@ -98,9 +98,16 @@ pub(crate) async fn respond<A: Api, B: RequestBody>(
         .await
         .map_err(|e| crate::error::from_store(e, request_id))?;
     if api.request_log().is_some_and(|log| log.enabled()) {
-        // Authenticated: from here on the request is the tenant's to read in its log.
+        // Authenticated: from here on the request is the tenant's to read in its log. Only a
+        // method with a body gets a slot for it (a GET's is never read).
         let body = BodySlot::default();
-        parts.extensions.insert(body.clone());
+        if matches!(
+            parts.method,
+            http::Method::POST | http::Method::PUT | http::Method::PATCH
+        ) {
+            parts.extensions.insert(body.clone());
+        }
+        let path_len = parts.uri.path().len();
         log.capture = Some(Capture {
             request_id: request_id.to_owned(),
             tenant: principal.tenant,
@@ -111,7 +118,7 @@ pub(crate) async fn respond<A: Api, B: RequestBody>(
                 .uri
                 .path_and_query()
                 .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
-            segments: segments.iter().map(|s| (*s).to_owned()).collect(),
+            below_base: path_len.saturating_sub(after.len()),
             at: scim_store::document::now(),
             schemas: schemas.clone(),
             body,

@@ -1,7 +1,8 @@
 //! The operator's half of the store ([`AdminStore`], issue 18): the provisioning log, the
-//! per-minute activity behind sync health, pruning, and operator tokens. What is written and
-//! how a listing narrows are decided in [`scim_store_core::admin`]; this module spells the
-//! statements (tables of migration version 8).
+//! per-minute activity behind sync health, pruning, and operator tokens. How the log is kept
+//! (segments of entries with a summary and a Bloom filter) and how a listing reads it are
+//! decided in [`scim_store_core::admin::segment`]; this module stores the rows (tables of
+//! migration version 8) and reads them in the order the plan asks.
 //!
 //! # Locks
 //!
@@ -10,9 +11,9 @@
 //! entries), but a tenant's deletion (`FOR UPDATE`) waits for the batch, or the batch for the
 //! deletion, which then drops that tenant's entries: no entry outlives its tenant. The usage and
 //! activity rows are upserted in key order, so two replicas appending at once cannot deadlock
-//! on them. Pruning deletes in chunks, each its own short transaction, and takes the tenant's
-//! usage row `FOR UPDATE` before it trims by size, so that two replicas pruning at once do not
-//! both remove the same excess.
+//! on them. Pruning works a few segments at a time, each step its own short transaction, and
+//! takes the tenant's usage row `FOR UPDATE` first, so that two replicas pruning at once do
+//! not both remove the same entries.
 
 use super::PostgresStore;
 use super::write::check_no_nul;
@@ -20,26 +21,25 @@ use crate::conn::{Fail, PgResult, backoff};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
 use scim_schema::DateTime;
-use scim_store_core::admin::{
-    ACTIVITY_KEPT_SECONDS, AdminStore, LastError, LogDialect, LogParam, LoggedRequest, Pruned,
-    RequestFilter, RequestPage, RequestRecord, Retention, TokenActivity, activity_minute,
-    activity_windows, datetime_ns, datetime_of_ns, where_clause,
+use scim_store_core::admin::segment::{
+    self, ActivityScan, HEADER_BATCH, HeaderRange, Listing, Offer, SEGMENT_ENTRIES, SegmentHeader,
+    Trim,
 };
-use scim_store_core::backend::sql::SortValue;
+use scim_store_core::admin::{
+    ACTIVITY_KEPT_SECONDS, AdminStore, LogDialect, LoggedRequest, Pruned, RequestFilter,
+    RequestPage, RequestRecord, Retention, TokenActivity, activity_minute, activity_windows,
+};
 use scim_store_core::backend::token;
 use scim_store_core::document::{self, from_nanos, to_nanos};
-use scim_store_core::{IssuedToken, ResourceKind, TenantId, TokenInfo, TokenScope};
-use scim_store_core::{Result, StoreError};
+use scim_store_core::{IssuedToken, Result, StoreError, TenantId, TokenInfo, TokenScope};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{ToSql, Type};
 
-/// How this backend spells what [`where_clause`] and
-/// [`scrub_statement`](scim_store_core::admin::scrub_statement) write: numbered placeholders,
-/// and a feed entry's person as the `events_by_person` index (version 3) spells it, so that the
-/// index serves the lookup.
+/// How this backend spells the feed statements of `scim_store_core::admin`: numbered
+/// placeholders, and a feed entry's person as the `events_by_person` index (version 3) spells
+/// it, so that the index serves the lookup.
 pub(crate) struct Dialect;
 
 impl LogDialect for Dialect {
@@ -50,81 +50,9 @@ impl LogDialect for Dialect {
     fn feed_person(&self) -> &'static str {
         "(detail ->> 'person')"
     }
-}
 
-/// The columns [`entry_of`] reads, in order.
-macro_rules! log_columns {
-    () => {
-        "seq, at_ns, request_id, token_id, token_label, method, path, status, scim_type, detail, \
-         duration_us, resource_type, resource_id, request_body, response_body, scrubbed"
-    };
-}
-
-/// The longest text kept in a column a B-tree index holds, in bytes. PostgreSQL refuses an
-/// index entry above about 2.7 KB (a third of a page), and one refused entry would fail its
-/// whole batch; the server already bounds what it records below this (a detail, a path), so
-/// only an absurd request id or resource id from a client is cut.
-const MAX_INDEXED_BYTES: usize = 2048;
-
-/// Cuts `text` to at most `max` bytes, on a character boundary.
-fn cut(text: &mut String, max: usize) {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-}
-
-/// What PostgreSQL's `text` cannot hold replaced: U+0000 becomes U+FFFD (a logged request may
-/// quote what a client sent; refusing it would drop the batch).
-fn without_nul(text: &mut String) {
-    if text.contains('\0') {
-        *text = text.replace('\0', "\u{FFFD}");
-    }
-}
-
-/// The record as this backend can keep it (see [`MAX_INDEXED_BYTES`], [`without_nul`]):
-/// unchanged for every record the server writes in practice.
-fn storable(record: &mut RequestRecord) {
-    for text in [
-        &mut record.request_id,
-        &mut record.token_id,
-        &mut record.method,
-        &mut record.token_label,
-        &mut record.path,
-    ] {
-        without_nul(text);
-    }
-    for text in [
-        &mut record.scim_type,
-        &mut record.detail,
-        &mut record.resource_id,
-        &mut record.request_body,
-        &mut record.response_body,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        without_nul(text);
-    }
-    for text in [
-        &mut record.request_id,
-        &mut record.token_id,
-        &mut record.method,
-    ] {
-        cut(text, MAX_INDEXED_BYTES);
-    }
-    for text in [
-        &mut record.scim_type,
-        &mut record.detail,
-        &mut record.resource_id,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        cut(text, MAX_INDEXED_BYTES);
+    fn feed_index(&self, _name: &'static str) -> String {
+        String::new()
     }
 }
 
@@ -138,72 +66,124 @@ fn count_of(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-/// The parameters of a [`where_clause`], typed as the prepared statement expects them: the
-/// clause binds every integer as an `i64`, and PostgreSQL infers `integer` for a comparison
-/// with the `status` column.
-fn bind(types: &[Type], params: &[LogParam]) -> Vec<Box<dyn ToSql + Sync + Send>> {
-    params
+fn header_of(row: &Row) -> PgResult<SegmentHeader> {
+    Ok(SegmentHeader {
+        seq: row.try_get(0)?,
+        first_ns: row.try_get(1)?,
+        last_ns: row.try_get(2)?,
+        summary: row.try_get(3)?,
+        bloom: row.try_get(4)?,
+    })
+}
+
+/// Up to [`HEADER_BATCH`] headers of `tenant` in `range`, newest first (through
+/// `request_segments_by_time`).
+async fn headers<C: GenericClient>(
+    client: &C,
+    tenant: TenantId,
+    range: HeaderRange,
+) -> PgResult<Vec<SegmentHeader>> {
+    let (below_ns, below_seq) = range.below.unwrap_or((i64::MAX, i64::MAX));
+    let stmt = client
+        .prepare_cached(
+            "SELECT seq, first_ns, last_ns, summary, bloom FROM request_segments \
+             WHERE tenant = $1 AND first_ns <= $2 AND last_ns >= $3 \
+             AND (last_ns, seq) < ($4, $5) \
+             ORDER BY last_ns DESC, seq DESC LIMIT $6",
+        )
+        .await?;
+    let batch = HEADER_BATCH as i64;
+    client
+        .query(
+            &stmt,
+            &[
+                &tenant.key(),
+                &range.max_first_ns,
+                &range.min_last_ns,
+                &below_ns,
+                &below_seq,
+                &batch,
+            ],
+        )
+        .await?
         .iter()
-        .enumerate()
-        .map(|(i, param)| -> Box<dyn ToSql + Sync + Send> {
-            match param {
-                LogParam::Int(n) => match types.get(i) {
-                    Some(t) if *t == Type::INT4 => {
-                        Box::new(i32::try_from(*n).unwrap_or(if *n < 0 {
-                            i32::MIN
-                        } else {
-                            i32::MAX
-                        }))
-                    }
-                    Some(t) if *t == Type::INT2 => {
-                        Box::new(i16::try_from(*n).unwrap_or(if *n < 0 {
-                            i16::MIN
-                        } else {
-                            i16::MAX
-                        }))
-                    }
-                    _ => Box::new(*n),
-                },
-                LogParam::Text(s) => Box::new(s.clone()),
-            }
-        })
+        .map(header_of)
         .collect()
 }
 
-/// A log entry read with [`log_columns`]: its `(at_ns, seq)` position and the entry.
-fn entry_of(tenant: TenantId, row: &Row) -> PgResult<((i64, i64), LoggedRequest)> {
-    let seq: i64 = row.try_get(0)?;
-    let at_ns: i64 = row.try_get(1)?;
-    let status: i32 = row.try_get(7)?;
-    let duration_us: i64 = row.try_get(10)?;
-    let resource_type: Option<String> = row.try_get(11)?;
-    let scrubbed: i32 = row.try_get(15)?;
-    let record = RequestRecord {
-        tenant,
-        request_id: row.try_get(2)?,
-        at: datetime_of_ns(at_ns),
-        token_id: row.try_get(3)?,
-        token_label: row.try_get(4)?,
-        method: row.try_get(5)?,
-        path: row.try_get(6)?,
-        status: u16::try_from(status).unwrap_or(0),
-        scim_type: row.try_get(8)?,
-        detail: row.try_get(9)?,
-        duration_us: count_of(duration_us),
-        resource_type: resource_type
-            .as_deref()
-            .and_then(ResourceKind::from_resource_type),
-        resource_id: row.try_get(12)?,
-        request_body: row.try_get(13)?,
-        response_body: row.try_get(14)?,
-    };
-    Ok((
-        (at_ns, seq),
-        LoggedRequest {
-            record,
-            scrubbed: scrubbed != 0,
-        },
-    ))
+/// Every header of `tenant`, newest first, in batches.
+fn all_headers() -> HeaderRange {
+    HeaderRange {
+        max_first_ns: i64::MAX,
+        min_last_ns: i64::MIN,
+        below: None,
+    }
+}
+
+async fn payload<C: GenericClient>(client: &C, seq: i64) -> PgResult<Vec<u8>> {
+    let stmt = client
+        .prepare_cached("SELECT payload FROM request_segments WHERE seq = $1")
+        .await?;
+    Ok(client.query_one(&stmt, &[&seq]).await?.try_get(0)?)
+}
+
+async fn linked_requests<C: GenericClient>(
+    client: &C,
+    tenant: TenantId,
+    person: &str,
+) -> PgResult<Vec<String>> {
+    // PostgreSQL refuses U+0000 in a text parameter; no feed entry names such a person.
+    if person.contains('\0') {
+        return Ok(Vec::new());
+    }
+    let stmt = client
+        .prepare_cached(&scim_store_core::admin::linked_requests_statement(&Dialect))
+        .await?;
+    client
+        .query(&stmt, &[&tenant.key(), &person])
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect()
+}
+
+/// Scrubs the log of a person being anonymised, in the anonymisation's transaction, before
+/// the feed entries that find their requests are rewritten: every segment that may hold an
+/// entry about them is read, and rewritten if it does ([`segment::scrub`]).
+pub(crate) async fn scrub(tx: &Transaction<'_>, tenant: TenantId, person: &str) -> PgResult<()> {
+    let linked = linked_requests(tx, tenant, person).await?;
+    let mut range = all_headers();
+    let update = tx
+        .prepare_cached(
+            "UPDATE request_segments SET payload = $2, summary = $3, bytes = $4 WHERE seq = $1",
+        )
+        .await?;
+    loop {
+        let batch = headers(tx, tenant, range).await?;
+        for header in &batch {
+            range.below = Some((header.last_ns, header.seq));
+            if !segment::may_concern(header, person, &linked) {
+                continue;
+            }
+            let text = payload(tx, header.seq).await?;
+            if let Some(scrubbed) = segment::scrub(tenant, &text, person, &linked)? {
+                tx.execute(
+                    &update,
+                    &[
+                        &header.seq,
+                        &scrubbed.payload,
+                        &scrubbed.summary,
+                        &scrubbed.bytes,
+                    ],
+                )
+                .await?;
+                release(tx, tenant.key(), 0, scrubbed.bytes_before - scrubbed.bytes).await?;
+            }
+        }
+        if batch.len() < HEADER_BATCH {
+            return Ok(());
+        }
+    }
 }
 
 /// Scrubs the log of a User just deleted, in the deletion's transaction, when the tenant
@@ -218,17 +198,15 @@ pub(crate) async fn scrub_leaver(
     let context =
         crate::workplace::context(tx, cascades, tenant, crate::workplace::StateLock::Share).await?;
     if context.anonymises_former_people() {
-        let scrub = scim_store_core::admin::scrub_statement(&Dialect, "split_part(path, '?', 1)");
-        let stmt = tx.prepare_cached(&scrub).await?;
-        tx.execute(&stmt, &[&tenant.key(), &person]).await?;
+        scrub(tx, tenant, person).await?;
     }
     Ok(())
 }
 
 // ---- appending ------------------------------------------------------------------------------
 
-/// Keeps `records` (already [`storable`]) in one transaction: see
-/// [`AdminStore::append_requests`] and the module documentation.
+/// Keeps `records` in one transaction: see [`AdminStore::append_requests`] and the module
+/// documentation.
 async fn append(tx: &Transaction<'_>, records: &[RequestRecord]) -> PgResult<()> {
     let mut tenants: Vec<i64> = records.iter().map(|r| r.tenant.key()).collect();
     tenants.sort_unstable();
@@ -242,202 +220,138 @@ async fn append(tx: &Transaction<'_>, records: &[RequestRecord]) -> PgResult<()>
         .iter()
         .map(|r| r.try_get(0))
         .collect::<std::result::Result<_, _>>()?;
-    // An entry that waited in the server's queue while its person's anonymisation committed
-    // is stored scrubbed, as the anonymisation scrubbed the entries already kept.
     let probe = tx
         .prepare_cached(&scim_store_core::admin::anonymised_probe_statement(
             &Dialect,
         ))
         .await?;
-    let mut scrubbed_records = Vec::new();
-    let mut kept: Vec<(&RequestRecord, bool)> = Vec::with_capacity(records.len());
-    for record in records.iter().filter(|r| live.contains(&r.tenant.key())) {
-        let anonymised = match record.anonymisation_probe() {
-            Some((person, request)) => tx
-                .query_one(&probe, &[&record.tenant.key(), &person, &request])
-                .await?
-                .try_get::<_, bool>(0)?,
-            None => false,
+    // Entries are checked against the feed for an anonymised person only in the tenants that
+    // anonymise former people: elsewhere no anonymisation can have happened.
+    let config = tx
+        .prepare_cached("SELECT config FROM workplace_state WHERE tenant = $1")
+        .await?;
+    let mut anonymising = HashSet::new();
+    for key in &live {
+        let stored = match tx.query_opt(&config, &[key]).await? {
+            Some(row) => row.try_get(0)?,
+            None => None,
         };
-        if anonymised {
-            let mut scrubbed = record.clone();
-            scrubbed.scrub();
-            scrubbed_records.push(scrubbed);
+        if crate::workplace::config_of(stored)?.anonymises_former_people() {
+            anonymising.insert(*key);
         }
-        kept.push((record, anonymised));
     }
-    let mut scrubbed_iter = scrubbed_records.iter();
-    let kept: Vec<(&RequestRecord, &RequestRecord, i32)> = kept
-        .into_iter()
-        .map(|(original, anonymised)| match anonymised {
-            true => (original, scrubbed_iter.next().unwrap_or(original), 1),
-            false => (original, original, 0),
-        })
-        .collect();
-    if kept.is_empty() {
-        return Ok(());
-    }
-
-    let n = kept.len();
-    let mut tenant = Vec::with_capacity(n);
-    let mut at_ns = Vec::with_capacity(n);
-    let mut request_id = Vec::with_capacity(n);
-    let mut token_id = Vec::with_capacity(n);
-    let mut token_label = Vec::with_capacity(n);
-    let mut method = Vec::with_capacity(n);
-    let mut path = Vec::with_capacity(n);
-    let mut status = Vec::with_capacity(n);
-    let mut scim_type = Vec::with_capacity(n);
-    let mut detail = Vec::with_capacity(n);
-    let mut duration_us = Vec::with_capacity(n);
-    let mut resource_type = Vec::with_capacity(n);
-    let mut resource_id = Vec::with_capacity(n);
-    let mut request_body = Vec::with_capacity(n);
-    let mut response_body = Vec::with_capacity(n);
-    let mut bytes = Vec::with_capacity(n);
-    let mut scrubbed = Vec::with_capacity(n);
     // Per tenant: (bytes, entries); per (tenant, token, minute): (requests, errors). Ordered,
     // so that the upserts lock their rows in one order in every replica.
     let mut usage: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-    let mut activity: BTreeMap<(i64, &str, i64), (i64, i64)> = BTreeMap::new();
-    for &(original, r, was_scrubbed) in &kept {
-        scrubbed.push(was_scrubbed);
-        let size = sql_i64(r.bytes());
-        let key = r.tenant.key();
-        tenant.push(key);
-        at_ns.push(datetime_ns(r.at));
-        request_id.push(r.request_id.as_str());
-        token_id.push(r.token_id.as_str());
-        token_label.push(r.token_label.as_str());
-        method.push(r.method.as_str());
-        path.push(r.path.as_str());
-        status.push(i32::from(r.status));
-        scim_type.push(r.scim_type.as_deref());
-        detail.push(r.detail.as_deref());
-        duration_us.push(sql_i64(r.duration_us));
-        resource_type.push(r.resource_type.map(ResourceKind::resource_type));
-        resource_id.push(r.resource_id.as_deref());
-        request_body.push(r.request_body.as_deref());
-        response_body.push(r.response_body.as_deref());
-        bytes.push(size);
+    let mut activity: BTreeMap<(i64, String, i64), (i64, i64)> = BTreeMap::new();
+    let mut kept = Vec::with_capacity(records.len());
+    for record in records.iter().filter(|r| live.contains(&r.tenant.key())) {
+        let mut record = record.clone();
+        let key = record.tenant.key();
+        // An entry that waited in the server's queue while its person's anonymisation
+        // committed is stored scrubbed, as the anonymisation scrubbed those already kept.
+        let probed = if anonymising.contains(&key) {
+            record.anonymisation_probe()
+        } else {
+            None
+        };
+        let anonymised = match probed {
+            Some((person, request)) if !record.request_id.contains('\0') => tx
+                .query_one(&probe, &[&key, &person, &request])
+                .await?
+                .try_get::<_, bool>(0)?,
+            _ => false,
+        };
+        if anonymised {
+            record.scrub();
+        }
         let used = usage.entry(key).or_default();
-        used.0 = used.0.saturating_add(size);
+        used.0 = used.0.saturating_add(sql_i64(record.bytes()));
         used.1 += 1;
         let counted = activity
-            .entry((
-                key,
-                original.token_id.as_str(),
-                activity_minute(original.at),
-            ))
+            .entry((key, record.token_id.clone(), activity_minute(record.at)))
             .or_default();
         counted.0 += 1;
-        counted.1 += i64::from(r.is_error());
+        counted.1 += i64::from(record.is_error());
+        kept.push((record, anonymised));
     }
-    // One statement for the batch: the columns as arrays, unnested into rows.
-    let stmt = tx
+    if kept.is_empty() {
+        return Ok(());
+    }
+    let insert = tx
         .prepare_cached(
-            "INSERT INTO request_log (tenant, at_ns, request_id, token_id, token_label, method, \
-             path, status, scim_type, detail, duration_us, resource_type, resource_id, \
-             request_body, response_body, bytes, scrubbed) \
-             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
-             $5::text[], $6::text[], $7::text[], $8::integer[], $9::text[], $10::text[], \
-             $11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[], \
-             $17::integer[])",
+            "INSERT INTO request_segments (tenant, first_ns, last_ns, entries, bytes, summary, \
+             bloom, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &tenant,
-            &at_ns,
-            &request_id,
-            &token_id,
-            &token_label,
-            &method,
-            &path,
-            &status,
-            &scim_type,
-            &detail,
-            &duration_us,
-            &resource_type,
-            &resource_id,
-            &request_body,
-            &response_body,
-            &bytes,
-            &scrubbed,
-        ],
-    )
-    .await?;
-
-    let mut keys = Vec::with_capacity(usage.len());
-    let mut sizes = Vec::with_capacity(usage.len());
-    let mut counts = Vec::with_capacity(usage.len());
-    for (key, (size, entries)) in &usage {
-        keys.push(*key);
-        sizes.push(*size);
-        counts.push(*entries);
+    for segment in segment::segments_of(kept) {
+        tx.execute(
+            &insert,
+            &[
+                &segment.tenant.key(),
+                &segment.first_ns,
+                &segment.last_ns,
+                &segment.entries,
+                &segment.bytes,
+                &segment.summary,
+                &segment.bloom,
+                &segment.payload,
+            ],
+        )
+        .await?;
     }
-    let stmt = tx
+    let add_usage = tx
         .prepare_cached(
-            "INSERT INTO request_log_usage (tenant, bytes, entries) \
-             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) \
-             ON CONFLICT (tenant) DO UPDATE SET \
-             bytes = request_log_usage.bytes + excluded.bytes, \
+            "INSERT INTO request_log_usage (tenant, bytes, entries) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant) DO UPDATE SET bytes = request_log_usage.bytes + excluded.bytes, \
              entries = request_log_usage.entries + excluded.entries",
         )
         .await?;
-    tx.execute(&stmt, &[&keys, &sizes, &counts]).await?;
-
-    let mut tenants = Vec::with_capacity(activity.len());
-    let mut tokens = Vec::with_capacity(activity.len());
-    let mut minutes = Vec::with_capacity(activity.len());
-    let mut requests = Vec::with_capacity(activity.len());
-    let mut errors = Vec::with_capacity(activity.len());
-    for ((t, token, minute), (r, e)) in &activity {
-        tenants.push(*t);
-        tokens.push(*token);
-        minutes.push(*minute);
-        requests.push(*r);
-        errors.push(*e);
+    for (tenant, (bytes, entries)) in &usage {
+        tx.execute(&add_usage, &[tenant, bytes, entries]).await?;
     }
-    let stmt = tx
+    let add_activity = tx
         .prepare_cached(
             "INSERT INTO request_activity (tenant, token_id, minute, requests, errors) \
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], \
-             $5::bigint[]) \
-             ON CONFLICT (tenant, token_id, minute) DO UPDATE SET \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, token_id, minute) DO UPDATE SET \
              requests = request_activity.requests + excluded.requests, \
              errors = request_activity.errors + excluded.errors",
         )
         .await?;
-    tx.execute(&stmt, &[&tenants, &tokens, &minutes, &requests, &errors])
-        .await?;
+    for ((tenant, token, minute), (requests, errors)) in &activity {
+        tx.execute(&add_activity, &[tenant, token, minute, requests, errors])
+            .await?;
+    }
     Ok(())
 }
 
 // ---- reading --------------------------------------------------------------------------------
 
-/// The entries of a [`where_clause`] `sql` with its `params`, in the statement's order.
-async fn listing<C: GenericClient>(
+async fn list<C: GenericClient>(
     client: &C,
+    mut listing: Listing,
     tenant: TenantId,
-    sql: &str,
-    params: &[LogParam],
-) -> PgResult<Vec<((i64, i64), LoggedRequest)>> {
-    // Prepared for this run only: the best plan depends on the values (a token that made most
-    // of the requests or almost none), and the filters' shapes are the client's choice.
-    let stmt = client.prepare(sql).await?;
-    let values = bind(stmt.params(), params);
-    let refs: Vec<&(dyn ToSql + Sync)> = values
-        .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-    client
-        .query(&stmt, &refs)
-        .await?
-        .iter()
-        .map(|row| entry_of(tenant, row))
-        .collect()
+) -> PgResult<Listing> {
+    if let Some(person) = listing.person().map(str::to_owned) {
+        listing.set_linked(linked_requests(client, tenant, &person).await?);
+    }
+    'reading: while let Some(range) = listing.range() {
+        let batch = headers(client, tenant, range).await?;
+        for header in &batch {
+            match listing.offer(header) {
+                Offer::Done => break 'reading,
+                Offer::Skip => {}
+                Offer::Load => {
+                    let text = payload(client, header.seq).await?;
+                    listing.add(header, &text)?;
+                }
+            }
+        }
+        if batch.len() < HEADER_BATCH {
+            listing.end_of_headers();
+        }
+    }
+    Ok(listing)
 }
 
 async fn request_by_id<C: GenericClient>(
@@ -445,26 +359,26 @@ async fn request_by_id<C: GenericClient>(
     tenant: TenantId,
     request_id: &str,
 ) -> PgResult<Option<LoggedRequest>> {
-    let stmt = client
-        .prepare_cached(concat!(
-            "SELECT ",
-            log_columns!(),
-            " FROM request_log WHERE tenant = $1 AND request_id = $2 \
-             ORDER BY at_ns DESC, seq DESC LIMIT 1"
-        ))
-        .await?;
-    match client
-        .query_opt(&stmt, &[&tenant.key(), &request_id])
-        .await?
-    {
-        Some(row) => Ok(Some(entry_of(tenant, &row)?.1)),
-        None => Ok(None),
+    let mut range = all_headers();
+    loop {
+        let batch = headers(client, tenant, range).await?;
+        for header in &batch {
+            range.below = Some((header.last_ns, header.seq));
+            if segment::may_hold_request(header, request_id) {
+                let text = payload(client, header.seq).await?;
+                if let Some(found) = segment::request_in(tenant, &text, request_id)? {
+                    return Ok(Some(found));
+                }
+            }
+        }
+        if batch.len() < HEADER_BATCH {
+            return Ok(None);
+        }
     }
 }
 
-/// Each token's counts over the hour and the day windows, with its last request and its last
-/// error read backwards through `request_log_by_token` and the partial
-/// `request_log_errors_by_token` (one index probe each).
+/// Each token's counts over the hour and the day windows (per-minute counters), with its last
+/// request and its last error found in the segments, newest first.
 async fn activity<C: GenericClient>(
     client: &C,
     tenant: TenantId,
@@ -474,65 +388,55 @@ async fn activity<C: GenericClient>(
     let minute = activity_minute(now);
     let stmt = client
         .prepare_cached(
-            "SELECT a.token_id, a.requests_hour, a.errors_hour, a.requests_day, a.errors_day, \
-             l.at_ns, e.request_id, e.at_ns, e.status, e.scim_type, e.detail \
-             FROM (SELECT token_id, \
-                   COALESCE(sum(requests) FILTER (WHERE minute >= $2), 0)::bigint AS requests_hour, \
-                   COALESCE(sum(errors) FILTER (WHERE minute >= $2), 0)::bigint AS errors_hour, \
-                   COALESCE(sum(requests), 0)::bigint AS requests_day, \
-                   COALESCE(sum(errors), 0)::bigint AS errors_day \
-                   FROM request_activity \
-                   WHERE tenant = $1 AND minute >= $3 AND minute <= $4 \
-                   GROUP BY token_id) AS a \
-             LEFT JOIN LATERAL (SELECT r.at_ns FROM request_log r \
-                   WHERE r.tenant = $1 AND r.token_id = a.token_id \
-                   ORDER BY r.at_ns DESC, r.seq DESC LIMIT 1) AS l ON true \
-             LEFT JOIN LATERAL (SELECT r.request_id, r.at_ns, r.status, r.scim_type, r.detail \
-                   FROM request_log r \
-                   WHERE r.tenant = $1 AND r.token_id = a.token_id AND r.status >= 400 \
-                   ORDER BY r.at_ns DESC, r.seq DESC LIMIT 1) AS e ON true \
-             ORDER BY a.token_id",
+            "SELECT token_id, \
+             COALESCE(sum(requests) FILTER (WHERE minute >= $2), 0)::bigint, \
+             COALESCE(sum(errors) FILTER (WHERE minute >= $2), 0)::bigint, \
+             COALESCE(sum(requests), 0)::bigint, COALESCE(sum(errors), 0)::bigint \
+             FROM request_activity WHERE tenant = $1 AND minute >= $3 AND minute <= $4 \
+             GROUP BY token_id ORDER BY token_id",
         )
         .await?;
-    let rows = client
+    let mut counted = client
         .query(&stmt, &[&tenant.key(), &hour, &day, &minute])
-        .await?;
-    rows.iter()
+        .await?
+        .iter()
         .map(|row| {
-            let last_request: Option<i64> = row.try_get(5)?;
-            let error_id: Option<String> = row.try_get(6)?;
-            let last_error = match error_id {
-                Some(request_id) => {
-                    let at: i64 = row.try_get(7)?;
-                    let status: i32 = row.try_get(8)?;
-                    Some(LastError {
-                        request_id,
-                        at: datetime_of_ns(at),
-                        status: u16::try_from(status).unwrap_or(0),
-                        scim_type: row.try_get(9)?,
-                        detail: row.try_get(10)?,
-                    })
-                }
-                None => None,
-            };
             Ok(TokenActivity {
                 token_id: row.try_get(0)?,
-                last_request: last_request.map(datetime_of_ns),
                 requests_hour: count_of(row.try_get(1)?),
                 errors_hour: count_of(row.try_get(2)?),
                 requests_day: count_of(row.try_get(3)?),
                 errors_day: count_of(row.try_get(4)?),
-                last_error,
+                ..TokenActivity::none("")
             })
         })
-        .collect()
+        .collect::<PgResult<Vec<_>>>()?;
+    let mut scan = ActivityScan::new(counted.iter().map(|a| a.token_id.clone()));
+    let mut range = all_headers();
+    'reading: loop {
+        let batch = headers(client, tenant, range).await?;
+        for header in &batch {
+            range.below = Some((header.last_ns, header.seq));
+            if scan.is_done() {
+                break 'reading;
+            }
+            if scan.wants(header) {
+                scan.add(&payload(client, header.seq).await?)?;
+            }
+        }
+        if batch.len() < HEADER_BATCH {
+            break;
+        }
+    }
+    scan.fill(&mut counted);
+    Ok(counted)
 }
 
 // ---- pruning --------------------------------------------------------------------------------
 
-/// Subtracts what a chunk removed from the tenant's usage.
+/// Subtracts what a step removed from the tenant's usage.
 async fn release(tx: &Transaction<'_>, tenant: i64, entries: i64, bytes: i64) -> PgResult<()> {
-    if entries == 0 {
+    if entries == 0 && bytes == 0 {
         return Ok(());
     }
     let stmt = tx
@@ -545,70 +449,111 @@ async fn release(tx: &Transaction<'_>, tenant: i64, entries: i64, bytes: i64) ->
     Ok(())
 }
 
-/// Removes at most `limit` of the tenant's entries from before `cutoff`, oldest first (through
-/// `request_log_by_time`); how many.
-async fn prune_aged(tx: &Transaction<'_>, tenant: i64, cutoff: i64, limit: i64) -> PgResult<i64> {
-    let stmt = tx
-        .prepare_cached(
-            "WITH gone AS (DELETE FROM request_log WHERE seq IN \
-             (SELECT seq FROM request_log WHERE tenant = $1 AND at_ns < $2 \
-              ORDER BY at_ns, seq LIMIT $3) RETURNING bytes) \
-             SELECT count(*), COALESCE(sum(bytes), 0)::bigint FROM gone",
-        )
-        .await?;
-    let row = tx.query_one(&stmt, &[&tenant, &cutoff, &limit]).await?;
-    let (entries, bytes): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-    release(tx, tenant, entries, bytes).await?;
-    Ok(entries)
-}
-
-/// Removes the tenant's oldest entries, at most `limit`, until its usage is within
-/// `max_bytes`; how many, and whether it is now within (or has nothing left to remove).
-async fn prune_oversize(
+/// Removes, oldest first, at most `max_entries` entries of `tenant`: those older than
+/// `cutoff`, or (without one) the oldest while its log is above `max_bytes`. Whole segments
+/// are deleted; the one the limit falls in is rewritten without its removed entries
+/// ([`segment::trim`]). Returns how many entries went.
+async fn prune_step(
     tx: &Transaction<'_>,
     tenant: i64,
+    cutoff: Option<i64>,
     max_bytes: i64,
-    limit: i64,
-) -> PgResult<(i64, bool)> {
+    max_entries: i64,
+) -> PgResult<i64> {
     let stmt = tx
         .prepare_cached("SELECT bytes FROM request_log_usage WHERE tenant = $1 FOR UPDATE")
         .await?;
-    let Some(row) = tx.query_opt(&stmt, &[&tenant]).await? else {
-        return Ok((0, true));
+    let mut used: i64 = match tx.query_opt(&stmt, &[&tenant]).await? {
+        Some(row) => row.try_get(0)?,
+        None => 0,
     };
-    let used: i64 = row.try_get(0)?;
-    let excess = used.saturating_sub(max_bytes);
-    if excess <= 0 {
-        return Ok((0, true));
-    }
-    // The oldest entries whose bytes, added up from the oldest, cover the excess: an entry is
-    // removed if the ones before it did not cover it yet.
-    let stmt = tx
+    let oldest = tx
         .prepare_cached(
-            "WITH gone AS (DELETE FROM request_log WHERE seq IN \
-             (SELECT seq FROM \
-               (SELECT seq, (sum(bytes) OVER (ORDER BY at_ns, seq ROWS UNBOUNDED PRECEDING))::bigint \
-                       - bytes AS before \
-                FROM (SELECT seq, at_ns, bytes FROM request_log WHERE tenant = $1 \
-                      ORDER BY at_ns, seq LIMIT $2) AS oldest) AS running \
-              WHERE before < $3::bigint) RETURNING bytes) \
-             SELECT count(*), COALESCE(sum(bytes), 0)::bigint FROM gone",
+            "SELECT seq, first_ns, last_ns, entries, bytes, payload FROM request_segments \
+             WHERE tenant = $1 ORDER BY last_ns, seq LIMIT 1",
         )
         .await?;
-    let row = tx.query_one(&stmt, &[&tenant, &limit, &excess]).await?;
-    let (entries, bytes): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-    if entries == 0 {
-        // Over its size with no entry left: the usage row ran away from the log (it cannot,
-        // but an operator may have deleted rows by hand). It is what is left: nothing.
-        let stmt = tx
-            .prepare_cached("UPDATE request_log_usage SET bytes = 0, entries = 0 WHERE tenant = $1")
-            .await?;
-        tx.execute(&stmt, &[&tenant]).await?;
-        return Ok((0, true));
+    let delete = tx
+        .prepare_cached("DELETE FROM request_segments WHERE seq = $1")
+        .await?;
+    let rewrite = tx
+        .prepare_cached(
+            "UPDATE request_segments SET first_ns = $2, last_ns = $3, entries = $4, bytes = $5, \
+             summary = $6, bloom = $7, payload = $8 WHERE seq = $1",
+        )
+        .await?;
+    let mut removed = 0i64;
+    while removed < max_entries {
+        let Some(row) = tx.query_opt(&oldest, &[&tenant]).await? else {
+            break;
+        };
+        let (seq, first_ns, last_ns, entries, bytes): (i64, i64, i64, i64, i64) = (
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+            row.try_get(4)?,
+        );
+        let left = max_entries - removed;
+        let whole = entries <= left;
+        let trim = match cutoff {
+            Some(cutoff) if first_ns >= cutoff => break,
+            Some(cutoff) if last_ns < cutoff && whole => None,
+            Some(cutoff) => Some(Trim::Before(cutoff)),
+            None if used <= max_bytes => break,
+            None if bytes <= used - max_bytes && whole => None,
+            None => Some(Trim::Bytes(used - max_bytes)),
+        };
+        let (gone, gone_bytes) = match trim {
+            None => {
+                tx.execute(&delete, &[&seq]).await?;
+                (entries, bytes)
+            }
+            Some(trim) => {
+                let text: Vec<u8> = row.try_get(5)?;
+                let trimmed = segment::trim(
+                    scim_store_core::backend::tenant_id(tenant),
+                    &text,
+                    trim,
+                    usize::try_from(left).unwrap_or(usize::MAX),
+                )?;
+                match &trimmed.rest {
+                    None if trimmed.entries == entries => {
+                        tx.execute(&delete, &[&seq]).await?;
+                    }
+                    None => {}
+                    Some(rest) => {
+                        tx.execute(
+                            &rewrite,
+                            &[
+                                &seq,
+                                &rest.first_ns,
+                                &rest.last_ns,
+                                &rest.entries,
+                                &rest.bytes,
+                                &rest.summary,
+                                &rest.bloom,
+                                &rest.payload,
+                            ],
+                        )
+                        .await?;
+                    }
+                }
+                (
+                    trimmed.entries,
+                    bytes - trimmed.rest.as_ref().map_or(0, |r| r.bytes),
+                )
+            }
+        };
+        release(tx, tenant, gone, gone_bytes).await?;
+        used -= gone_bytes;
+        removed += gone;
+        // A segment only partly due ends the step: the next one is newer.
+        if trim.is_some() || gone == 0 {
+            break;
+        }
     }
-    release(tx, tenant, entries, bytes).await?;
-    // Cut short by the limit, it may still be over; otherwise the excess was covered.
-    Ok((entries, entries < limit))
+    Ok(removed)
 }
 
 // ---- operator tokens ------------------------------------------------------------------------
@@ -672,72 +617,30 @@ async fn operator_token<C: GenericClient>(client: &C, secret: &str) -> PgResult<
 
 #[async_trait]
 impl AdminStore for PostgresStore {
-    async fn append_requests(&self, mut records: Vec<RequestRecord>) -> Result<()> {
+    async fn append_requests(&self, records: Vec<RequestRecord>) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
-        records.iter_mut().for_each(storable);
         let records = &records;
         in_transaction!(self, |tx| append(&tx, records))
     }
 
     async fn requests(&self, tenant: &TenantId, filter: &RequestFilter) -> Result<RequestPage> {
-        filter.check()?;
         let scope = self.cursor_key.request_log_scope(*tenant);
-        let after = match &filter.cursor {
-            None => None,
-            Some(cursor) => match scope.decode(cursor)? {
-                (SortValue::Int(at_ns), seq) => Some((at_ns, seq)),
-                _ => {
-                    return Err(StoreError::InvalidCursor(
-                        "the cursor is not one of this log's listings; start the listing \
-                         again without a cursor"
-                            .into(),
-                    ));
-                }
-            },
-        };
-        let (clause, params) = where_clause(&Dialect, *tenant, filter, after);
-        let empty = RequestPage {
-            entries: Vec::new(),
-            next: None,
-        };
-        // No entry holds U+0000 (see `storable`), and PostgreSQL refuses it as a parameter.
-        if params
-            .iter()
-            .any(|p| matches!(p, LogParam::Text(t) if t.contains('\0')))
-        {
-            return Ok(empty);
-        }
-        let page = filter.page_size();
-        let sql = format!(
-            concat!(
-                "SELECT ",
-                log_columns!(),
-                " FROM request_log WHERE {} ORDER BY at_ns DESC, seq DESC LIMIT {}"
-            ),
-            clause,
-            page + 1
-        );
-        let mut entries = with_client!(self, |client| listing(&client, *tenant, &sql, &params))?;
-        let next = if entries.len() > page {
-            entries.truncate(page);
-            entries
-                .last()
-                .map(|((at_ns, seq), _)| scope.encode(&SortValue::Int(*at_ns), *seq))
-        } else {
-            None
-        };
-        Ok(RequestPage {
-            entries: entries.into_iter().map(|(_, entry)| entry).collect(),
-            next,
-        })
+        let listing = Listing::new(*tenant, filter, &scope)?;
+        let listing = &std::sync::Mutex::new(Some(listing));
+        let done = with_client!(self, |client| async move {
+            // Taken once: a retried call (a lost connection) starts a fresh listing.
+            let listing = match listing.lock().ok().and_then(|mut l| l.take()) {
+                Some(listing) => listing,
+                None => Listing::new(*tenant, filter, &self.cursor_key.request_log_scope(*tenant))?,
+            };
+            list(&client, listing, *tenant).await
+        })?;
+        Ok(done.finish(&scope))
     }
 
     async fn request(&self, tenant: &TenantId, request_id: &str) -> Result<Option<LoggedRequest>> {
-        if request_id.contains('\0') {
-            return Ok(None);
-        }
         with_client!(self, |client| request_by_id(&client, *tenant, request_id))
     }
 
@@ -767,14 +670,14 @@ impl AdminStore for PostgresStore {
         let budget = sql_i64(budget.max(1) as u64);
         let cutoff = retention.cutoff_ns(now);
         let max_bytes = sql_i64(retention.max_bytes);
-        // Only the tenants with something to remove: over their size, or with an entry past
-        // its age (one probe of `request_log_by_time` each).
+        // Only the tenants with something to remove: over their size, or with a segment that
+        // starts before the cutoff (one probe of the time index each).
         let tenants: Vec<i64> = with_client!(self, |client| async move {
             let stmt = client
                 .prepare_cached(
                     "SELECT u.tenant FROM request_log_usage u WHERE u.bytes > $1 \
-                     OR EXISTS (SELECT 1 FROM request_log r WHERE r.tenant = u.tenant \
-                                AND r.at_ns < $2) \
+                     OR EXISTS (SELECT 1 FROM request_segments r WHERE r.tenant = u.tenant \
+                                AND r.first_ns < $2) \
                      ORDER BY u.tenant",
                 )
                 .await?;
@@ -782,36 +685,28 @@ impl AdminStore for PostgresStore {
                 .query(&stmt, &[&max_bytes, &cutoff])
                 .await?
                 .iter()
-                .map(|r| r.try_get(0).map_err(Fail::from))
+                .map(|r| Ok(r.try_get(0)?))
                 .collect::<PgResult<Vec<i64>>>()
         })?;
         let mut removed: i64 = 0;
-        let stopped = |removed: i64| Pruned {
-            entries: count_of(removed),
-            more: true,
-        };
         for tenant in tenants {
-            loop {
-                let left = budget - removed;
-                if left <= 0 {
-                    return Ok(stopped(removed));
-                }
-                let n = in_transaction!(self, |tx| prune_aged(&tx, tenant, cutoff, left))?;
-                removed += n;
-                if n < left {
-                    break;
-                }
-            }
-            loop {
-                let left = budget - removed;
-                if left <= 0 {
-                    return Ok(stopped(removed));
-                }
-                let (n, within) =
-                    in_transaction!(self, |tx| prune_oversize(&tx, tenant, max_bytes, left))?;
-                removed += n;
-                if within {
-                    break;
+            for by_age in [Some(cutoff), None] {
+                loop {
+                    let left = budget - removed;
+                    if left <= 0 {
+                        return Ok(Pruned {
+                            entries: count_of(removed),
+                            more: true,
+                        });
+                    }
+                    let step = left.min(4 * SEGMENT_ENTRIES as i64);
+                    let n = in_transaction!(self, |tx| prune_step(
+                        &tx, tenant, by_age, max_bytes, step
+                    ))?;
+                    removed += n;
+                    if n == 0 {
+                        break;
+                    }
                 }
             }
         }

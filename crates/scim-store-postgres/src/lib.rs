@@ -451,7 +451,7 @@ impl Store for PostgresStore {
                 "DELETE FROM workplace_state WHERE tenant = $1",
                 "DELETE FROM tenant_schemas WHERE tenant = $1",
                 // The provisioning log has no foreign key (see `admin`): its rows go here.
-                "DELETE FROM request_log WHERE tenant = $1",
+                "DELETE FROM request_segments WHERE tenant = $1",
                 "DELETE FROM request_log_usage WHERE tenant = $1",
                 "DELETE FROM request_activity WHERE tenant = $1",
                 "DELETE FROM tenants WHERE id = $1",

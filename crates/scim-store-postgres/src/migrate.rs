@@ -226,57 +226,30 @@ const V7: &str = "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS last_used_ns BIGIN
 /// the per-minute request counters behind sync health, operator tokens, and the feed by request
 /// (what a logged request caused); the same tables as SQLite's version 11.
 ///
-/// Every narrowing the admin API offers has an index led by `tenant` and ending with
-/// `(at_ns, seq)`, so a listing (`ORDER BY at_ns DESC, seq DESC`) reads newest first through the
-/// index, backwards, and stops at its page, without a sort. The error-only narrowings
-/// (`scimType`, detail, a token's last error) are partial indexes: a successful request, the
-/// common case, pays only for the others. No foreign key to `tenants`: a batch checks its
-/// tenants once (an entry of a tenant deleted meanwhile is dropped), and a tenant's deletion
-/// removes its rows. `scrubbed` is an integer, not a boolean, because the statement that
-/// scrubs (`scim_store_core::admin::scrub_statement`) is shared with SQLite and writes `1`.
-/// Compared texts are `COLLATE "C"`, as everywhere (a `scimType` or detail prefix is a byte
-/// range). Operator tokens are stored as tenant tokens are: the public id, and the secret's
-/// SHA-256 digest.
-///
-/// `events_by_request` is built inside the migrations' transaction (not `CONCURRENTLY`): feed
-/// writes wait for it once, as they did for version 3's index.
+/// The log is kept in segments (`scim_store_core::admin::segment`): a row per tenant and batch
+/// of up to 512 entries, with its time range (indexed with the tenant: listings read segments
+/// newest first), a summary and a Bloom filter (what stands in for an index per narrowing),
+/// and the entries (LZ4-compressed JSON), which PostgreSQL keeps out of line (TOAST), so that
+/// reading a header does not read them. No foreign key to `tenants`: a batch checks its tenants once (an
+/// entry of a tenant deleted meanwhile is dropped), and a tenant's deletion removes its rows.
+/// Operator tokens are stored as tenant tokens are: the public id, and the secret's SHA-256
+/// digest.
 const V8: &str = r#"
-CREATE TABLE IF NOT EXISTS request_log (
-    seq            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    tenant         BIGINT NOT NULL,
-    at_ns          BIGINT NOT NULL,
-    request_id     TEXT COLLATE "C" NOT NULL,
-    token_id       TEXT COLLATE "C" NOT NULL,
-    token_label    TEXT NOT NULL,
-    method         TEXT COLLATE "C" NOT NULL,
-    path           TEXT NOT NULL,
-    status         INTEGER NOT NULL,
-    scim_type      TEXT COLLATE "C",
-    detail         TEXT COLLATE "C",
-    duration_us    BIGINT NOT NULL,
-    resource_type  TEXT COLLATE "C",
-    resource_id    TEXT COLLATE "C",
-    request_body   TEXT,
-    response_body  TEXT,
-    bytes          BIGINT NOT NULL,
-    scrubbed       INTEGER NOT NULL DEFAULT 0
+CREATE TABLE IF NOT EXISTS request_segments (
+    seq       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant    BIGINT NOT NULL,
+    first_ns  BIGINT NOT NULL,
+    last_ns   BIGINT NOT NULL,
+    entries   BIGINT NOT NULL,
+    bytes     BIGINT NOT NULL,
+    summary   TEXT NOT NULL,
+    bloom     BYTEA NOT NULL,
+    payload   BYTEA NOT NULL
 );
-CREATE INDEX IF NOT EXISTS request_log_by_time ON request_log (tenant, at_ns, seq);
-CREATE INDEX IF NOT EXISTS request_log_by_request ON request_log (tenant, request_id);
-CREATE INDEX IF NOT EXISTS request_log_by_token ON request_log (tenant, token_id, at_ns, seq);
-CREATE INDEX IF NOT EXISTS request_log_by_status ON request_log (tenant, status, at_ns, seq);
-CREATE INDEX IF NOT EXISTS request_log_by_method ON request_log (tenant, method, at_ns, seq);
-CREATE INDEX IF NOT EXISTS request_log_by_resource
-    ON request_log (tenant, resource_type, resource_id, at_ns, seq) WHERE resource_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS request_log_by_scim_type
-    ON request_log (tenant, scim_type, at_ns, seq) WHERE scim_type IS NOT NULL;
-CREATE INDEX IF NOT EXISTS request_log_by_detail
-    ON request_log (tenant, detail, at_ns, seq) WHERE detail IS NOT NULL;
-CREATE INDEX IF NOT EXISTS request_log_errors_by_token
-    ON request_log (tenant, token_id, at_ns, seq) WHERE status >= 400;
+-- Already compressed: stored out of line as is, not compressed again.
+ALTER TABLE request_segments ALTER COLUMN payload SET STORAGE EXTERNAL;
+CREATE INDEX IF NOT EXISTS request_segments_by_time ON request_segments (tenant, last_ns, seq);
 
--- What each tenant's entries count against its size budget (RequestRecord::bytes), kept as
--- entries come and go, so that pruning never sums the log.
 CREATE TABLE IF NOT EXISTS request_log_usage (
     tenant   BIGINT PRIMARY KEY,
     bytes    BIGINT NOT NULL,

@@ -157,7 +157,7 @@ async fn generation<C: GenericClient>(
 }
 
 /// The stored configuration (default when never set).
-fn config_of(stored: Option<Value>) -> PgResult<WorkplaceConfig> {
+pub(crate) fn config_of(stored: Option<Value>) -> PgResult<WorkplaceConfig> {
     match stored {
         None | Some(Value::Null) => Ok(WorkplaceConfig::default()),
         Some(value) => serde_json::from_value(value).map_err(|e| {
@@ -525,11 +525,7 @@ async fn anonymise_history(
 ) -> PgResult<()> {
     // First: the scrub finds the requests through the feed entries that name the person,
     // which the rewrite below renames.
-    let scrub =
-        scim_store_core::admin::scrub_statement(&crate::admin::Dialect, "split_part(path, '?', 1)");
-    let stmt = tx.prepare_cached(&scrub).await?;
-    tx.execute(&stmt, &[&tenant.key(), &anonymisation.person])
-        .await?;
+    crate::admin::scrub(tx, tenant, &anonymisation.person).await?;
     let stmt = tx
         .prepare_cached("SELECT record FROM bookings WHERE tenant = $1 AND person = $2")
         .await?;

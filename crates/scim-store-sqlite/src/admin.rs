@@ -4,21 +4,21 @@
 
 use crate::SqliteStore;
 use crate::conn::SqlResult;
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params};
 use scim_schema::DateTime;
-use scim_store_core::admin::{
-    ACTIVITY_KEPT_SECONDS, AdminStore, LastError, LogDialect, LogParam, LoggedRequest, Pruned,
-    RequestFilter, RequestPage, RequestRecord, Retention, TokenActivity, activity_minute,
-    activity_windows, datetime_ns, datetime_of_ns, where_clause,
+use scim_store_core::admin::segment::{
+    self, ActivityScan, HEADER_BATCH, HeaderRange, Listing, Offer, SEGMENT_ENTRIES, SegmentHeader,
+    Trim,
 };
-use scim_store_core::backend::sql::SortValue;
+use scim_store_core::admin::{
+    ACTIVITY_KEPT_SECONDS, AdminStore, LogDialect, LoggedRequest, Pruned, RequestFilter,
+    RequestPage, RequestRecord, Retention, TokenActivity, activity_minute, activity_windows,
+};
 use scim_store_core::backend::token;
 use scim_store_core::document;
-use scim_store_core::{
-    IssuedToken, ResourceKind, Result, StoreError, TenantId, TokenInfo, TokenScope,
-};
+use scim_store_core::{IssuedToken, Result, TenantId, TokenInfo, TokenScope};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// SQLite's spelling of the log's SQL.
 pub(crate) struct Dialect;
@@ -32,136 +32,200 @@ impl LogDialect for Dialect {
         // The expression `events_by_person` indexes, so the lookup uses it.
         "detail ->> '$.person'"
     }
+
+    fn feed_index(&self, name: &'static str) -> String {
+        format!(" INDEXED BY {name}")
+    }
 }
 
-const COLUMNS: &str = "seq, tenant, at_ns, request_id, token_id, token_label, method, path, status, \
-     scim_type, detail, duration_us, resource_type, resource_id, request_body, response_body, scrubbed";
+/// A segment header of a row read as `seq, first_ns, last_ns, summary, bloom`.
+fn header_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentHeader> {
+    Ok(SegmentHeader {
+        seq: row.get(0)?,
+        first_ns: row.get(1)?,
+        last_ns: row.get(2)?,
+        summary: row.get(3)?,
+        bloom: row.get(4)?,
+    })
+}
 
-fn entry_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, i64, LoggedRequest)> {
-    let seq: i64 = row.get(0)?;
-    let at_ns: i64 = row.get(2)?;
-    let status: i64 = row.get(8)?;
-    let duration: i64 = row.get(11)?;
-    let kind: Option<String> = row.get(12)?;
-    let record = RequestRecord {
-        tenant: scim_store_core::backend::tenant_id(row.get(1)?),
-        request_id: row.get(3)?,
-        at: datetime_of_ns(at_ns),
-        token_id: row.get(4)?,
-        token_label: row.get(5)?,
-        method: row.get(6)?,
-        path: row.get(7)?,
-        status: u16::try_from(status).unwrap_or(0),
-        scim_type: row.get(9)?,
-        detail: row.get(10)?,
-        duration_us: u64::try_from(duration).unwrap_or(0),
-        resource_type: kind.as_deref().and_then(ResourceKind::from_resource_type),
-        resource_id: row.get(13)?,
-        request_body: row.get(14)?,
-        response_body: row.get(15)?,
+/// Up to [`HEADER_BATCH`] headers of `tenant` in `range`, newest first.
+fn headers(conn: &Connection, tenant: TenantId, range: HeaderRange) -> Result<Vec<SegmentHeader>> {
+    let (below_ns, below_seq) = range.below.unwrap_or((i64::MAX, i64::MAX));
+    conn.prepare_cached(
+        "SELECT seq, first_ns, last_ns, summary, bloom FROM request_segments \
+         INDEXED BY request_segments_by_time \
+         WHERE tenant = ?1 AND first_ns <= ?2 AND last_ns >= ?3 \
+         AND (last_ns < ?4 OR (last_ns = ?4 AND seq < ?5)) \
+         ORDER BY last_ns DESC, seq DESC LIMIT ?6",
+    )
+    .sql()?
+    .query_map(
+        params![
+            tenant.key(),
+            range.max_first_ns,
+            range.min_last_ns,
+            below_ns,
+            below_seq,
+            HEADER_BATCH as i64
+        ],
+        header_of,
+    )
+    .sql()?
+    .collect::<rusqlite::Result<_>>()
+    .sql()
+}
+
+/// Every header of `tenant`, newest first, offered to `visit` until it returns false.
+fn each_header(
+    conn: &Connection,
+    tenant: TenantId,
+    mut visit: impl FnMut(&SegmentHeader) -> Result<bool>,
+) -> Result<()> {
+    let mut range = HeaderRange {
+        max_first_ns: i64::MAX,
+        min_last_ns: i64::MIN,
+        below: None,
     };
-    let scrubbed: i64 = row.get(16)?;
-    Ok((
-        seq,
-        at_ns,
-        LoggedRequest {
-            record,
-            scrubbed: scrubbed != 0,
-        },
-    ))
-}
-
-fn sql_params(params: Vec<LogParam>) -> Vec<SqlValue> {
-    params
-        .into_iter()
-        .map(|p| match p {
-            LogParam::Int(i) => SqlValue::Integer(i),
-            LogParam::Text(t) => SqlValue::Text(t),
-        })
-        .collect()
-}
-
-/// Writes one batch (the writer's job).
-fn append(conn: &Connection, records: &[RequestRecord]) -> Result<()> {
-    let tenants: BTreeSet<i64> = records.iter().map(|r| r.tenant.key()).collect();
-    let mut live = BTreeSet::new();
-    {
-        let mut exists = conn
-            .prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")
-            .sql()?;
-        for key in tenants {
-            if exists.exists([key]).sql()? {
-                live.insert(key);
+    loop {
+        let batch = headers(conn, tenant, range)?;
+        for header in &batch {
+            range.below = Some((header.last_ns, header.seq));
+            if !visit(header)? {
+                return Ok(());
             }
         }
+        if batch.len() < HEADER_BATCH {
+            return Ok(());
+        }
     }
-    let mut insert = conn
-        .prepare_cached(
-            "INSERT INTO request_log (tenant, at_ns, request_id, token_id, token_label, method, \
-             path, status, scim_type, detail, duration_us, resource_type, resource_id, \
-             request_body, response_body, bytes, scrubbed) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-        )
-        .sql()?;
+}
+
+fn payload(conn: &Connection, seq: i64) -> Result<Vec<u8>> {
+    conn.prepare_cached("SELECT payload FROM request_segments WHERE seq = ?1")
+        .sql()?
+        .query_row([seq], |r| r.get(0))
+        .sql()
+}
+
+fn linked_requests(conn: &Connection, tenant: TenantId, person: &str) -> Result<Vec<String>> {
+    conn.prepare_cached(&scim_store_core::admin::linked_requests_statement(&Dialect))
+        .sql()?
+        .query_map(params![tenant.key(), person], |r| r.get(0))
+        .sql()?
+        .collect::<rusqlite::Result<_>>()
+        .sql()
+}
+
+/// Which records of a batch concern a person already anonymised: one read, before the write.
+/// Entries are checked against the feed only in the tenants that anonymise former people
+/// (elsewhere no anonymisation can have happened).
+fn anonymised_flags(conn: &Connection, records: &[RequestRecord]) -> Result<Vec<bool>> {
+    let tenants: BTreeSet<i64> = records.iter().map(|r| r.tenant.key()).collect();
+    let mut anonymising = BTreeSet::new();
+    for key in tenants {
+        let (config, _) =
+            crate::workplace::load_config(conn, scim_store_core::backend::tenant_id(key))?;
+        if config.anonymises_former_people() {
+            anonymising.insert(key);
+        }
+    }
     let mut probe = conn
         .prepare_cached(&scim_store_core::admin::anonymised_probe_statement(
             &Dialect,
         ))
         .sql()?;
+    records
+        .iter()
+        .map(|record| {
+            let key = record.tenant.key();
+            match anonymising
+                .contains(&key)
+                .then(|| record.anonymisation_probe())
+                .flatten()
+            {
+                Some((person, request)) => probe
+                    .query_row(params![key, person, request], |r| r.get::<_, bool>(0))
+                    .sql(),
+                None => Ok(false),
+            }
+        })
+        .collect()
+}
+
+/// A batch ready for the writer: its segments encoded, its usage and activity counted.
+struct Prepared {
+    segments: Vec<segment::Segment>,
+    usage: BTreeMap<i64, (i64, i64)>,
+    activity: BTreeMap<(i64, String, i64), (i64, i64)>,
+}
+
+/// Encodes a batch (compression included) on the caller's thread, so that the writer every
+/// tenant's SCIM writes share only inserts rows.
+fn prepare(records: Vec<RequestRecord>, anonymised: Vec<bool>) -> Prepared {
     let mut usage: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-    let mut activity: BTreeMap<(i64, &str, i64), (i64, i64)> = BTreeMap::new();
-    for record in records {
-        let key = record.tenant.key();
-        if !live.contains(&key) {
-            continue;
+    let mut activity: BTreeMap<(i64, String, i64), (i64, i64)> = BTreeMap::new();
+    let mut kept = Vec::with_capacity(records.len());
+    for (mut record, anonymised) in records.into_iter().zip(anonymised) {
+        // An entry that waited in the server's queue while its person's anonymisation
+        // committed is stored scrubbed, as the anonymisation scrubbed those already kept.
+        if anonymised {
+            record.scrub();
         }
-        let scrubbed = match record.anonymisation_probe() {
-            Some((person, request)) => probe
-                .query_row(params![key, person, request], |r| r.get::<_, bool>(0))
-                .sql()?
-                .then(|| {
-                    let mut scrubbed = record.clone();
-                    scrubbed.scrub();
-                    scrubbed
-                }),
-            None => None,
-        };
-        let original = record;
-        let record = scrubbed.as_ref().unwrap_or(original);
-        let bytes = i64::try_from(record.bytes()).unwrap_or(i64::MAX);
-        insert
-            .execute(params![
-                key,
-                datetime_ns(record.at),
-                record.request_id,
-                record.token_id,
-                record.token_label,
-                record.method,
-                record.path,
-                i64::from(record.status),
-                record.scim_type,
-                record.detail,
-                i64::try_from(record.duration_us).unwrap_or(i64::MAX),
-                record.resource_type.map(ResourceKind::resource_type),
-                record.resource_id,
-                record.request_body,
-                record.response_body,
-                bytes,
-                i64::from(scrubbed.is_some()),
-            ])
-            .sql()?;
+        let key = record.tenant.key();
         let used = usage.entry(key).or_default();
-        used.0 += bytes;
+        used.0 += i64::try_from(record.bytes()).unwrap_or(i64::MAX);
         used.1 += 1;
         let counted = activity
-            .entry((
-                key,
-                original.token_id.as_str(),
-                activity_minute(original.at),
-            ))
+            .entry((key, record.token_id.clone(), activity_minute(record.at)))
             .or_default();
         counted.0 += 1;
         counted.1 += i64::from(record.is_error());
+        kept.push((record, anonymised));
+    }
+    Prepared {
+        segments: segment::segments_of(kept),
+        usage,
+        activity,
+    }
+}
+
+/// Writes a prepared batch (the writer's job): the rows of the tenants that still exist.
+fn append(conn: &Connection, batch: &Prepared) -> Result<()> {
+    let mut live = BTreeSet::new();
+    {
+        let mut exists = conn
+            .prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")
+            .sql()?;
+        for key in batch.usage.keys() {
+            if exists.exists([key]).sql()? {
+                live.insert(*key);
+            }
+        }
+    }
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO request_segments (tenant, first_ns, last_ns, entries, bytes, summary, \
+             bloom, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .sql()?;
+    for segment in batch
+        .segments
+        .iter()
+        .filter(|s| live.contains(&s.tenant.key()))
+    {
+        insert
+            .execute(params![
+                segment.tenant.key(),
+                segment.first_ns,
+                segment.last_ns,
+                segment.entries,
+                segment.bytes,
+                segment.summary,
+                segment.bloom,
+                segment.payload,
+            ])
+            .sql()?;
     }
     let mut add_usage = conn
         .prepare_cached(
@@ -170,7 +234,7 @@ fn append(conn: &Connection, records: &[RequestRecord]) -> Result<()> {
              entries = entries + excluded.entries",
         )
         .sql()?;
-    for (tenant, (bytes, entries)) in usage {
+    for (tenant, (bytes, entries)) in batch.usage.iter().filter(|(t, _)| live.contains(t)) {
         add_usage.execute(params![tenant, bytes, entries]).sql()?;
     }
     let mut add_activity = conn
@@ -180,7 +244,11 @@ fn append(conn: &Connection, records: &[RequestRecord]) -> Result<()> {
              requests = requests + excluded.requests, errors = errors + excluded.errors",
         )
         .sql()?;
-    for ((tenant, token, minute), (requests, errors)) in activity {
+    for ((tenant, token, minute), (requests, errors)) in batch
+        .activity
+        .iter()
+        .filter(|((t, _, _), _)| live.contains(t))
+    {
         add_activity
             .execute(params![tenant, token, minute, requests, errors])
             .sql()?;
@@ -188,23 +256,39 @@ fn append(conn: &Connection, records: &[RequestRecord]) -> Result<()> {
     Ok(())
 }
 
-fn list(
+fn list(conn: &Connection, mut listing: Listing, tenant: TenantId) -> Result<Listing> {
+    if let Some(person) = listing.person().map(str::to_owned) {
+        listing.set_linked(linked_requests(conn, tenant, &person)?);
+    }
+    'reading: while let Some(range) = listing.range() {
+        let batch = headers(conn, tenant, range)?;
+        for header in &batch {
+            match listing.offer(header) {
+                Offer::Done => break 'reading,
+                Offer::Skip => {}
+                Offer::Load => listing.add(header, &payload(conn, header.seq)?)?,
+            }
+        }
+        if batch.len() < HEADER_BATCH {
+            listing.end_of_headers();
+        }
+    }
+    Ok(listing)
+}
+
+fn find_request(
     conn: &Connection,
     tenant: TenantId,
-    filter: &RequestFilter,
-    after: Option<(i64, i64)>,
-    page: usize,
-) -> Result<Vec<(i64, i64, LoggedRequest)>> {
-    let (clause, params) = where_clause(&Dialect, tenant, filter, after);
-    let sql = format!(
-        "SELECT {COLUMNS} FROM request_log WHERE {clause} ORDER BY at_ns DESC, seq DESC LIMIT {}",
-        page + 1
-    );
-    let mut stmt = conn.prepare_cached(&sql).sql()?;
-    let rows = stmt
-        .query_map(params_from_iter(sql_params(params)), entry_of)
-        .sql()?;
-    rows.collect::<rusqlite::Result<_>>().sql()
+    request_id: &str,
+) -> Result<Option<LoggedRequest>> {
+    let mut found = None;
+    each_header(conn, tenant, |header| {
+        if segment::may_hold_request(header, request_id) {
+            found = segment::request_in(tenant, &payload(conn, header.seq)?, request_id)?;
+        }
+        Ok(found.is_none())
+    })?;
+    Ok(found)
 }
 
 fn activity(conn: &Connection, tenant: TenantId, now: DateTime) -> Result<Vec<TokenActivity>> {
@@ -217,7 +301,7 @@ fn activity(conn: &Connection, tenant: TenantId, now: DateTime) -> Result<Vec<To
              ORDER BY token_id",
         )
         .sql()?;
-    let counted = stmt
+    let mut counted = stmt
         .query_map(params![tenant.key(), hour, day], |row| {
             let n = |i: usize| -> rusqlite::Result<u64> {
                 Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
@@ -234,87 +318,126 @@ fn activity(conn: &Connection, tenant: TenantId, now: DateTime) -> Result<Vec<To
         .sql()?
         .collect::<rusqlite::Result<Vec<_>>>()
         .sql()?;
-    let mut last = conn
-        .prepare_cached(
-            "SELECT at_ns FROM request_log INDEXED BY request_log_by_token \
-             WHERE tenant = ?1 AND token_id = ?2 ORDER BY at_ns DESC LIMIT 1",
-        )
-        .sql()?;
-    let mut last_error = conn
-        .prepare_cached(
-            "SELECT request_id, at_ns, status, scim_type, detail FROM request_log \
-             INDEXED BY request_log_errors_by_token \
-             WHERE tenant = ?1 AND token_id = ?2 AND status >= 400 ORDER BY at_ns DESC LIMIT 1",
-        )
-        .sql()?;
-    let mut found = Vec::with_capacity(counted.len());
-    for mut activity in counted {
-        activity.last_request = last
-            .query_row(params![tenant.key(), activity.token_id], |r| {
-                r.get::<_, i64>(0)
-            })
-            .optional()
-            .sql()?
-            .map(datetime_of_ns);
-        activity.last_error = last_error
-            .query_row(params![tenant.key(), activity.token_id], |r| {
-                Ok(LastError {
-                    request_id: r.get(0)?,
-                    at: datetime_of_ns(r.get(1)?),
-                    status: u16::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-                    scim_type: r.get(3)?,
-                    detail: r.get(4)?,
-                })
-            })
-            .optional()
-            .sql()?;
-        found.push(activity);
-    }
-    Ok(found)
+    let mut scan = ActivityScan::new(counted.iter().map(|a| a.token_id.clone()));
+    each_header(conn, tenant, |header| {
+        if scan.wants(header) {
+            scan.add(&payload(conn, header.seq)?)?;
+        }
+        Ok(!scan.is_done())
+    })?;
+    scan.fill(&mut counted);
+    Ok(counted)
 }
 
-/// Removes the oldest entries of `tenant` that take it back within `max_bytes`, at most
-/// `budget` of them; returns how many.
-fn prune_size_chunk(conn: &Connection, tenant: i64, max_bytes: i64, budget: usize) -> Result<u64> {
-    let used: i64 = conn
+/// Removes, oldest first, at most `max_entries` entries of `tenant`: those older than
+/// `cutoff`, or (without one) the oldest while its log is above `max_bytes`. Whole segments
+/// are deleted; the one the limit falls in is rewritten without its removed entries
+/// ([`segment::trim`]). Returns how many entries went.
+fn prune_chunk(
+    conn: &Connection,
+    tenant: i64,
+    cutoff: Option<i64>,
+    max_bytes: i64,
+    max_entries: usize,
+) -> Result<u64> {
+    let mut removed = 0usize;
+    let mut used: i64 = conn
         .prepare_cached("SELECT bytes FROM request_log_usage WHERE tenant = ?1")
         .sql()?
         .query_row([tenant], |r| r.get(0))
         .optional()
         .sql()?
         .unwrap_or(0);
-    let mut excess = used - max_bytes;
-    if excess <= 0 {
-        return Ok(0);
-    }
-    let oldest: Vec<(i64, i64)> = conn
-        .prepare_cached(
-            "SELECT seq, bytes FROM request_log INDEXED BY request_log_by_time \
-             WHERE tenant = ?1 ORDER BY at_ns, seq LIMIT ?2",
-        )
-        .sql()?
-        .query_map(
-            params![tenant, i64::try_from(budget).unwrap_or(i64::MAX)],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .sql()?
-        .collect::<rusqlite::Result<_>>()
-        .sql()?;
-    let (mut bytes, mut entries) = (0i64, 0i64);
-    let mut delete = conn
-        .prepare_cached("DELETE FROM request_log WHERE seq = ?1")
-        .sql()?;
-    for (seq, size) in oldest {
-        if excess <= 0 {
+    while removed < max_entries {
+        let oldest = conn
+            .prepare_cached(
+                "SELECT seq, first_ns, last_ns, entries, bytes, payload FROM request_segments \
+                 INDEXED BY request_segments_by_time WHERE tenant = ?1 \
+                 ORDER BY last_ns, seq LIMIT 1",
+            )
+            .sql()?
+            .query_row([tenant], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Vec<u8>>(5)?,
+                ))
+            })
+            .optional()
+            .sql()?;
+        let Some((seq, first_ns, last_ns, entries, bytes, payload)) = oldest else {
+            break;
+        };
+        let left = max_entries - removed;
+        let whole = usize::try_from(entries).unwrap_or(usize::MAX) <= left;
+        let trim = match cutoff {
+            Some(cutoff) if first_ns >= cutoff => break,
+            Some(cutoff) if last_ns < cutoff && whole => None,
+            Some(cutoff) => Some(Trim::Before(cutoff)),
+            None if used <= max_bytes => break,
+            None if bytes <= used - max_bytes && whole => None,
+            None => Some(Trim::Bytes(used - max_bytes)),
+        };
+        let (gone, gone_bytes) = match trim {
+            None => {
+                conn.prepare_cached("DELETE FROM request_segments WHERE seq = ?1")
+                    .sql()?
+                    .execute([seq])
+                    .sql()?;
+                (entries, bytes)
+            }
+            Some(trim) => {
+                let trimmed = segment::trim(
+                    scim_store_core::backend::tenant_id(tenant),
+                    &payload,
+                    trim,
+                    left,
+                )?;
+                match &trimmed.rest {
+                    None if trimmed.entries == entries => {
+                        conn.prepare_cached("DELETE FROM request_segments WHERE seq = ?1")
+                            .sql()?
+                            .execute([seq])
+                            .sql()?;
+                    }
+                    None => {}
+                    Some(rest) => {
+                        conn.prepare_cached(
+                            "UPDATE request_segments SET first_ns = ?2, last_ns = ?3, entries = ?4, \
+                             bytes = ?5, summary = ?6, bloom = ?7, payload = ?8 WHERE seq = ?1",
+                        )
+                        .sql()?
+                        .execute(params![
+                            seq,
+                            rest.first_ns,
+                            rest.last_ns,
+                            rest.entries,
+                            rest.bytes,
+                            rest.summary,
+                            rest.bloom,
+                            rest.payload
+                        ])
+                        .sql()?;
+                    }
+                }
+                (
+                    trimmed.entries,
+                    bytes - trimmed.rest.as_ref().map_or(0, |r| r.bytes),
+                )
+            }
+        };
+        subtract_usage(conn, tenant, gone_bytes, gone)?;
+        used -= gone_bytes;
+        removed += usize::try_from(gone).unwrap_or(0);
+        // A segment only partly due ends the pass: the next one is newer.
+        if trim.is_some() || gone == 0 {
             break;
         }
-        delete.execute([seq]).sql()?;
-        excess -= size;
-        bytes += size;
-        entries += 1;
     }
-    subtract_usage(conn, tenant, bytes, entries)?;
-    Ok(u64::try_from(entries).unwrap_or(0))
+    Ok(u64::try_from(removed).unwrap_or(0))
 }
 
 fn subtract_usage(conn: &Connection, tenant: i64, bytes: i64, entries: i64) -> Result<()> {
@@ -326,36 +449,6 @@ fn subtract_usage(conn: &Connection, tenant: i64, bytes: i64, entries: i64) -> R
     .execute(params![tenant, bytes, entries])
     .sql()?;
     Ok(())
-}
-
-/// Removes at most `budget` of the oldest entries of `tenant` older than `cutoff`; returns
-/// how many.
-fn prune_age_chunk(conn: &Connection, tenant: i64, cutoff: i64, budget: usize) -> Result<u64> {
-    let limit = i64::try_from(budget).unwrap_or(i64::MAX);
-    let (bytes, entries): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT coalesce(sum(bytes), 0), count(*) FROM (SELECT bytes FROM request_log \
-             INDEXED BY request_log_by_time WHERE tenant = ?1 AND at_ns < ?2 \
-             ORDER BY at_ns, seq LIMIT ?3)",
-        )
-        .sql()?
-        .query_row(params![tenant, cutoff, limit], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .sql()?;
-    if entries == 0 {
-        return Ok(0);
-    }
-    conn.prepare_cached(
-        "DELETE FROM request_log WHERE seq IN (SELECT seq FROM request_log \
-         INDEXED BY request_log_by_time WHERE tenant = ?1 AND at_ns < ?2 \
-         ORDER BY at_ns, seq LIMIT ?3)",
-    )
-    .sql()?
-    .execute(params![tenant, cutoff, limit])
-    .sql()?;
-    subtract_usage(conn, tenant, bytes, entries)?;
-    Ok(u64::try_from(entries).unwrap_or(0))
 }
 
 fn operator_token_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
@@ -386,16 +479,40 @@ pub(crate) fn scrub_leaver(
 }
 
 /// Scrubs the log of a person being anonymised, in the anonymisation's transaction, before
-/// the feed entries that find their requests are rewritten.
+/// the feed entries that find their requests are rewritten: every segment that may hold an
+/// entry about them is read, and rewritten if it does ([`segment::scrub`]).
 pub(crate) fn scrub(conn: &Connection, tenant: TenantId, person: &str) -> Result<()> {
-    let sql = scim_store_core::admin::scrub_statement(
-        &Dialect,
-        "CASE WHEN instr(path, '?') > 0 THEN substr(path, 1, instr(path, '?') - 1) ELSE path END",
-    );
-    conn.prepare_cached(&sql)
+    let linked = linked_requests(conn, tenant, person)?;
+    let mut rewrites = Vec::new();
+    each_header(conn, tenant, |header| {
+        if segment::may_concern(header, person, &linked) {
+            if let Some(scrubbed) =
+                segment::scrub(tenant, &payload(conn, header.seq)?, person, &linked)?
+            {
+                rewrites.push((header.seq, scrubbed));
+            }
+        }
+        Ok(true)
+    })?;
+    for (seq, scrubbed) in rewrites {
+        conn.prepare_cached(
+            "UPDATE request_segments SET payload = ?2, summary = ?3, bytes = ?4 WHERE seq = ?1",
+        )
         .sql()?
-        .execute(params![tenant.key(), person])
+        .execute(params![
+            seq,
+            scrubbed.payload,
+            scrubbed.summary,
+            scrubbed.bytes
+        ])
         .sql()?;
+        subtract_usage(
+            conn,
+            tenant.key(),
+            scrubbed.bytes_before - scrubbed.bytes,
+            0,
+        )?;
+    }
     Ok(())
 }
 
@@ -405,57 +522,39 @@ impl AdminStore for SqliteStore {
         if records.is_empty() {
             return Ok(());
         }
-        self.writer.write(move |conn| append(conn, &records)).await
+        // The checks against the feed are a read; the encoding is the caller's CPU; the writer
+        // (every tenant's SCIM writes wait behind it) only inserts the rows. An anonymisation
+        // that commits between the read and the write is not seen by these entries: the same
+        // instant's race as on PostgreSQL (docs/admin-api.md).
+        let records = Arc::new(records);
+        let read = Arc::clone(&records);
+        let anonymised = self
+            .readers
+            .read(move |conn| anonymised_flags(conn, &read))
+            .await?;
+        let records = Arc::try_unwrap(records).unwrap_or_else(|shared| (*shared).clone());
+        let batch = crate::conn::off_the_runtime(|| prepare(records, anonymised));
+        self.writer.write(move |conn| append(conn, &batch)).await
     }
 
     async fn requests(&self, tenant: &TenantId, filter: &RequestFilter) -> Result<RequestPage> {
-        filter.check()?;
         let tenant = *tenant;
         let scope = self.cursor_key.request_log_scope(tenant);
-        let after = match &filter.cursor {
-            None => None,
-            Some(cursor) => match scope.decode(cursor)? {
-                (SortValue::Int(at_ns), seq) => Some((at_ns, seq)),
-                _ => {
-                    return Err(StoreError::InvalidCursor(
-                        "the cursor is not one of this log's".to_owned(),
-                    ));
-                }
-            },
-        };
-        let page = filter.page_size();
-        let filter = filter.clone();
-        let mut rows = self
+        // Checked here, before a read is queued; the read builds its own (it may run twice: a
+        // read past its inline budget is run again on the long-read pool).
+        Listing::new(tenant, filter, &scope)?;
+        let (filter, read_scope) = (filter.clone(), scope.clone());
+        let listing = self
             .readers
-            .read(move |conn| list(conn, tenant, &filter, after, page))
+            .read(move |conn| list(conn, Listing::new(tenant, &filter, &read_scope)?, tenant))
             .await?;
-        let next = if rows.len() > page {
-            rows.truncate(page);
-            rows.last()
-                .map(|(seq, at_ns, _)| scope.encode(&SortValue::Int(*at_ns), *seq))
-        } else {
-            None
-        };
-        Ok(RequestPage {
-            entries: rows.into_iter().map(|(_, _, entry)| entry).collect(),
-            next,
-        })
+        Ok(listing.finish(&scope))
     }
 
     async fn request(&self, tenant: &TenantId, request_id: &str) -> Result<Option<LoggedRequest>> {
         let (tenant, request_id) = (*tenant, request_id.to_owned());
         self.readers
-            .read(move |conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM request_log WHERE tenant = ?1 AND request_id = ?2 \
-                     ORDER BY at_ns DESC, seq DESC LIMIT 1"
-                ))
-                .sql()?
-                .query_row(params![tenant.key(), request_id], entry_of)
-                .optional()
-                .sql()
-                .map(|found| found.map(|(_, _, entry)| entry))
-            })
+            .read(move |conn| find_request(conn, tenant, &request_id))
             .await
     }
 
@@ -492,31 +591,28 @@ impl AdminStore for SqliteStore {
         let cutoff = retention.cutoff_ns(now);
         let max_bytes = i64::try_from(retention.max_bytes).unwrap_or(i64::MAX);
         for (tenant, bytes) in usage {
-            // By age, then by size: each chunk its own short write, so SCIM writes queued
-            // behind the writer wait for one chunk at most.
+            // By age, then by size: each chunk (a few segments) its own short write, so SCIM
+            // writes queued behind the writer wait for one chunk at most.
             for by_age in [true, false] {
                 if !by_age && bytes <= max_bytes {
                     continue;
                 }
                 loop {
-                    let left = budget - usize::try_from(pruned.entries).unwrap_or(budget);
+                    let left =
+                        budget.saturating_sub(usize::try_from(pruned.entries).unwrap_or(budget));
                     if left == 0 {
                         pruned.more = true;
                         return Ok(pruned);
                     }
-                    let chunk = left.min(500);
+                    let chunk = left.min(4 * SEGMENT_ENTRIES);
                     let removed = self
                         .writer
                         .write(move |conn| {
-                            if by_age {
-                                prune_age_chunk(conn, tenant, cutoff, chunk)
-                            } else {
-                                prune_size_chunk(conn, tenant, max_bytes, chunk)
-                            }
+                            prune_chunk(conn, tenant, by_age.then_some(cutoff), max_bytes, chunk)
                         })
                         .await?;
                     pruned.entries += removed;
-                    if removed < chunk as u64 {
+                    if removed == 0 {
                         break;
                     }
                 }

@@ -18,7 +18,7 @@ pub struct ExposedFile {
 
 /// Whether `path` names a file on disk: not `:memory:`, not an empty name (a temporary
 /// database), not a `file:` URI (whose path and options SQLite parses itself).
-fn is_plain_file(path: &Path) -> bool {
+pub(crate) fn is_plain_file(path: &Path) -> bool {
     let text = path.to_string_lossy();
     !(text.is_empty() || text == ":memory:" || text.starts_with("file:"))
 }
@@ -164,14 +164,15 @@ pub(crate) fn create_private(_path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The database's files (main, `-wal`, `-shm`) that group or others may access.
+/// The database's files (main, `-wal`, `-shm`, and the provisioning log's `-log` with its own)
+/// that group or others may access.
 #[cfg(unix)]
 pub(crate) fn exposed(path: &Path) -> Vec<ExposedFile> {
     use std::os::unix::fs::PermissionsExt;
     if !is_plain_file(path) {
         return Vec::new();
     }
-    ["", "-wal", "-shm"]
+    ["", "-wal", "-shm", "-log", "-log-wal", "-log-shm"]
         .iter()
         .filter_map(|suffix| {
             let mut name = path.as_os_str().to_owned();

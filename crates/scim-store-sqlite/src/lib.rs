@@ -161,6 +161,7 @@ fn start_writer(
 ) -> Result<(Writer, CursorKey)> {
     let mut conn = conn::open_connection(path, options, true)?;
     migrate::migrate(&mut conn, schemas)?;
+    migrate::create_log_tables(&conn)?;
     let cursor_key = migrate::cursor_key(&conn)?;
     Ok((Writer::start(conn)?, cursor_key))
 }
@@ -229,6 +230,9 @@ impl SqliteStore {
         // Before SQLite creates it with the umask's mode (usually 0644), and the -wal and -shm
         // after it.
         files::create_private(&path)?;
+        if let Some(log) = conn::log_path(&path) {
+            files::create_private(&log)?;
+        }
         let exposed = files::exposed(&path);
         let (writer, cursor_key) = start_writer(&path, &schemas, &options)
             .map_err(|e| files::explain_open_error(&path, e))?;
@@ -547,7 +551,7 @@ impl Store for SqliteStore {
                     "DELETE FROM places WHERE tenant = ?1",
                     "DELETE FROM workplace_state WHERE tenant = ?1",
                     "DELETE FROM tenant_schemas WHERE tenant = ?1",
-                    "DELETE FROM request_log WHERE tenant = ?1",
+                    "DELETE FROM request_segments WHERE tenant = ?1",
                     "DELETE FROM request_log_usage WHERE tenant = ?1",
                     "DELETE FROM request_activity WHERE tenant = ?1",
                     "DELETE FROM tenants WHERE id = ?1",

@@ -147,6 +147,15 @@ pub struct WorkplaceConfig {
     pub version: u64,
 }
 
+impl WorkplaceConfig {
+    /// Whether the tenant anonymises former people (`formerHistory: anonymise`): then a
+    /// deleted person's provisioning log entries are scrubbed, whether or not they had
+    /// workplace history to anonymise, and entries written after are checked for it.
+    pub fn anonymises_former_people(&self) -> bool {
+        self.settings.former_history == workplace_policy::FormerHistory::Anonymise
+    }
+}
+
 impl Default for WorkplaceConfig {
     fn default() -> Self {
         WorkplaceConfig {

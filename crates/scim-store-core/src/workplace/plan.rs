@@ -838,7 +838,7 @@ impl TenantContext {
     /// deleted person's provisioning log entries are scrubbed, whether or not they had
     /// workplace history to anonymise.
     pub fn anonymises_former_people(&self) -> bool {
-        self.config.settings.former_history == workplace_policy::FormerHistory::Anonymise
+        self.config.anonymises_former_people()
     }
 
     /// The cascade context at `now`.

@@ -17,6 +17,8 @@ use crate::error::{Result, StoreError};
 use crate::types::{IssuedToken, ResourceKind, TenantId, TokenInfo};
 use crate::workplace::WorkplaceStore;
 use async_trait::async_trait;
+
+pub mod segment;
 use scim_schema::DateTime;
 
 /// The most entries one listing returns.
@@ -99,7 +101,7 @@ impl RequestRecord {
 
     /// What an entry appended after its person's anonymisation (it waited in the server's
     /// queue while the deletion committed) is checked against, so that it is stored scrubbed
-    /// like the entries the anonymisation found ([`scrub_statement`]): the person's anonymised
+    /// like the entries the anonymisation found ([`segment::scrub`]): the person's anonymised
     /// id, for an entry about a User, and the request id, for a write whose feed entries may
     /// name an anonymised person. `None` when the entry holds nothing to scrub (no body, no
     /// query) or could concern nobody.
@@ -136,9 +138,13 @@ pub fn anonymised_probe_statement(dialect: &dyn LogDialect) -> String {
         dialect.placeholder(3),
     );
     let feed = dialect.feed_person();
+    let (by_person, by_request) = (
+        dialect.feed_index("events_by_person"),
+        dialect.feed_index("events_by_request"),
+    );
     format!(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE tenant = {tenant} AND {feed} = {person}) \
-         OR EXISTS (SELECT 1 FROM events WHERE tenant = {tenant} AND request_id = {request} \
+        "SELECT EXISTS (SELECT 1 FROM events{by_person} WHERE tenant = {tenant} AND {feed} = {person}) \
+         OR EXISTS (SELECT 1 FROM events{by_request} WHERE tenant = {tenant} AND request_id = {request} \
          AND {feed} LIKE 'anonymised-%')"
     )
 }
@@ -381,134 +387,31 @@ pub fn datetime_of_ns(ns: i64) -> DateTime {
     crate::document::from_nanos(ns)
 }
 
-/// A value bound to a placeholder of [`where_clause`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogParam {
-    /// An integer.
-    Int(i64),
-    /// A text.
-    Text(String),
-}
-
-/// How a backend spells what [`where_clause`] writes.
+/// How a backend spells the feed statements of this module.
 pub trait LogDialect {
-    /// The placeholder of the next parameter (`?` for SQLite, `$n` for PostgreSQL), given the
-    /// number of parameters bound so far.
+    /// The placeholder of parameter `index` (from 1): `?1` for SQLite, `$1` for PostgreSQL.
     fn placeholder(&self, index: usize) -> String;
-    /// The expression of a feed entry's person (`detail.person`) in the `events` table.
+    /// The expression of a feed entry's person (`detail.person`) in the `events` table, as the
+    /// backend's index of it spells it.
     fn feed_person(&self) -> &'static str;
+    /// What follows `FROM events` to read it through the index `name` (`events_by_person`,
+    /// `events_by_request`): SQLite's `INDEXED BY` (without statistics its planner scans the
+    /// tenant's feed instead), nothing where the planner has statistics (PostgreSQL).
+    fn feed_index(&self, name: &'static str) -> String;
 }
 
-/// The `WHERE` clause (without the keyword) selecting `filter`'s entries of `tenant` in the
-/// table `request_log`, after the position `after` (`(at_ns, seq)` of the previous page's last
-/// entry), and its parameters, in order. Each narrowing is a range or an equality on a column
-/// an index leads with (after `tenant`), so that a listing over millions of entries reads only
-/// what it returns: `ORDER BY at_ns DESC, seq DESC` follows every index.
-pub fn where_clause(
-    dialect: &dyn LogDialect,
-    tenant: TenantId,
-    filter: &RequestFilter,
-    after: Option<(i64, i64)>,
-) -> (String, Vec<LogParam>) {
-    let mut sql = String::new();
-    let mut params = Vec::new();
-    let mut bind = |sql: &mut String, param: LogParam| {
-        params.push(param);
-        sql.push_str(&dialect.placeholder(params.len()));
-    };
-    sql.push_str("tenant = ");
-    bind(&mut sql, LogParam::Int(tenant.key()));
-    match filter.status {
-        Some(StatusFilter::Exact(status)) => {
-            sql.push_str(" AND status = ");
-            bind(&mut sql, LogParam::Int(i64::from(status)));
-        }
-        Some(StatusFilter::Class(class)) => {
-            let low = i64::from(class) * 100;
-            sql.push_str(" AND status >= ");
-            bind(&mut sql, LogParam::Int(low));
-            sql.push_str(" AND status < ");
-            bind(&mut sql, LogParam::Int(low + 100));
-        }
-        None => {}
-    }
-    if let Some(method) = &filter.method {
-        sql.push_str(" AND method = ");
-        bind(&mut sql, LogParam::Text(method.clone()));
-    }
-    if let Some(kind) = filter.resource_type {
-        sql.push_str(" AND resource_type = ");
-        bind(&mut sql, LogParam::Text(kind.resource_type().to_owned()));
-    }
-    if let Some(id) = &filter.resource_id {
-        sql.push_str(" AND resource_id = ");
-        bind(&mut sql, LogParam::Text(id.clone()));
-    }
-    if let Some(person) = &filter.person {
-        sql.push_str(" AND ((resource_type = 'User' AND resource_id = ");
-        bind(&mut sql, LogParam::Text(person.clone()));
-        sql.push_str(") OR request_id IN (SELECT request_id FROM events WHERE tenant = ");
-        bind(&mut sql, LogParam::Int(tenant.key()));
-        sql.push_str(" AND ");
-        sql.push_str(dialect.feed_person());
-        sql.push_str(" = ");
-        bind(&mut sql, LogParam::Text(person.clone()));
-        sql.push_str(" AND request_id IS NOT NULL))");
-    }
-    if let Some(token) = &filter.token_id {
-        sql.push_str(" AND token_id = ");
-        bind(&mut sql, LogParam::Text(token.clone()));
-    }
-    if let Some(since) = filter.since {
-        sql.push_str(" AND at_ns >= ");
-        bind(&mut sql, LogParam::Int(datetime_ns(since)));
-    }
-    if let Some(until) = filter.until {
-        sql.push_str(" AND at_ns < ");
-        bind(&mut sql, LogParam::Int(datetime_ns(until)));
-    }
-    for (column, prefix) in [
-        ("scim_type", &filter.scim_type_prefix),
-        ("detail", &filter.detail_prefix),
-    ] {
-        if let Some(prefix) = prefix {
-            // A range on the column, not LIKE: it uses the index in both dialects and treats
-            // `%` and `_` as the characters they are.
-            sql.push_str(&format!(" AND {column} >= "));
-            bind(&mut sql, LogParam::Text(prefix.clone()));
-            if let Some(next) = crate::backend::sql::successor(prefix) {
-                sql.push_str(&format!(" AND {column} < "));
-                bind(&mut sql, LogParam::Text(next));
-            }
-        }
-    }
-    if let Some((at_ns, seq)) = after {
-        sql.push_str(" AND (at_ns < ");
-        bind(&mut sql, LogParam::Int(at_ns));
-        sql.push_str(" OR (at_ns = ");
-        bind(&mut sql, LogParam::Int(at_ns));
-        sql.push_str(" AND seq < ");
-        bind(&mut sql, LogParam::Int(seq));
-        sql.push_str("))");
-    }
-    (sql, params)
-}
-
-/// The statement that scrubs a tenant's log of a person being anonymised (`formerHistory:
-/// anonymise`), run in the anonymisation's own transaction, before the feed entries are
-/// rewritten (it finds the requests through them): the bodies of every entry concerning the
-/// person ([`RequestFilter::person`]) are removed and the query string cut from the path (a
-/// filter may name them), leaving when, who called, what, and how it ended. Parameters: the
-/// tenant's key, then the person's id, bound as [`LogDialect::placeholder`] numbers 1 and 2.
-pub fn scrub_statement(dialect: &dyn LogDialect, path_without_query: &str) -> String {
-    let (tenant, person) = (dialect.placeholder(1), dialect.placeholder(2));
+/// The request ids of the feed entries that name a person (`detail.person`), for the person
+/// narrowing and the scrub: the requests that caused something to them (a group change that
+/// cancelled a booking). Parameters: the tenant's key, the person's id. One lookup in the
+/// feed's index by person; at most 10,000.
+pub fn linked_requests_statement(dialect: &dyn LogDialect) -> String {
     format!(
-        "UPDATE request_log SET request_body = NULL, response_body = NULL, \
-         path = {path_without_query}, scrubbed = 1 \
-         WHERE tenant = {tenant} AND scrubbed = 0 AND ((resource_type = 'User' AND resource_id = {person}) \
-         OR request_id IN (SELECT request_id FROM events WHERE tenant = {tenant} AND {feed} = {person} \
-         AND request_id IS NOT NULL))",
-        feed = dialect.feed_person()
+        "SELECT DISTINCT request_id FROM events{} WHERE tenant = {} AND {} = {} \
+         AND request_id IS NOT NULL LIMIT 10000",
+        dialect.feed_index("events_by_person"),
+        dialect.placeholder(1),
+        dialect.feed_person(),
+        dialect.placeholder(2)
     )
 }
 
@@ -566,41 +469,6 @@ pub trait AdminStore: WorkplaceStore {
 mod tests {
     use super::*;
 
-    struct Sqlite;
-    impl LogDialect for Sqlite {
-        fn placeholder(&self, index: usize) -> String {
-            format!("?{index}")
-        }
-        fn feed_person(&self) -> &'static str {
-            "person"
-        }
-    }
-
-    #[test]
-    fn every_narrowing_is_bound_never_spliced() {
-        let filter = RequestFilter {
-            status: Some(StatusFilter::Class(4)),
-            method: Some("PATCH' OR 1=1".into()),
-            scim_type_prefix: Some("invalid".into()),
-            person: Some("p".into()),
-            ..RequestFilter::default()
-        };
-        let (sql, params) = where_clause(
-            &Sqlite,
-            crate::backend::tenant_id(7),
-            &filter,
-            Some((10, 3)),
-        );
-        assert!(!sql.contains("OR 1=1"), "{sql}");
-        assert_eq!(sql.matches('?').count(), params.len());
-        assert!(sql.contains(&format!("?{}", params.len())), "{sql}");
-        assert_eq!(params[0], LogParam::Int(7));
-        assert!(
-            params.contains(&LogParam::Text("invalie".into())),
-            "{params:?}"
-        );
-    }
-
     #[test]
     fn health_is_silent_after_the_period_and_never_without_calls() {
         let at = |s| DateTime {
@@ -627,5 +495,34 @@ mod tests {
         };
         assert_eq!(datetime_of_ns(datetime_ns(at)), at);
         assert_eq!(activity_windows(at).0, activity_minute(at) - 59);
+    }
+
+    #[test]
+    fn a_scrubbed_record_keeps_no_body_nor_query() {
+        let mut record = RequestRecord {
+            tenant: crate::backend::tenant_id(1),
+            request_id: "r".into(),
+            at: DateTime {
+                unix_seconds: 0,
+                nanos: 0,
+            },
+            token_id: "t".into(),
+            token_label: "l".into(),
+            method: "PATCH".into(),
+            path: "/Users/1?attributes=userName".into(),
+            status: 200,
+            scim_type: None,
+            detail: None,
+            duration_us: 1,
+            resource_type: Some(ResourceKind::User),
+            resource_id: Some("1".into()),
+            request_body: Some("{}".into()),
+            response_body: None,
+        };
+        assert!(record.anonymisation_probe().is_some());
+        record.scrub();
+        assert_eq!(record.path, "/Users/1");
+        assert!(record.request_body.is_none());
+        assert!(record.anonymisation_probe().is_none());
     }
 }
