@@ -86,7 +86,8 @@ fuzz() {
 }
 
 failed=()
-fuzz workplace "http://$address/t/fuzz/workplace/v1" "$token" "$workplace_seconds" 2 "$work/workplace.toml" ||
+# One worker here too: CI's run with two failed on CPython 3.11's AST recursion bug (below).
+fuzz workplace "http://$address/t/fuzz/workplace/v1" "$token" "$workplace_seconds" 1 "$work/workplace.toml" ||
   failed+=(workplace)
 
 # scim METHOD PATH [BODY]: one SCIM request as the identity provider; prints the answer.

@@ -402,7 +402,11 @@ pub struct SegmentHeader {
 type Position = (i64, i64);
 
 fn position(at_ns: i64, seq: i64, index: usize) -> Position {
-    (at_ns, seq * ROW_STRIDE + index as i64)
+    (
+        at_ns,
+        seq.saturating_mul(ROW_STRIDE)
+            .saturating_add(i64::try_from(index).unwrap_or(i64::MAX)),
+    )
 }
 
 /// Which headers a backend reads, newest first by `(last_ns, seq)`, in batches: those with
@@ -501,7 +505,7 @@ impl Listing {
         let until = self
             .filter
             .until
-            .map_or(i64::MAX, |u| super::datetime_ns(u) - 1);
+            .map_or(i64::MAX, |u| super::datetime_ns(u).saturating_sub(1));
         let after = self.after.map_or(i64::MAX, |(at, _)| at);
         Some(HeaderRange {
             max_first_ns: until.min(after),
@@ -843,6 +847,30 @@ impl ActivityScan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Instants beyond what nanoseconds since the epoch can hold (before 1677, after 2262)
+    /// saturate: schemathesis found `until=1677-01-01T00:00:00Z` overflowing here.
+    #[test]
+    fn far_instants_saturate() {
+        let key = crate::backend::sql::CursorKey::random().unwrap();
+        let tenant = crate::backend::tenant_id(1);
+        for seconds in [-9_300_000_000, 9_300_000_000] {
+            let at = scim_schema::DateTime {
+                unix_seconds: seconds,
+                nanos: 0,
+            };
+            let filter = RequestFilter {
+                since: Some(at),
+                until: Some(at),
+                ..RequestFilter::default()
+            };
+            let listing = Listing::new(tenant, &filter, &key.request_log_scope(tenant)).unwrap();
+            let range = listing.range().unwrap();
+            assert_eq!(range.max_first_ns, super::super::datetime_ns(at).saturating_sub(1));
+            assert_eq!(range.min_last_ns, super::super::datetime_ns(at));
+        }
+        assert_eq!(position(0, i64::MAX, 3).1, i64::MAX);
+    }
 
     #[test]
     fn a_bloom_filter_has_no_false_negatives() {
