@@ -866,7 +866,10 @@ mod tests {
             };
             let listing = Listing::new(tenant, &filter, &key.request_log_scope(tenant)).unwrap();
             let range = listing.range().unwrap();
-            assert_eq!(range.max_first_ns, super::super::datetime_ns(at).saturating_sub(1));
+            assert_eq!(
+                range.max_first_ns,
+                super::super::datetime_ns(at).saturating_sub(1)
+            );
             assert_eq!(range.min_last_ns, super::super::datetime_ns(at));
         }
         assert_eq!(position(0, i64::MAX, 3).1, i64::MAX);
