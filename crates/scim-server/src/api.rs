@@ -100,13 +100,15 @@ pub(crate) async fn respond<A: Api, B: RequestBody>(
     if api.request_log().is_some_and(|log| log.enabled()) {
         // Authenticated: from here on the request is the tenant's to read in its log. Only a
         // method with a body gets a slot for it (a GET's is never read).
-        let body = BodySlot::default();
-        if matches!(
+        let body = matches!(
             parts.method,
             http::Method::POST | http::Method::PUT | http::Method::PATCH
-        ) {
+        )
+        .then(|| {
+            let body = BodySlot::default();
             parts.extensions.insert(body.clone());
-        }
+            body
+        });
         let path_len = parts.uri.path().len();
         log.capture = Some(Capture {
             request_id: request_id.to_owned(),

@@ -4,9 +4,10 @@
 //! A request's [`Capture`] is made once it has authenticated (so that nobody without a token
 //! can fill a tenant's log) and completed after its answer; [`RequestLogSink::record`] queues it
 //! without waiting (a full queue drops the entry and counts it: the SCIM answer is never
-//! delayed or failed by its log). A background task takes up to [`BATCH`] entries or
-//! [`BATCH_WAIT`], redacts their bodies ([`redact`]) and appends them in one store write, so
-//! an entry is readable within a second of its answer. Another task prunes every tenant's log
+//! delayed or failed by its log). A background task drains the queue every [`DRAIN_EVERY`]
+//! and, once [`BATCH`] entries are waiting or the oldest has waited [`BATCH_WAIT`], redacts
+//! their bodies ([`redact`]) and appends them in one store write, so an entry is readable
+//! within a second of its answer. Another task prunes every tenant's log
 //! to its [`Retention`] in short steps. An entry still queued when the process dies is lost;
 //! that is accepted and documented (docs/admin-api.md), a SCIM write never is.
 
@@ -26,7 +27,9 @@ use tokio::sync::mpsc;
 /// cost about the same for one entry or thousands).
 const BATCH: usize = 4096;
 /// The longest an entry waits for its batch to fill: entries are readable within a second.
-const BATCH_WAIT: Duration = Duration::from_millis(500);
+const BATCH_WAIT: Duration = Duration::from_millis(400);
+/// How often the queue is drained into the batch.
+const DRAIN_EVERY: Duration = Duration::from_millis(100);
 /// How often the log is pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// The most entries one pruning step removes (a step is a few short store writes).
@@ -91,14 +94,18 @@ impl Default for RequestLogConfig {
     }
 }
 
-/// Where the SCIM service's body reader leaves the bytes it read, for the log (a clone of
-/// [`Bytes`] shares them).
+/// Where the SCIM service's body reader leaves the bytes it read, for the log.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BodySlot(Arc<OnceLock<Bytes>>);
 
 impl BodySlot {
+    /// Keeps a copy of the body. Not a clone of `bytes`: a one-chunk body is a slice of the
+    /// connection's read buffer, and holding it until the log's batch is written (up to half a
+    /// second) would stop the connection from reusing that buffer: every request would then
+    /// allocate and fault in a fresh one, which cost a third more CPU per PATCH (a 100-byte
+    /// body pinning kilobytes) and tripled the server's peak memory on `scripts/load.sh`.
     pub(crate) fn keep(&self, bytes: &Bytes) {
-        let _ = self.0.set(bytes.clone());
+        let _ = self.0.set(Bytes::copy_from_slice(bytes));
     }
 }
 
@@ -115,7 +122,8 @@ pub(crate) struct Capture {
     pub below_base: usize,
     pub at: DateTime,
     pub schemas: Arc<TenantSchemas>,
-    pub body: BodySlot,
+    /// Where the body is left, for a method that has one.
+    pub body: Option<BodySlot>,
 }
 
 impl Capture {
@@ -237,22 +245,39 @@ impl RequestLogSink {
         }
         let sink = self.clone();
         tokio::spawn(async move {
+            // The queue is drained on a timer, never awaited: a task waiting on the queue would
+            // be woken by every answered request, a scheduling round trip per request that
+            // cost more than the entry's whole encoding.
+            let mut drain = tokio::time::interval(DRAIN_EVERY);
+            drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut batch = Vec::with_capacity(BATCH);
-            while let Some(first) = rx.recv().await {
-                batch.push(first);
-                let deadline = tokio::time::sleep(BATCH_WAIT);
-                tokio::pin!(deadline);
+            let mut oldest: Option<tokio::time::Instant> = None;
+            loop {
+                drain.tick().await;
+                let mut closed = false;
                 while batch.len() < BATCH {
-                    tokio::select! {
-                        biased;
-                        more = rx.recv() => match more {
-                            Some(more) => batch.push(more),
-                            None => break,
-                        },
-                        () = &mut deadline => break,
+                    match rx.try_recv() {
+                        Ok(entry) => batch.push(entry),
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => {
+                            closed = true;
+                            break;
+                        }
                     }
                 }
-                sink.write(std::mem::take(&mut batch)).await;
+                if batch.is_empty() {
+                    if closed {
+                        return;
+                    }
+                    continue;
+                }
+                let waited = oldest
+                    .get_or_insert_with(tokio::time::Instant::now)
+                    .elapsed();
+                if batch.len() >= BATCH || waited >= BATCH_WAIT || closed {
+                    sink.write(std::mem::take(&mut batch)).await;
+                    oldest = None;
+                }
             }
         });
     }
@@ -270,7 +295,7 @@ impl RequestLogSink {
         let (config, patch) = (self.config.clone(), self.patch.clone());
         // Parsing and redacting bodies is CPU work of up to a few milliseconds per large body:
         // off the async workers.
-        let converted = tokio::task::spawn_blocking(move || {
+        let convert = move || {
             let mut not_json = 0;
             // Each tenant's secret attribute names, worked out once per batch and schema set.
             let mut names = std::collections::HashMap::new();
@@ -287,8 +312,8 @@ impl RequestLogSink {
                 })
                 .collect();
             (records, not_json)
-        })
-        .await;
+        };
+        let converted = tokio::task::spawn_blocking(convert).await;
         let Ok((records, not_json)) = converted else {
             self.metrics.request_log(LogCounter::Dropped, n);
             return;
@@ -355,7 +380,7 @@ fn to_record(
     };
     let mut body_was_json = true;
     let segments = capture.segments();
-    let request_body = match (keep_bodies, capture.body.0.get()) {
+    let request_body = match (keep_bodies, capture.body.as_ref().and_then(|b| b.0.get())) {
         (true, Some(bytes)) if !bytes.is_empty() => {
             match redact(
                 bytes,
@@ -666,18 +691,22 @@ mod tests {
         TenantSchemas::build(&scim_store::ResourceSchemas::core(), 0, Vec::new()).unwrap()
     }
 
-    fn redacted(method: http::Method, path: &[&str], body: Value) -> String {
+    /// The body as the log keeps it (`None`: not JSON), for a request to `path`.
+    fn redacted_bytes(method: http::Method, path: &[&str], body: &[u8]) -> Option<String> {
         let segments: Vec<String> = path.iter().map(|s| (*s).to_owned()).collect();
         let schemas = schemas();
         redact(
-            body.to_string().as_bytes(),
+            body,
             &method,
             &segments,
             &schemas,
             &secret_names(&schemas),
             &scim_patch::PatchOptions::lenient(),
         )
-        .unwrap()
+    }
+
+    fn redacted(method: http::Method, path: &[&str], body: Value) -> String {
+        redacted_bytes(method, path, body.to_string().as_bytes()).unwrap()
     }
 
     /// Every password spelling the write path accepts (issue 14's hardening found them).
@@ -757,29 +786,12 @@ mod tests {
     /// parsing path, not the fast one, and is redacted too.
     #[test]
     fn an_escaped_password_key_is_redacted() {
-        let schemas = schemas();
         let body = br#"{"userName": "a", "pass\u0077ord": "Secret-1"}"#;
-        let text = redact(
-            body,
-            &http::Method::POST,
-            &["Users".to_owned()],
-            &schemas,
-            &secret_names(&schemas),
-            &scim_patch::PatchOptions::lenient(),
-        )
-        .unwrap();
+        let text = redacted_bytes(http::Method::POST, &["Users"], body).unwrap();
         assert!(!text.contains("Secret-1"), "{text}");
         // A body without a secret is kept as sent, byte for byte.
         let plain = br#"{"userName":  "a"}"#;
-        let kept = redact(
-            plain,
-            &http::Method::POST,
-            &["Users".to_owned()],
-            &schemas,
-            &secret_names(&schemas),
-            &scim_patch::PatchOptions::lenient(),
-        )
-        .unwrap();
+        let kept = redacted_bytes(http::Method::POST, &["Users"], plain).unwrap();
         assert_eq!(kept.as_bytes(), plain);
     }
 
@@ -798,16 +810,7 @@ mod tests {
 
     #[test]
     fn not_json_is_not_kept_and_long_bodies_are_cut() {
-        let schemas = schemas();
-        let none = redact(
-            b"<xml/>",
-            &http::Method::POST,
-            &["Users".to_owned()],
-            &schemas,
-            &secret_names(&schemas),
-            &scim_patch::PatchOptions::lenient(),
-        );
-        assert!(none.is_none());
+        assert!(redacted_bytes(http::Method::POST, &["Users"], b"<xml/>").is_none());
         let cut = truncate("é".repeat(100), 11);
         assert!(
             cut.starts_with("ééééé…[truncated by scimd: 200 bytes"),

@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
 use scim_schema::DateTime;
 use scim_store_core::admin::segment::{
-    self, ActivityScan, HEADER_BATCH, HeaderRange, Listing, Offer, SEGMENT_ENTRIES, SegmentHeader,
-    Trim,
+    self, ActivityScan, Batch, HEADER_BATCH, HeaderRange, Listing, Offer, Oldest, PruneAction,
+    SEGMENT_ENTRIES, SegmentHeader,
 };
 use scim_store_core::admin::{
     ACTIVITY_KEPT_SECONDS, AdminStore, LogDialect, LoggedRequest, Pruned, RequestFilter,
@@ -33,7 +33,7 @@ use scim_store_core::backend::token;
 use scim_store_core::document::{self, from_nanos, to_nanos};
 use scim_store_core::{IssuedToken, Result, StoreError, TenantId, TokenInfo, TokenScope};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
@@ -240,16 +240,9 @@ async fn append(tx: &Transaction<'_>, records: &[RequestRecord]) -> PgResult<()>
             anonymising.insert(*key);
         }
     }
-    // Per tenant: (bytes, entries); per (tenant, token, minute): (requests, errors). Ordered,
-    // so that the upserts lock their rows in one order in every replica.
-    let mut usage: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-    let mut activity: BTreeMap<(i64, String, i64), (i64, i64)> = BTreeMap::new();
     let mut kept = Vec::with_capacity(records.len());
     for record in records.iter().filter(|r| live.contains(&r.tenant.key())) {
-        let mut record = record.clone();
         let key = record.tenant.key();
-        // An entry that waited in the server's queue while its person's anonymisation
-        // committed is stored scrubbed, as the anonymisation scrubbed those already kept.
         let probed = if anonymising.contains(&key) {
             record.anonymisation_probe()
         } else {
@@ -262,29 +255,24 @@ async fn append(tx: &Transaction<'_>, records: &[RequestRecord]) -> PgResult<()>
                 .try_get::<_, bool>(0)?,
             _ => false,
         };
-        if anonymised {
-            record.scrub();
-        }
-        let used = usage.entry(key).or_default();
-        used.0 = used.0.saturating_add(sql_i64(record.bytes()));
-        used.1 += 1;
-        let counted = activity
-            .entry((key, record.token_id.clone(), activity_minute(record.at)))
-            .or_default();
-        counted.0 += 1;
-        counted.1 += i64::from(record.is_error());
-        kept.push((record, anonymised));
+        // A copy: the transaction may be run again with the same records.
+        kept.push((record.clone(), anonymised));
     }
     if kept.is_empty() {
         return Ok(());
     }
+    let Batch {
+        segments,
+        usage,
+        activity,
+    } = Batch::of(kept);
     let insert = tx
         .prepare_cached(
             "INSERT INTO request_segments (tenant, first_ns, last_ns, entries, bytes, summary, \
              bloom, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .await?;
-    for segment in segment::segments_of(kept) {
+    for segment in segments {
         tx.execute(
             &insert,
             &[
@@ -495,14 +483,16 @@ async fn prune_step(
             row.try_get(4)?,
         );
         let left = max_entries - removed;
-        let whole = entries <= left;
-        let trim = match cutoff {
-            Some(cutoff) if first_ns >= cutoff => break,
-            Some(cutoff) if last_ns < cutoff && whole => None,
-            Some(cutoff) => Some(Trim::Before(cutoff)),
-            None if used <= max_bytes => break,
-            None if bytes <= used - max_bytes && whole => None,
-            None => Some(Trim::Bytes(used - max_bytes)),
+        let oldest = Oldest {
+            first_ns,
+            last_ns,
+            entries,
+            bytes,
+        };
+        let trim = match segment::prune_action(&oldest, cutoff, used, max_bytes, left) {
+            PruneAction::Stop => break,
+            PruneAction::Delete => None,
+            PruneAction::Trim(trim) => Some(trim),
         };
         let (gone, gone_bytes) = match trim {
             None => {

@@ -7,8 +7,8 @@ use crate::conn::SqlResult;
 use rusqlite::{Connection, OptionalExtension, params};
 use scim_schema::DateTime;
 use scim_store_core::admin::segment::{
-    self, ActivityScan, HEADER_BATCH, HeaderRange, Listing, Offer, SEGMENT_ENTRIES, SegmentHeader,
-    Trim,
+    self, ActivityScan, Batch, HEADER_BATCH, HeaderRange, Listing, Offer, Oldest, PruneAction,
+    SEGMENT_ENTRIES, SegmentHeader,
 };
 use scim_store_core::admin::{
     ACTIVITY_KEPT_SECONDS, AdminStore, LogDialect, LoggedRequest, Pruned, RequestFilter,
@@ -16,8 +16,8 @@ use scim_store_core::admin::{
 };
 use scim_store_core::backend::token;
 use scim_store_core::document;
-use scim_store_core::{IssuedToken, Result, TenantId, TokenInfo, TokenScope};
-use std::collections::{BTreeMap, BTreeSet};
+use scim_store_core::{IssuedToken, Result, StoreError, TenantId, TokenInfo, TokenScope};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// SQLite's spelling of the log's SQL.
@@ -153,45 +153,8 @@ fn anonymised_flags(conn: &Connection, records: &[RequestRecord]) -> Result<Vec<
         .collect()
 }
 
-/// A batch ready for the writer: its segments encoded, its usage and activity counted.
-struct Prepared {
-    segments: Vec<segment::Segment>,
-    usage: BTreeMap<i64, (i64, i64)>,
-    activity: BTreeMap<(i64, String, i64), (i64, i64)>,
-}
-
-/// Encodes a batch (compression included) on the caller's thread, so that the writer every
-/// tenant's SCIM writes share only inserts rows.
-fn prepare(records: Vec<RequestRecord>, anonymised: Vec<bool>) -> Prepared {
-    let mut usage: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-    let mut activity: BTreeMap<(i64, String, i64), (i64, i64)> = BTreeMap::new();
-    let mut kept = Vec::with_capacity(records.len());
-    for (mut record, anonymised) in records.into_iter().zip(anonymised) {
-        // An entry that waited in the server's queue while its person's anonymisation
-        // committed is stored scrubbed, as the anonymisation scrubbed those already kept.
-        if anonymised {
-            record.scrub();
-        }
-        let key = record.tenant.key();
-        let used = usage.entry(key).or_default();
-        used.0 += i64::try_from(record.bytes()).unwrap_or(i64::MAX);
-        used.1 += 1;
-        let counted = activity
-            .entry((key, record.token_id.clone(), activity_minute(record.at)))
-            .or_default();
-        counted.0 += 1;
-        counted.1 += i64::from(record.is_error());
-        kept.push((record, anonymised));
-    }
-    Prepared {
-        segments: segment::segments_of(kept),
-        usage,
-        activity,
-    }
-}
-
 /// Writes a prepared batch (the writer's job): the rows of the tenants that still exist.
-fn append(conn: &Connection, batch: &Prepared) -> Result<()> {
+fn append(conn: &Connection, batch: &Batch) -> Result<()> {
     let mut live = BTreeSet::new();
     {
         let mut exists = conn
@@ -372,14 +335,22 @@ fn prune_chunk(
             break;
         };
         let left = max_entries - removed;
-        let whole = usize::try_from(entries).unwrap_or(usize::MAX) <= left;
-        let trim = match cutoff {
-            Some(cutoff) if first_ns >= cutoff => break,
-            Some(cutoff) if last_ns < cutoff && whole => None,
-            Some(cutoff) => Some(Trim::Before(cutoff)),
-            None if used <= max_bytes => break,
-            None if bytes <= used - max_bytes && whole => None,
-            None => Some(Trim::Bytes(used - max_bytes)),
+        let oldest = Oldest {
+            first_ns,
+            last_ns,
+            entries,
+            bytes,
+        };
+        let trim = match segment::prune_action(
+            &oldest,
+            cutoff,
+            used,
+            max_bytes,
+            i64::try_from(left).unwrap_or(i64::MAX),
+        ) {
+            PruneAction::Stop => break,
+            PruneAction::Delete => None,
+            PruneAction::Trim(trim) => Some(trim),
         };
         let (gone, gone_bytes) = match trim {
             None => {
@@ -533,7 +504,17 @@ impl AdminStore for SqliteStore {
             .read(move |conn| anonymised_flags(conn, &read))
             .await?;
         let records = Arc::try_unwrap(records).unwrap_or_else(|shared| (*shared).clone());
-        let batch = crate::conn::off_the_runtime(|| prepare(records, anonymised));
+        // Encoded (compression included) before the writer, which every tenant's SCIM writes
+        // share, so that it only inserts rows; and on a blocking thread, not in
+        // `block_in_place`: that hands the async worker's queue to another thread, and a
+        // worker moving threads twice a second made every request about a seventh slower on
+        // `scripts/load.sh` (its allocations then come from a cold heap).
+        let batch =
+            tokio::task::spawn_blocking(move || Batch::of(records.into_iter().zip(anonymised)))
+                .await
+                .map_err(|e| {
+                    StoreError::backend(format!("encoding the log's batch failed: {e}"))
+                })?;
         self.writer.write(move |conn| append(conn, &batch)).await
     }
 

@@ -73,11 +73,18 @@ pub struct RequestRecord {
     pub response_body: Option<String>,
 }
 
+/// What an entry with these texts counts against its tenant's size budget: their lengths and a
+/// fixed allowance for the row and its index entries.
+fn counted_bytes<'a>(texts: impl Iterator<Item = &'a str>) -> u64 {
+    const ROW_ALLOWANCE: usize = 200;
+    let total: usize = texts.map(str::len).sum();
+    (total + ROW_ALLOWANCE) as u64
+}
+
 impl RequestRecord {
     /// What the entry counts against its tenant's size budget ([`Retention::max_bytes`]): its
     /// texts and a fixed allowance for the row and its index entries.
     pub fn bytes(&self) -> u64 {
-        const ROW_ALLOWANCE: usize = 200;
         let texts = [
             Some(&self.request_id),
             Some(&self.token_id),
@@ -90,8 +97,7 @@ impl RequestRecord {
             self.request_body.as_ref(),
             self.response_body.as_ref(),
         ];
-        let total: usize = texts.iter().flatten().map(|t| t.len()).sum();
-        (total + ROW_ALLOWANCE) as u64
+        counted_bytes(texts.into_iter().flatten().map(String::as_str))
     }
 
     /// Whether the answer was an error (4xx or 5xx).

@@ -124,6 +124,26 @@ impl Stored {
     fn record(&self, tenant: TenantId) -> RequestRecord {
         self.clone().logged(tenant).record
     }
+
+    /// [`RequestRecord::bytes`] of the entry, without building the record.
+    fn bytes(&self) -> i64 {
+        let texts = [
+            Some(&self.request_id),
+            Some(&self.token_id),
+            Some(&self.token_label),
+            Some(&self.method),
+            Some(&self.path),
+            self.scim_type.as_ref(),
+            self.detail.as_ref(),
+            self.resource_id.as_ref(),
+            self.request_body.as_ref(),
+            self.response_body.as_ref(),
+        ];
+        i64::try_from(super::counted_bytes(
+            texts.into_iter().flatten().map(String::as_str),
+        ))
+        .unwrap_or(i64::MAX)
+    }
 }
 
 /// What a segment holds, for ruling it out without decoding it.
@@ -217,9 +237,10 @@ impl Summary {
     }
 }
 
-/// A Bloom filter of a segment's request ids and resource ids.
+/// A Bloom filter of a segment's request ids and resource ids: owned while a segment is built,
+/// borrowed from a stored header (`Bloom(header.bloom.as_slice())`) when it is read.
 #[derive(Debug, Clone)]
-pub struct Bloom(Vec<u8>);
+pub struct Bloom<B = Vec<u8>>(B);
 
 impl Bloom {
     fn with_keys(keys: usize) -> Bloom {
@@ -237,39 +258,42 @@ impl Bloom {
         self.0
     }
 
-    fn positions(&self, key: Key<'_>) -> impl Iterator<Item = usize> + use<> {
-        // Two 64-bit FNV-1a hashes of the key, combined (Kirsch and Mitzenmacher); the key's
-        // prefix and text hashed in turn, never concatenated.
-        let fnv = |seed: u64| {
-            key.0.iter().chain(key.1.iter()).fold(seed, |h, b| {
-                (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-            })
-        };
-        let (a, b) = (fnv(0xcbf2_9ce4_8422_2325), fnv(0x8422_2325_cbf2_9ce4) | 1);
-        let bits = (self.0.len() * 8).max(1) as u64;
-        (0..BLOOM_HASHES).map(move |i| (a.wrapping_add(i.wrapping_mul(b)) % bits) as usize)
-    }
-
     fn insert(&mut self, key: Key<'_>) {
-        let positions = self.positions(key);
-        for at in positions {
+        for at in positions(self.0.len(), key) {
             if let Some(byte) = self.0.get_mut(at / 8) {
                 *byte |= 1 << (at % 8);
             }
         }
     }
+}
 
+impl<B: AsRef<[u8]>> Bloom<B> {
     /// Whether `key` may be in the filter (false: it is not).
     fn may_contain(&self, key: Key<'_>) -> bool {
-        if self.0.is_empty() {
+        let bytes = self.0.as_ref();
+        if bytes.is_empty() {
             return true;
         }
-        self.positions(key).all(|at| {
-            self.0
+        positions(bytes.len(), key).all(|at| {
+            bytes
                 .get(at / 8)
                 .is_some_and(|byte| byte & (1 << (at % 8)) != 0)
         })
     }
+}
+
+/// The bits a key sets in a filter of `len` bytes.
+fn positions(len: usize, key: Key<'_>) -> impl Iterator<Item = usize> + use<> {
+    // Two 64-bit FNV-1a hashes of the key, combined (Kirsch and Mitzenmacher); the key's
+    // prefix and text hashed in turn, never concatenated.
+    let fnv = |seed: u64| {
+        key.0.iter().chain(key.1.iter()).fold(seed, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    let (a, b) = (fnv(0xcbf2_9ce4_8422_2325), fnv(0x8422_2325_cbf2_9ce4) | 1);
+    let bits = (len * 8).max(1) as u64;
+    (0..BLOOM_HASHES).map(move |i| (a.wrapping_add(i.wrapping_mul(b)) % bits) as usize)
 }
 
 /// A key of the Bloom filter: a kind prefix and a text.
@@ -355,28 +379,92 @@ fn decode(payload: &[u8]) -> Result<Vec<Stored>> {
     serde_json::from_slice(&json).map_err(|e| unreadable(e.to_string()))
 }
 
+/// A tenant key, a token id and a minute ([`super::activity_minute`]).
+pub type ActivityKey = (i64, String, i64);
+
+/// A run of entries of one [`ActivityKey`], with its requests and errors.
+type Run = Option<(ActivityKey, (i64, i64))>;
+
+/// A batch of entries as a backend appends it: its segments, and what it adds to each tenant's
+/// size ([`Batch::usage`]) and per-minute activity ([`Batch::activity`]). Both maps are
+/// ordered, so that the upserts lock their rows in one order in every replica.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The segments to insert.
+    pub segments: Vec<Segment>,
+    /// Per tenant key: bytes ([`RequestRecord::bytes`]) and entries added.
+    pub usage: std::collections::BTreeMap<i64, (i64, i64)>,
+    /// Per tenant, token and minute: requests and errors.
+    pub activity: std::collections::BTreeMap<ActivityKey, (i64, i64)>,
+}
+
+impl Batch {
+    /// The batch of `records`, each with whether its person was anonymised while it waited in
+    /// the server's queue (it is then stored scrubbed, as the anonymisation scrubbed the
+    /// entries already kept).
+    pub fn of(records: impl IntoIterator<Item = (RequestRecord, bool)>) -> Batch {
+        let mut batch = Batch::default();
+        let mut kept = Vec::new();
+        // Entries come in runs of one tenant, token and minute: a run's key (its token copied)
+        // is built once, not once per entry.
+        let mut run: Run = None;
+        for (mut record, anonymised) in records {
+            if anonymised {
+                record.scrub();
+            }
+            let key = record.tenant.key();
+            let used = batch.usage.entry(key).or_default();
+            used.0 = used
+                .0
+                .saturating_add(i64::try_from(record.bytes()).unwrap_or(i64::MAX));
+            used.1 += 1;
+            let minute = super::activity_minute(record.at);
+            let same_run = matches!(&run, Some(((k, token, m), _))
+                if *k == key && *m == minute && *token == record.token_id);
+            if !same_run {
+                batch.add_activity(run.take());
+                run = Some(((key, record.token_id.clone(), minute), (0, 0)));
+            }
+            if let Some((_, counts)) = run.as_mut() {
+                counts.0 += 1;
+                counts.1 += i64::from(record.is_error());
+            }
+            kept.push((record, anonymised));
+        }
+        batch.add_activity(run);
+        batch.segments = segments_of(kept);
+        batch
+    }
+
+    fn add_activity(&mut self, run: Run) {
+        if let Some((key, (requests, errors))) = run {
+            let counted = self.activity.entry(key).or_default();
+            counted.0 += requests;
+            counted.1 += errors;
+        }
+    }
+}
+
 /// The segments of a batch: per tenant, its entries by time, in runs of
 /// [`SEGMENT_ENTRIES`]. `scrubbed` says, per record, whether it is stored scrubbed.
-pub fn segments_of(records: Vec<(RequestRecord, bool)>) -> Vec<Segment> {
-    let mut by_tenant: std::collections::BTreeMap<i64, (TenantId, Vec<(Stored, i64)>)> =
+fn segments_of(records: Vec<(RequestRecord, bool)>) -> Vec<Segment> {
+    let mut by_tenant: std::collections::BTreeMap<i64, (TenantId, Vec<Stored>)> =
         std::collections::BTreeMap::new();
     for (record, scrubbed) in records {
         let tenant = record.tenant;
-        let bytes = i64::try_from(record.bytes()).unwrap_or(i64::MAX);
         by_tenant
             .entry(tenant.key())
             .or_insert_with(|| (tenant, Vec::new()))
             .1
-            .push((Stored::of(record, scrubbed), bytes));
+            .push(Stored::of(record, scrubbed));
     }
     let mut segments = Vec::new();
     for (_, (tenant, mut entries)) in by_tenant {
         // Stable: entries of the same instant keep the order they were answered in.
-        entries.sort_by_key(|(e, _)| e.at_ns);
+        entries.sort_by_key(|e| e.at_ns);
         for chunk in entries.chunks(SEGMENT_ENTRIES) {
-            let bytes = chunk.iter().map(|(_, b)| *b).sum();
-            let stored: Vec<Stored> = chunk.iter().map(|(e, _)| e.clone()).collect();
-            segments.push(Segment::of(tenant, &stored, bytes));
+            let bytes = chunk.iter().map(Stored::bytes).sum();
+            segments.push(Segment::of(tenant, chunk, bytes));
         }
     }
     segments
@@ -553,7 +641,7 @@ impl Listing {
         if !summary.may_match(&self.filter) {
             return false;
         }
-        let bloom = Bloom(header.bloom.clone());
+        let bloom = Bloom(header.bloom.as_slice());
         if let Some(id) = &self.filter.resource_id {
             if !bloom.may_contain(resource_key(id)) {
                 return false;
@@ -646,7 +734,7 @@ fn matches(entry: &Stored, filter: &RequestFilter, linked: &BTreeSet<String>) ->
 
 /// Whether a segment may hold the request `request_id` (its Bloom filter).
 pub fn may_hold_request(header: &SegmentHeader, request_id: &str) -> bool {
-    Bloom(header.bloom.clone()).may_contain(request_key(request_id))
+    Bloom(header.bloom.as_slice()).may_contain(request_key(request_id))
 }
 
 /// The entry of `request_id` in a loaded segment.
@@ -666,7 +754,7 @@ pub fn request_in(
 /// Whether a segment may hold an entry about `person` (by resource id) or of one of the
 /// `linked` requests.
 pub fn may_concern(header: &SegmentHeader, person: &str, linked: &[String]) -> bool {
-    let bloom = Bloom(header.bloom.clone());
+    let bloom = Bloom(header.bloom.as_slice());
     bloom.may_contain(resource_key(person))
         || linked.iter().any(|r| bloom.may_contain(request_key(r)))
 }
@@ -693,12 +781,7 @@ pub fn scrub(
     linked: &[String],
 ) -> Result<Option<Scrubbed>> {
     let mut entries = decode(payload)?;
-    let size = |entries: &[Stored]| -> i64 {
-        entries
-            .iter()
-            .map(|e| i64::try_from(e.record(tenant).bytes()).unwrap_or(i64::MAX))
-            .sum()
-    };
+    let size = |entries: &[Stored]| -> i64 { entries.iter().map(Stored::bytes).sum() };
     let bytes_before = size(&entries);
     let mut changed = false;
     for entry in entries.iter_mut().filter(|e| !e.scrubbed) {
@@ -731,6 +814,52 @@ pub enum Trim {
     Bytes(i64),
 }
 
+/// The oldest segment of a tenant's log, as pruning weighs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Oldest {
+    /// Its first and last entries' times (nanoseconds since the epoch).
+    pub first_ns: i64,
+    /// See `first_ns`.
+    pub last_ns: i64,
+    /// How many entries it holds.
+    pub entries: i64,
+    /// Their bytes ([`RequestRecord::bytes`]).
+    pub bytes: i64,
+}
+
+/// What a pruning pass does with the oldest segment ([`prune_action`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PruneAction {
+    /// Nothing in it is due: the pass is over.
+    Stop,
+    /// All of it is due: delete its row.
+    Delete,
+    /// Part of it is due: rewrite it with [`trim`].
+    Trim(Trim),
+}
+
+/// What pruning does with a tenant's `oldest` segment, written once for both backends. By age
+/// when there is a `cutoff` (entries older than it are due), else by size: the oldest entries
+/// are due while the tenant's `used` bytes exceed `max_bytes`. `left` is how many more entries
+/// the pass may remove: a segment holding more is trimmed, never deleted whole.
+pub fn prune_action(
+    oldest: &Oldest,
+    cutoff: Option<i64>,
+    used: i64,
+    max_bytes: i64,
+    left: i64,
+) -> PruneAction {
+    let whole = oldest.entries <= left;
+    match cutoff {
+        Some(cutoff) if oldest.first_ns >= cutoff => PruneAction::Stop,
+        Some(cutoff) if oldest.last_ns < cutoff && whole => PruneAction::Delete,
+        Some(cutoff) => PruneAction::Trim(Trim::Before(cutoff)),
+        None if used <= max_bytes => PruneAction::Stop,
+        None if oldest.bytes <= used - max_bytes && whole => PruneAction::Delete,
+        None => PruneAction::Trim(Trim::Bytes(used - max_bytes)),
+    }
+}
+
 /// A segment after [`trim`].
 #[derive(Debug, Clone)]
 pub struct Trimmed {
@@ -746,7 +875,6 @@ pub struct Trimmed {
 /// of them: pruning by age or by size is exact to the entry, not to the segment.
 pub fn trim(tenant: TenantId, payload: &[u8], trim: Trim, max_entries: usize) -> Result<Trimmed> {
     let entries = decode(payload)?;
-    let size = |e: &Stored| i64::try_from(e.record(tenant).bytes()).unwrap_or(i64::MAX);
     let (mut removed, mut bytes) = (0usize, 0i64);
     for entry in &entries {
         let due = match trim {
@@ -757,14 +885,14 @@ pub fn trim(tenant: TenantId, payload: &[u8], trim: Trim, max_entries: usize) ->
             break;
         }
         removed += 1;
-        bytes += size(entry);
+        bytes += entry.bytes();
     }
     let rest = &entries[removed..];
     Ok(Trimmed {
         entries: removed as i64,
         bytes,
         rest: (!rest.is_empty() && removed > 0)
-            .then(|| Segment::of(tenant, rest, rest.iter().map(size).sum())),
+            .then(|| Segment::of(tenant, rest, rest.iter().map(Stored::bytes).sum())),
     })
 }
 
