@@ -3,6 +3,7 @@
 #
 #   scripts/ab-load.sh "SCIMD_REQUEST_LOG=off" "SCIMD_REQUEST_LOG=on"
 #   ROUNDS=8 DURATION=3 SCENARIOS="get patch" scripts/ab-load.sh "A_ENV" "B_ENV"
+#   SCIMD=/path/to/other/scimd scripts/ab-load.sh ...   # another build, not this checkout's
 #
 # Starts two release scimd servers on fresh SQLite databases, both pinned to CPU 0 (as
 # scripts/load.sh pins one), the first with the environment A, the second with B (each a
@@ -29,8 +30,10 @@ export N=${N:-3000} PREFIX=user
 command -v wrk >/dev/null || { echo "wrk not found: run scripts/load.sh once (it installs it)" >&2; exit 2; }
 SOURCE="$ROOT/../shared/bench"
 [ -f "$SOURCE/scim-load.lua" ] || SOURCE="$ROOT/scripts/bench"
-cargo build --release --quiet -p scimd --manifest-path "$ROOT/Cargo.toml"
-SCIMD="$ROOT/target/release/scimd"
+if [ -z "${SCIMD:-}" ]; then
+  cargo build --release --quiet -p scimd --manifest-path "$ROOT/Cargo.toml"
+  SCIMD="$ROOT/target/release/scimd"
+fi
 
 WORK=$(mktemp -d)
 pids=()

@@ -6,7 +6,7 @@
 //! a third of a core at 20,000 requests a second (every index of a high-cardinality column,
 //! the resource id above all, dirties a page per entry, and every dirty page is written to the
 //! WAL), which halved GET throughput and stalled SCIM writes queued behind it. A segment is
-//! one row of JSON written sequentially, whatever the entries hold.
+//! one row (its entries compressed, [`codec`]) written sequentially, whatever the entries hold.
 //!
 //! What stands in for the indexes: each segment's time range (`first_ns`, `last_ns`, indexed
 //! with the tenant, so a listing reads segments newest first and a time range reads only its
@@ -22,6 +22,9 @@ use crate::error::{Result, StoreError};
 use crate::types::{ResourceKind, TenantId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+
+mod codec;
+use codec::{decode, encode};
 
 /// The most entries one segment holds.
 pub const SEGMENT_ENTRIES: usize = 512;
@@ -285,13 +288,19 @@ impl<B: AsRef<[u8]>> Bloom<B> {
 /// The bits a key sets in a filter of `len` bytes.
 fn positions(len: usize, key: Key<'_>) -> impl Iterator<Item = usize> + use<> {
     // Two 64-bit FNV-1a hashes of the key, combined (Kirsch and Mitzenmacher); the key's
-    // prefix and text hashed in turn, never concatenated.
-    let fnv = |seed: u64| {
-        key.0.iter().chain(key.1.iter()).fold(seed, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
-    };
-    let (a, b) = (fnv(0xcbf2_9ce4_8422_2325), fnv(0x8422_2325_cbf2_9ce4) | 1);
+    // prefix and text hashed in turn, never concatenated; both in one pass over the bytes.
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let (a, b) = key.0.iter().chain(key.1.iter()).fold(
+        (0xcbf2_9ce4_8422_2325_u64, 0x8422_2325_cbf2_9ce4_u64),
+        |(a, b), byte| {
+            let byte = u64::from(*byte);
+            (
+                (a ^ byte).wrapping_mul(PRIME),
+                (b ^ byte).wrapping_mul(PRIME),
+            )
+        },
+    );
+    let b = b | 1;
     let bits = (len * 8).max(1) as u64;
     (0..BLOOM_HASHES).map(move |i| (a.wrapping_add(i.wrapping_mul(b)) % bits) as usize)
 }
@@ -336,7 +345,7 @@ pub struct Segment {
     pub summary: String,
     /// Its Bloom filter.
     pub bloom: Vec<u8>,
-    /// Its entries, oldest first: a JSON array, LZ4-compressed ([`encode`]).
+    /// Its entries, oldest first, LZ4-compressed ([`codec`]).
     pub payload: Vec<u8>,
 }
 
@@ -353,30 +362,6 @@ impl Segment {
             payload: encode(entries),
         }
     }
-}
-
-/// The most bytes a segment's entries may take once decompressed: far above what 512 entries
-/// of bounded size take, and a bound on what a damaged row can make a reader allocate.
-const MAX_PAYLOAD_BYTES: usize = 256 * 1024 * 1024;
-
-/// A segment's entries as stored: their JSON, LZ4-compressed with its size in front.
-fn encode(entries: &[Stored]) -> Vec<u8> {
-    lz4_flex::block::compress_prepend_size(&serde_json::to_vec(entries).unwrap_or_default())
-}
-
-/// The entries of a stored payload.
-fn decode(payload: &[u8]) -> Result<Vec<Stored>> {
-    let unreadable = |why: String| {
-        StoreError::backend(format!("a provisioning log segment is unreadable: {why}"))
-    };
-    let (size, _) =
-        lz4_flex::block::uncompressed_size(payload).map_err(|e| unreadable(e.to_string()))?;
-    if size > MAX_PAYLOAD_BYTES {
-        return Err(unreadable(format!("it claims {size} bytes")));
-    }
-    let json = lz4_flex::block::decompress_size_prepended(payload)
-        .map_err(|e| unreadable(e.to_string()))?;
-    serde_json::from_slice(&json).map_err(|e| unreadable(e.to_string()))
 }
 
 /// A tenant key, a token id and a minute ([`super::activity_minute`]).
@@ -403,8 +388,15 @@ impl Batch {
     /// the server's queue (it is then stored scrubbed, as the anonymisation scrubbed the
     /// entries already kept).
     pub fn of(records: impl IntoIterator<Item = (RequestRecord, bool)>) -> Batch {
+        let records = records.into_iter();
+        let expected = records.size_hint().0;
         let mut batch = Batch::default();
-        let mut kept = Vec::new();
+        // Per tenant key, its entries. Each record is moved once, into its tenant's list, and
+        // the first tenant's list is sized for the whole batch (most batches are one
+        // tenant's): an entry is a few hundred bytes, and growing the lists from empty
+        // copied every one of them a dozen times.
+        let mut by_tenant: std::collections::BTreeMap<i64, (TenantId, Vec<Stored>)> =
+            std::collections::BTreeMap::new();
         // Entries come in runs of one tenant, token and minute: a run's key (its token copied)
         // is built once, not once per entry.
         let mut run: Run = None;
@@ -429,10 +421,16 @@ impl Batch {
                 counts.0 += 1;
                 counts.1 += i64::from(record.is_error());
             }
-            kept.push((record, anonymised));
+            let capacity = if by_tenant.is_empty() { expected } else { 0 };
+            let tenant = record.tenant;
+            by_tenant
+                .entry(key)
+                .or_insert_with(|| (tenant, Vec::with_capacity(capacity)))
+                .1
+                .push(Stored::of(record, anonymised));
         }
         batch.add_activity(run);
-        batch.segments = segments_of(kept);
+        batch.segments = segments_of(by_tenant);
         batch
     }
 
@@ -445,19 +443,10 @@ impl Batch {
     }
 }
 
-/// The segments of a batch: per tenant, its entries by time, in runs of
-/// [`SEGMENT_ENTRIES`]. `scrubbed` says, per record, whether it is stored scrubbed.
-fn segments_of(records: Vec<(RequestRecord, bool)>) -> Vec<Segment> {
-    let mut by_tenant: std::collections::BTreeMap<i64, (TenantId, Vec<Stored>)> =
-        std::collections::BTreeMap::new();
-    for (record, scrubbed) in records {
-        let tenant = record.tenant;
-        by_tenant
-            .entry(tenant.key())
-            .or_insert_with(|| (tenant, Vec::new()))
-            .1
-            .push(Stored::of(record, scrubbed));
-    }
+/// The segments of a batch: per tenant, its entries by time, in runs of [`SEGMENT_ENTRIES`].
+fn segments_of(
+    by_tenant: std::collections::BTreeMap<i64, (TenantId, Vec<Stored>)>,
+) -> Vec<Segment> {
     let mut segments = Vec::new();
     for (_, (tenant, mut entries)) in by_tenant {
         // Stable: entries of the same instant keep the order they were answered in.
