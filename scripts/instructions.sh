@@ -7,7 +7,8 @@
 #   SCIMD=/path/to/other/scimd scripts/instructions.sh
 #   SCENARIOS="get patch" FEW=200 MANY=1200 scripts/instructions.sh
 #
-# For each scenario (get: GET a user by id; filter: `userName eq`; patch: PATCH `active`), runs
+# For each scenario (get: GET a user by id; filter: `userName eq`; post: POST a new user;
+# patch: PATCH `active`), runs
 # the server under callgrind twice, sending FEW and then MANY requests one after another on one
 # keep-alive connection, and prints (total(MANY) - total(FEW)) / (MANY - FEW): the user-space
 # instructions of one request, start-up cancelled out. Kernel time (syscalls, wake-ups) is not
@@ -42,6 +43,9 @@ for i in range(count):
         conn.request("GET", "/t/bench/scim/v2/Users/" + uid, headers=headers)
     elif scenario == "filter":
         conn.request("GET", "/t/bench/scim/v2/Users?filter=userName%20eq%20%22ir-user%22", headers=headers)
+    elif scenario == "post":
+        new = dict(user, userName="ir-new-%d" % i)
+        conn.request("POST", "/t/bench/scim/v2/Users", json.dumps(new), headers)
     elif scenario == "patch":
         op = {"op": "replace", "path": "active", "value": i % 2 == 0}
         body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [op]}
