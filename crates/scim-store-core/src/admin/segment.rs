@@ -204,8 +204,26 @@ impl Summary {
             details: Some(Vec::new()),
             ..Summary::default()
         };
-        entries.iter().for_each(|e| summary.add(e));
+        let mut previous: Option<&Stored> = None;
+        for entry in entries {
+            // Most entries summarise as the one before them did (one token, one method, one
+            // status, in runs): comparing with it costs a fifth of the five sorted insertions.
+            if !previous.is_some_and(|p| Summary::same_summary(p, entry)) {
+                summary.add(entry);
+            }
+            previous = Some(entry);
+        }
         summary
+    }
+
+    /// Whether `a` and `b` add the same values to a summary.
+    fn same_summary(a: &Stored, b: &Stored) -> bool {
+        a.status == b.status
+            && a.method == b.method
+            && a.token_id == b.token_id
+            && a.resource_type == b.resource_type
+            && a.scim_type == b.scim_type
+            && a.detail == b.detail
     }
 
     /// Whether a segment of this summary may hold an entry of `filter` (false: it cannot).
@@ -290,16 +308,14 @@ fn positions(len: usize, key: Key<'_>) -> impl Iterator<Item = usize> + use<> {
     // Two 64-bit FNV-1a hashes of the key, combined (Kirsch and Mitzenmacher); the key's
     // prefix and text hashed in turn, never concatenated; both in one pass over the bytes.
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let (a, b) = key.0.iter().chain(key.1.iter()).fold(
-        (0xcbf2_9ce4_8422_2325_u64, 0x8422_2325_cbf2_9ce4_u64),
-        |(a, b), byte| {
+    let (mut a, mut b) = (0xcbf2_9ce4_8422_2325_u64, 0x8422_2325_cbf2_9ce4_u64);
+    for bytes in [key.0, key.1] {
+        for byte in bytes {
             let byte = u64::from(*byte);
-            (
-                (a ^ byte).wrapping_mul(PRIME),
-                (b ^ byte).wrapping_mul(PRIME),
-            )
-        },
-    );
+            a = (a ^ byte).wrapping_mul(PRIME);
+            b = (b ^ byte).wrapping_mul(PRIME);
+        }
+    }
     let b = b | 1;
     let bits = (len * 8).max(1) as u64;
     (0..BLOOM_HASHES).map(move |i| (a.wrapping_add(i.wrapping_mul(b)) % bits) as usize)
@@ -990,6 +1006,55 @@ mod tests {
             assert_eq!(range.min_last_ns, super::super::datetime_ns(at));
         }
         assert_eq!(position(0, i64::MAX, 3).1, i64::MAX);
+    }
+
+    /// Skipping an entry that summarises as the one before it loses nothing.
+    #[test]
+    fn a_summary_holds_every_value_of_its_entries() {
+        let entry = |status: u16, method: &str, token: &str, detail: Option<&str>| Stored {
+            request_id: String::new(),
+            at_ns: 0,
+            token_id: token.into(),
+            token_label: String::new(),
+            method: method.into(),
+            path: String::new(),
+            status,
+            scim_type: detail.map(|_| "invalidValue".into()),
+            detail: detail.map(Into::into),
+            duration_us: 0,
+            resource_type: (status != 404).then(|| "User".into()),
+            resource_id: None,
+            request_body: None,
+            response_body: None,
+            scrubbed: false,
+        };
+        let mut entries = Vec::new();
+        for i in 0..200u16 {
+            let (status, detail) = match i % 7 {
+                0 => (400, Some(format!("detail {}", i % 3))),
+                1 => (404, None),
+                _ => (200, None),
+            };
+            let method = ["GET", "GET", "PATCH"][usize::from(i % 3)];
+            let token = ["t1", "t1", "t1", "t2"][usize::from(i / 50)];
+            entries.push(entry(status, method, token, detail.as_deref()));
+        }
+        let mut every = Summary {
+            details: Some(Vec::new()),
+            ..Summary::default()
+        };
+        entries.iter().for_each(|e| every.add(e));
+        assert_eq!(Summary::of(&entries), every);
+        assert_eq!(every.tokens, ["t1", "t2"]);
+        assert_eq!(every.error_tokens, ["t1", "t2"]);
+        assert_eq!(every.statuses, [200, 400, 404]);
+    }
+
+    /// Stored filters are read by later releases: the bits a key sets never change.
+    #[test]
+    fn a_keys_bits_are_those_earlier_releases_set() {
+        let bits: Vec<usize> = positions(128, request_key("r-1")).collect();
+        assert_eq!(bits, [787, 684, 581, 478, 375, 272, 169]);
     }
 
     #[test]
