@@ -110,7 +110,7 @@ pub(crate) async fn respond<A: Api, B: RequestBody>(
             body
         });
         let path_len = parts.uri.path().len();
-        log.capture = Some(Capture {
+        log.capture = Some(Box::new(Capture {
             request_id: request_id.to_owned(),
             tenant: principal.tenant,
             token_id: principal.token_id.clone(),
@@ -124,7 +124,7 @@ pub(crate) async fn respond<A: Api, B: RequestBody>(
             at: scim_store::document::now(),
             schemas: schemas.clone(),
             body,
-        });
+        }));
     }
     let ctx = Ctx::new(request_id, principal, base.to_owned(), window, schemas);
     let result = api

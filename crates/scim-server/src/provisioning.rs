@@ -170,20 +170,20 @@ pub(crate) fn finish(
         .flatten()
         .and_then(|l| l.to_str().ok())
         .map(str::to_owned);
-    // Boxed: an entry is a few hundred bytes, and it is moved into the queue, out of it and
-    // into its batch; as a box each move is a pointer.
-    sink.record(Box::new(Finished {
+    sink.record(Finished {
         capture,
         status: response.status().as_u16(),
         duration,
         failure: failure.cloned(),
         location,
-    }));
+    });
 }
 
 /// A capture with its answer.
 pub(crate) struct Finished {
-    pub capture: Capture,
+    /// Boxed: a capture is a few hundred bytes, moved from the request into the queue, out of
+    /// it and into its batch; as a box each move is a pointer.
+    pub capture: Box<Capture>,
     pub status: u16,
     pub duration: Duration,
     /// `scimType` and detail of an error answer.
@@ -194,9 +194,9 @@ pub(crate) struct Finished {
 
 /// The queue in front of the store, and the tasks behind it.
 pub(crate) struct RequestLogSink {
-    tx: mpsc::Sender<Box<Finished>>,
+    tx: mpsc::Sender<Finished>,
     /// Taken by [`RequestLogSink::start`].
-    rx: Mutex<Option<mpsc::Receiver<Box<Finished>>>>,
+    rx: Mutex<Option<mpsc::Receiver<Finished>>>,
     store: Arc<dyn AdminStore>,
     config: RequestLogConfig,
     patch: scim_patch::PatchOptions,
@@ -299,16 +299,14 @@ impl RequestLogSink {
     }
 
     /// Queues one answered request; never waits.
-    pub(crate) fn record(&self, finished: Box<Finished>) {
+    pub(crate) fn record(&self, finished: Finished) {
         match self.tx.try_send(finished) {
             Ok(()) => {}
             Err(_) => self.metrics.request_log(LogCounter::Dropped, 1),
         }
     }
 
-    // Boxes, as they came from the queue: unboxing them would move each entry once more.
-    #[allow(clippy::vec_box)]
-    async fn write(&self, batch: Vec<Box<Finished>>) {
+    async fn write(&self, batch: Vec<Finished>) {
         let n = batch.len() as u64;
         let (config, patch) = (self.config.clone(), self.patch.clone());
         // Parsing and redacting bodies is CPU work of up to a few milliseconds per large body:
@@ -378,7 +376,7 @@ pub(crate) enum LogCounter {
 
 /// The record of a finished request, and whether its body (if any) was JSON.
 fn to_record(
-    finished: Box<Finished>,
+    finished: Finished,
     config: &RequestLogConfig,
     patch: &scim_patch::PatchOptions,
     names: &BTreeSet<String>,
@@ -389,7 +387,7 @@ fn to_record(
         duration,
         failure,
         location,
-    } = *finished;
+    } = finished;
     let failed = status >= 400;
     let keep_bodies = match config.capture {
         BodyCapture::All => true,
