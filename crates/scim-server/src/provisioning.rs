@@ -288,8 +288,7 @@ impl RequestLogSink {
                     if batch.len() < BATCH && waited < BATCH_WAIT && !closed {
                         break;
                     }
-                    // A full-sized buffer for the next batch: growing one from empty moved
-                    // every entry a dozen times (a tenth of the log's cost per GET).
+                    // A full-sized buffer for the next batch, so that it never regrows.
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                     sink.write(full).await;
                     oldest = None;

@@ -216,7 +216,8 @@ impl Summary {
         summary
     }
 
-    /// Whether `a` and `b` add the same values to a summary.
+    /// Whether `a` and `b` add the same values to a summary: every field [`Summary::add`]
+    /// reads, which a field added there must be added to here.
     fn same_summary(a: &Stored, b: &Stored) -> bool {
         a.status == b.status
             && a.method == b.method
