@@ -261,15 +261,13 @@ async fn append(tx: &Transaction<'_>, records: &[RequestRecord]) -> PgResult<()>
     if kept.is_empty() {
         return Ok(());
     }
-    // Encoding (compression included) is CPU work of milliseconds for a full batch: on a
-    // blocking thread, not the async worker, as the SQLite store does it.
+    // Encoded (compression included) on the caller's thread, as the SQLite store does it
+    // (see `AdminStore::append_requests`): scimd calls from the log's own thread.
     let Batch {
         segments,
         usage,
         activity,
-    } = tokio::task::spawn_blocking(move || Batch::of(kept))
-        .await
-        .map_err(|e| StoreError::backend(format!("encoding the log's batch failed: {e}")))?;
+    } = Batch::of(kept);
     let insert = tx
         .prepare_cached(
             "INSERT INTO request_segments (tenant, first_ns, last_ns, entries, bytes, summary, \

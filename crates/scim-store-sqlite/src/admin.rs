@@ -16,7 +16,7 @@ use scim_store_core::admin::{
 };
 use scim_store_core::backend::token;
 use scim_store_core::document;
-use scim_store_core::{IssuedToken, Result, StoreError, TenantId, TokenInfo, TokenScope};
+use scim_store_core::{IssuedToken, Result, TenantId, TokenInfo, TokenScope};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -504,17 +504,11 @@ impl AdminStore for SqliteStore {
             .read(move |conn| anonymised_flags(conn, &read))
             .await?;
         let records = Arc::try_unwrap(records).unwrap_or_else(|shared| (*shared).clone());
-        // Encoded (compression included) before the writer, which every tenant's SCIM writes
-        // share, so that it only inserts rows; and on a blocking thread, not in
-        // `block_in_place`: that hands the async worker's queue to another thread, and a
-        // worker moving threads twice a second made every request about a seventh slower on
-        // `scripts/load.sh` (its allocations then come from a cold heap).
-        let batch =
-            tokio::task::spawn_blocking(move || Batch::of(records.into_iter().zip(anonymised)))
-                .await
-                .map_err(|e| {
-                    StoreError::backend(format!("encoding the log's batch failed: {e}"))
-                })?;
+        // Encoded (compression included) here, on the caller's thread (scimd's log thread),
+        // before the writer, which every tenant's SCIM writes share, so that it only inserts
+        // rows. Not on the blocking pool: a batch handed between threads is cold wherever it
+        // goes, and its allocations are freed into another thread's heap.
+        let batch = Batch::of(records.into_iter().zip(anonymised));
         self.writer.write(move |conn| append(conn, &batch)).await
     }
 
