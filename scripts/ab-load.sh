@@ -51,9 +51,9 @@ trap cleanup EXIT
 
 # As scripts/load.sh does: the harness's Lua ignores wrk's -H headers unless merged in at init.
 cp "$SOURCE/scim-load.lua" "$WORK/"
-sed -i 's/^function init(args)$/function init(args)\n  for k, v in pairs(wrk.headers) do if json_headers[k] == nil then json_headers[k] = v end end/' \
-  "$WORK/scim-load.lua"
-grep -q 'pairs(wrk.headers)' "$WORK/scim-load.lua" || { echo "could not patch the harness's Lua" >&2; exit 1; }
+# shellcheck source=scripts/harness-lua.sh
+. "$ROOT/scripts/harness-lua.sh"
+patch_harness_lua "$WORK/scim-load.lua"
 
 declare -A pid port token
 start_pair() {

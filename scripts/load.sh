@@ -68,9 +68,9 @@ trap cleanup EXIT
 # the -H headers in at init (one line); the scenarios are otherwise exactly the harness's.
 mkdir -p "$WORK/harness"
 cp "$SOURCE/scim-load.sh" "$SOURCE/scim-load.lua" "$WORK/harness/"
-sed -i 's/^function init(args)$/function init(args)\n  for k, v in pairs(wrk.headers) do if json_headers[k] == nil then json_headers[k] = v end end/' \
-  "$WORK/harness/scim-load.lua"
-grep -q 'pairs(wrk.headers)' "$WORK/harness/scim-load.lua" || { echo "could not patch the harness's Lua" >&2; exit 1; }
+# shellcheck source=scripts/harness-lua.sh
+. "$ROOT/scripts/harness-lua.sh"
+patch_harness_lua "$WORK/harness/scim-load.lua"
 HARNESS="$WORK/harness/scim-load.sh"
 
 if [ -n "$PG" ]; then

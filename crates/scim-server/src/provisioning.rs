@@ -24,9 +24,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// The most entries one store write appends: one segment. Not more: a batch is converted and
-/// encoded on the cores that answer requests, and 4,096 entries held one for a millisecond and
-/// a half and a megabyte and a half of memory; 512 hold it for a fifth of that. Not fewer: a
-/// store write costs about the same for one entry or hundreds.
+/// encoded on the log's thread, on a core that may also answer requests, and 4,096 entries
+/// held it for a millisecond and a half and a megabyte and a half of memory; 512 hold it for a
+/// fifth of that. Not fewer: a store write costs about the same for one entry or hundreds.
 const BATCH: usize = 512;
 /// The longest an entry waits for its batch to fill: entries are readable within a second.
 const BATCH_WAIT: Duration = Duration::from_millis(400);
@@ -371,22 +371,24 @@ impl LogWriter {
                 .collect();
             (records, not_json)
         };
-        // A bug in the redaction must cost its batch, never the log: a panic here would end
-        // the thread, and every later entry would be dropped.
-        let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(convert));
-        let Ok((records, not_json)) = converted else {
-            tracing::error!(
-                entries = n,
-                "the provisioning log could not convert a batch"
-            );
-            self.metrics.request_log(LogCounter::Dropped, n);
-            return;
-        };
-        self.metrics.request_log(LogCounter::NotJson, not_json);
-        match runtime.block_on(self.store.append_requests(records)) {
-            Ok(()) => self.metrics.request_log(LogCounter::Written, n),
-            Err(e) => {
+        // A bug in the redaction or the encoding (both on this thread) must cost its batch,
+        // never the log: a panic would end the thread, and every later entry would be dropped.
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let (records, not_json) = convert();
+            self.metrics.request_log(LogCounter::NotJson, not_json);
+            runtime.block_on(self.store.append_requests(records))
+        }));
+        match written {
+            Ok(Ok(())) => self.metrics.request_log(LogCounter::Written, n),
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, entries = n, "the provisioning log could not be written");
+                self.metrics.request_log(LogCounter::Dropped, n);
+            }
+            Err(_) => {
+                tracing::error!(
+                    entries = n,
+                    "the provisioning log could not convert or encode a batch"
+                );
                 self.metrics.request_log(LogCounter::Dropped, n);
             }
         }
