@@ -4,6 +4,7 @@
 #   scripts/ab-load.sh "SCIMD_REQUEST_LOG=off" "SCIMD_REQUEST_LOG=on"
 #   PAIRS=4 ROUNDS=3 DURATION=3 SCENARIOS="get patch" scripts/ab-load.sh "A_ENV" "B_ENV"
 #   SCIMD=/path/to/other/scimd scripts/ab-load.sh ...   # another build, not this checkout's
+#   SCIMD=/path/to/old SCIMD_B=/path/to/new scripts/ab-load.sh "" ""   # two builds, A against B
 #
 # PAIRS times (default 3), starts two release scimd servers on fresh SQLite databases, both
 # pinned to CPU 0 (as scripts/load.sh pins one), the first with the environment A, the second
@@ -23,8 +24,8 @@
 # about 5% shows; compare one setting against itself (A = B) to see the noise of the hour.
 set -euo pipefail
 
-A_ENV=${1:?usage: scripts/ab-load.sh "A_ENV" "B_ENV"}
-B_ENV=${2:?usage: scripts/ab-load.sh "A_ENV" "B_ENV"}
+A_ENV=${1?usage: scripts/ab-load.sh "A_ENV" "B_ENV"}
+B_ENV=${2?usage: scripts/ab-load.sh "A_ENV" "B_ENV"}
 ROOT=$(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --show-toplevel)
 PAIRS=${PAIRS:-3}
 ROUNDS=${ROUNDS:-3}
@@ -39,6 +40,7 @@ if [ -z "${SCIMD:-}" ]; then
   cargo build --release --quiet -p scimd --manifest-path "$ROOT/Cargo.toml"
   SCIMD="$ROOT/target/release/scimd"
 fi
+SCIMD_B=${SCIMD_B:-$SCIMD}
 
 WORK=$(mktemp -d)
 pids=()
@@ -58,11 +60,11 @@ patch_harness_lua "$WORK/scim-load.lua"
 declare -A pid port token
 start_pair() {
   for side in A B; do
-    if [ "$side" = A ]; then envs=$A_ENV; p=18181; else envs=$B_ENV; p=18182; fi
-    created=$("$SCIMD" --database "$WORK/$side.db" tenant create bench)
+    if [ "$side" = A ]; then envs=$A_ENV; p=18181; bin=$SCIMD; else envs=$B_ENV; p=18182; bin=$SCIMD_B; fi
+    created=$("$bin" --database "$WORK/$side.db" tenant create bench)
     token[$side]=$(printf '%s' "$created" | sed -E 's/.*"token":"([^"]+)".*/\1/')
     # shellcheck disable=SC2086 # a list of VAR=value words
-    env $envs SCIMD_LOG=warn taskset -c 0 "$SCIMD" --database "$WORK/$side.db" serve \
+    env $envs SCIMD_LOG=warn taskset -c 0 "$bin" --database "$WORK/$side.db" serve \
       --listen "127.0.0.1:$p" >"$WORK/$side.out" 2>&1 &
     pid[$side]=$!
     pids+=("$!")
@@ -111,16 +113,17 @@ for pair in $(seq 1 "$PAIRS"); do
   stop_pair
 done >"$WORK/results"
 
-python3 - "$WORK/results" "$A_ENV" "$B_ENV" "$DURATION" "$(getconf CLK_TCK)" <<'PY'
+python3 - "$WORK/results" "$A_ENV" "$B_ENV" "$DURATION" "$(getconf CLK_TCK)" "$SCIMD" "$SCIMD_B" <<'PY'
 import collections, statistics, sys
 path, a_env, b_env, duration, hz = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
+a_bin, b_bin = sys.argv[6], sys.argv[7]
 rps, cpu = collections.defaultdict(list), collections.defaultdict(list)
 for line in open(path):
     side, sc, r, ticks = line.split()
     r = float(r)
     rps[side, sc].append(r)
     cpu[side, sc].append(1e6 * float(ticks) / hz / (r * duration) if r > 0 else float("nan"))
-print(f"A = {a_env}\nB = {b_env}")
+print(f"A = {a_env} {a_bin}\nB = {b_env} {b_bin}")
 print("scenario  req/s A  req/s B  change   cpu µs/req A  cpu µs/req B  change")
 for sc in ["get", "filter", "list", "post", "patch"]:
     if ("A", sc) not in rps:

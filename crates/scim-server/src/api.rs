@@ -8,7 +8,7 @@ use crate::auth::Authenticator;
 use crate::context::{Answered, Ctx, RequestId, RequestIds, RequestLog, bounded, log_request};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::provisioning::{BodySlot, Capture, RequestLogSink};
+use crate::provisioning::{BodySlot, Capture, CaptureTexts, RequestLogSink};
 use crate::request::RequestBody;
 use crate::response::Body;
 use http::{Request, Response, StatusCode, header};
@@ -110,21 +110,19 @@ pub(crate) async fn respond<A: Api, B: RequestBody>(
             body
         });
         let path_len = parts.uri.path().len();
-        log.capture = Some(Box::new(Capture {
-            request_id: request_id.to_owned(),
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path(), |p| p.as_str());
+        log.capture = Some(Capture {
+            texts: CaptureTexts::new(request_id, &principal.token_id, &principal.label, path),
             tenant: principal.tenant,
-            token_id: principal.token_id.clone(),
-            token_label: principal.label.clone(),
             method: parts.method.clone(),
-            path: parts
-                .uri
-                .path_and_query()
-                .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
             below_base: path_len.saturating_sub(after.len()),
             at: scim_store::document::now(),
             schemas: schemas.clone(),
             body,
-        }));
+        });
     }
     let ctx = Ctx::new(request_id, principal, base.to_owned(), window, schemas);
     let result = api

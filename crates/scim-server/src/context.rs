@@ -91,7 +91,7 @@ pub(crate) struct RequestLog {
     pub workplace: bool,
     /// What the provisioning log records of an authenticated SCIM request, completed with
     /// the answer.
-    pub capture: Option<Box<crate::provisioning::Capture>>,
+    pub capture: Option<crate::provisioning::Capture>,
 }
 
 /// Request ids: a random prefix per service and a counter, unique across restarts without a

@@ -112,15 +112,17 @@ impl BodySlot {
 }
 
 /// An authenticated request being logged.
+///
+/// Its texts (request id, token id and label, path) share one buffer: one allocation per
+/// request, not four. A capture is made on an async worker and freed on the log's thread, and
+/// an allocation freed on another thread is the dearest kind (the worker's allocator must later
+/// collect it from that thread's free list, cold): the worker's allocations were the largest
+/// share of what the log cost a GET (docs/admin-api.md).
 pub(crate) struct Capture {
-    pub request_id: String,
+    pub texts: CaptureTexts,
     pub tenant: TenantId,
-    pub token_id: String,
-    pub token_label: String,
     pub method: http::Method,
-    /// The path and query, below the server's origin.
-    pub path: String,
-    /// Where, in `path`, the part below the SCIM base starts (`/Users/42`).
+    /// Where, in the path, the part below the SCIM base starts (`/Users/42`).
     pub below_base: usize,
     pub at: DateTime,
     pub schemas: Arc<TenantSchemas>,
@@ -128,12 +130,60 @@ pub(crate) struct Capture {
     pub body: Option<BodySlot>,
 }
 
+/// A capture's texts in one buffer, one after another.
+pub(crate) struct CaptureTexts {
+    buffer: String,
+    /// Where the request id, the token id and the token label end; the path runs to the end.
+    ends: [usize; 3],
+}
+
+impl CaptureTexts {
+    pub(crate) fn new(
+        request_id: &str,
+        token_id: &str,
+        token_label: &str,
+        path: &str,
+    ) -> CaptureTexts {
+        let mut buffer = String::with_capacity(
+            request_id.len() + token_id.len() + token_label.len() + path.len(),
+        );
+        let mut ends = [0; 3];
+        for (end, text) in ends.iter_mut().zip([request_id, token_id, token_label]) {
+            buffer.push_str(text);
+            *end = buffer.len();
+        }
+        buffer.push_str(path);
+        CaptureTexts { buffer, ends }
+    }
+
+    fn part(&self, start: usize, end: usize) -> &str {
+        self.buffer.get(start..end).unwrap_or("")
+    }
+
+    pub(crate) fn request_id(&self) -> &str {
+        self.part(0, self.ends[0])
+    }
+
+    pub(crate) fn token_id(&self) -> &str {
+        self.part(self.ends[0], self.ends[1])
+    }
+
+    pub(crate) fn token_label(&self) -> &str {
+        self.part(self.ends[1], self.ends[2])
+    }
+
+    /// The path and query, below the server's origin.
+    pub(crate) fn path(&self) -> &str {
+        self.part(self.ends[2], self.buffer.len())
+    }
+}
+
 impl Capture {
     /// The first two non-empty segments of the path below the SCIM base (`["Users", "42"]`):
     /// all that names the resource. Not a list of every segment: that cost an allocation per
     /// request.
     fn segments(&self) -> ([&str; 2], usize) {
-        let below = self.path.get(self.below_base..).unwrap_or("");
+        let below = self.texts.path().get(self.below_base..).unwrap_or("");
         let below = below.split('?').next().unwrap_or("");
         let mut found = ([""; 2], 0);
         for segment in below.split('/').filter(|s| !s.is_empty()).take(2) {
@@ -147,7 +197,7 @@ impl Capture {
 impl std::fmt::Debug for Capture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Capture")
-            .field("request_id", &self.request_id)
+            .field("request_id", &self.texts.request_id())
             .field("method", &self.method)
             .finish_non_exhaustive()
     }
@@ -181,9 +231,9 @@ pub(crate) fn finish(
 
 /// A capture with its answer.
 pub(crate) struct Finished {
-    /// Boxed: a capture is a few hundred bytes, moved from the request into the queue, out of
-    /// it and into its batch; as a box each move is a pointer.
-    pub capture: Box<Capture>,
+    /// Not boxed: a box is one more allocation made on the request's worker and freed on the
+    /// log's thread (see [`Capture`]); the queue's slots are allocated once, with the queue.
+    pub capture: Capture,
     pub status: u16,
     pub duration: Duration,
     /// `scimType` and detail of an error answer.
@@ -357,7 +407,7 @@ impl LogWriter {
             // Each tenant's secret attribute names, worked out once per batch and schema set.
             let mut names = std::collections::HashMap::new();
             let records: Vec<RequestRecord> = batch
-                .into_iter()
+                .iter()
                 .map(|finished| {
                     let key = Arc::as_ptr(&finished.capture.schemas) as usize;
                     let names = names
@@ -405,17 +455,17 @@ pub(crate) enum LogCounter {
 
 /// The record of a finished request, and whether its body (if any) was JSON.
 fn to_record(
-    finished: Finished,
+    finished: &Finished,
     config: &RequestLogConfig,
     patch: &scim_patch::PatchOptions,
     names: &BTreeSet<String>,
 ) -> (RequestRecord, bool) {
-    let Finished {
-        capture,
+    let &Finished {
+        ref capture,
         status,
         duration,
-        failure,
-        location,
+        ref failure,
+        ref location,
     } = finished;
     let failed = status >= 400;
     let keep_bodies = match config.capture {
@@ -467,19 +517,15 @@ fn to_record(
         _ => None,
     };
     let (resource_type, resource_id) = resource_of(segments, location.as_deref());
-    let mut path = capture.path;
-    if path.len() > MAX_PATH_BYTES {
-        let end = bounded(&path, MAX_PATH_BYTES).len();
-        path.truncate(end);
-    }
+    let texts = &capture.texts;
     let record = RequestRecord {
         tenant: capture.tenant,
-        request_id: capture.request_id,
+        request_id: texts.request_id().to_owned(),
         at: capture.at,
-        token_id: capture.token_id,
-        token_label: capture.token_label,
+        token_id: texts.token_id().to_owned(),
+        token_label: texts.token_label().to_owned(),
         method: capture.method.as_str().to_owned(),
-        path,
+        path: bounded(texts.path(), MAX_PATH_BYTES).to_owned(),
         status,
         scim_type,
         detail,
@@ -734,6 +780,26 @@ mod tests {
 
     fn schemas() -> TenantSchemas {
         TenantSchemas::build(&scim_store::ResourceSchemas::core(), 0, Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn capture_texts_give_back_each_text_as_written() {
+        for (request_id, token_id, label, path) in [
+            (
+                "73a91dd16490-4",
+                "tok-1",
+                "Entra ID",
+                "/t/acme/scim/v2/Users/42?x=1",
+            ),
+            ("", "", "", ""),
+            ("r", "", "Étiquette ☃", "/t/ä/scim/v2/Users"),
+        ] {
+            let texts = CaptureTexts::new(request_id, token_id, label, path);
+            assert_eq!(texts.request_id(), request_id);
+            assert_eq!(texts.token_id(), token_id);
+            assert_eq!(texts.token_label(), label);
+            assert_eq!(texts.path(), path);
+        }
     }
 
     /// The body as the log keeps it (`None`: not JSON), for a request to `path`.
