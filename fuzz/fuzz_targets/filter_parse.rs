@@ -17,10 +17,21 @@ fuzz_target!(|data: &[u8]| {
     let printed = filter.to_string();
     // The canonical form can be a little longer than the input (`not(` becomes `not (`,
     // `1e2` becomes `100.0`), so the round trip must not trip over the length limit.
-    let unbounded = Limits { max_len: usize::MAX, ..Limits::DEFAULT };
+    let unbounded = Limits {
+        max_len: usize::MAX,
+        ..Limits::DEFAULT
+    };
     let reparsed = parse_filter_with(&printed, &unbounded);
-    assert_eq!(reparsed.as_ref(), Ok(&filter), "input {input:?} printed {printed:?}");
+    assert_eq!(
+        reparsed.as_ref(),
+        Ok(&filter),
+        "input {input:?} printed {printed:?}"
+    );
     if let Ok(reparsed) = reparsed {
-        assert_eq!(reparsed.to_string(), printed, "canonical form is not stable");
+        assert_eq!(
+            reparsed.to_string(),
+            printed,
+            "canonical form is not stable"
+        );
     }
 });

@@ -14,10 +14,21 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let printed = path.to_string();
-    let unbounded = Limits { max_len: usize::MAX, ..Limits::DEFAULT };
+    let unbounded = Limits {
+        max_len: usize::MAX,
+        ..Limits::DEFAULT
+    };
     let reparsed = parse_patch_path_with(&printed, &unbounded);
-    assert_eq!(reparsed.as_ref(), Ok(&path), "input {input:?} printed {printed:?}");
+    assert_eq!(
+        reparsed.as_ref(),
+        Ok(&path),
+        "input {input:?} printed {printed:?}"
+    );
     if let Ok(reparsed) = reparsed {
-        assert_eq!(reparsed.to_string(), printed, "canonical form is not stable");
+        assert_eq!(
+            reparsed.to_string(),
+            printed,
+            "canonical form is not stable"
+        );
     }
 });

@@ -34,6 +34,27 @@ pub use listener::tls::load_tls_config;
 pub use listener::{Server, bind, check_listen_address, shutdown_signal};
 pub use provisioning::{BodyCapture, REDACTED, RequestLogConfig};
 
+/// The parsers of request parts that live in this crate, for the fuzz targets in `fuzz/`
+/// (`fuzz/README.md`). Not part of the API: hidden from the documentation, and free to change
+/// in any release.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::error::ApiError;
+    use serde_json::Value;
+
+    pub use crate::workplace::wire::{path_id, policies_body, rule, time_text, time_value};
+
+    /// A query string as every endpoint decodes it: `(name, value)` pairs.
+    pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+        crate::request::QueryParams::parse(Some(query)).map(|q| q.pairs().to_vec())
+    }
+
+    /// The body of `POST /bookings` and `/evaluate`, as the workplace API reads it.
+    pub fn booking_request(body: Value) -> Result<scim_store::workplace::NewBooking, ApiError> {
+        crate::workplace::Call::booking_request(body, "the booking")
+    }
+}
+
 /// The path of a tenant's SCIM base, e.g. `/t/acme/scim/v2`: what operators give identity
 /// providers as the "SCIM base URL" (after the server's origin).
 pub fn tenant_base_path(tenant: &str) -> String {

@@ -462,7 +462,7 @@ impl Api for WorkplaceState {
 }
 
 /// One authenticated workplace request: what every handler needs.
-struct Call<'a> {
+pub(crate) struct Call<'a> {
     state: &'a WorkplaceState,
     ctx: &'a Ctx,
     query: &'a QueryParams,
@@ -826,7 +826,7 @@ impl Call<'_> {
     // ---- decisions and bookings ------------------------------------------------------------
 
     /// `{person, resource, start, end}`, the body of `/evaluate` and `POST /bookings`.
-    fn booking_request(body: Value, what: &'static str) -> Result<NewBooking, ApiError> {
+    pub(crate) fn booking_request(body: Value, what: &'static str) -> Result<NewBooking, ApiError> {
         let mut fields = wire::Fields::new(body, what)?;
         let request = NewBooking {
             person: fields.id("person")?,
