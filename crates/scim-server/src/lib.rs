@@ -42,7 +42,7 @@ pub mod fuzzing {
     use crate::error::ApiError;
     use serde_json::Value;
 
-    pub use crate::workplace::wire::{path_id, policies_body, rule, time_text, time_value};
+    pub use crate::workplace::wire::{policies_body, rule};
 
     /// A query string as every endpoint decodes it: `(name, value)` pairs.
     pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
